@@ -1,0 +1,195 @@
+"""Training configuration: every knob the sweeps tune is a plain, validated value.
+
+``TrainConfig`` is the one place where defaults live. The sweep (``geoarena.platform``)
+builds configs from YAML plus sampled parameters; ``None`` for any field means "keep the
+default" (the timm ``create_model`` habit), so a search space that leaves a parameter
+unset never has to know its default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A training config is invalid; the message names each bad field and why."""
+
+
+class TrainConfig(BaseModel):
+    """All settings of one training run (data, model, loss, schedule, post-processing).
+
+    Units: ``crop_size`` in network pixels (after upscaling), ``min_area`` in original-tile
+    pixels, ``lr`` per AdamW step. Thresholds (``t_energy``, ``t_mask``, ``min_area``) are
+    used by per-epoch validation and stored in checkpoints as prediction defaults.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    # --- data -----------------------------------------------------------------------------
+    data_dir: Path = Path("data")
+    #: separate validation folder (tiles + truth CSV); when unset ``val_fraction`` of
+    #: ``data_dir`` is held out, per city, with ``seed``.
+    val_dir: Path | None = None
+    val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    #: glob (relative to the data folder) of truth CSVs; tiles are every *.tif / *.tiff.
+    truth_glob: str = "**/*.csv"
+    #: where per-tile targets are cached; default ``<data_dir>/.geoarena-cache``.
+    cache_dir: Path | None = None
+    #: percentiles used to map 16-bit tiles to 8 bits, fitted per city and band.
+    norm_percentiles: tuple[float, float] = (1.0, 99.0)
+
+    # --- model ----------------------------------------------------------------------------
+    arch: Literal["unet_aspp", "fpn"] = "unet_aspp"
+    encoder: str = "seresnext50_32x4d"
+    #: False: random init; True: ImageNet weights through timm; a path: a local weights file.
+    pretrained: bool | Path = False
+    output_stride: Literal[8, 16, 32] = 16
+    decoder_channels: tuple[int, int, int, int] = (256, 128, 64, 32)
+    aspp_channels: int = Field(256, gt=0)
+    aspp_rates: tuple[int, ...] = (6, 12, 18)
+    fpn_channels: int = Field(256, gt=0)
+
+    # --- optimisation -----------------------------------------------------------------------
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(3e-4, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    warmup_epochs: float = Field(1.0, ge=0)
+    #: final learning rate of the cosine schedule, as a fraction of ``lr``.
+    min_lr_ratio: float = Field(0.01, ge=0, le=1)
+    #: max gradient norm; 0 disables clipping.
+    grad_clip: float = Field(5.0, ge=0)
+    #: crops drawn per training tile and epoch (tiles are upscaled and much larger than crops).
+    crops_per_tile: int = Field(1, ge=1)
+    max_train_batches_per_epoch: int | None = Field(None, ge=1)
+
+    # --- augmentation -------------------------------------------------------------------------
+    crop_size: int = Field(256, ge=32)
+    upscale: float = Field(2.0, gt=0)
+    #: extra random scale factor range applied on top of ``upscale``.
+    crop_scale: tuple[float, float] = (0.75, 1.25)
+    rot90: bool = True
+    flips: bool = True
+    brightness: float = Field(0.2, ge=0, lt=1)
+    contrast: float = Field(0.2, ge=0, lt=1)
+
+    # --- hard-example sampling ------------------------------------------------------------------
+    sampling: Literal["uniform", "hard"] = "hard"
+    #: weight of a tile ~ last_loss ** (1 / hard_temperature): large = flatter.
+    hard_temperature: float = Field(1.0, gt=0)
+    #: share of draws that stay uniform, so no tile is ever starved.
+    hard_mix: float = Field(0.5, ge=0, le=1)
+
+    # --- loss -------------------------------------------------------------------------------------
+    w_bce: float = Field(1.0, ge=0)
+    w_lovasz: float = Field(0.5, ge=0)
+    w_energy: float = Field(1.0, ge=0)
+    w_dice: float = Field(0.0, ge=0)
+
+    # --- post-processing (validation and prediction defaults) --------------------------------
+    t_energy: float = Field(0.3, gt=0, lt=1)
+    t_mask: float = Field(0.5, gt=0, lt=1)
+    min_area: float = Field(20.0, ge=0)
+    monitor: Literal["f1", "mean_city_f1"] = "f1"
+    val_tta: bool = False
+
+    # --- runtime ----------------------------------------------------------------------------------
+    seed: int = 0
+    device: str = "auto"
+    num_workers: int = Field(2, ge=0)
+    #: "auto" = bf16 autocast on CUDA, off on CPU.
+    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
+    channels_last: Literal["auto", "on", "off"] = "auto"
+    out_dir: Path = Path("runs/train")
+    progress: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_none(cls, data: Any) -> Any:
+        """``None`` means "keep the default" for every field."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
+
+    @field_validator("crop_scale", "norm_percentiles")
+    @classmethod
+    def _ordered_pair(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= value[0] <= value[1]:
+            raise ValueError(f"needs 0 <= low <= high, got {list(value)}")
+        return value
+
+    @field_validator("crop_scale")
+    @classmethod
+    def _positive_scale(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[0] <= 0:
+            raise ValueError("scales must be > 0")
+        return value
+
+    @field_validator("pretrained", mode="before")
+    @classmethod
+    def _pretrained(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.lower() in {"true", "false"}:
+            return value.lower() == "true"
+        return value
+
+    # --- construction helpers ---------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> TrainConfig:
+        """Validate ``data``; raise ``ConfigError`` naming every bad field."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping of field: value, got {type(data)}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, source)) from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        """Read a YAML mapping of fields (missing file or bad YAML is a ``ConfigError``)."""
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        return cls.from_dict(data, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/YAML-ready values (paths as strings, tuples as lists)."""
+        return self.model_dump(mode="json")
+
+    def to_yaml(self, path: str | Path) -> Path:
+        import yaml
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        return path
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A validated copy with ``changes`` applied (``None`` keeps the current value)."""
+        merged = self.model_dump()
+        merged.update({k: v for k, v in changes.items() if v is not None})
+        return self.from_dict(merged, source="replace()")
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir if self.cache_dir is not None else self.data_dir / ".geoarena-cache"
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid training config"]
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "<root>"
+        if err["type"] == "extra_forbidden":
+            reason = "unknown field"
+        else:
+            reason = err["msg"]
+        lines.append(f"  {field}: {reason} (got {err.get('input')!r})")
+    return "\n".join(lines)
