@@ -1,0 +1,64 @@
+"""The ``geoarena`` command line.
+
+Subcommands live with their component and are imported only when invoked: torch, timm,
+mlflow and optuna together cost seconds to import, and ``geoarena --help`` or
+``geoarena score`` must start instantly.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+#: command name -> "module:attribute" of the click command or group that implements it.
+COMMANDS: dict[str, str] = {
+    "score": "geoarena.evaluator.cli:score",
+    "leaderboard": "geoarena.leaderboard.cli:leaderboard",
+    "data": "geoarena.models.cli:data",
+    "train": "geoarena.models.cli:train",
+    "predict": "geoarena.models.cli:predict",
+    "sweep": "geoarena.platform.cli:sweep",
+    "demo": "geoarena.platform.cli:demo",
+}
+
+#: one-line help shown by ``geoarena --help`` without importing the command's module.
+SHORT_HELP: dict[str, str] = {
+    "score": "Score a proposal CSV against a truth CSV (polygon F1).",
+    "leaderboard": "Host a challenge: database, teams, tokens, server, workers.",
+    "data": "Make and inspect training data (synthetic cities).",
+    "train": "Train the building detector from a YAML config.",
+    "predict": "Predict building polygons for a folder of tiles.",
+    "sweep": "Optuna hyperparameter sweeps logged to MLflow.",
+    "demo": "Run the whole pipeline end to end on synthetic data.",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports each subcommand's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List subcommands from ``SHORT_HELP`` so that ``--help`` imports nothing."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, SHORT_HELP[name]) for name in self.list_commands(ctx)])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="geoarena")
+def cli() -> None:
+    """geoarena: exact scoring, leaderboards and model sweeps for building footprints."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

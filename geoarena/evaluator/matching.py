@@ -1,0 +1,161 @@
+"""Candidate pairs, IoU, exact pruning and the order-dependent greedy matching.
+
+The greedy rule: proposals are visited in order; each takes the unmatched truth with the
+highest IoU (ties: the first truth in file order); it is a true positive when that IoU
+passes the threshold. Only pairs that pass can ever match, and the best unmatched truth
+passes exactly when some unmatched truth passes, so the matching needs nothing but the
+passing pairs. That is what makes the pruning below exact.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import shapely
+
+from .rules import Rules
+from .sides import Side
+
+_COLLECTION = 7
+#: bound slack: a pair is pruned only when its IoU upper bound is below the threshold by
+#: more than floating-point noise, so rounding can never change a verdict.
+_SLACK = 1e-9
+#: below this many pairs, splitting the IoU work over threads costs more than it saves.
+_PARALLEL_MIN = 20_000
+
+
+def slot_boxes(bounds: np.ndarray, image: np.ndarray, origin: float, width: float) -> np.ndarray:
+    """Shift each box along x into its image's own slot, so images never share candidates."""
+    boxes = bounds.copy()
+    shift = image.astype(np.float64) * width - origin
+    boxes[:, 0] += shift
+    boxes[:, 2] += shift
+    return boxes
+
+
+def iou_upper_bound(
+    p_area: np.ndarray, t_area: np.ndarray, p_bounds: np.ndarray, t_bounds: np.ndarray
+) -> np.ndarray:
+    """An upper bound on IoU from areas and boxes alone.
+
+    The intersection is at most the smaller area and at most the overlap of the boxes; IoU
+    = I / (a + b - I) grows with I, so plugging in that cap bounds it.
+    """
+    dx = np.minimum(p_bounds[:, 2], t_bounds[:, 2]) - np.maximum(p_bounds[:, 0], t_bounds[:, 0])
+    dy = np.minimum(p_bounds[:, 3], t_bounds[:, 3]) - np.maximum(p_bounds[:, 1], t_bounds[:, 1])
+    cap = np.minimum(np.clip(dx, 0, None) * np.clip(dy, 0, None), np.minimum(p_area, t_area))
+    union = p_area + t_area - cap
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, cap / union, 0.0)
+
+
+def pair_iou(
+    proposals: Side, truth: Side, pi: np.ndarray, ti: np.ndarray, rules: Rules
+) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
+    """IoU of each (proposal, truth) pair, and the pairs GEOS could not intersect.
+
+    Pairs with a polygon kept invalid on purpose are computed one by one (GEOS may refuse
+    them; they then get IoU 0 and are reported); all others are computed in bulk.
+    """
+    iou = np.zeros(len(pi), dtype=np.float64)
+    failures: list[tuple[int, int, str]] = []
+    special = proposals.invalid[pi] | truth.invalid[ti]
+    if rules.invalid_truth == "zero":
+        special &= ~truth.invalid[ti]  # those stay at IoU 0
+    bulk = ~(proposals.invalid[pi] | truth.invalid[ti])
+    if bulk.any():
+        iou[bulk] = _bulk_iou(
+            proposals.geometry[pi[bulk]],
+            truth.geometry[ti[bulk]],
+            proposals.area[pi[bulk]],
+            truth.area[ti[bulk]],
+            rules.collection_iou == "zero",
+        )
+    for k in np.flatnonzero(special):
+        a, b = proposals.geometry[pi[k]], truth.geometry[ti[k]]
+        try:
+            inter = shapely.intersection(a, b)
+            union = shapely.area(shapely.union(a, b))
+        except shapely.errors.GEOSException as exc:
+            failures.append((int(pi[k]), int(ti[k]), str(exc).split("\n")[0]))
+            continue
+        if rules.collection_iou == "zero" and shapely.get_type_id(inter) == _COLLECTION:
+            continue
+        iou[k] = shapely.area(inter) / union if union > 0 else 0.0
+    return iou, failures
+
+
+def _bulk_iou(a, b, a_area, b_area, collection_is_zero: bool) -> np.ndarray:
+    def work(sl: slice) -> np.ndarray:
+        inter = shapely.intersection(a[sl], b[sl])
+        area = shapely.area(inter)
+        if collection_is_zero:
+            area = np.where(shapely.get_type_id(inter) == _COLLECTION, 0.0, area)
+        union = a_area[sl] + b_area[sl] - area
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(union > 0, area / union, 0.0)
+
+    n = len(a)
+    workers = min(os.cpu_count() or 1, 4)
+    if n < _PARALLEL_MIN or workers < 2:
+        return work(slice(0, n))
+    edges = np.linspace(0, n, workers + 1).astype(int)
+    with ThreadPoolExecutor(workers) as pool:  # GEOS releases the GIL in bulk operations
+        parts = pool.map(work, [slice(lo, hi) for lo, hi in itertools.pairwise(edges)])
+        return np.concatenate(list(parts))
+
+
+def greedy_match(
+    rank: np.ndarray,
+    pi: np.ndarray,
+    ti: np.ndarray,
+    iou: np.ndarray,
+    n_truth: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Match proposals to truths given only the passing pairs.
+
+    Parameters
+    ----------
+    rank : visiting position of every proposal (0 = first).
+    pi, ti, iou : the passing pairs (proposal index, truth index in file order, IoU).
+    n_truth : number of truths.
+
+    Returns
+    -------
+    match : truth index matched by each proposal, -1 for a false positive.
+    match_iou : IoU of that match (0 for false positives).
+
+    Examples
+    --------
+    Two proposals want the same truth; the one visited first wins:
+
+    >>> import numpy as np
+    >>> greedy_match(np.array([1, 0]), np.array([0, 1]), np.array([0, 0]),
+    ...              np.array([0.9, 0.6]), n_truth=1)
+    (array([-1,  0]), array([0. , 0.6]))
+    """
+    match = np.full(len(rank), -1, dtype=np.int64)
+    match_iou = np.zeros(len(rank), dtype=np.float64)
+    if len(pi) == 0:
+        return match, match_iou
+    # A pair whose proposal and truth appear in no other passing pair cannot be contested.
+    lone = (np.bincount(pi, minlength=len(rank))[pi] == 1) & (
+        np.bincount(ti, minlength=n_truth)[ti] == 1
+    )
+    match[pi[lone]] = ti[lone]
+    match_iou[pi[lone]] = iou[lone]
+    pi, ti, iou = pi[~lone], ti[~lone], iou[~lone]
+    order = np.lexsort((ti, -iou, rank[pi]))
+    taken = np.zeros(n_truth, dtype=bool)
+    current, settled = -1, False
+    for p, t, v in zip(pi[order].tolist(), ti[order].tolist(), iou[order].tolist(), strict=True):
+        if p != current:
+            current, settled = p, False
+        if settled or taken[t]:
+            continue
+        taken[t] = True
+        match[p], match_iou[p], settled = t, v, True
+    return match, match_iou

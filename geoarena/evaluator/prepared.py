@@ -1,0 +1,247 @@
+"""PreparedTruth: parse, filter and index a truth file once, score many submissions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .index import BaseSpatialIndex, get_index
+from .io import Source, read_proposals, read_truth
+from .matching import greedy_match, iou_upper_bound, pair_iou, slot_boxes
+from .metrics import ScoreResult, aggregate, bootstrap_intervals
+from .rules import Rules, get_rules
+from .sides import Side, select
+from .table import PolygonTable
+
+#: how many GEOS failures the diagnostics spell out (all are counted).
+_SHOWN_FAILURES = 20
+
+
+@dataclass(frozen=True, eq=False)
+class Matches:
+    """Per-proposal and per-truth outcome of one score (``score(..., details=True)``).
+
+    Proposal arrays follow the scored proposals in file order; ``proposal_truth`` indexes
+    the truth arrays (-1: false positive). ``proposal_iou`` is the IoU of the match for a
+    true positive, and the best IoU with any truth of its image for a false positive.
+    """
+
+    truth: PolygonTable
+    proposals: PolygonTable
+    truth_rows: np.ndarray
+    truth_geometry: np.ndarray
+    truth_proposal: np.ndarray
+    truth_iou: np.ndarray
+    proposal_rows: np.ndarray
+    proposal_geometry: np.ndarray
+    proposal_truth: np.ndarray
+    proposal_iou: np.ndarray
+    proposal_best_truth: np.ndarray
+
+
+class PreparedTruth:
+    """A truth file parsed, filtered by the rules and spatially indexed, ready to score.
+
+    Immutable once built: a leaderboard keeps one per challenge split and scores every
+    submission against it.
+
+    Parameters
+    ----------
+    truth : PolygonTable or a CSV source (path, bytes, file object).
+    rules : preset name or :class:`Rules`.
+    image_ids : restrict scoring to these images; proposals for other images are ignored.
+    index : spatial index backend, "strtree" (default) or "rtree".
+    """
+
+    def __init__(
+        self,
+        truth: PolygonTable | Source,
+        rules: str | Rules = "deepglobe",
+        *,
+        image_ids=None,
+        index: str | type[BaseSpatialIndex] | None = "strtree",
+    ) -> None:
+        self.rules = get_rules(rules)
+        self.table = truth if isinstance(truth, PolygonTable) else read_truth(truth)
+        self._restrict = (
+            None if image_ids is None else np.asarray(sorted(set(image_ids)), dtype=object)
+        )
+        keep = None if self._restrict is None else np.isin(self.table.image_id, self._restrict)
+        ids = self.table.image_id if keep is None else self.table.image_id[keep]
+        #: sorted ImageIds of the truth (after the split restriction): always scored.
+        self.image_ids = np.unique(ids.astype(str)).astype(object)
+        self.side: Side = select(self.table, self.rules, "truth", keep)
+        self._image = _codes(self.image_ids, self.table.image_id[self.side.rows])
+        b = self.side.bounds
+        self._origin = float(b[:, 0].min()) if len(b) else 0.0
+        self._width = float(b[:, 2].max() - self._origin) + 1.0 if len(b) else 1.0
+        self.index_kind = get_index(index)
+        self._index = self.index_kind(slot_boxes(b, self._image, self._origin, self._width))
+
+    def score(
+        self,
+        proposals: PolygonTable | Source,
+        *,
+        bootstrap: int = 0,
+        seed: int = 0,
+        details: bool = False,
+    ) -> ScoreResult:
+        """Score one proposal table or CSV against this truth.
+
+        ``bootstrap`` > 0 adds percentile intervals from that many stratified replicates;
+        ``details`` keeps per-proposal and per-truth matches (``result.matches``) and
+        computes every candidate IoU (no pruning) so false positives get their best IoU.
+        """
+        rules = self.rules
+        table = proposals if isinstance(proposals, PolygonTable) else read_proposals(proposals)
+        keep = None if self._restrict is None else np.isin(table.image_id, self._restrict)
+        p_ids = table.image_id if keep is None else table.image_id[keep]
+        all_ids = np.union1d(self.image_ids, np.unique(p_ids.astype(str))).astype(object)
+        side = select(table, rules, "proposal", keep)
+
+        p_ids_scored = table.image_id[side.rows]
+        p_vocab = _codes(self.image_ids, p_ids_scored, missing=-1)
+        pi, ti = self._candidates(side, p_vocab)
+        if not details:
+            bound = iou_upper_bound(
+                side.area[pi], self.side.area[ti], side.bounds[pi], self.side.bounds[ti]
+            )
+            keep_pair = (
+                (bound >= rules.iou_threshold - 1e-9) | side.invalid[pi] | self.side.invalid[ti]
+            )
+            pi, ti = pi[keep_pair], ti[keep_pair]
+        iou, failures = pair_iou(side, self.side, pi, ti, rules)
+        ok = rules.passes(iou)
+
+        rank = _visit_rank(table, side, rules)
+        match, match_iou = greedy_match(rank, pi[ok], ti[ok], iou[ok], len(self.side.rows))
+
+        p_image = _codes(all_ids, p_ids_scored)
+        t_image = np.searchsorted(all_ids, self.image_ids)[self._image]
+        n_img = len(all_ids)
+        tp = np.bincount(p_image[match >= 0], minlength=n_img)
+        fp = np.bincount(p_image, minlength=n_img) - tp
+        fn = np.bincount(t_image, minlength=n_img) - tp
+        listed = np.ones(n_img, dtype=bool)
+        if rules.empty_images == "skip":
+            listed = (np.bincount(p_image, minlength=n_img) > 0) | (
+                np.bincount(t_image, minlength=n_img) > 0
+            )
+        images, cities, micro, mean_city, city_index, names = aggregate(
+            rules, all_ids[listed].tolist(), tp[listed], fp[listed], fn[listed]
+        )
+        intervals = None
+        if bootstrap > 0:
+            intervals = bootstrap_intervals(
+                tp[listed], fp[listed], fn[listed], city_index, names, n=bootstrap, seed=seed
+            )
+        diagnostics = {
+            "truth": {"rows": len(self.table), "scored": len(self.side.rows), **self.side.counts},
+            "proposals": {
+                "rows": len(table),
+                "scored": len(side.rows),
+                "skipped_rows": len(table.skipped),
+                **side.counts,
+            },
+            "candidate_pairs": len(pi),
+            "geos_failures": len(failures),
+            "geos_failure_examples": [
+                {
+                    "proposal_line": int(table.line[side.rows[p]]),
+                    "truth_line": int(self.table.line[self.side.rows[t]]),
+                    "reason": reason,
+                }
+                for p, t, reason in failures[:_SHOWN_FAILURES]
+            ],
+        }
+        matches = self._matches(table, side, pi, ti, iou, match, match_iou) if details else None
+        return ScoreResult(rules, images, cities, micro, mean_city, diagnostics, intervals, matches)
+
+    def _candidates(self, side: Side, p_vocab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(proposal, truth) pairs of the same image whose boxes intersect."""
+        queried = np.flatnonzero(p_vocab >= 0)
+        boxes = slot_boxes(side.bounds[queried], p_vocab[queried], self._origin, self._width)
+        q, t = self._index.query(boxes)
+        pi = queried[q]
+        same = p_vocab[pi] == self._image[t]
+        return pi[same], t[same]
+
+    def _matches(self, table, side, pi, ti, iou, match, match_iou) -> Matches:
+        best_iou = np.zeros(len(side.rows))
+        best_truth = np.full(len(side.rows), -1, dtype=np.int64)
+        if len(pi):
+            order = np.lexsort((ti, -iou, pi))
+            first = np.unique(pi[order], return_index=True)[1]
+            best_iou[pi[order][first]] = iou[order][first]
+            best_truth[pi[order][first]] = ti[order][first]
+        truth_proposal = np.full(len(self.side.rows), -1, dtype=np.int64)
+        truth_iou = np.zeros(len(self.side.rows))
+        hit = np.flatnonzero(match >= 0)
+        truth_proposal[match[hit]] = hit
+        truth_iou[match[hit]] = match_iou[hit]
+        return Matches(
+            truth=self.table,
+            proposals=table,
+            truth_rows=self.side.rows,
+            truth_geometry=self.side.geometry,
+            truth_proposal=truth_proposal,
+            truth_iou=truth_iou,
+            proposal_rows=side.rows,
+            proposal_geometry=side.geometry,
+            proposal_truth=match,
+            proposal_iou=np.where(match >= 0, match_iou, best_iou),
+            proposal_best_truth=best_truth,
+        )
+
+
+def score(
+    truth: PolygonTable | Source,
+    proposals: PolygonTable | Source,
+    rules: str | Rules = "deepglobe",
+    *,
+    index: str | type[BaseSpatialIndex] | None = "strtree",
+    bootstrap: int = 0,
+    seed: int = 0,
+    details: bool = False,
+) -> ScoreResult:
+    """Score proposals against truth: polygon F1 at IoU 0.5, greedy one-to-one matching.
+
+    Examples
+    --------
+    >>> from geoarena.evaluator import PolygonTable
+    >>> box = "POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0))"
+    >>> half = "POLYGON ((0 0, 10 0, 10 5, 0 5, 0 0))"
+    >>> truth = PolygonTable.from_wkt(["AOI_2_Vegas_img1"], [1], [box])
+    >>> props = PolygonTable.from_wkt(["AOI_2_Vegas_img1"], [0], [half], [1.0])
+    >>> score(truth, props).micro          # IoU exactly 0.5 does not pass "> 0.5"
+    Counts(tp=0, fp=1, fn=1)
+    >>> score(truth, props, "spacenet-utilities").micro   # ">= 0.5" does
+    Counts(tp=1, fp=0, fn=0)
+    """
+    return PreparedTruth(truth, rules, index=index).score(
+        proposals, bootstrap=bootstrap, seed=seed, details=details
+    )
+
+
+def _codes(vocabulary: np.ndarray, values: np.ndarray, missing: int | None = None) -> np.ndarray:
+    """Position of each value in a sorted vocabulary (``missing`` where absent)."""
+    values = values.astype(str).astype(object) if values.dtype != object else values
+    pos = np.searchsorted(vocabulary, values)
+    if missing is None:
+        return pos.astype(np.int64)
+    found = pos < len(vocabulary)
+    found[found] = vocabulary[pos[found]] == values[found]
+    return np.where(found, pos, missing).astype(np.int64)
+
+
+def _visit_rank(table: PolygonTable, side: Side, rules: Rules) -> np.ndarray:
+    """Visiting position of each scored proposal: file order, or Confidence descending
+    with ties in file order (a stable sort)."""
+    n = len(side.rows)
+    if rules.order == "file" or table.confidence is None:
+        return np.arange(n)
+    order = np.argsort(-table.confidence[side.rows], kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    return rank

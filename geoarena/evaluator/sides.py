@@ -1,0 +1,93 @@
+"""Apply the rules to one side (truth or proposals): what is scored, and as which polygon."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from .rules import AreaFilter, Rules
+from .table import PolygonTable
+
+_MULTIPOLYGON = 6
+
+
+@dataclass(frozen=True, eq=False)
+class Side:
+    """The polygons of one side that take part in matching, in file order.
+
+    ``rows`` indexes the source :class:`PolygonTable`; ``invalid`` marks polygons kept
+    invalid on purpose (``as_is``/``zero`` policies), whose pairs need special handling.
+    """
+
+    rows: np.ndarray
+    geometry: np.ndarray
+    area: np.ndarray
+    bounds: np.ndarray
+    invalid: np.ndarray
+    counts: dict[str, int]
+
+
+def select(table: PolygonTable, rules: Rules, role: str, keep: np.ndarray | None = None) -> Side:
+    """Filter and repair ``table`` per ``rules``; ``role`` is "truth" or "proposal".
+
+    ``keep`` optionally pre-selects rows (e.g. the images of one leaderboard split).
+    """
+    rows = np.arange(len(table)) if keep is None else np.flatnonzero(keep)
+    geometry = table.geometry[rows]
+    counts: dict[str, int] = {}
+
+    def drop(mask: np.ndarray, what: str) -> None:
+        nonlocal rows, geometry
+        counts[what] = int(mask.sum())
+        rows, geometry = rows[~mask], geometry[~mask]
+
+    if rules.negative_ids == "drop":
+        drop(table.building_id[rows] == -1, "dropped_negative_id")
+    empty = shapely.is_empty(geometry)
+    if role == "truth" or rules.empty_proposal == "drop":
+        drop(empty, "dropped_empty")
+        empty = np.zeros(len(rows), dtype=bool)
+
+    multi = shapely.get_type_id(geometry) == _MULTIPOLYGON
+    counts["multipolygon"] = int(multi.sum())
+    if rules.multipolygon == "first" and multi.any():
+        geometry = geometry.copy()
+        geometry[multi] = shapely.get_geometry(geometry[multi], 0)
+
+    raw_area = shapely.area(geometry)
+    invalid = ~shapely.is_valid(geometry) & ~empty
+    counts["invalid"] = int(invalid.sum())
+    policy = rules.invalid_truth if role == "truth" else rules.invalid_proposal
+    if policy in ("buffer0", "make_valid") and invalid.any():
+        geometry = geometry.copy()
+        if policy == "buffer0":
+            geometry[invalid] = shapely.buffer(geometry[invalid], 0)
+        else:
+            geometry[invalid] = shapely.make_valid(geometry[invalid])
+        counts["repaired"] = int(invalid.sum())
+        invalid = np.zeros(len(rows), dtype=bool)
+    area = shapely.area(geometry)
+
+    area_filter = rules.truth_area_filter if role == "truth" else rules.proposal_area_filter
+    if area_filter is not None:
+        measured = raw_area if rules.area_of == "raw" else area
+        small = ~_passes(measured, area_filter)
+        if role == "proposal" and rules.empty_proposal == "fp":
+            small &= ~empty  # an empty proposal is scored as a false positive, not filtered
+        counts["dropped_small"] = int(small.sum())
+        rows, geometry, area, invalid = (
+            rows[~small],
+            geometry[~small],
+            area[~small],
+            invalid[~small],
+        )
+    bounds = shapely.bounds(geometry)
+    return Side(rows, geometry, area, np.nan_to_num(bounds, nan=0.0), invalid, counts)
+
+
+def _passes(area: np.ndarray, area_filter: AreaFilter) -> np.ndarray:
+    if area_filter.inclusive:
+        return area >= area_filter.min_area
+    return area > area_filter.min_area
