@@ -52,6 +52,45 @@ def iou_upper_bound(
         return np.where(union > 0, cap / union, 0.0)
 
 
+def iou_lower_bound(
+    p_area: np.ndarray, t_area: np.ndarray, p_bounds: np.ndarray, t_bounds: np.ndarray
+) -> np.ndarray:
+    """A lower bound on IoU from areas and boxes alone.
+
+    The union lies inside the box that covers both boxes, so the intersection
+    a + b - union is at least a + b - area(covering box).
+    """
+    w = np.maximum(p_bounds[:, 2], t_bounds[:, 2]) - np.minimum(p_bounds[:, 0], t_bounds[:, 0])
+    h = np.maximum(p_bounds[:, 3], t_bounds[:, 3]) - np.minimum(p_bounds[:, 1], t_bounds[:, 1])
+    floor = np.clip(p_area + t_area - w * h, 0, None)
+    union = p_area + t_area - floor
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, floor / union, 0.0)
+
+
+def settled_without_geometry(
+    proposals: Side, truth: Side, pi: np.ndarray, ti: np.ndarray, rules: Rules
+) -> np.ndarray:
+    """Pairs that are certainly matched, decided from areas and boxes alone.
+
+    A pair is settled when it is the only candidate of both its proposal and its truth
+    (so no other pair can compete for either) and its IoU lower bound already passes the
+    threshold. Jittered detections of compact buildings are mostly settled this way, which
+    skips their polygon intersections. Not used when the IoU of a GeometryCollection
+    intersection counts as 0: the bound knows nothing of the intersection's type.
+    """
+    if rules.collection_iou == "zero" or len(pi) == 0:
+        return np.zeros(len(pi), dtype=bool)
+    lone = (np.bincount(pi, minlength=len(proposals.area))[pi] == 1) & (
+        np.bincount(ti, minlength=len(truth.area))[ti] == 1
+    )
+    lone &= ~(proposals.invalid[pi] | truth.invalid[ti])
+    bound = iou_lower_bound(
+        proposals.area[pi], truth.area[ti], proposals.bounds[pi], truth.bounds[ti]
+    )
+    return lone & rules.passes(bound - _SLACK)
+
+
 def pair_iou(
     proposals: Side, truth: Side, pi: np.ndarray, ti: np.ndarray, rules: Rules
 ) -> tuple[np.ndarray, list[tuple[int, int, str]]]:

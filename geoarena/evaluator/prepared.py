@@ -8,7 +8,13 @@ import numpy as np
 
 from .index import BaseSpatialIndex, get_index
 from .io import Source, read_proposals, read_truth
-from .matching import greedy_match, iou_upper_bound, pair_iou, slot_boxes
+from .matching import (
+    greedy_match,
+    iou_upper_bound,
+    pair_iou,
+    settled_without_geometry,
+    slot_boxes,
+)
 from .metrics import ScoreResult, aggregate, bootstrap_intervals
 from .rules import Rules, get_rules
 from .sides import Side, select
@@ -103,19 +109,24 @@ class PreparedTruth:
         p_ids_scored = table.image_id[side.rows]
         p_vocab = _codes(self.image_ids, p_ids_scored, missing=-1)
         pi, ti = self._candidates(side, p_vocab)
+        settled = np.zeros(len(pi), dtype=bool)
         if not details:
             bound = iou_upper_bound(
                 side.area[pi], self.side.area[ti], side.bounds[pi], self.side.bounds[ti]
             )
-            keep_pair = (
-                (bound >= rules.iou_threshold - 1e-9) | side.invalid[pi] | self.side.invalid[ti]
-            )
-            pi, ti = pi[keep_pair], ti[keep_pair]
-        iou, failures = pair_iou(side, self.side, pi, ti, rules)
+            possible = bound >= rules.iou_threshold - 1e-9
+            possible |= side.invalid[pi] | self.side.invalid[ti]
+            pi, ti = pi[possible], ti[possible]
+            settled = settled_without_geometry(side, self.side, pi, ti, rules)
+        iou, failures = pair_iou(side, self.side, pi[~settled], ti[~settled], rules)
         ok = rules.passes(iou)
 
         rank = _visit_rank(table, side, rules)
-        match, match_iou = greedy_match(rank, pi[ok], ti[ok], iou[ok], len(self.side.rows))
+        match, match_iou = greedy_match(
+            rank, pi[~settled][ok], ti[~settled][ok], iou[ok], len(self.side.rows)
+        )
+        match[pi[settled]] = ti[settled]
+        match_iou[pi[settled]] = np.nan  # passes for sure; the exact value was not needed
 
         p_image = _codes(all_ids, p_ids_scored)
         t_image = np.searchsorted(all_ids, self.image_ids)[self._image]
@@ -145,6 +156,7 @@ class PreparedTruth:
                 **side.counts,
             },
             "candidate_pairs": len(pi),
+            "pairs_settled_by_bounds": int(settled.sum()),
             "geos_failures": len(failures),
             "geos_failure_examples": [
                 {

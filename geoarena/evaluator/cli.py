@@ -1,0 +1,124 @@
+"""``geoarena score``: score a proposal CSV against a truth CSV."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .rules import CHOICES
+
+
+def _knob_options(command):
+    """One ``--knob`` option per string knob of :class:`Rules`, generated from CHOICES."""
+    for knob, choices in reversed(CHOICES.items()):
+        command = click.option(
+            "--" + knob.replace("_", "-"),
+            knob,
+            type=click.Choice(list(choices)),
+            default=None,
+            help="Override the preset: " + "; ".join(f"{k}: {v}" for k, v in choices.items()),
+        )(command)
+    return command
+
+
+@click.command()
+@click.argument("truth", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("proposals", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--rules",
+    "preset",
+    default="deepglobe",
+    show_default=True,
+    type=click.Choice(["deepglobe", "spacenet-utilities", "solaris", "topcoder"]),
+    help="Rule preset (see the README's preset table).",
+)
+@click.option("--iou-threshold", type=float, default=None, help="Override the IoU threshold.")
+@click.option(
+    "--inclusive/--strict",
+    "threshold_inclusive",
+    default=None,
+    help="IoU >= threshold (inclusive) or > threshold (strict).",
+)
+@click.option("--truth-area-filter", default=None, help="e.g. '>=20', '>20' or 'none'.")
+@click.option("--proposal-area-filter", default=None, help="e.g. '>=20', '>20' or 'none'.")
+@_knob_options
+@click.option(
+    "--index",
+    type=click.Choice(["strtree", "rtree"]),
+    default="strtree",
+    show_default=True,
+    help="Spatial index backend (identical results).",
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["raise", "skip"]),
+    default="raise",
+    show_default=True,
+    help="raise: reject a file with bad rows (exit 2); skip: score the rest, list bad rows.",
+)
+@click.option("--max-vertices", type=int, default=None, help="Vertex cap per polygon.")
+@click.option("--bootstrap", type=int, default=0, help="Bootstrap replicates for 95% CIs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--per-image", type=click.Path(dir_okay=False, path_type=Path), help="Write CSV.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--matches",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every truth/proposal with its match and IoU as GeoJSON.",
+)
+@click.option("--plot", multiple=True, metavar="IMAGE_ID", help="PNG overlay (repeatable).")
+@click.option(
+    "--plot-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+)
+def score(truth, proposals, preset, index, on_error, max_vertices, bootstrap, seed, **kwargs):
+    """Score PROPOSALS against TRUTH (SpaceNet CSVs, optionally gzip'd).
+
+    Prints per-city precision/recall/F1, micro F1 and mean per-city F1. Exit code 0 on
+    success, 2 on bad input (file, line and reason printed).
+    """
+    from rich.console import Console
+
+    from . import report
+    from .errors import InputError
+    from .io import DEFAULT_MAX_VERTICES, read_proposals, read_truth
+    from .prepared import PreparedTruth
+    from .rules import get_rules
+
+    outputs = {k: kwargs.pop(k) for k in ("per_image", "json_out", "matches", "plot", "plot_dir")}
+    err = Console(stderr=True)
+    try:
+        rules = get_rules(preset, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc)) from None
+    cap = DEFAULT_MAX_VERTICES if max_vertices is None else max_vertices
+    try:
+        truth_table = read_truth(truth, on_error=on_error, max_vertices=cap)
+        proposal_table = read_proposals(proposals, on_error=on_error, max_vertices=cap)
+    except InputError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(2)
+    for table in (truth_table, proposal_table):
+        for row in table.skipped:
+            err.print(f"skipped {row}", highlight=False, markup=False, soft_wrap=True)
+    details = bool(outputs["matches"] or outputs["plot"])
+    result = PreparedTruth(truth_table, rules, index=index).score(
+        proposal_table, bootstrap=bootstrap, seed=seed, details=details
+    )
+    report.render(result, Console())
+    if outputs["per_image"]:
+        report.write_per_image(result, outputs["per_image"])
+    if outputs["json_out"]:
+        report.write_json(result, outputs["json_out"])
+    if outputs["matches"]:
+        report.write_matches(result.matches, outputs["matches"])
+    if outputs["plot"]:
+        try:
+            report.plot_overlays(result.matches, list(outputs["plot"]), outputs["plot_dir"])
+        except KeyError as exc:
+            err.print(f"[red]error:[/] {exc.args[0]}")
+            sys.exit(2)

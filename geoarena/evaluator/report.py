@@ -1,0 +1,193 @@
+"""Human and machine outputs of a score: rich tables, JSON, CSV, GeoJSON and PNG overlays."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from .metrics import ScoreResult
+from .prepared import Matches
+
+#: outline colours of the PNG overlays (RGB).
+COLOURS = {
+    "TP": (40, 170, 60),  # matched truth and proposal
+    "FN": (220, 40, 40),  # missed truth
+    "FP": (255, 150, 0),  # unmatched proposal
+}
+
+
+def render(result: ScoreResult, console=None) -> None:
+    """Print the per-city table and the headline numbers with rich."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title=f"geoarena score ({result.rules.name} rules)")
+    boot = result.bootstrap or {}
+    columns = ["city", "images", "TP", "FP", "FN", "precision", "recall", "F1"]
+    if boot:
+        columns.append(f"F1 {boot['level']:.0%} CI")
+    for col in columns:
+        table.add_column(col, justify="left" if col == "city" else "right")
+    per_city: dict[str, int] = {}
+    for image in result.images:
+        per_city[image.city] = per_city.get(image.city, 0) + 1
+    for city, c in result.cities.items():
+        table.add_row(city, str(per_city[city]), *_count_cells(c, boot, ("cities", city)))
+    table.add_section()
+    table.add_row(
+        "all (micro)", str(len(result.images)), *_count_cells(result.micro, boot, ("micro_f1",))
+    )
+    console.print(table)
+    mean = f"{result.mean_city_f1:.6f}" + _interval(boot.get("mean_city_f1"))
+    console.print(f"mean per-city F1: [bold]{mean}[/]   micro F1: {result.micro.f1:.6f}")
+    console.print(f"headline ({result.rules.headline}): [bold]{result.headline:.6f}[/]")
+    if result.rules.modified:
+        console.print(f"knobs overridden: {', '.join(result.rules.modified)}")
+    notes = _diagnostic_notes(result.diagnostics)
+    if notes:
+        console.print("[dim]" + "; ".join(notes) + "[/]")
+
+
+def _count_cells(c, boot: dict, key: tuple[str, ...]) -> list[str]:
+    cells = [str(c.tp), str(c.fp), str(c.fn), f"{c.precision:.4f}", f"{c.recall:.4f}"]
+    cells.append(f"{c.f1:.4f}")
+    if boot:
+        interval = boot
+        for k in key:
+            interval = interval[k]
+        cells.append(_interval(interval).strip())
+    return cells
+
+
+def _interval(interval) -> str:
+    return f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else ""
+
+
+def _diagnostic_notes(d: dict) -> list[str]:
+    notes = []
+    for side in ("truth", "proposals"):
+        s = d[side]
+        if s.get("invalid") and not s.get("repaired"):
+            notes.append(f"{side}: {s['invalid']} invalid polygons scored as they are")
+        for key, label in (
+            ("repaired", "invalid polygons repaired"),
+            ("dropped_small", "below the area filter"),
+            ("dropped_negative_id", "BuildingId -1 rows dropped"),
+            ("multipolygon", "MultiPolygons"),
+            ("skipped_rows", "bad rows skipped"),
+        ):
+            if s.get(key):
+                notes.append(f"{side}: {s[key]} {label}")
+    if d.get("geos_failures"):
+        notes.append(f"{d['geos_failures']} pairs GEOS could not intersect (IoU 0)")
+    return notes
+
+
+def write_json(result: ScoreResult, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+
+
+def write_per_image(result: ScoreResult, path: str | Path) -> None:
+    """One row per scored image: TP/FP/FN/precision/recall/F1."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["ImageId", "city", "TP", "FP", "FN", "precision", "recall", "F1"])
+        for s in result.images:
+            c = s.counts
+            w.writerow([s.image_id, s.city, c.tp, c.fp, c.fn, c.precision, c.recall, c.f1])
+
+
+def write_matches(matches: Matches, path: str | Path) -> None:
+    """GeoJSON (pixel coordinates) of every scored truth and proposal with its outcome."""
+    features = []
+    t, p = matches.truth, matches.proposals
+    for k, row in enumerate(matches.truth_rows.tolist()):
+        j = int(matches.truth_proposal[k])
+        features.append(
+            _feature(
+                matches.truth_geometry[k],
+                role="truth",
+                status="TP" if j >= 0 else "FN",
+                image_id=t.image_id[row],
+                building_id=int(t.building_id[row]),
+                line=int(t.line[row]),
+                iou=float(matches.truth_iou[k]),
+                matched_line=int(p.line[matches.proposal_rows[j]]) if j >= 0 else None,
+            )
+        )
+    for k, row in enumerate(matches.proposal_rows.tolist()):
+        j = int(matches.proposal_truth[k])
+        best = int(matches.proposal_best_truth[k])
+        features.append(
+            _feature(
+                matches.proposal_geometry[k],
+                role="proposal",
+                status="TP" if j >= 0 else "FP",
+                image_id=p.image_id[row],
+                building_id=int(p.building_id[row]),
+                line=int(p.line[row]),
+                confidence=None if p.confidence is None else float(p.confidence[row]),
+                iou=float(matches.proposal_iou[k]),
+                matched_line=int(t.line[matches.truth_rows[j]]) if j >= 0 else None,
+                best_truth_line=int(t.line[matches.truth_rows[best]]) if best >= 0 else None,
+            )
+        )
+    Path(path).write_text(json.dumps({"type": "FeatureCollection", "features": features}) + "\n")
+
+
+def _feature(geometry, **properties) -> dict:
+    return {
+        "type": "Feature",
+        "geometry": json.loads(shapely.to_geojson(geometry)),
+        "properties": properties,
+    }
+
+
+def plot_overlays(matches: Matches, image_ids: list[str], out_dir: str | Path) -> list[Path]:
+    """One PNG per image: truth and proposal outlines coloured TP / FP / FN.
+
+    Raises KeyError for an ImageId that has nothing scored.
+    """
+    from PIL import Image, ImageDraw
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t_ids = matches.truth.image_id[matches.truth_rows]
+    p_ids = matches.proposals.image_id[matches.proposal_rows]
+    written = []
+    for image_id in image_ids:
+        t_sel, p_sel = np.flatnonzero(t_ids == image_id), np.flatnonzero(p_ids == image_id)
+        if len(t_sel) + len(p_sel) == 0:
+            raise KeyError(f"no scored polygon in image {image_id!r}")
+        shapes = [
+            (g, "TP" if m >= 0 else "FN", 3)
+            for g, m in zip(
+                matches.truth_geometry[t_sel], matches.truth_proposal[t_sel], strict=True
+            )
+        ] + [
+            (g, "TP" if m >= 0 else "FP", 1)
+            for g, m in zip(
+                matches.proposal_geometry[p_sel], matches.proposal_truth[p_sel], strict=True
+            )
+        ]
+        xmax, ymax = shapely.total_bounds(np.array([g for g, _, _ in shapes]))[2:]
+        size = int(max(650, xmax + 1, ymax + 1))
+        canvas = Image.new("RGB", (size, size), (24, 24, 28))
+        draw = ImageDraw.Draw(canvas)
+        for geometry, status, width in shapes:
+            for ring in _rings(geometry):
+                draw.line([tuple(xy) for xy in ring], fill=COLOURS[status], width=width)
+        path = out_dir / f"{image_id}.png"
+        canvas.save(path)
+        written.append(path)
+    return written
+
+
+def _rings(geometry) -> list[np.ndarray]:
+    rings = shapely.get_rings(shapely.get_parts(geometry))
+    return [shapely.get_coordinates(r) for r in rings if not shapely.is_empty(r)]
