@@ -1,0 +1,267 @@
+"""ORM tables of a hosted challenge.
+
+The Alembic migrations in ``migrations/versions`` create exactly these tables; a test
+compares a migrated database with this metadata so that the two never drift.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: submission states; ``queued`` and ``scoring`` are the only ones a job can still change.
+QUEUED, SCORING, SCORED, FAILED = "queued", "scoring", "scored", "failed"
+#: roles a token can carry.
+ORGANIZER, PARTICIPANT = "organizer", "participant"
+#: the two halves of the hidden truth.
+PUBLIC, PRIVATE = "public", "private"
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now; all stored times are UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC, so SQLite and PostgreSQL behave the same."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Blob(Base):
+    """An immutable, content-addressed file (truth or submission), stored in the database.
+
+    Living in the database (not on a local disk) lets a worker on any machine that reaches
+    the database score any submission.
+    """
+
+    __tablename__ = "blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    compression: Mapped[str] = mapped_column(String(8))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Challenge(Base):
+    __tablename__ = "challenges"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: evaluator preset name (``geoarena.evaluator.PRESETS``).
+    rules: Mapped[str] = mapped_column(String(64))
+    #: ``f1`` (micro F1 over all images) or ``mean_city_f1`` (mean of per-city F1).
+    ranking_metric: Mapped[str] = mapped_column(String(32))
+    truth_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    truth_filename: Mapped[str] = mapped_column(String(255))
+    #: ``column`` when the truth CSV carries a ``split`` column, else ``hash``.
+    split_source: Mapped[str] = mapped_column(String(16))
+    split_salt: Mapped[str] = mapped_column(String(64))
+    revealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    phases: Mapped[list[Phase]] = relationship(back_populates="challenge", order_by="Phase.id")
+
+
+class Phase(Base):
+    __tablename__ = "phases"
+    __table_args__ = (UniqueConstraint("challenge_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    challenge_id: Mapped[int] = mapped_column(ForeignKey("challenges.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    daily_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    total_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    concurrent_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: how many final submissions a team may select (Kaggle: 2).
+    final_selections: Mapped[int] = mapped_column(Integer, default=2)
+    #: share of images in the public split when the truth has no ``split`` column.
+    public_fraction: Mapped[float] = mapped_column(Float, default=0.3)
+
+    challenge: Mapped[Challenge] = relationship(back_populates="phases")
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("challenge_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    challenge_id: Mapped[int] = mapped_column(ForeignKey("challenges.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    #: bumped by every upload: the row lock that serialises a team's quota check.
+    lock_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    challenge: Mapped[Challenge] = relationship()
+
+
+class Member(Base):
+    """A person or robot holding tokens: an organizer (no team) or a team's participant."""
+
+    __tablename__ = "members"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    team: Mapped[Team | None] = relationship()
+
+
+class Token(Base):
+    """A bearer token: the public ``key`` finds the row, only a hash of the secret is kept."""
+
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    member: Mapped[Member] = relationship()
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+    __table_args__ = (
+        Index("ix_submissions_team_phase_created", "team_id", "phase_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    phase_id: Mapped[int] = mapped_column(ForeignKey("phases.id"), index=True)
+    #: None for organizer baselines.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), nullable=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    file_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    #: the uploader's file name, for display only (storage is content-addressed).
+    filename: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    #: ``participant`` (counts to quota) or ``platform`` (never counts) when failed.
+    failure_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    error_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    is_baseline: Mapped[bool] = mapped_column(Boolean, default=False)
+    baseline_label: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    selected_final: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    phase: Mapped[Phase] = relationship()
+    team: Mapped[Team | None] = relationship()
+
+
+class Rescore(Base):
+    """One re-scoring of every submission of a challenge (new truth or evaluator version)."""
+
+    __tablename__ = "rescores"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    challenge_id: Mapped[int] = mapped_column(ForeignKey("challenges.id"), index=True)
+    truth_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    truth_filename: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    #: running -> ready (all jobs done) -> published | discarded
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Job(Base):
+    """A durable scoring job with a lease; written in the same transaction as its submission."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_id", "status", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    rescore_id: Mapped[int | None] = mapped_column(ForeignKey("rescores.id"), nullable=True)
+    #: queued -> running -> done | failed (a running job whose lease expired is re-claimed)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Score(Base):
+    """A submission's score on one split; ``generation`` 0 is the first scoring, a rescore
+    writes its own generation, and ``current`` marks the one shown."""
+
+    __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("submission_id", "split", "generation"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    split: Mapped[str] = mapped_column(String(8))
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+    f1: Mapped[float] = mapped_column(Float)
+    precision: Mapped[float] = mapped_column(Float)
+    recall: Mapped[float] = mapped_column(Float)
+    tp: Mapped[int] = mapped_column(Integer)
+    fp: Mapped[int] = mapped_column(Integer)
+    fn: Mapped[int] = mapped_column(Integer)
+    mean_city_f1: Mapped[float] = mapped_column(Float)
+    #: city -> {"tp", "fp", "fn", "f1", "precision", "recall"}
+    cities: Mapped[dict[str, Any]] = mapped_column(JSON)
+    rules: Mapped[str] = mapped_column(String(64))
+    evaluator_version: Mapped[str] = mapped_column(String(64))
+    truth_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """Every organizer action, with who did it and what changed."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    challenge_id: Mapped[int | None] = mapped_column(ForeignKey("challenges.id"), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
