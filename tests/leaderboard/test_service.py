@@ -1,0 +1,272 @@
+"""Roles, quotas, ranking rules, reveal, baselines and rescoring, on every engine."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from geoarena.leaderboard import service
+from geoarena.leaderboard.errors import Forbidden, NotFound, PhaseClosed, QuotaExceeded
+from geoarena.leaderboard.schema import FAILED, Score, Submission, utcnow
+from geoarena.leaderboard.splits import assign_splits, hashed_split
+from geoarena.leaderboard.worker import Worker
+
+from .factories import degrade, make_arena, perfect, synthetic
+
+
+def _submit(arena, team: str, data: bytes, **kwargs):
+    return service.submit(
+        arena.db,
+        principal=arena.members[team],
+        slug=arena.slug,
+        data=data,
+        filename=f"{team}.csv",
+        **kwargs,
+    )
+
+
+def _score_all(arena) -> None:
+    Worker(arena.db).run(exit_when_idle=True)
+
+
+def test_split_is_deterministic_salted_and_exact() -> None:
+    ids = [f"AOI_2_Vegas_img{i}" for i in range(1000)]
+    a = hashed_split(ids, "salt", 0.3)
+    assert a == hashed_split(list(reversed(ids)), "salt", 0.3)
+    assert sum(v == "public" for v in a.values()) == 300
+    assert a != hashed_split(ids, "other-salt", 0.3)
+    tiny = hashed_split(["a", "b"], "s", 0.01)
+    assert sorted(tiny.values()) == ["private", "public"]
+
+
+def test_split_column_of_the_truth_wins() -> None:
+    truth = (
+        b"ImageId,BuildingId,PolygonWKT_Pix,split\n"
+        b"img_a,1,POLYGON EMPTY,public\nimg_b,1,POLYGON EMPTY,Private\n"
+    )
+    assert assign_splits(truth, "salt", 0.3) == ({"img_a": "public", "img_b": "private"}, "column")
+
+
+def test_tokens_are_hashed_and_revocable(db) -> None:
+    arena = make_arena(db)
+    raw = arena.tokens["alpha"]
+    from geoarena.leaderboard.schema import Token
+
+    with db.session() as s:
+        stored = s.execute(select(Token.secret_hash)).scalars().all()
+    assert all(raw.split("_", 2)[2] not in h for h in stored)
+    assert service.authenticate(db, raw[:-1] + ("A" if raw[-1] != "A" else "B")) is None
+    assert service.authenticate(db, "garbage") is None
+    service.revoke_token(db, key=raw)
+    assert service.authenticate(db, raw) is None
+
+
+def test_participants_cannot_do_organizer_things(db) -> None:
+    arena = make_arena(db)
+    alpha = arena.members["alpha"]
+    _, props = synthetic()
+    with pytest.raises(Forbidden):
+        _submit(arena, "alpha", props, baseline_label="sneaky")
+    with pytest.raises(Forbidden):
+        service.leaderboard(db, slug=arena.slug, split="private", principal=alpha)
+    other = make_arena(db, slug="other", teams=("gamma",))
+    with pytest.raises(Forbidden):
+        service.submit(db, principal=other.members["gamma"], slug=arena.slug, data=props)
+    view = _submit(arena, "alpha", props)
+    with pytest.raises(NotFound):  # another team's submission looks like no submission
+        service.get_submission(db, uuid=view["uuid"], principal=arena.members["beta"])
+
+
+def test_daily_total_and_concurrent_quotas(db) -> None:
+    arena = make_arena(db, daily_limit=3, total_limit=None, concurrent_limit=2)
+    _, props = synthetic()
+    _submit(arena, "alpha", props)
+    _submit(arena, "alpha", props)
+    with pytest.raises(QuotaExceeded, match="still being scored") as info:
+        _submit(arena, "alpha", props)
+    assert info.value.quota["concurrent_used"] == 2
+    _score_all(arena)
+    _submit(arena, "alpha", props)
+    with pytest.raises(QuotaExceeded, match="daily quota") as info:
+        _submit(arena, "alpha", props)
+    quota = service.get_quota(db, principal=arena.members["alpha"], slug=arena.slug)
+    assert quota["remaining"] == 0 and quota["daily_used"] == 3
+    assert quota["resets_at"].endswith("T00:00:00+00:00")
+    # Yesterday's submissions do not count today; the total limit still applies.
+    with db.transaction() as s:
+        s.execute(update(Submission).values(created_at=utcnow() - timedelta(days=1)))
+    service.set_phase(db, slug=arena.slug, name="main", total_limit=4)
+    _score_all(arena)
+    _submit(arena, "alpha", props)
+    with pytest.raises(QuotaExceeded, match="total quota"):
+        _submit(arena, "alpha", props)
+    # Another team is unaffected.
+    assert _submit(arena, "beta", props)["status"] == "queued"
+
+
+def test_platform_failures_do_not_count(db) -> None:
+    arena = make_arena(db, daily_limit=1)
+    _, props = synthetic()
+    view = _submit(arena, "alpha", props)
+    with db.transaction() as s:
+        s.execute(update(Submission).values(status=FAILED, failure_kind="platform"))
+    assert (
+        service.get_quota(db, principal=arena.members["alpha"], slug=arena.slug)["remaining"] == 1
+    )
+    assert (
+        service.get_submission(db, uuid=view["uuid"], principal=arena.organizer)["counts_to_quota"]
+        is False
+    )
+    _submit(arena, "alpha", props)
+
+
+def test_closed_phase_refuses_participants(db) -> None:
+    arena = make_arena(db)
+    service.set_phase(db, slug=arena.slug, name="main", closes_at=utcnow() - timedelta(hours=1))
+    with pytest.raises(PhaseClosed):
+        _submit(arena, "alpha", synthetic()[1])
+
+
+def test_ranking_best_public_ties_baselines_and_hidden_private(db) -> None:
+    arena = make_arena(db, teams=("alpha", "beta", "gamma"))
+    truth, props = synthetic()
+    best = perfect(truth)
+    _submit(arena, "alpha", degrade(props, 0.5, seed=1))
+    _submit(arena, "beta", best)  # beta reaches F1 = 1 first ...
+    _submit(arena, "alpha", best)  # ... alpha ties later: beta ranks higher
+    _submit(arena, "gamma", degrade(props, 0.3, seed=2))
+    service.submit(
+        db,
+        principal=arena.organizer,
+        slug=arena.slug,
+        data=props,
+        filename="base.csv",
+        baseline_label="U-Net baseline",
+    )
+    _score_all(arena)
+    _, _, board = service.leaderboard(db, slug=arena.slug)
+    assert [r.team for r in board.rows] == ["beta", "alpha", "gamma"]
+    assert [r.rank for r in board.rows] == [1, 2, 3]
+    assert board.rows[0].value == board.rows[1].value == 1.0
+    assert board.rows[1].submissions == 2
+    assert [r.team for r in board.baselines] == ["U-Net baseline"]
+    assert board.baselines[0].rank is None
+    assert len(board.cities) >= 2 and "earlier submission ranks higher" in board.rule
+    # Private scores: hidden from participants until reveal, then shown.
+    view = service.list_submissions(db, principal=arena.members["alpha"], slug=arena.slug)[0]
+    assert set(view["scores"]) == {"public"}
+    with pytest.raises(Forbidden):
+        service.leaderboard(db, slug=arena.slug, split="private", principal=arena.members["beta"])
+    service.reveal(db, slug=arena.slug)
+    _, _, private = service.leaderboard(
+        db, slug=arena.slug, split="private", principal=arena.members["beta"]
+    )
+    assert [r.team for r in private.rows] == ["beta", "alpha", "gamma"]
+    view = service.list_submissions(db, principal=arena.members["alpha"], slug=arena.slug)[0]
+    assert set(view["scores"]) == {"public", "private"}
+
+
+def test_private_board_uses_selected_finals_else_best_public(db) -> None:
+    arena = make_arena(db, teams=("alpha",), final_selections=1)
+    truth, props = synthetic()
+    weak = _submit(arena, "alpha", degrade(props, 0.4, seed=3))
+    strong = _submit(arena, "alpha", perfect(truth))
+    _score_all(arena)
+    org = arena.organizer
+    _, _, board = service.leaderboard(db, slug=arena.slug, split="private", principal=org)
+    assert board.rows[0].entry.uuid == strong["uuid"]  # no selection: best public
+    service.select_finals(
+        db, principal=arena.members["alpha"], slug=arena.slug, uuids=[weak["uuid"]]
+    )
+    _, _, board = service.leaderboard(db, slug=arena.slug, split="private", principal=org)
+    assert board.rows[0].entry.uuid == weak["uuid"]
+    with pytest.raises(service.LeaderboardError, match="at most 1"):
+        service.select_finals(
+            db,
+            principal=arena.members["alpha"],
+            slug=arena.slug,
+            uuids=[weak["uuid"], strong["uuid"]],
+        )
+
+
+def test_ranking_metric_mean_city_vs_overall(db) -> None:
+    arena = make_arena(db, ranking_metric="f1", rules="deepglobe")
+    _, props = synthetic()
+    _submit(arena, "alpha", props)
+    _score_all(arena)
+    _, _, board = service.leaderboard(db, slug=arena.slug)
+    assert board.metric == "f1" and board.rows[0].value == board.rows[0].score.f1
+
+
+def test_truth_is_prepared_once_per_split(db) -> None:
+    arena = make_arena(db)
+    _, props = synthetic()
+    for seed in range(3):
+        _submit(arena, "alpha", degrade(props, 0.8, seed=seed))
+    worker = Worker(db)
+    assert worker.run(exit_when_idle=True) == 3
+    assert worker.truths.builds == 1
+
+
+def test_rescore_shows_changes_then_publishes_and_keeps_history(db) -> None:
+    arena = make_arena(db)
+    truth, props = synthetic()
+    a = _submit(arena, "alpha", perfect(truth))
+    _submit(arena, "beta", degrade(props, 0.6))
+    _score_all(arena)
+    # New truth: beta's proposals become the truth, so beta is now perfect.
+    new_truth = (
+        truth.decode().splitlines()[0]
+        + "\n"
+        + "\n".join(
+            line.rsplit(",", 1)[0] + ',"x"'
+            for line in degrade(props, 0.6).decode().splitlines()[1:]
+        )
+    )
+    run = service.start_rescore(db, slug=arena.slug, truth=new_truth.encode(), reason="fix")
+    assert service.rescore_status(db, rescore_id=run)["status"] == "running"
+    _, _, before = service.leaderboard(db, slug=arena.slug)
+    _score_all(arena)
+    state = service.rescore_status(db, rescore_id=run)
+    assert state["status"] == "ready"
+    public = {c["team"]: c for c in state["changes"] if c["split"] == "public"}
+    assert public["alpha"]["old_rank"] == 1 and public["alpha"]["new_rank"] == 2
+    assert public["beta"]["new_score"] == 1.0
+    _, _, unchanged = service.leaderboard(db, slug=arena.slug)
+    assert [r.team for r in unchanged.rows] == [r.team for r in before.rows]  # not published
+    service.publish_rescore(db, rescore_id=run)
+    _, _, after = service.leaderboard(db, slug=arena.slug)
+    assert [r.team for r in after.rows] == ["beta", "alpha"]
+    with db.session() as s:
+        history = s.execute(
+            select(Score.generation, Score.current)
+            .join(Submission)
+            .where(Submission.uuid == a["uuid"], Score.split == "public")
+            .order_by(Score.generation)
+        ).all()
+    assert [tuple(h) for h in history] == [(0, False), (run, True)]
+
+
+def test_export_csv_has_city_columns(db) -> None:
+    arena = make_arena(db)
+    _submit(arena, "alpha", synthetic()[1])
+    _score_all(arena)
+    text = service.export_csv(db, slug=arena.slug, split="public")
+    header = text.splitlines()[0].split(",")
+    assert header[:2] == ["rank", "team"]
+    assert any(h.startswith("f1_AOI_") for h in header)
+    assert text.splitlines()[1].startswith("1,alpha,")
+
+
+def test_audit_log_records_organizer_actions(db) -> None:
+    from geoarena.leaderboard.schema import AuditEntry
+
+    arena = make_arena(db)
+    service.reveal(db, slug=arena.slug, actor="organizer:boss")
+    with db.session() as s:
+        actions = [a for (a,) in s.execute(select(AuditEntry.action).order_by(AuditEntry.id))]
+    assert actions[0] == "challenge.create"
+    assert "team.add" in actions and "token.issue" in actions
+    assert actions[-1] == "challenge.reveal"
