@@ -11,6 +11,7 @@ up) cannot write a second score.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -97,7 +98,7 @@ def _fail_job(session: Session, job: Job, submission: Submission, reason: str) -
     if job.rescore_id is None:
         submission.status = FAILED
         submission.failure_kind = "platform"
-        submission.error_detail = reason
+        submission.error_detail = json.dumps({"message": reason})
         submission.finished_at = job.finished_at
 
 

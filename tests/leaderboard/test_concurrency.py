@@ -1,0 +1,49 @@
+"""Quotas are race-free: 20 simultaneous uploads, 5 slots left, exactly 5 accepted."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import func, select
+
+from geoarena.leaderboard import service
+from geoarena.leaderboard.errors import QuotaExceeded
+from geoarena.leaderboard.schema import Job, Submission
+from geoarena.leaderboard.worker import Worker
+
+from .factories import degrade, make_arena, synthetic
+
+
+def test_twenty_simultaneous_uploads_take_exactly_the_five_free_slots(db) -> None:
+    arena = make_arena(db, teams=("alpha",), daily_limit=None, total_limit=8)
+    _, props = synthetic()
+    member = arena.members["alpha"]
+    for i in range(3):
+        service.submit(db, principal=member, slug=arena.slug, data=degrade(props, 0.9, seed=i))
+    Worker(db).run(exit_when_idle=True)
+    assert service.get_quota(db, principal=member, slug=arena.slug)["remaining"] == 5
+
+    files = [degrade(props, 0.8, seed=100 + i) for i in range(20)]
+    barrier = threading.Barrier(20)
+    accepted, refused, other = [], [], []
+
+    def upload(data: bytes) -> None:
+        barrier.wait()
+        try:
+            accepted.append(service.submit(db, principal=member, slug=arena.slug, data=data))
+        except QuotaExceeded:
+            refused.append(1)
+        except Exception as exc:  # surfaced below
+            other.append(exc)
+
+    threads = [threading.Thread(target=upload, args=(f,)) for f in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert other == []
+    assert len(accepted) == 5 and len(refused) == 15
+    with db.session() as s:
+        assert s.execute(select(func.count()).select_from(Submission)).scalar_one() == 8
+        assert s.execute(select(func.count()).select_from(Job)).scalar_one() == 8
+    assert service.get_quota(db, principal=member, slug=arena.slug)["remaining"] == 0
