@@ -16,7 +16,7 @@ from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: multipart framing allowance on top of the file cap.
-MULTIPART_SLACK = 64 * 1024
+MULTIPART_SLACK = 16 * 1024
 
 
 class BodyTooLarge(Exception):
