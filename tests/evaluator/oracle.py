@@ -1,0 +1,226 @@
+"""A deliberately simple reference implementation of the metric, for differential tests.
+
+Written from ``shared/metric-spec.md`` and the documented meaning of each :class:`Rules`
+knob, independently of the evaluator's vectorized code: no spatial index, no pruning, no
+bulk GEOS calls. Per image, each proposal (in visiting order) loops over every truth of
+that image, computing one IoU at a time with shapely, and takes the best unmatched one.
+It reuses only the readers' :class:`PolygonTable` (parsed geometries) and :class:`Rules`.
+
+``bench/evaluator_bench.py`` imports :func:`oracle_score` as its baseline: keep its name
+and signature.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import shapely
+from shapely.geometry import MultiPolygon
+
+from geoarena.evaluator import PolygonTable, Rules
+
+#: the SpaceNet round 2 cities, as the SpaceNet utilities scorer looks for them.
+SPACENET_AOIS = ("AOI_1_Rio", "AOI_2_Vegas", "AOI_3_Paris", "AOI_4_Shanghai", "AOI_5_Khartoum")
+
+
+@dataclass
+class Item:
+    """One polygon that takes part in matching.
+
+    ``state`` is "ok" (valid or repaired), "empty" (a POLYGON EMPTY proposal scored as a
+    false positive), "as_is" (invalid, used as submitted) or "zero" (invalid truth, IoU 0).
+    """
+
+    row: int
+    image_id: str
+    geometry: object
+    area: float
+    state: str
+
+
+@dataclass
+class OracleResult:
+    """Everything the oracle found, keyed by source row of each table."""
+
+    images: dict[str, tuple[int, int, int]]
+    #: scored truth row -> IoU of its matched proposal (0.0 when unmatched)
+    truth_iou: dict[int, float] = field(default_factory=dict)
+    #: scored truth row -> the largest IoU of any proposal that picked this truth as its
+    #: best unmatched candidate (what solaris writes to its ground-truth ``iou_score``)
+    truth_chosen_iou: dict[int, float] = field(default_factory=dict)
+    #: scored proposal row -> matched truth row (-1: false positive)
+    proposal_match: dict[int, int] = field(default_factory=dict)
+    geos_failures: int = 0
+
+
+def oracle_score(
+    truth: PolygonTable, proposals: PolygonTable, rules: Rules
+) -> dict[str, tuple[int, int, int]]:
+    """Per listed image, (TP, FP, FN) under ``rules``."""
+    return oracle_match(truth, proposals, rules).images
+
+
+def oracle_match(truth: PolygonTable, proposals: PolygonTable, rules: Rules) -> OracleResult:
+    """Score with plain loops; returns counts plus per-row match details."""
+    truths = prepare(truth, rules, "truth")
+    props = prepare(proposals, rules, "proposal")
+    ranked = visiting_order(proposals, props, rules)
+
+    truths_by_image: dict[str, list[Item]] = defaultdict(list)
+    for t in truths:
+        truths_by_image[t.image_id].append(t)
+    props_by_image: dict[str, list[Item]] = defaultdict(list)
+    for p in ranked:
+        props_by_image[p.image_id].append(p)
+
+    result = OracleResult(images={})
+    for t in truths:
+        result.truth_iou[t.row] = 0.0
+        result.truth_chosen_iou[t.row] = 0.0
+    all_images = set(truth.image_id.tolist()) | set(proposals.image_id.tolist())
+    for image in sorted(all_images):
+        image_truths = truths_by_image.get(image, [])
+        image_props = props_by_image.get(image, [])
+        if rules.empty_images == "skip" and not image_truths and not image_props:
+            continue
+        matched: set[int] = set()
+        tp = fp = 0
+        for p in image_props:
+            best_iou, best = -1.0, None
+            for t in image_truths:  # file order: the first of equal IoUs wins
+                if t.row in matched:
+                    continue
+                value, failed = pair_iou(p, t, rules)
+                result.geos_failures += failed
+                if value > best_iou:
+                    best_iou, best = value, t
+            if best is not None and best_iou > 0:
+                chosen = result.truth_chosen_iou
+                chosen[best.row] = max(chosen[best.row], best_iou)
+            if best is not None and passes(best_iou, rules):
+                matched.add(best.row)
+                result.truth_iou[best.row] = best_iou
+                result.proposal_match[p.row] = best.row
+                tp += 1
+            else:
+                result.proposal_match[p.row] = -1
+                fp += 1
+        result.images[image] = (tp, fp, len(image_truths) - tp)
+    return result
+
+
+def prepare(table: PolygonTable, rules: Rules, role: str) -> list[Item]:
+    """The rows of one side that are scored, in file order, as the polygons scored."""
+    policy = rules.invalid_truth if role == "truth" else rules.invalid_proposal
+    area_filter = rules.truth_area_filter if role == "truth" else rules.proposal_area_filter
+    items = []
+    for row in range(len(table)):
+        image = str(table.image_id[row])
+        building = int(table.building_id[row])
+        geometry = table.geometry[row]
+        if building == -1 and rules.negative_ids == "drop":
+            continue
+        if geometry.is_empty:
+            # Only a proposal with a real BuildingId can be a false positive: "-1,POLYGON
+            # EMPTY" is the marker of an image without buildings (spec, rules.CHOICES).
+            if role == "proposal" and rules.empty_proposal == "fp" and building != -1:
+                items.append(Item(row, image, geometry, 0.0, "empty"))
+            continue
+        if rules.multipolygon == "first" and isinstance(geometry, MultiPolygon):
+            geometry = geometry.geoms[0]
+        raw_area = geometry.area
+        state = "ok"
+        if not geometry.is_valid:
+            if policy == "buffer0":
+                geometry = geometry.buffer(0)
+            elif policy == "make_valid":
+                geometry = shapely.make_valid(geometry)
+            else:
+                state = policy  # "as_is" or "zero"
+        area = geometry.area
+        if area_filter is not None:
+            measured = raw_area if rules.area_of == "raw" else area
+            big_enough = (
+                measured >= area_filter.min_area
+                if area_filter.inclusive
+                else measured > area_filter.min_area
+            )
+            if not big_enough:
+                continue
+        items.append(Item(row, image, geometry, area, state))
+    return items
+
+
+def visiting_order(table: PolygonTable, items: list[Item], rules: Rules) -> list[Item]:
+    """Proposals in the order they are visited: file order or Confidence descending,
+    ties kept in file order (Python's sort is stable)."""
+    if rules.order == "file" or table.confidence is None:
+        return list(items)
+    return sorted(items, key=lambda p: -float(table.confidence[p.row]))
+
+
+def pair_iou(p: Item, t: Item, rules: Rules) -> tuple[float, bool]:
+    """IoU of one proposal with one truth, and whether GEOS failed on the pair."""
+    if p.state == "empty" or t.state == "zero":
+        return 0.0, False
+    if p.geometry.is_empty or t.geometry.is_empty:  # e.g. a bowtie that buffer(0) erased
+        return 0.0, False
+    if p.state == "as_is" or t.state == "as_is":
+        try:
+            inter = p.geometry.intersection(t.geometry)
+            union = p.geometry.union(t.geometry).area
+        except shapely.errors.GEOSException:
+            return 0.0, True
+    else:
+        inter = p.geometry.intersection(t.geometry)
+        union = p.area + t.area - inter.area
+    if rules.collection_iou == "zero" and inter.geom_type == "GeometryCollection":
+        return 0.0, False
+    return (inter.area / union if union > 0 else 0.0), False
+
+
+def passes(iou: float, rules: Rules) -> bool:
+    if rules.threshold_inclusive:
+        return iou >= rules.iou_threshold
+    return iou > rules.iou_threshold
+
+
+def oracle_city(image_id: str, rules: Rules) -> str:
+    """The city of an ImageId under ``rules.city``."""
+    if rules.city == "deepglobe":
+        head, sep, _ = image_id.partition("_img")
+        if sep and head:
+            return head
+        return image_id.rsplit("_", 1)[0]
+    if rules.city == "aoi_names":
+        for aoi in SPACENET_AOIS:
+            if aoi in image_id:
+                return aoi
+        return "unknown"
+    if rules.city == "strip_last":
+        return image_id.rsplit("_", 1)[0]
+    return "_".join(image_id.split("_")[:3])
+
+
+def f1(tp: int, fp: int, fn: int) -> float:
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def oracle_cities(
+    images: dict[str, tuple[int, int, int]], rules: Rules
+) -> dict[str, tuple[int, int, int]]:
+    """Per-city sums of per-image counts."""
+    cities: dict[str, list[int]] = {}
+    for image, counts in images.items():
+        total = cities.setdefault(oracle_city(image, rules), [0, 0, 0])
+        for k in range(3):
+            total[k] += counts[k]
+    return {city: (c[0], c[1], c[2]) for city, c in cities.items()}
+
+
+def oracle_mean_city_f1(images: dict[str, tuple[int, int, int]], rules: Rules) -> float:
+    cities = oracle_cities(images, rules)
+    return sum(f1(*c) for c in cities.values()) / len(cities) if cities else 0.0
