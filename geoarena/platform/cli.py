@@ -1,0 +1,286 @@
+"""``geoarena sweep ...`` and ``geoarena demo``.
+
+Importing this module is cheap: optuna, mlflow and torch load inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+SWEEP_FILE = click.argument(
+    "sweep_file", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+
+
+def _load(sweep_file: Path):
+    from geoarena.platform.config import SweepConfigError, load_sweep
+
+    try:
+        return load_sweep(sweep_file)
+    except SweepConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _quiet_optuna() -> None:
+    """Our own progress replaces Optuna's per-trial INFO lines."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@click.group()
+def sweep() -> None:
+    """Optuna sweeps over training jobs, every trial logged to MLflow.
+
+    \b
+    geoarena sweep run sweep.yaml --gpus 0,1,2,3     # one worker per GPU (resumes if it exists)
+    geoarena sweep status sweep.yaml                 # trials: state, params, F1, duration, GPU
+    geoarena sweep best sweep.yaml --export best.yaml
+    geoarena sweep submit sweep.yaml --images test/ --server URL --token T --challenge SLUG
+    """
+
+
+@sweep.command()
+@SWEEP_FILE
+@click.option("--gpus", help="Comma-separated GPU ids, one worker each (or 'all').")
+@click.option("--workers", type=click.IntRange(min=1), help="CPU workers (without --gpus).")
+@click.option("--no-progress", is_flag=True, help="Plain output (no progress bars).")
+def run(sweep_file: Path, gpus: str | None, workers: int | None, no_progress: bool) -> None:
+    """Create or resume the study and run workers until the budget is spent.
+
+    Workers on other machines join by running the same command against the same
+    (PostgreSQL) storage. Ctrl-C stops cleanly: running trials are re-queued, and running
+    the command again resumes.
+    """
+    from rich.console import Console
+
+    from geoarena.platform.launcher import launch, parse_gpus
+
+    sweep_cfg = _load(sweep_file)
+    if gpus and workers:
+        raise click.UsageError("--gpus and --workers are exclusive: one worker per GPU")
+    try:
+        gpu_list = parse_gpus(gpus)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--gpus") from None
+    _quiet_optuna()
+    console = Console(stderr=True)
+    result = launch(
+        sweep_cfg, gpus=gpu_list, workers=workers, progress=not no_progress, console=console
+    )
+    _print_status(sweep_cfg, result.study, console)
+    if result.interrupted:
+        console.print("[yellow]interrupted[/]: run the same command again to resume")
+        sys.exit(130)
+
+
+@sweep.command(hidden=True)
+@SWEEP_FILE
+@click.option("--name", default="w0")
+@click.option("--index", type=int, default=0)
+@click.option("--gpu", default=None)
+@click.option("--deadline", type=float, default=None)
+def worker(
+    sweep_file: Path, name: str, index: int, gpu: str | None, deadline: float | None
+) -> None:
+    """One worker process (started by `sweep run`)."""
+    from geoarena.platform.launcher import run_worker_process
+
+    _quiet_optuna()
+    sys.exit(run_worker_process(sweep_file, name=name, index=index, gpu=gpu, deadline=deadline))
+
+
+@sweep.command()
+@SWEEP_FILE
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def status(sweep_file: Path, fmt: str) -> None:
+    """Table of trials: state, parameters, F1 (tuned and fixed), duration, GPU."""
+    from rich.console import Console
+
+    from geoarena.platform.results import NoResultError, load_study, trial_rows
+
+    sweep_cfg = _load(sweep_file)
+    try:
+        study = load_study(sweep_cfg)
+    except NoResultError as exc:
+        raise click.ClickException(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps([r.to_dict() for r in trial_rows(study)], indent=2, default=str))
+        return
+    _print_status(sweep_cfg, study, Console())
+
+
+def _print_status(sweep_cfg, study, console) -> None:
+    from rich.table import Table
+
+    from geoarena.platform.results import post_search_gain, trial_rows
+
+    rows = trial_rows(study)
+    names = list(sweep_cfg.space)
+    table = Table(title=f"study {sweep_cfg.name} ({sweep_cfg.objective.metric}, maximize)")
+    for col in (
+        "#",
+        "state",
+        "value",
+        "fixed",
+        *names,
+        "post t_e/t_m/area",
+        "epochs",
+        "time",
+        "gpu",
+    ):
+        table.add_column(col, justify="left" if col in ("state", "gpu") else "right")
+    table.add_column("note")
+    best = max(
+        (r.value for r in rows if r.state == "COMPLETE" and r.value is not None), default=None
+    )
+    for r in rows:
+        style = (
+            "bold green" if best is not None and r.value == best and r.state == "COMPLETE" else None
+        )
+        post = r.post
+        table.add_row(
+            str(r.number),
+            r.state,
+            _fmt(r.value),
+            _fmt(r.value_fixed),
+            *[_fmt(r.params.get(n)) for n in names],
+            f"{post['t_energy']:.2f}/{post['t_mask']:.2f}/{post['min_area']:g}" if post else "",
+            str(r.epochs),
+            f"{r.seconds:.0f}s" if r.seconds is not None else "",
+            r.gpu,
+            r.note,
+            style=style,
+        )
+    console.print(table)
+    gain = post_search_gain(study)
+    if gain:
+        console.print(
+            f"post-processing search added {gain['mean']:+.4f} {sweep_cfg.objective.metric} on "
+            f"average over fixed thresholds (max {gain['max']:+.4f}, {gain['trials']} trials)"
+        )
+    console.print(
+        f"MLflow UI:        mlflow ui --backend-store-uri {sweep_cfg.tracking_uri}\n"
+        f"optuna-dashboard: optuna-dashboard {_dashboard_storage(sweep_cfg.storage_url)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _dashboard_storage(url: str) -> str:
+    from geoarena.platform.storage import is_rdb
+
+    return url if is_rdb(url) else str(Path(url).resolve())
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e-2 and value != 0 else f"{value:.4f}"
+    return str(value)
+
+
+@sweep.command()
+@SWEEP_FILE
+@click.option(
+    "--export",
+    "export",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the best trial's training config (tuned thresholds included) here.",
+)
+def best(sweep_file: Path, export: Path | None) -> None:
+    """The best completed trial; optionally export it as a training config."""
+    from geoarena.platform.results import NoResultError, best_trial, export_best, load_study
+    from geoarena.platform.study import RESULT_ATTR
+
+    sweep_cfg = _load(sweep_file)
+    try:
+        study = load_study(sweep_cfg)
+        trial = best_trial(study)
+        if export is not None:
+            export_best(sweep_cfg, study, export)
+    except NoResultError as exc:
+        raise click.ClickException(str(exc)) from None
+    result = trial.user_attrs.get(RESULT_ATTR, {})
+    click.echo(f"best trial: #{trial.number}  {sweep_cfg.objective.metric} {trial.value:.4f}")
+    for name, value in trial.params.items():
+        click.echo(f"  {name}: {value}")
+    for name, value in result.get("post", {}).items():
+        click.echo(f"  {name} (tuned): {value}")
+    click.echo(f"  checkpoint: {result.get('checkpoint', '-')}")
+    if export is not None:
+        click.echo(f"config written to {export} (geoarena train {export} / geoarena predict ...)")
+
+
+@sweep.command()
+@SWEEP_FILE
+@click.option(
+    "--images",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Folder of test tiles to predict.",
+)
+@click.option("--server", required=True, help="Leaderboard base URL, e.g. http://host:8000.")
+@click.option(
+    "--token", required=True, envvar="GEOARENA_TOKEN", help="Team token ($GEOARENA_TOKEN)."
+)
+@click.option("--challenge", required=True, help="Challenge slug.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to keep the predictions CSV (default <out_dir>/best_predictions.csv).",
+)
+@click.option("--tta", is_flag=True, help="Test-time augmentation (8 flips/rotations).")
+def submit(
+    sweep_file: Path,
+    images: Path,
+    server: str,
+    token: str,
+    challenge: str,
+    out: Path | None,
+    tta: bool,
+) -> None:
+    """Predict the test tiles with the best trial and submit the CSV to a leaderboard."""
+    from geoarena.platform.results import NoResultError
+    from geoarena.platform.submit import SubmitError, post_submission, predict_best
+
+    sweep_cfg = _load(sweep_file)
+    out = out or sweep_cfg.root / "best_predictions.csv"
+    try:
+        pred = predict_best(sweep_cfg, images, out, tta=tta)
+        click.echo(f"predicted {images} with trial #{pred.trial.number} -> {pred.csv}")
+        answer = post_submission(
+            server,
+            token,
+            challenge,
+            pred.csv,
+            description=f"{sweep_cfg.name} trial {pred.trial.number}",
+        )
+    except (NoResultError, FileNotFoundError, SubmitError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(answer, indent=2, default=str))
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "work_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("geoarena-demo"),
+    show_default=True,
+    help="Working folder.",
+)
+@click.option("--trials", type=click.IntRange(min=3), default=3, show_default=True)
+@click.option("--fresh", is_flag=True, help="Delete the working folder first.")
+def demo(work_dir: Path, trials: int, fresh: bool) -> None:
+    """Synthetic cities -> sweep -> best model -> test predictions -> local leaderboard."""
+    from geoarena.platform.demo import run_demo
+
+    _quiet_optuna()
+    run_demo(work_dir, trials=trials, fresh=fresh)
