@@ -24,7 +24,11 @@ TIE_RULE = "Ties: the earlier submission ranks higher."
 
 @dataclass(frozen=True)
 class Entry:
-    """One scored submission with its score on each split available."""
+    """One scored submission with its ranking-metric value on each split available.
+
+    Ranking needs only these numbers; the full scores (counts, per-city) are loaded for
+    the rows shown, which keeps a board of 10,000 submissions cheap.
+    """
 
     submission_id: int
     uuid: str
@@ -32,7 +36,7 @@ class Entry:
     created_at: datetime
     selected_final: bool
     baseline_label: str | None
-    scores: dict[str, SplitScore]
+    values: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -40,9 +44,10 @@ class Row:
     rank: int | None
     team: str
     entry: Entry
-    score: SplitScore
     value: float
     submissions: int
+    #: the full score on the board's split, attached after ranking.
+    score: SplitScore | None = None
 
 
 @dataclass
@@ -68,28 +73,20 @@ def metric_value(score: SplitScore, metric: str) -> float:
     return score.f1 if metric == "f1" else score.mean_city_f1
 
 
-def _key(entry: Entry, split: str, metric: str) -> tuple[float, datetime, int]:
-    return (-metric_value(entry.scores[split], metric), entry.created_at, entry.submission_id)
+def _key(entry: Entry, split: str) -> tuple[float, datetime, int]:
+    return (-entry.values[split], entry.created_at, entry.submission_id)
 
 
 def rank(entries: list[Entry], *, split: str, metric: str, final_selections: int) -> Board:
-    """The board of ``split`` from every scored entry of a phase."""
+    """The board of ``split`` from every scored entry of a phase (no full scores yet)."""
     board = Board(split=split, metric=metric)
     by_team: dict[str, list[Entry]] = {}
     for entry in entries:
-        if PUBLIC not in entry.scores or split not in entry.scores:
+        if PUBLIC not in entry.values or split not in entry.values:
             continue
         if entry.team is None:
-            board.baselines.append(
-                Row(
-                    None,
-                    entry.baseline_label or "baseline",
-                    entry,
-                    entry.scores[split],
-                    metric_value(entry.scores[split], metric),
-                    1,
-                )
-            )
+            label = entry.baseline_label or "baseline"
+            board.baselines.append(Row(None, label, entry, entry.values[split], 1))
         else:
             by_team.setdefault(entry.team, []).append(entry)
     best: list[tuple[str, Entry, int]] = []
@@ -98,16 +95,11 @@ def rank(entries: list[Entry], *, split: str, metric: str, final_selections: int
             pool = team_entries
         else:
             finals = [e for e in team_entries if e.selected_final]
-            pool = (
-                finals
-                or sorted(team_entries, key=lambda e: _key(e, PUBLIC, metric))[:final_selections]
-            )
-        chosen = min(pool, key=lambda e: _key(e, split, metric))
+            pool = finals or sorted(team_entries, key=lambda e: _key(e, PUBLIC))[:final_selections]
+        chosen = min(pool, key=lambda e: _key(e, split))
         best.append((team, chosen, len(team_entries)))
-    best.sort(key=lambda t: _key(t[1], split, metric))
+    best.sort(key=lambda t: _key(t[1], split))
     for place, (team, entry, count) in enumerate(best, start=1):
-        score = entry.scores[split]
-        board.rows.append(Row(place, team, entry, score, metric_value(score, metric), count))
-    board.baselines.sort(key=lambda r: _key(r.entry, split, metric))
-    board.cities = sorted({c for r in board.rows + board.baselines for c in r.score.cities})
+        board.rows.append(Row(place, team, entry, entry.values[split], count))
+    board.baselines.sort(key=lambda r: _key(r.entry, split))
     return board

@@ -13,12 +13,12 @@ import json
 import secrets
 import threading
 import uuid as uuidlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from geoarena.leaderboard import jobs
 from geoarena.leaderboard.blobs import get_blob, put_blob
@@ -33,7 +33,7 @@ from geoarena.leaderboard.errors import (
     QuotaExceeded,
 )
 from geoarena.leaderboard.quotas import Quota, quota_for
-from geoarena.leaderboard.ranking import METRICS, Board, Entry, rank
+from geoarena.leaderboard.ranking import METRICS, Board, Entry, Row, rank
 from geoarena.leaderboard.schema import (
     FAILED,
     ORGANIZER,
@@ -493,25 +493,40 @@ def _file_error(name: str, reason: str):
     return RowError(file=name, line=0, column="", reason=reason)
 
 
-def _scores(session: Session, submission_ids: list[int], generation: int | None = None):
+_SCORE_COLUMNS = (
+    Score.submission_id,
+    Score.split,
+    Score.f1,
+    Score.precision,
+    Score.recall,
+    Score.tp,
+    Score.fp,
+    Score.fn,
+    Score.mean_city_f1,
+)
+
+
+def _scores(
+    session: Session, where: list[Any], generation: int | None = None
+) -> dict[int, dict[str, SplitScore]]:
     """{submission_id: {split: SplitScore}} of current scores (or of one generation)."""
-    query = select(Score).where(Score.submission_id.in_(submission_ids))
-    query = (
-        query.where(Score.current)
-        if generation is None
-        else query.where(Score.generation == generation)
+    query = select(*_SCORE_COLUMNS, Score.cities).join(
+        Submission, Submission.id == Score.submission_id
+    )
+    query = query.where(*where).where(
+        Score.current if generation is None else Score.generation == generation
     )
     out: dict[int, dict[str, SplitScore]] = {}
-    for s in session.execute(query).scalars():
-        out.setdefault(s.submission_id, {})[s.split] = SplitScore(
-            f1=s.f1,
-            precision=s.precision,
-            recall=s.recall,
-            tp=s.tp,
-            fp=s.fp,
-            fn=s.fn,
-            mean_city_f1=s.mean_city_f1,
-            cities=s.cities,
+    for row in session.execute(query):
+        out.setdefault(row.submission_id, {})[row.split] = SplitScore(
+            f1=row.f1,
+            precision=row.precision,
+            recall=row.recall,
+            tp=row.tp,
+            fp=row.fp,
+            fn=row.fn,
+            mean_city_f1=row.mean_city_f1,
+            cities=row.cities,
         )
     return out
 
@@ -526,7 +541,7 @@ def submission_view(
     """What the caller may see of a submission (private scores only after reveal)."""
     phase = submission.phase
     challenge = phase.challenge
-    scores = _scores(session, [submission.id]).get(submission.id, {})
+    scores = _scores(session, [Score.submission_id == submission.id]).get(submission.id, {})
     visible = [PUBLIC] + ([PRIVATE] if _private_visible(principal, challenge) else [])
     error = None
     if submission.error_detail:
@@ -649,25 +664,62 @@ def select_finals(
 # ---------------------------------------------------------------- leaderboards
 
 
-def _entries(session: Session, phase: Phase, generation: int | None = None) -> list[Entry]:
-    rows = session.execute(
-        select(Submission, Team.name)
+def _entries(
+    session: Session, phase: Phase, metric: str, generation: int | None = None
+) -> list[Entry]:
+    """Every scored submission of ``phase`` with its metric value on each split: one query,
+    no per-city data (see :func:`_attach_scores`)."""
+    column = "f1" if metric == "f1" else "mean_city_f1"
+    splits = {split: aliased(Score) for split in (PUBLIC, PRIVATE)}
+    query = (
+        select(
+            Submission.id,
+            Submission.uuid,
+            Submission.is_baseline,
+            Submission.baseline_label,
+            Submission.created_at,
+            Submission.selected_final,
+            Team.name,
+            *(getattr(alias, column) for alias in splits.values()),
+        )
         .outerjoin(Team, Team.id == Submission.team_id)
         .where(Submission.phase_id == phase.id, Submission.status == SCORED)
-    ).all()
-    scores = _scores(session, [s.id for s, _ in rows], generation)
+    )
+    for split, alias in splits.items():
+        which = alias.current if generation is None else alias.generation == generation
+        query = query.outerjoin(
+            alias, and_(alias.submission_id == Submission.id, alias.split == split, which)
+        )
     return [
         Entry(
-            submission_id=s.id,
-            uuid=s.uuid,
-            team=None if s.is_baseline else team,
-            created_at=s.created_at,
-            selected_final=s.selected_final,
-            baseline_label=s.baseline_label,
-            scores=scores.get(s.id, {}),
+            submission_id=r[0],
+            uuid=r[1],
+            team=None if r[2] else r[6],
+            created_at=r[4],
+            selected_final=r[5],
+            baseline_label=r[3],
+            values={
+                split: value
+                for split, value in zip(splits, r[7:], strict=True)
+                if value is not None
+            },
         )
-        for s, team in rows
+        for r in session.execute(query)
     ]
+
+
+def _attach_scores(session: Session, board: Board) -> Board:
+    """Load the full scores (counts, per-city) of the rows shown, in one query."""
+    shown = [r.entry.submission_id for r in board.rows + board.baselines]
+    full = _scores(session, [Score.submission_id.in_(shown)]) if shown else {}
+
+    def filled(row: Row) -> Row:
+        return replace(row, score=full[row.entry.submission_id][board.split])
+
+    board.rows = [filled(r) for r in board.rows]
+    board.baselines = [filled(r) for r in board.baselines]
+    board.cities = sorted({c for r in board.rows + board.baselines for c in r.score.cities})
+    return board
 
 
 def leaderboard(
@@ -687,12 +739,12 @@ def leaderboard(
             raise Forbidden("the private leaderboard is not revealed yet")
         phase_row = _phase(session, challenge, phase, utcnow())
         board = rank(
-            _entries(session, phase_row),
+            _entries(session, phase_row, challenge.ranking_metric),
             split=split,
             metric=challenge.ranking_metric,
             final_selections=phase_row.final_selections,
         )
-        return challenge, phase_row, board
+        return challenge, phase_row, _attach_scores(session, board)
 
 
 def board_to_dict(challenge: Challenge, phase: Phase, board: Board) -> dict[str, Any]:
@@ -893,8 +945,9 @@ def rescore_status(db: Database, *, rescore_id: int) -> dict[str, Any]:
                     "metric": challenge.ranking_metric,
                     "final_selections": phase.final_selections,
                 }
-                old = rank(_entries(session, phase), **kwargs)
-                new = rank(_entries(session, phase, generation=run.id), **kwargs)
+                metric = challenge.ranking_metric
+                old = rank(_entries(session, phase, metric), **kwargs)
+                new = rank(_entries(session, phase, metric, generation=run.id), **kwargs)
                 before = {r.team: r for r in old.rows}
                 for r in new.rows:
                     was = before.get(r.team)
