@@ -86,6 +86,7 @@ def score(truth, proposals, preset, index, on_error, max_vertices, bootstrap, se
     from . import report
     from .errors import InputError
     from .io import DEFAULT_MAX_VERTICES, read_proposals, read_truth
+    from .parallel import score_files
     from .prepared import PreparedTruth
     from .rules import get_rules
 
@@ -95,20 +96,22 @@ def score(truth, proposals, preset, index, on_error, max_vertices, bootstrap, se
         rules = get_rules(preset, **kwargs)
     except (ValueError, TypeError) as exc:
         raise click.BadParameter(str(exc)) from None
-    cap = DEFAULT_MAX_VERTICES if max_vertices is None else max_vertices
+    read = {"on_error": on_error, "max_vertices": max_vertices or DEFAULT_MAX_VERTICES}
     try:
-        truth_table = read_truth(truth, on_error=on_error, max_vertices=cap)
-        proposal_table = read_proposals(proposals, on_error=on_error, max_vertices=cap)
+        if outputs["matches"] or outputs["plot"]:  # geometries are needed: one process
+            prepared = PreparedTruth(read_truth(truth, **read), rules, index=index)
+            result = prepared.score(
+                read_proposals(proposals, **read), bootstrap=bootstrap, seed=seed, details=True
+            )
+        else:
+            result = score_files(
+                truth, proposals, rules, index=index, bootstrap=bootstrap, seed=seed, **read
+            )
     except InputError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)
-    for table in (truth_table, proposal_table):
-        for row in table.skipped:
-            err.print(f"skipped {row}", highlight=False, markup=False, soft_wrap=True)
-    details = bool(outputs["matches"] or outputs["plot"])
-    result = PreparedTruth(truth_table, rules, index=index).score(
-        proposal_table, bootstrap=bootstrap, seed=seed, details=details
-    )
+    for row in result.skipped:
+        err.print(f"skipped {row}", highlight=False, markup=False, soft_wrap=True)
     report.render(result, Console())
     if outputs["per_image"]:
         report.write_per_image(result, outputs["per_image"])

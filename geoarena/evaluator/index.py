@@ -69,7 +69,7 @@ class RtreeIndex(BaseSpatialIndex):
             return np.empty((2, 0), dtype=np.int64)
         boxes = np.ascontiguousarray(boxes, dtype=np.float64)
         ids, counts = self._index.intersection_v(boxes[:, :2].copy(), boxes[:, 2:].copy())
-        queries = np.repeat(np.arange(len(boxes), dtype=np.int64), counts)
+        queries = np.repeat(np.arange(len(boxes), dtype=np.int64), counts.astype(np.int64))
         return np.vstack([queries, ids.astype(np.int64)])
 
 

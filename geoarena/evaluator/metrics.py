@@ -76,6 +76,8 @@ class ScoreResult:
     diagnostics: dict[str, Any]
     bootstrap: dict[str, Any] | None = None
     matches: Any = field(default=None, repr=False)
+    #: rows dropped by ``on_error="skip"`` (truth first, then proposals), in line order
+    skipped: tuple = ()
 
     @property
     def headline(self) -> float:
@@ -97,6 +99,7 @@ class ScoreResult:
             ],
             "diagnostics": self.diagnostics,
             "bootstrap": self.bootstrap,
+            "skipped_rows": [e.to_dict() for e in self.skipped],
         }
 
 
@@ -171,3 +174,28 @@ def bootstrap_intervals(
         "mean_city_f1": interval(city_f1.mean(axis=1)),
         "cities": {name: interval(city_f1[:, k]) for k, name in enumerate(city_names)},
     }
+
+
+def assemble(
+    rules: Rules,
+    image_ids: np.ndarray,
+    tp: np.ndarray,
+    fp: np.ndarray,
+    fn: np.ndarray,
+    diagnostics: dict[str, Any],
+    *,
+    bootstrap: int = 0,
+    seed: int = 0,
+    matches: Any = None,
+    skipped: tuple = (),
+) -> ScoreResult:
+    """A :class:`ScoreResult` from the counts of every listed image (sorted by ImageId)."""
+    images, cities, micro, mean_city, city_index, names = aggregate(
+        rules, list(image_ids), tp, fp, fn
+    )
+    intervals = None
+    if bootstrap > 0:
+        intervals = bootstrap_intervals(tp, fp, fn, city_index, names, n=bootstrap, seed=seed)
+    return ScoreResult(
+        rules, images, cities, micro, mean_city, diagnostics, intervals, matches, skipped
+    )

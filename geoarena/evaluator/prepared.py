@@ -15,10 +15,10 @@ from .matching import (
     settled_without_geometry,
     slot_boxes,
 )
-from .metrics import ScoreResult, aggregate, bootstrap_intervals
+from .metrics import ScoreResult, assemble
 from .rules import Rules, get_rules
 from .sides import Side, select
-from .table import PolygonTable
+from .table import PolygonTable, encode, unique_ids
 
 #: how many GEOS failures the diagnostics spell out (all are counted).
 _SHOWN_FAILURES = 20
@@ -73,12 +73,12 @@ class PreparedTruth:
         self._restrict = (
             None if image_ids is None else np.asarray(sorted(set(image_ids)), dtype=object)
         )
-        keep = None if self._restrict is None else np.isin(self.table.image_id, self._restrict)
+        keep = None if self._restrict is None else encode(self.table.image_id, self._restrict) >= 0
         ids = self.table.image_id if keep is None else self.table.image_id[keep]
         #: sorted ImageIds of the truth (after the split restriction): always scored.
-        self.image_ids = np.unique(ids.astype(str)).astype(object)
+        self.image_ids = unique_ids(ids)
         self.side: Side = select(self.table, self.rules, "truth", keep)
-        self._image = _codes(self.image_ids, self.table.image_id[self.side.rows])
+        self._image = encode(self.table.image_id[self.side.rows], self.image_ids)
         b = self.side.bounds
         self._origin = float(b[:, 0].min()) if len(b) else 0.0
         self._width = float(b[:, 2].max() - self._origin) + 1.0 if len(b) else 1.0
@@ -101,13 +101,13 @@ class PreparedTruth:
         """
         rules = self.rules
         table = proposals if isinstance(proposals, PolygonTable) else read_proposals(proposals)
-        keep = None if self._restrict is None else np.isin(table.image_id, self._restrict)
+        keep = None if self._restrict is None else encode(table.image_id, self._restrict) >= 0
         p_ids = table.image_id if keep is None else table.image_id[keep]
-        all_ids = np.union1d(self.image_ids, np.unique(p_ids.astype(str))).astype(object)
+        all_ids = unique_ids(np.concatenate([self.image_ids, unique_ids(p_ids)]))
         side = select(table, rules, "proposal", keep)
 
         p_ids_scored = table.image_id[side.rows]
-        p_vocab = _codes(self.image_ids, p_ids_scored, missing=-1)
+        p_vocab = encode(p_ids_scored, self.image_ids)
         pi, ti = self._candidates(side, p_vocab)
         settled = np.zeros(len(pi), dtype=bool)
         if not details:
@@ -128,8 +128,8 @@ class PreparedTruth:
         match[pi[settled]] = ti[settled]
         match_iou[pi[settled]] = np.nan  # passes for sure; the exact value was not needed
 
-        p_image = _codes(all_ids, p_ids_scored)
-        t_image = np.searchsorted(all_ids, self.image_ids)[self._image]
+        p_image = encode(p_ids_scored, all_ids)
+        t_image = encode(self.image_ids, all_ids)[self._image]
         n_img = len(all_ids)
         tp = np.bincount(p_image[match >= 0], minlength=n_img)
         fp = np.bincount(p_image, minlength=n_img) - tp
@@ -139,16 +139,13 @@ class PreparedTruth:
             listed = (np.bincount(p_image, minlength=n_img) > 0) | (
                 np.bincount(t_image, minlength=n_img) > 0
             )
-        images, cities, micro, mean_city, city_index, names = aggregate(
-            rules, all_ids[listed].tolist(), tp[listed], fp[listed], fn[listed]
-        )
-        intervals = None
-        if bootstrap > 0:
-            intervals = bootstrap_intervals(
-                tp[listed], fp[listed], fn[listed], city_index, names, n=bootstrap, seed=seed
-            )
         diagnostics = {
-            "truth": {"rows": len(self.table), "scored": len(self.side.rows), **self.side.counts},
+            "truth": {
+                "rows": len(self.table),
+                "scored": len(self.side.rows),
+                "skipped_rows": len(self.table.skipped),
+                **self.side.counts,
+            },
             "proposals": {
                 "rows": len(table),
                 "scored": len(side.rows),
@@ -167,8 +164,18 @@ class PreparedTruth:
                 for p, t, reason in failures[:_SHOWN_FAILURES]
             ],
         }
-        matches = self._matches(table, side, pi, ti, iou, match, match_iou) if details else None
-        return ScoreResult(rules, images, cities, micro, mean_city, diagnostics, intervals, matches)
+        return assemble(
+            rules,
+            all_ids[listed],
+            tp[listed],
+            fp[listed],
+            fn[listed],
+            diagnostics,
+            bootstrap=bootstrap,
+            seed=seed,
+            matches=self._matches(table, side, pi, ti, iou, match, match_iou) if details else None,
+            skipped=self.table.skipped + table.skipped,
+        )
 
     def _candidates(self, side: Side, p_vocab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(proposal, truth) pairs of the same image whose boxes intersect."""
@@ -234,17 +241,6 @@ def score(
     return PreparedTruth(truth, rules, index=index).score(
         proposals, bootstrap=bootstrap, seed=seed, details=details
     )
-
-
-def _codes(vocabulary: np.ndarray, values: np.ndarray, missing: int | None = None) -> np.ndarray:
-    """Position of each value in a sorted vocabulary (``missing`` where absent)."""
-    values = values.astype(str).astype(object) if values.dtype != object else values
-    pos = np.searchsorted(vocabulary, values)
-    if missing is None:
-        return pos.astype(np.int64)
-    found = pos < len(vocabulary)
-    found[found] = vocabulary[pos[found]] == values[found]
-    return np.where(found, pos, missing).astype(np.int64)
 
 
 def _visit_rank(table: PolygonTable, side: Side, rules: Rules) -> np.ndarray:

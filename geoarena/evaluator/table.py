@@ -46,6 +46,10 @@ class PolygonTable:
             skipped=self.skipped,
         )
 
+    def image_codes(self, vocabulary: np.ndarray) -> np.ndarray:
+        """Position of each row's ImageId in a sorted vocabulary (-1 where absent)."""
+        return encode(self.image_id, vocabulary)
+
     @classmethod
     def from_wkt(
         cls,
@@ -82,3 +86,24 @@ class PolygonTable:
             on_error="raise",
             max_vertices=DEFAULT_MAX_VERTICES if max_vertices is None else max_vertices,
         )
+
+
+def unique_ids(values: np.ndarray) -> np.ndarray:
+    """Sorted unique strings as an object array (hash-based: no sort of every row)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return np.asarray(
+        sorted(pc.unique(pa.array(values, type=pa.string())).to_pylist()), dtype=object
+    )
+
+
+def encode(values: np.ndarray, vocabulary: np.ndarray) -> np.ndarray:
+    """Position of each string in ``vocabulary`` (-1 where absent), by hash lookup."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    codes = pc.index_in(
+        pa.array(values, type=pa.string()), value_set=pa.array(vocabulary, type=pa.string())
+    )
+    return pc.fill_null(codes, -1).to_numpy().astype(np.int64)
