@@ -46,7 +46,6 @@ class TrainConfig(BaseModel):
     encoder: str = "seresnext50_32x4d"
     #: False: random init; True: ImageNet weights through timm; a path: a local weights file.
     pretrained: bool | Path = False
-    output_stride: Literal[8, 16, 32] = 16
     decoder_channels: tuple[int, int, int, int] = (256, 128, 64, 32)
     aspp_channels: int = Field(256, gt=0)
     aspp_rates: tuple[int, ...] = (6, 12, 18)
@@ -187,9 +186,6 @@ def _describe(exc: ValidationError, source: str) -> str:
     lines = [f"{source}: invalid training config"]
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "<root>"
-        if err["type"] == "extra_forbidden":
-            reason = "unknown field"
-        else:
-            reason = err["msg"]
+        reason = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
         lines.append(f"  {field}: {reason} (got {err.get('input')!r})")
     return "\n".join(lines)
