@@ -13,8 +13,8 @@ def board_table(board: dict[str, Any]) -> Table:
         title=f"{board['title']} - phase {board['phase']} - {board['split']} leaderboard",
         caption=board["rule"],
     )
-    table.add_column("Rank", justify="right")
-    table.add_column("Team")
+    table.add_column("Rank", justify="right", no_wrap=True)
+    table.add_column("Team", no_wrap=True)
     table.add_column(board["metric"], justify="right")
     for name in ("F1", "Precision", "Recall", "TP", "FP", "FN"):
         table.add_column(name, justify="right")
