@@ -289,6 +289,10 @@ def build_table(
     coords, owner = shapely.get_coordinates(geometry, return_index=True)
     nonfinite = np.zeros(n, dtype=bool)
     nonfinite[owner[~np.isfinite(coords).all(axis=1)]] = True
+    has_z = np.flatnonzero(shapely.has_z(geometry))
+    if len(has_z):  # z is ignored, but a NaN in it is still a broken row
+        z, z_owner = shapely.get_coordinates(geometry[has_z], include_z=True, return_index=True)
+        nonfinite[has_z[z_owner[~np.isfinite(z[:, 2])]]] = True
     flag(nonfinite, "PolygonWKT_Pix", "coordinates are NaN or infinite")
 
     if errors:
