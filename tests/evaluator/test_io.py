@@ -1,0 +1,503 @@
+"""Readers: every bad input names its file, line, column and reason; good input is read
+the same way by the fast (Arrow) and the exact (csv module) paths."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geoarena.evaluator import (
+    InputError,
+    PolygonTable,
+    RowError,
+    read_proposals,
+    read_truth,
+    score,
+)
+from geoarena.evaluator.errors import MESSAGE_ROWS
+from geoarena.evaluator.io import (
+    MAX_KEPT_ERRORS,
+    REQUIRED,
+    _columns_arrow,
+    _columns_python,
+    build_table,
+)
+
+from .helpers import SAMPLES
+
+HEADER = "ImageId,BuildingId,PolygonWKT_Pix,Confidence\n"
+SQUARE = '"POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0))"'
+
+
+def row(image="AOI_2_Vegas_img1", building="1", wkt=SQUARE, confidence="0.9") -> str:
+    return f"{image},{building},{wkt},{confidence}\n"
+
+
+def errors_of(data: bytes, reader=read_proposals, **kwargs) -> list[RowError]:
+    with pytest.raises(InputError) as info:
+        reader(data, name="sub.csv", **kwargs)
+    err = info.value
+    assert err.errors and all(e.file == "sub.csv" for e in err.errors)
+    assert str(err)  # a readable message
+    return err.errors
+
+
+def only_error(data: bytes, **kwargs) -> RowError:
+    (error,) = errors_of(data, **kwargs)
+    return error
+
+
+def assert_same_table(a: PolygonTable, b: PolygonTable, *, lines: bool = True) -> None:
+    assert a.image_id.tolist() == b.image_id.tolist()
+    assert a.building_id.tolist() == b.building_id.tolist()
+    assert a.building_id.dtype == b.building_id.dtype == np.int64
+    assert shapely.to_wkb(a.geometry).tolist() == shapely.to_wkb(b.geometry).tolist()
+    if a.confidence is None:
+        assert b.confidence is None
+    else:
+        assert a.confidence.tolist() == b.confidence.tolist()
+    if lines:
+        assert a.line.tolist() == b.line.tolist()
+
+
+# -- header ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "missing"),
+    [
+        ("ImageId,BuildingId,PolygonWKT,Confidence", "PolygonWKT_Pix"),
+        ("Image,BuildingId,PolygonWKT_Pix", "ImageId"),
+        ("ImageId,PolygonWKT_Pix,Confidence", "BuildingId"),
+    ],
+)
+def test_missing_or_renamed_column(header: str, missing: str) -> None:
+    error = only_error(f"{header}\nA,1,{SQUARE},1\n".encode())
+    assert error.line == 1
+    assert f"missing column {missing!r}" in error.reason
+    assert header in error.reason  # shows what was found
+
+
+def test_case_only_rename_is_named() -> None:
+    error = only_error(f"imageid,BuildingId,PolygonWKT_Pix\nA,1,{SQUARE}\n".encode())
+    assert error.line == 1
+    assert "'ImageId'" in error.reason and "'imageid'" in error.reason
+    assert "case-sensitive" in error.reason
+
+
+def test_required_column_twice() -> None:
+    error = only_error(f"ImageId,BuildingId,PolygonWKT_Pix,ImageId\nA,1,{SQUARE},B\n".encode())
+    assert (error.line, "appears twice" in error.reason) == (1, True)
+
+
+def test_empty_file_and_header_only() -> None:
+    for data in (b"", b"  \n\n", gzip.compress(b"")):
+        error = only_error(data)
+        assert (error.line, error.reason) == (1, "file is empty")
+    error = only_error(HEADER.encode())
+    assert (error.line, error.reason) == (1, "file has a header but no rows")
+
+
+def test_missing_file_is_an_input_error(tmp_path) -> None:
+    with pytest.raises(InputError) as info:
+        read_truth(tmp_path / "nope.csv")
+    (error,) = info.value.errors
+    assert error.file.endswith("nope.csv") and "cannot read file" in error.reason
+
+
+# -- bad values --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("wkt", "reason"),
+    [
+        ('"POLYGON ((0 0, 1 0"', "unparsable WKT"),
+        ("POLYGOn", "unparsable WKT"),
+        ('"POINT (1 1)"', "expected POLYGON or MULTIPOLYGON, found POINT"),
+        ('"LINESTRING (0 0, 1 1)"', "expected POLYGON or MULTIPOLYGON, found LINESTRING"),
+        ('"MULTIPOINT ((0 0), (1 1))"', "found MULTIPOINT"),
+        ('"GEOMETRYCOLLECTION (POINT (1 1))"', "found GEOMETRYCOLLECTION"),
+        ('"POLYGON ((0 0, nan 0, 10 10, 0 10, 0 0))"', "NaN or infinite"),
+        ('"POLYGON ((0 0, 10 0, 10 inf, 0 10, 0 0))"', "NaN or infinite"),
+        ('""', "empty geometry text"),
+    ],
+)
+def test_bad_geometry(wkt: str, reason: str) -> None:
+    data = (HEADER + row() + row(building="2") + row(building="3", wkt=wkt)).encode()
+    error = only_error(data)
+    assert (error.line, error.column) == (4, "PolygonWKT_Pix")
+    assert reason in error.reason
+
+
+@pytest.mark.parametrize("value", ["high", "", "1,5", "nan", "inf", "-inf"])
+def test_bad_confidence(value: str) -> None:
+    text = f'"{value}"' if "," in value else value
+    error = only_error((HEADER + row(confidence="0.5") + row(confidence=text)).encode())
+    assert (error.line, error.column) == (3, "Confidence")
+    assert ("not finite" if value in ("nan", "inf", "-inf") else "not a number") in error.reason
+
+
+@pytest.mark.parametrize("value", ["1.5", "x", "", "nan", "1e400", "-1.25"])
+def test_bad_building_id(value: str) -> None:
+    error = only_error((HEADER + row(building=value)).encode())
+    assert (error.line, error.column) == (2, "BuildingId")
+    assert "not an integer" in error.reason
+
+
+def test_integer_like_building_ids_are_accepted() -> None:
+    data = (HEADER + row(building="2.0") + row(building="-1") + row(building=" 7 ")).encode()
+    assert read_proposals(data).building_id.tolist() == [2, -1, 7]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="io._to_numbers parses BuildingId through float64: ids above 2**53 change silently",
+)
+def test_large_building_id_is_kept_exactly() -> None:
+    data = (HEADER + row(building="9007199254740993")).encode()
+    assert read_proposals(data).building_id.tolist() == [9007199254740993]
+
+
+def test_empty_image_id() -> None:
+    error = only_error((HEADER + row() + row(image="  ")).encode())
+    assert (error.line, error.column, error.reason) == (3, "ImageId", "empty ImageId")
+
+
+def test_every_bad_row_is_listed_in_line_order() -> None:
+    data = (
+        HEADER
+        + row(confidence="x")  # 2
+        + row()  # 3
+        + row(wkt='"POINT (0 0)"')  # 4
+        + row(building="b", confidence="y")  # 5: first problem of the row only
+    ).encode()
+    errors = errors_of(data)
+    assert [(e.line, e.column) for e in errors] == [
+        (2, "Confidence"),
+        (4, "PolygonWKT_Pix"),
+        (5, "BuildingId"),
+    ]
+
+
+def test_error_count_is_capped_but_totalled() -> None:
+    n = MAX_KEPT_ERRORS + 100
+    data = (HEADER + "".join(row(building="x") for _ in range(n))).encode()
+    with pytest.raises(InputError) as info:
+        read_proposals(data)
+    err = info.value
+    assert (len(err.errors), err.total) == (MAX_KEPT_ERRORS, n)
+    assert f"{n} bad rows" in str(err)
+    assert f"and {n - MESSAGE_ROWS} more bad rows" in str(err)
+
+
+def test_non_utf8_bytes_name_their_line() -> None:
+    data = (HEADER + row() + row(image="AOI_2_Vegas_img2")).encode()
+    data += row(image="AOI_2_Vegas_imgX").encode().replace(b"imgX", b"img\xe9")
+    error = only_error(data)
+    assert error.line == 4 and "not UTF-8" in error.reason and "0xe9" in error.reason
+    assert only_error(gzip.compress(data)).line == 4
+
+
+def test_repeated_header_rows_in_the_middle() -> None:
+    data = (HEADER + row() + HEADER + row(building="2") + HEADER).encode()
+    errors = errors_of(data)
+    assert [(e.line, e.reason) for e in errors] == [
+        (3, "repeated header row"),
+        (5, "repeated header row"),
+    ]
+    table = read_proposals(data, on_error="skip")
+    assert table.line.tolist() == [2, 4]
+
+
+def test_ragged_rows_fall_back_to_exact_line_numbers() -> None:
+    multiline = '"POLYGON ((0 0, 10 0,\n10 10, 0 10, 0 0))"'
+    data = (
+        HEADER
+        + row()  # 2
+        + "\n"  # 3: blank
+        + row(building="2", wkt=multiline)  # 4-5: a quoted newline
+        + "\n\n"  # 6, 7
+        + f"AOI_2_Vegas_img1,3,{SQUARE}\n"  # 8: 3 fields
+        + row(building="4")  # 9
+        + row(building="5").replace("\n", ",extra\n")  # 10: 5 fields
+        + row(building="6")  # 11
+    ).encode()
+    errors = errors_of(data)
+    assert [(e.line, e.reason) for e in errors] == [
+        (8, "expected 4 fields, found 3"),
+        (10, "expected 4 fields, found 5"),
+    ]
+    table = read_proposals(data, on_error="skip")
+    assert table.line.tolist() == [2, 4, 9, 11]
+    assert table.building_id.tolist() == [1, 2, 4, 6]
+    assert [(e.line, e.reason) for e in table.skipped] == [(e.line, e.reason) for e in errors]
+
+
+ARROW_LINES = (
+    "the Arrow fast path (io._columns_arrow with ignore_empty_lines=False and "
+    "newlines_in_values=False) accepts {what} instead of failing over to the exact reader, "
+    "and io._columns maps row i to line i + 2"
+)
+
+
+@pytest.mark.xfail(
+    strict=True, raises=InputError, reason=ARROW_LINES.format(what="blank lines as rows of ''")
+)
+@pytest.mark.parametrize("blank", ["middle", "end"])
+def test_blank_lines_are_ignored(blank: str) -> None:
+    if blank == "middle":
+        data, lines = HEADER + row() + "\n" + row(building="2"), [2, 4]
+    else:  # a trailing empty line, as some tools write
+        data, lines = HEADER + row() + row(building="2") + "\n\n", [2, 3]
+    table = read_proposals(data.encode())  # got: InputError "empty ImageId" at the blank line
+    assert table.line.tolist() == lines
+    assert table.building_id.tolist() == [1, 2]
+
+
+@pytest.mark.xfail(
+    strict=True, raises=AssertionError, reason=ARROW_LINES.format(what="quoted newlines")
+)
+def test_quoted_newline_keeps_line_numbers() -> None:
+    multiline = '"POLYGON ((0 0, 10 0,\n10 10, 0 10, 0 0))"'
+    data = (HEADER + row(wkt=multiline) + row(confidence="bad")).encode()
+    error = only_error(data)
+    assert (error.line, error.column) == (4, "Confidence")  # got line 3
+    assert read_proposals(data.replace(b"bad", b"1")).line.tolist() == [2, 4]
+
+
+def test_blank_lines_and_quoted_newlines_with_a_ragged_row() -> None:
+    """With a ragged row Arrow fails, and the exact reader gets every line right."""
+    multiline = '"POLYGON ((0 0, 10 0,\r\n10 10, 0 10, 0 0))"'
+    data = (HEADER + "\n" + row(wkt=multiline) + "\n" + "a,b\n" + row(confidence="bad")).encode()
+    errors = errors_of(data)
+    assert [(e.line, e.column) for e in errors] == [(6, ""), (7, "Confidence")]
+
+
+def test_unterminated_quote() -> None:
+    data = (HEADER + row() + 'AOI_2_Vegas_img1,2,"POLYGON ((0 0, 1 0, 1 1, 0 0)),1\n').encode()
+    error = only_error(data)
+    assert error.line == 3
+
+
+def test_max_vertices() -> None:
+    many = ", ".join(f"{x} 0" for x in range(30)) + ", 29 5, 0 5, 0 0"
+    data = (HEADER + row() + row(wkt=f'"POLYGON (({many}))"')).encode()
+    error = only_error(data, max_vertices=32)
+    assert (error.line, error.column) == (3, "PolygonWKT_Pix")
+    assert "33 vertices exceed the limit of 32" in error.reason
+    assert len(read_proposals(data, max_vertices=33)) == 2
+    table = read_proposals(data, max_vertices=32, on_error="skip")
+    assert table.line.tolist() == [2]
+
+
+# -- skipping ----------------------------------------------------------------------------
+
+
+def test_skip_drops_exactly_the_bad_rows() -> None:
+    data = (
+        HEADER
+        + row(building="1")  # 2
+        + row(building="2", wkt='"POLYGON ((0 0, 1 0"')  # 3
+        + row(building="3")  # 4
+        + row(building="x")  # 5
+        + row(building="5", confidence="?")  # 6
+        + row(building="6", wkt='"POINT (1 1)"')  # 7
+        + row(building="7")  # 8
+    ).encode()
+    table = read_proposals(data, name="sub.csv", on_error="skip")
+    assert table.building_id.tolist() == [1, 3, 7]
+    assert table.line.tolist() == [2, 4, 8]
+    assert [(e.line, e.column) for e in table.skipped] == [
+        (3, "PolygonWKT_Pix"),
+        (5, "BuildingId"),
+        (6, "Confidence"),
+        (7, "PolygonWKT_Pix"),
+    ]
+    assert all(e.file == "sub.csv" for e in table.skipped)
+    assert errors_of(data) == list(table.skipped)  # the same rows, raised instead
+    result = score(table, table)
+    assert result.diagnostics["proposals"]["skipped_rows"] == 4
+
+
+def test_skip_with_nothing_left_still_raises() -> None:
+    data = (HEADER + row(building="x") + row(confidence="y")).encode()
+    with pytest.raises(InputError) as info:
+        read_proposals(data, on_error="skip")
+    assert [e.line for e in info.value.errors] == [2, 3]
+
+
+def test_on_error_is_validated() -> None:
+    with pytest.raises(ValueError, match="on_error"):
+        read_proposals((HEADER + row()).encode(), on_error="ignore")
+
+
+# -- accepted variants -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["SN2_sample_truth.csv", "SN2_sample_preds.csv"])
+def test_gzip_equals_plain(name: str, tmp_path) -> None:
+    plain = (SAMPLES / name).read_bytes()
+    path = tmp_path / f"{name}.gz"
+    path.write_bytes(gzip.compress(plain))
+    a, b = read_proposals(SAMPLES / name), read_proposals(path)
+    assert_same_table(a, b)
+    assert_same_table(a, read_proposals(io.BytesIO(gzip.compress(plain))))
+    assert b.name == str(path)
+
+
+def test_corrupt_gzip() -> None:
+    data = gzip.compress((HEADER + row()).encode())[:-12]
+    assert "gzip" in only_error(data).reason
+
+
+def test_crlf_bom_extra_columns_and_column_order() -> None:
+    plain = read_proposals((HEADER + row() + row(building="-1", wkt="POLYGON EMPTY")).encode())
+    crlf = (HEADER + row() + row(building="-1", wkt="POLYGON EMPTY")).replace("\n", "\r\n")
+    assert_same_table(plain, read_proposals(crlf.encode()))
+    assert_same_table(plain, read_proposals(b"\xef\xbb\xbf" + crlf.encode()))
+    shuffled = (
+        "Note,Confidence,PolygonWKT_Pix,Extra,BuildingId,ImageId\n"
+        f"a,0.9,{SQUARE},,1,AOI_2_Vegas_img1\n"
+        'b "c",0.9,POLYGON EMPTY,"x,y",-1,AOI_2_Vegas_img1\n'
+    )
+    assert_same_table(plain, read_proposals(shuffled.encode()))
+
+
+def test_truth_without_confidence_and_with_geo_column() -> None:
+    data = (
+        b"ImageId,BuildingId,PolygonWKT_Pix,PolygonWKT_Geo\n"
+        b'AOI_2_Vegas_img1,1,"POLYGON ((0 0 0, 10 0 0, 10 10 0, 0 10 0, 0 0 0))","POINT (1 1)"\n'
+    )
+    table = read_truth(data)
+    assert table.confidence is None
+    assert table.geometry[0].area == 100  # z is ignored: areas are 2-D
+
+
+def test_sources_path_str_bytes_and_stream(tmp_path) -> None:
+    data = (HEADER + row()).encode()
+    path = tmp_path / "p.csv"
+    path.write_bytes(data)
+    tables = [
+        read_proposals(path),
+        read_proposals(str(path)),
+        read_proposals(data),
+        read_proposals(io.BytesIO(data)),
+    ]
+    for t in tables[1:]:
+        assert_same_table(tables[0], t)
+    assert tables[0].name == str(path) and tables[2].name == "<bytes>"
+
+
+# -- PolygonTable.from_wkt ----------------------------------------------------------------
+
+
+def test_from_wkt_validates_like_a_file() -> None:
+    square = SQUARE.strip('"')
+    table = PolygonTable.from_wkt(["a", "b"], [1, -1], [square, "POLYGON EMPTY"], [0.5, 1])
+    assert (table.name, table.line.tolist(), table.image_ids) == ("<memory>", [1, 2], ["a", "b"])
+    assert table.confidence.tolist() == [0.5, 1.0]
+    with pytest.raises(InputError) as info:
+        PolygonTable.from_wkt(
+            ["a", "b", "c"], [1, "x", 3], [square, square, "POINT (1 1)"], name="mine"
+        )
+    assert [(e.file, e.line, e.column) for e in info.value.errors] == [
+        ("mine", 2, "BuildingId"),
+        ("mine", 3, "PolygonWKT_Pix"),
+    ]
+    with pytest.raises(InputError, match="not finite"):
+        PolygonTable.from_wkt(["a"], [1], [square], [float("nan")])
+    with pytest.raises(InputError, match="no rows"):
+        PolygonTable.from_wkt([], [], [])
+    with pytest.raises(InputError, match="exceed the limit"):
+        PolygonTable.from_wkt(["a"], [1], [square], max_vertices=4)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=IndexError,
+    reason="table.from_wkt/io.build_table do not check column lengths: numpy IndexError",
+)
+def test_from_wkt_rejects_columns_of_different_lengths() -> None:
+    square = SQUARE.strip('"')
+    with pytest.raises(ValueError, match="length"):
+        PolygonTable.from_wkt(["a", "b"], [1], [square, square])
+
+
+# -- Arrow (fast) vs csv module (exact) --------------------------------------------------
+
+WKTS = [
+    "POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0))",
+    "POLYGON ((1.5 2.25 0, 11 2 0, 11 12.125 0, 1.5 2.25 0))",
+    "POLYGON Z ((0 0 0, 4 0 0, 4 5 0, 0 0 0))",
+    "MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0)), ((5 5, 9 5, 9 9, 5 5)))",
+    "POLYGON ((0 0, 40 0, 40 40, 0 40, 0 0), (5 5, 35 5, 35 35, 5 35, 5 5))",
+    "POLYGON ((0 0,20 20,20 0,0 20,0 0))",
+    "POLYGON EMPTY",
+]
+text = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs", "Cc", "Zl", "Zp"]), max_size=12
+)
+
+
+@st.composite
+def csv_files(draw) -> tuple[bytes, list[str]]:
+    """A clean CSV (no blank lines, no newlines in fields) with random quoting, line
+    endings, column order, extra columns and values."""
+    columns = list(REQUIRED)
+    if draw(st.booleans()):
+        columns.append("Confidence")
+    columns += draw(st.lists(st.sampled_from(["PolygonWKT_Geo", "Note", "x y"]), unique=True))
+    columns = draw(st.permutations(columns))
+    n = draw(st.integers(1, 12))
+    values = {
+        "ImageId": st.one_of(
+            st.sampled_from(["AOI_2_Vegas_img1", "AOI_5_Khartoum_img9", "a b"]),
+            text.filter(lambda s: s.strip() and s.strip() not in ("ImageId",)),
+        ),
+        "BuildingId": st.integers(-1, 10**6).map(str),
+        "PolygonWKT_Pix": st.sampled_from(WKTS),
+        "Confidence": st.one_of(
+            st.floats(-1e6, 1e6, allow_nan=False).map(repr),
+            st.floats(0, 1).map(lambda v: f"{v:.3g}"),
+            st.integers(0, 5).map(str),
+        ),
+        "PolygonWKT_Geo": st.sampled_from(WKTS),
+        "Note": text,
+        "x y": text,
+    }
+    rows = [[draw(values[c]) for c in columns] for _ in range(n)]
+    quoting = draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]))
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=quoting, lineterminator=newline)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return out.getvalue().encode(), columns
+
+
+@settings(max_examples=100, deadline=None)
+@given(csv_files())
+def test_arrow_and_python_readers_agree(file) -> None:
+    data, header = file
+    wanted = [c for c in (*REQUIRED, "Confidence") if c in header]
+    fast = _columns_arrow(data, header, wanted)
+    exact, lines, errors = _columns_python(data, header, wanted, "f.csv")
+    assert errors == []
+    assert list(fast) == list(exact) == wanted
+    for c in wanted:
+        assert fast[c].tolist() == exact[c].tolist(), c
+    assert lines.tolist() == list(range(2, 2 + len(lines)))
+
+    def table(columns):
+        return build_table(columns, lines, name="f.csv", on_error="raise", max_vertices=100)
+
+    assert_same_table(table(fast), table(exact))
+    assert_same_table(table(fast), read_proposals(data))
