@@ -1,0 +1,140 @@
+"""The root CLI and ``geoarena score``: click's runner, and real subprocesses."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from geoarena.cli import COMMANDS, cli
+
+SAMPLES = Path(__file__).resolve().parents[1] / "geoarena" / "evaluator" / "samples"
+TRUTH, PREDS = SAMPLES / "SN2_sample_truth.csv", SAMPLES / "SN2_sample_preds.csv"
+HEAVY = ("torch", "timm", "mlflow", "optuna", "fastapi", "sqlalchemy")
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_subcommand_has_help(command: str) -> None:
+    result = run(command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["score", "--help"]])
+def test_help_and_score_import_nothing_heavy(argv: list[str]) -> None:
+    code = (
+        "import sys; from geoarena.cli import cli\n"
+        f"try: cli({argv!r})\n"
+        "except SystemExit: pass\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_score_prints_cities_and_headline(tmp_path: Path) -> None:
+    result = run(
+        "score", str(TRUTH), str(PREDS), "--json", str(tmp_path / "s.json"),
+        "--per-image", str(tmp_path / "img.csv"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "AOI_5_Khartoum" in result.output and "0.665260" in result.output
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert data["cities"]["AOI_2_Vegas"]["tp"] == 35
+    assert data["rules"]["name"] == "deepglobe" and data["rules"]["iou_threshold"] == 0.5
+    rows = (tmp_path / "img.csv").read_text().splitlines()
+    assert rows[0].startswith("ImageId,city,TP") and len(rows) == 1 + 6
+
+
+def test_knob_override_is_recorded(tmp_path: Path) -> None:
+    out = tmp_path / "s.json"
+    result = run(
+        "score", str(TRUTH), str(PREDS), "--rules", "solaris", "--iou-threshold", "0.75",
+        "--order", "file", "--json", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rules = json.loads(out.read_text())["rules"]
+    assert rules["name"] == "solaris" and rules["iou_threshold"] == 0.75
+    assert rules["order"] == "file" and rules["modified"] == ["iou_threshold", "order"]
+    assert json.loads(out.read_text())["micro"]["tp"] < 87  # stricter threshold, fewer TPs
+
+
+def test_matches_and_plot(tmp_path: Path) -> None:
+    result = run(
+        "score", str(TRUTH), str(PREDS), "--matches", str(tmp_path / "m.geojson"),
+        "--plot", "AOI_2_Vegas_img3457", "--plot-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    features = json.loads((tmp_path / "m.geojson").read_text())["features"]
+    truth_tp = [f for f in features if f["properties"]["role"] == "truth"]
+    assert sum(f["properties"]["status"] == "TP" for f in truth_tp) == 87
+    fp = [f for f in features if f["properties"]["status"] == "FP"]
+    assert len(fp) == 57 and all(0 <= f["properties"]["iou"] <= 0.5 for f in fp)
+    png = tmp_path / "AOI_2_Vegas_img3457.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_of_unknown_image_exits_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["score", str(TRUTH), str(PREDS), "--plot", "nope", "--plot-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and "nope" in result.output
+
+
+def test_bad_file_exits_2_with_line_and_reason(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "ImageId,BuildingId,PolygonWKT_Pix,Confidence\n"
+        'AOI_2_Vegas_img3457,0,"POLYGON ((0 0, 30 0, 30 30, 0 30, 0 0))",1\n'
+        'AOI_2_Vegas_img3457,1,"LINESTRING (0 0, 1 1)",1\n'
+    )
+    result = CliRunner().invoke(cli, ["score", str(TRUTH), str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}:3" in result.output and "LINESTRING" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_skip_mode_scores_the_rest_and_lists_skipped(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    lines = PREDS.read_text().splitlines()
+    lines.insert(3, 'AOI_2_Vegas_img3457,9,"POLYGON ((0 0, nan 0, 1 1, 0 0))",1')
+    bad.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(cli, ["score", str(TRUTH), str(bad), "--on-error", "skip"])
+    assert result.exit_code == 0, result.output
+    assert f"skipped {bad}:4: [PolygonWKT_Pix] coordinates are NaN" in result.output
+    assert "0.665260" in result.output
+
+
+def test_gzip_is_accepted(tmp_path: Path) -> None:
+    gz = tmp_path / "preds.csv.gz"
+    gz.write_bytes(gzip.compress(PREDS.read_bytes()))
+    result = run("score", str(TRUTH), str(gz))
+    assert result.exit_code == 0 and "0.665260" in result.output
+
+
+def test_real_subprocess_exit_codes(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("geoarena")
+    ok = subprocess.run(
+        [str(exe), "score", str(TRUTH), str(PREDS), "--rules", "spacenet-utilities"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "headline (micro): 0.555911" in ok.stdout
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    bad = subprocess.run(
+        [str(exe), "score", str(TRUTH), str(empty)], capture_output=True, text=True, timeout=120
+    )
+    assert bad.returncode == 2 and "file is empty" in bad.stderr
+    assert "Traceback" not in bad.stderr
