@@ -57,6 +57,7 @@ def browser(tmp_path) -> Iterator[object]:
 
 def test_leaderboard_team_and_submission_pages(db: Database, db_url: str, browser) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     arena = make_arena(db, teams=("alpha", "beta", "gamma"))
     truth, props = synthetic()
@@ -105,6 +106,9 @@ def test_leaderboard_team_and_submission_pages(db: Database, db_url: str, browse
         browser.get(f"{url}/login")
         browser.find_element(By.NAME, "token").send_keys(arena.tokens["beta"])
         browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        WebDriverWait(browser, 30).until(  # the redirect after login has landed
+            lambda b: "Log out" in b.page_source
+        )
         browser.get(f"{url}/c/{arena.slug}/teams/beta")
         assert len(browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")) == 2
         assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart circle")) == 2
