@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from geoarena.models.config import ConfigError, TrainConfig
+
+
+def test_defaults_follow_the_paper():
+    cfg = TrainConfig()
+    assert (cfg.arch, cfg.encoder, cfg.crop_size, cfg.upscale) == (
+        "unet_aspp",
+        "seresnext50_32x4d",
+        256,
+        2.0,
+    )
+    assert cfg.pretrained is False
+
+
+def test_none_keeps_the_default():
+    cfg = TrainConfig.from_dict({"lr": None, "t_energy": None, "epochs": 3})
+    assert cfg.lr == TrainConfig().lr
+    assert cfg.t_energy == TrainConfig().t_energy
+    assert cfg.epochs == 3
+    assert cfg.replace(lr=None, epochs=5).lr == cfg.lr
+
+
+def test_errors_name_every_bad_field():
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_dict({"learning_rate": 1, "epochs": 0, "crop_scale": [2, 1]})
+    msg = str(err.value)
+    assert "learning_rate: unknown field" in msg
+    assert "epochs:" in msg
+    assert "crop_scale:" in msg
+
+
+def test_bad_choice_is_an_error():
+    with pytest.raises(ConfigError, match="arch"):
+        TrainConfig.from_dict({"arch": "segformer"})
+
+
+def test_yaml_round_trip(tmp_path: Path):
+    cfg = TrainConfig.from_dict({"encoder": "test_resnet", "crop_scale": [0.5, 1.5], "w_dice": 0.3})
+    path = cfg.to_yaml(tmp_path / "cfg.yaml")
+    assert TrainConfig.from_yaml(path) == cfg
+
+
+def test_pretrained_accepts_bool_strings_and_paths(tmp_path: Path):
+    assert TrainConfig.from_dict({"pretrained": "true"}).pretrained is True
+    weights = tmp_path / "w.pth"
+    assert TrainConfig.from_dict({"pretrained": str(weights)}).pretrained == weights
+
+
+def test_yaml_errors_name_the_file(tmp_path: Path):
+    with pytest.raises(ConfigError, match="not found"):
+        TrainConfig.from_yaml(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: [1,\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        TrainConfig.from_yaml(bad)
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("epochz: 3\n")
+    with pytest.raises(ConfigError, match=r"wrong\.yaml.*\n.*epochz: unknown field"):
+        TrainConfig.from_yaml(wrong)
