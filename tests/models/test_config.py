@@ -57,7 +57,7 @@ def test_yaml_errors_name_the_file(tmp_path: Path):
         TrainConfig.from_yaml(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("epochs: [1,\n")
-    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
         TrainConfig.from_yaml(bad)
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text("epochz: 3\n")

@@ -20,7 +20,7 @@ def lovasz_brute_force(logits: list[float], labels: list[int]) -> float:
     definition as a Choquet integral: the integral over t > 0 of Delta_J({i : m_i >= t})."""
     m = [max(0.0, 1.0 - x * (2 * y - 1)) for x, y in zip(logits, labels, strict=True)]
     positives = {i for i, y in enumerate(labels) if y == 1}
-    levels = sorted({v for v in m if v > 0}, reverse=True) + [0.0]
+    levels = [*sorted({v for v in m if v > 0}, reverse=True), 0.0]
     total = 0.0
     for high, low in itertools.pairwise(levels):
         total += (high - low) * jaccard_loss({i for i, v in enumerate(m) if v >= high}, positives)

@@ -30,7 +30,7 @@ def trained(tiny_config, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.mark.slow
 def test_cpu_training_reaches_a_real_f1(trained):
-    config, result = trained
+    _, result = trained
     assert [h.epoch for h in result.history] == [1, 2, 3]
     assert result.best_f1 > MIN_F1
     assert result.best_f1 == max(h.val_f1 for h in result.history)
@@ -98,6 +98,7 @@ def test_predict_writes_a_scorable_csv(trained, synth_dir: Path, tmp_path: Path)
 def test_checkpoint_is_self_describing(trained):
     config, result = trained
     model, meta = load_model(result.best_checkpoint)
+    assert not model.training
     assert meta["arch"] == "unet_aspp" and meta["model_kwargs"]["encoder"] == "test_resnet"
     assert meta["upscale"] == config.upscale
     assert meta["postprocess"] == {"t_energy": 0.3, "t_mask": 0.5, "min_area": 10.0}
