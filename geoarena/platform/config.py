@@ -226,14 +226,22 @@ class SamplerSpec(_Strict):
 
 
 class PrunerSpec(_Strict):
-    """``hyperband`` (default), ``median`` or ``none``; steps are epochs."""
+    """``hyperband`` (default), ``median``, ``threshold`` or ``none``; steps are epochs."""
 
-    type: Literal["hyperband", "median", "none"] = "hyperband"
-    #: hyperband: epochs before the first rung; median: epochs before pruning starts.
+    type: Literal["hyperband", "median", "threshold", "none"] = "hyperband"
+    #: epochs before a trial may be pruned (hyperband: the first rung).
     min_resource: int = Field(1, ge=1)
     reduction_factor: int = Field(3, ge=2)
     #: median: trials that must finish before any is pruned.
     n_startup_trials: int = Field(2, ge=0)
+    #: threshold: prune a trial whose validation F1 is below this after ``min_resource``.
+    lower: float | None = None
+
+    @model_validator(mode="after")
+    def _threshold_needs_lower(self) -> PrunerSpec:
+        if self.type == "threshold" and self.lower is None:
+            raise ValueError("type 'threshold' needs 'lower' (the F1 a trial must reach)")
+        return self
 
     def build(self, max_epochs: int) -> Any:
         import optuna
@@ -243,6 +251,10 @@ class PrunerSpec(_Strict):
         if self.type == "median":
             return optuna.pruners.MedianPruner(
                 n_startup_trials=self.n_startup_trials, n_warmup_steps=self.min_resource
+            )
+        if self.type == "threshold":
+            return optuna.pruners.ThresholdPruner(
+                lower=self.lower, n_warmup_steps=self.min_resource
             )
         return optuna.pruners.HyperbandPruner(
             min_resource=self.min_resource,

@@ -1,0 +1,175 @@
+"""Whole sweeps of real (tiny) training jobs: Optuna journal, MLflow runs, CLI read-back."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from geoarena.models.config import TrainConfig
+from geoarena.platform.cli import sweep as sweep_cli
+from geoarena.platform.config import load_sweep
+from geoarena.platform.launcher import launch
+from geoarena.platform.results import load_study
+from geoarena.platform.study import RESULT_ATTR
+from geoarena.platform.tracking import PARENT_ATTR, RUN_ATTR
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, synth_data: Path, mlflow_db: str, sweep_writer):
+    """One 3-trial sweep (the first trial seeded with the fixed config), run in-process."""
+    folder = tmp_path_factory.mktemp("sweep3")
+    path = sweep_writer(
+        folder, synth_data, mlflow_db, "three", train={"lr": 0.005}, enqueue=["baseline"]
+    )
+    sweep = load_sweep(path)
+    result = launch(sweep, progress=False)
+    return path, sweep, result
+
+
+def children(client: MlflowClient, experiment: str, parent: str) -> list:
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+    return sorted(runs, key=lambda r: int(r.data.tags["optuna.trial_number"]))
+
+
+def test_three_trials_with_parent_and_child_runs(finished, mlflow_db: str) -> None:
+    _, sweep, _ = finished
+    study = load_study(sweep)
+    trials = study.get_trials()
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert trials[0].user_attrs["seed_trial"] is True
+    assert trials[0].params == {"lr": 0.005, "w_lovasz": 0.5}  # the fixed config's values
+
+    client = MlflowClient(mlflow_db)
+    parent_id = study.user_attrs[PARENT_ATTR]
+    parent = client.get_run(parent_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.info.run_name == "three"
+    assert parent.data.params["objective"] == "f1"
+    assert [a.path for a in client.list_artifacts(parent_id)] == ["three.yaml"]
+
+    runs = children(client, "three", parent_id)
+    assert len(runs) == 3
+    for trial, run in zip(trials, runs, strict=True):
+        assert trial.user_attrs[RUN_ATTR] == run.info.run_id
+        assert run.info.status == "FINISHED" and run.data.tags["optuna.state"] == "COMPLETE"
+        # every config field is a param (sampled values included), plus the tuned thresholds
+        assert float(run.data.params["lr"]) == pytest.approx(trial.params["lr"])
+        assert float(run.data.params["w_lovasz"]) == pytest.approx(trial.params["w_lovasz"])
+        assert run.data.params["encoder"] == "test_resnet"
+        post = trial.user_attrs[RESULT_ATTR]["post"]
+        assert float(run.data.params["post_t_mask"]) == pytest.approx(post["t_mask"])
+        # per-epoch curves, per city, and final metrics
+        history = client.get_metric_history(run.info.run_id, "val_f1")
+        assert [m.step for m in history] == [1, 2]
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1, 2]
+        assert any(k.startswith("val_f1_AOI_") for k in run.data.metrics)
+        assert run.data.metrics["objective"] == pytest.approx(trial.value)
+        assert run.data.metrics["tuned_value"] == pytest.approx(trial.value)
+        assert run.data.metrics["post_gain"] >= 0
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"config.yaml", "best.pt", "val_predictions.csv", "post_search.json"} <= artifacts
+        overlays = [a.path for a in client.list_artifacts(run.info.run_id, "overlays")]
+        assert 1 <= len(overlays) <= 2 and all(p.endswith(".png") for p in overlays)
+
+
+def test_trial_value_is_tuned_f1_never_below_fixed(finished) -> None:
+    _, sweep, _ = finished
+    for trial in load_study(sweep).get_trials():
+        result = trial.user_attrs[RESULT_ATTR]
+        assert trial.value == result["value"] >= result["value_fixed"]
+        assert math.isclose(result["gain"], result["value"] - result["value_fixed"])
+        assert Path(result["checkpoint"]).is_file()
+        assert Path(result["predictions"]).read_text().startswith("ImageId,BuildingId")
+
+
+def test_status_best_and_export(finished, tmp_path: Path) -> None:
+    path, sweep, _ = finished
+    runner = CliRunner()
+    status = runner.invoke(sweep_cli, ["status", str(path), "--format", "json"])
+    assert status.exit_code == 0, status.output
+    rows = json.loads(status.output)
+    assert [r["state"] for r in rows] == ["COMPLETE"] * 3
+    assert all(r["gpu"] == "cpu" and r["seconds"] > 0 and r["epochs"] == 2 for r in rows)
+    table = runner.invoke(sweep_cli, ["status", str(path)])
+    assert "study three" in table.output and "mlflow ui --backend-store-uri" in table.output
+
+    out = tmp_path / "best.yaml"
+    best = runner.invoke(sweep_cli, ["best", str(path), "--export", str(out)])
+    assert best.exit_code == 0, best.output
+    study = load_study(sweep)
+    top = max(study.get_trials(), key=lambda t: t.value)
+    assert f"best trial: #{top.number}" in best.output
+    config = TrainConfig.from_yaml(out)
+    post = top.user_attrs[RESULT_ATTR]["post"]
+    assert config.lr == pytest.approx(top.params["lr"])
+    assert (config.t_energy, config.t_mask, config.min_area) == pytest.approx(
+        (post["t_energy"], post["t_mask"], post["min_area"])
+    )
+    assert out.read_text().startswith("# exported by `geoarena sweep best`")
+
+
+def test_pruned_trial_is_pruned_in_optuna_and_mlflow(make_sweep, mlflow_db: str) -> None:
+    path = make_sweep(
+        "pruned",
+        pruner={"type": "threshold", "lower": 2.0, "min_resource": 1},  # F1 never reaches 2
+        budget={"n_trials": 1},
+    )
+    sweep = load_sweep(path)
+    launch(sweep, progress=False)
+    (trial,) = load_study(sweep).get_trials()
+    assert trial.state == TrialState.PRUNED
+    assert list(trial.intermediate_values) == [1]  # stopped after the first epoch
+    run = MlflowClient(mlflow_db).get_run(trial.user_attrs[RUN_ATTR])
+    assert run.info.status == "KILLED" and run.data.tags["optuna.state"] == "PRUNED"
+    client = MlflowClient(mlflow_db)
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_f1")] == [1]
+    assert "best.pt" in {a.path for a in client.list_artifacts(run.info.run_id)}
+
+
+def test_two_worker_processes_share_one_journal(make_sweep, mlflow_db: str) -> None:
+    path = make_sweep("two-workers", budget={"n_trials": 4})
+    sweep = load_sweep(path)
+    result = launch(sweep, workers=2, progress=False)
+    assert result.exit_codes == {"cpu0": 0, "cpu1": 0}, _logs(sweep)
+    trials = load_study(sweep).get_trials()
+    assert [t.number for t in trials] == [0, 1, 2, 3]  # the cap holds across processes
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    pids = {t.user_attrs["worker"]["pid"] for t in trials}
+    names = {t.user_attrs["worker"]["worker"] for t in trials}
+    assert len(pids) == 2 and names == {"cpu0", "cpu1"}
+    params = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(params)) == 4  # distinct trials, not the same sample twice
+    client = MlflowClient(mlflow_db)
+    parent = load_study(sweep).user_attrs[PARENT_ATTR]
+    assert len(children(client, "two-workers", parent)) == 4
+
+
+def _logs(sweep) -> str:
+    return "\n".join(p.read_text()[-3000:] for p in sorted((sweep.root / "logs").glob("*.log")))
+
+
+def test_resumed_study_continues_numbering(make_sweep) -> None:
+    path = make_sweep("resume", train={"lr": 0.005}, budget={"n_trials": 1}, enqueue=["baseline"])
+    sweep = load_sweep(path)
+    launch(sweep, progress=False)
+    data = yaml.safe_load(path.read_text())
+    data["budget"] = {"n_trials": 3}
+    path.write_text(yaml.safe_dump(data))
+    result = launch(load_sweep(path), progress=False)
+    trials = load_study(sweep).get_trials()
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    assert sum(1 for t in trials if t.user_attrs.get("seed_trial")) == 1  # not seeded twice
+    assert [t.number for t in result.timings] == [1, 2]
+    assert len({t.user_attrs[RUN_ATTR] for t in trials}) == 3

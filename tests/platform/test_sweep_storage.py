@@ -1,0 +1,104 @@
+"""Journal storage, the trial budget count, retries, and dead local workers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from geoarena.platform.storage import (
+    WORKER_ATTR,
+    claim_lock,
+    open_storage,
+    process_alive,
+    reap_dead_trials,
+    worker_identity,
+)
+from geoarena.platform.study import RETRY_ATTR, counted_trials, retry_trial
+
+DIST = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> optuna.Study:
+    storage = open_storage(str(tmp_path / "s.journal"))
+    return optuna.create_study(study_name="s", storage=storage, direction="maximize")
+
+
+def test_budget_counts_finished_running_and_unretried_failures(study: optuna.Study) -> None:
+    for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.FAIL):
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=state,
+                params={"x": 0.5},
+                distributions=DIST,
+                value=0.1 if state == TrialState.COMPLETE else None,
+                intermediate_values={1: 0.0} if state == TrialState.PRUNED else None,
+            )
+        )
+    assert counted_trials(study.get_trials()) == 4
+    failed = study.get_trials()[2]
+    assert retry_trial(study, failed, max_retry=1)
+    # trial 2 is now retried (not counted) and its retry waits (not counted yet)
+    assert counted_trials(study.get_trials()) == 3
+    retry = study.get_trials()[-1]
+    assert retry.state == TrialState.WAITING
+    assert retry.params == failed.params and retry.user_attrs[RETRY_ATTR] == 2
+    # the retry runs and fails again: max_retry=1 is spent, so no third try
+    trial = study.ask()
+    assert trial.number == retry.number and trial.params == {"x": 0.5}
+    frozen = study.tell(trial, state=TrialState.FAIL)
+    assert not retry_trial(study, frozen, max_retry=1)
+    assert counted_trials(study.get_trials()) == 4
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=60)
+    return proc.pid
+
+
+def test_reaper_fails_and_requeues_trials_of_dead_local_workers(
+    study: optuna.Study, tmp_path: Path
+) -> None:
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        identities = {
+            "dead": {**worker_identity(gpu=None, worker="a"), "pid": _dead_pid()},
+            "live": {**worker_identity(gpu=None, worker="b"), "pid": live.pid, "pid_start": None},
+            "zombie": {**worker_identity(gpu=None, worker="c"), "pid": zombie.pid},
+            "other-host": {**worker_identity(gpu=None, worker="d"), "host": "elsewhere", "pid": 1},
+        }
+        deadline = time.time() + 30
+        while process_alive({"pid": zombie.pid}) and time.time() < deadline:
+            time.sleep(0.05)  # exits, but nobody waits for it: a zombie
+        trials = {}
+        for name, identity in identities.items():
+            trial = study.ask()
+            trial.suggest_float("x", 0.0, 1.0)
+            trial.set_user_attr(WORKER_ATTR, identity)
+            trials[name] = trial.number
+        seen = []
+
+        def on_dead(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            seen.append(trial.number)
+            retry_trial(study, trial, 2)
+
+        with claim_lock(str(tmp_path / "s.journal"), study._storage, "s"):
+            reaped = reap_dead_trials(study, on_dead)
+        assert sorted(reaped) == sorted([trials["dead"], trials["zombie"]]) == sorted(seen)
+        states = {t.number: t.state for t in study.get_trials()}
+        assert states[trials["live"]] == TrialState.RUNNING
+        assert states[trials["other-host"]] == TrialState.RUNNING
+        waiting = [t for t in study.get_trials() if t.state == TrialState.WAITING]
+        assert sorted(t.user_attrs[RETRY_ATTR] for t in waiting) == sorted(reaped)
+    finally:
+        live.kill()
+        live.wait(timeout=60)
+        zombie.wait(timeout=60)

@@ -1,0 +1,81 @@
+"""The inner post-processing search on cached maps built from known buildings."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from geoarena.models.data.targets import make_targets, polygons_from_wkt
+from geoarena.models.maps import MapCache, maps_to_table
+from geoarena.platform.config import PostSearch
+from geoarena.platform.tune_post import PostParams, tune_post
+
+
+@pytest.fixture(scope="module")
+def maps(synth_data: Path) -> MapCache:
+    """Probability 0.6 on buildings, 0.1 elsewhere; energy = the true energy target."""
+    truth: dict[str, list[str]] = {}
+    with open(synth_data / "truth.csv") as fh:
+        for row in csv.DictReader(fh):
+            wkts = truth.setdefault(row["ImageId"], [])
+            if row["BuildingId"] != "-1":
+                wkts.append(row["PolygonWKT_Pix"])
+    cache = MapCache(truth=truth)
+    rng = np.random.default_rng(0)
+    for image_id, wkts in truth.items():
+        mask, energy = make_targets(polygons_from_wkt(wkts), (64, 64))
+        prob = np.where(mask > 0, 0.6, 0.1) + rng.normal(0, 0.02, mask.shape)
+        cache.add(image_id, prob.clip(0, 1), energy)
+    return cache
+
+
+def score_at(maps: MapCache, params: PostParams) -> float:
+    from geoarena.evaluator import score
+
+    table = maps_to_table(maps, **params.as_dict())
+    return score(maps.truth_table(), table, rules="deepglobe").micro.f1
+
+
+def test_search_beats_bad_fixed_thresholds(maps: MapCache) -> None:
+    bad = PostParams(t_energy=0.3, t_mask=0.8, min_area=4)  # nothing reaches 0.8: F1 0
+    result = tune_post(
+        maps, metric="f1", search=PostSearch(n_trials=6, t_mask=(0.3, 0.5)), baseline=bad
+    )
+    assert result.baseline_value == 0.0
+    assert result.value > 0.8
+    assert result.gain == result.value - result.baseline_value
+    assert 0.3 <= result.best.t_mask <= 0.5
+    # the reported value is what the evaluator gives for the chosen thresholds
+    assert result.value == pytest.approx(score_at(maps, result.best))
+    assert result.candidates == 6 * 6  # 6 pairs x (5 grid areas + the baseline area)
+    assert len(result.proposals) > 0
+
+
+def test_baseline_is_always_a_candidate(maps: MapCache) -> None:
+    good = PostParams(t_energy=0.3, t_mask=0.4, min_area=4)
+    result = tune_post(maps, metric="mean_city_f1", search=PostSearch(n_trials=3), baseline=good)
+    from geoarena.evaluator import score
+
+    assert result.value >= result.baseline_value
+    fixed = score(maps.truth_table(), maps_to_table(maps, **good.as_dict()), rules="deepglobe")
+    assert result.baseline_value == pytest.approx(fixed.mean_city_f1)
+
+
+def test_disabled_search_scores_only_the_fixed_thresholds(maps: MapCache) -> None:
+    fixed = PostParams(t_energy=0.3, t_mask=0.4, min_area=4)
+    result = tune_post(
+        maps, metric="f1", search=PostSearch(enabled=False, n_trials=10), baseline=fixed
+    )
+    assert result.candidates == 1
+    assert result.best == fixed and result.gain == 0.0
+
+
+def test_timeout_stops_after_the_baseline(maps: MapCache) -> None:
+    fixed = PostParams(t_energy=0.3, t_mask=0.4, min_area=4)
+    result = tune_post(
+        maps, metric="f1", search=PostSearch(n_trials=50, timeout=1e-6), baseline=fixed
+    )
+    assert result.candidates == 6  # the baseline pair over the area grid, nothing more
