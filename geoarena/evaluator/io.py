@@ -168,11 +168,16 @@ def _columns(
 ) -> tuple[dict[str, np.ndarray], np.ndarray, list[RowError]]:
     """Wanted columns as object arrays of str, the line of each row, and ragged-row errors."""
     wanted = [c for c in REQUIRED + OPTIONAL if c in header]
+    if b"\n\n" in data or b"\n\r\n" in data:  # blank lines: Arrow would shift line numbers
+        return _columns_python(data, header, wanted, label)
     try:
         columns = _columns_arrow(data, header, wanted)
     except Exception:  # any Arrow failure means "not a clean file": go exact
         return _columns_python(data, header, wanted, label)
     n = len(columns["ImageId"])
+    n_lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    if n_lines != header_line + n:  # quoted newlines: row i is not line i + 2
+        return _columns_python(data, header, wanted, label)
     return columns, np.arange(header_line + 1, header_line + 1 + n, dtype=np.int64), []
 
 
@@ -326,23 +331,34 @@ def _strip(values: np.ndarray) -> np.ndarray:
 
 
 def _to_numbers(values: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Parse strings to numbers in bulk; falls back per element only when some fail."""
+    """Parse strings to int64 or float64 in bulk; per element only when some fail.
+
+    Integers are parsed as integers (never through float64, which would silently change
+    ids above 2**53); an integral float such as ``3.0`` is accepted as an integer.
+    """
     try:
-        out = np.asarray(values, dtype=np.float64 if dtype is np.int64 else dtype)
-        ok = np.ones(len(values), dtype=bool)
-    except (ValueError, TypeError):
-        out = np.zeros(len(values), dtype=np.float64)
-        ok = np.zeros(len(values), dtype=bool)
-        for i, v in enumerate(values):
-            try:
-                out[i] = float(v)
-                ok[i] = True
-            except (ValueError, TypeError):
-                pass
-    if dtype is np.int64:
-        ok &= np.isfinite(out) & (out == np.round(out))
-        return np.where(ok, out, 0).astype(np.int64), ok
+        return np.asarray(values).astype(dtype), np.ones(len(values), dtype=bool)
+    except (ValueError, TypeError, OverflowError):
+        pass
+    out = np.zeros(len(values), dtype=dtype)
+    ok = np.zeros(len(values), dtype=bool)
+    for i, v in enumerate(values):
+        try:
+            out[i] = _integer(v) if dtype is np.int64 else float(v)
+            ok[i] = True
+        except (ValueError, TypeError, OverflowError):
+            pass
     return out, ok
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)
+        if not value.is_integer():
+            raise
+        return int(value)
 
 
 def _wkt_reason(text: str) -> str:

@@ -97,22 +97,25 @@ def pair_iou(
     """IoU of each (proposal, truth) pair, and the pairs GEOS could not intersect.
 
     Pairs with a polygon kept invalid on purpose are computed one by one (GEOS may refuse
-    them; they then get IoU 0 and are reported); all others are computed in bulk.
+    them; they then get IoU 0 and are reported); all others are computed in bulk, and a
+    bulk chunk that GEOS refuses is redone pair by pair, so one bad pair costs no score.
     """
     iou = np.zeros(len(pi), dtype=np.float64)
     failures: list[tuple[int, int, str]] = []
-    special = proposals.invalid[pi] | truth.invalid[ti]
-    if rules.invalid_truth == "zero":
-        special &= ~truth.invalid[ti]  # those stay at IoU 0
-    bulk = ~(proposals.invalid[pi] | truth.invalid[ti])
+    invalid = proposals.invalid[pi] | truth.invalid[ti]
+    special = invalid & ~truth.invalid[ti] if rules.invalid_truth == "zero" else invalid
+    bulk = ~invalid
+    bulk &= ~(shapely.is_empty(proposals.geometry[pi]) | shapely.is_empty(truth.geometry[ti]))
     if bulk.any():
-        iou[bulk] = _bulk_iou(
+        values, refused = _bulk_iou(
             proposals.geometry[pi[bulk]],
             truth.geometry[ti[bulk]],
             proposals.area[pi[bulk]],
             truth.area[ti[bulk]],
             rules.collection_iou == "zero",
         )
+        iou[bulk] = values
+        special[np.flatnonzero(bulk)[refused]] = True
     for k in np.flatnonzero(special):
         a, b = proposals.geometry[pi[k]], truth.geometry[ti[k]]
         try:
@@ -127,9 +130,14 @@ def pair_iou(
     return iou, failures
 
 
-def _bulk_iou(a, b, a_area, b_area, collection_is_zero: bool) -> np.ndarray:
-    def work(sl: slice) -> np.ndarray:
-        inter = shapely.intersection(a[sl], b[sl])
+def _bulk_iou(a, b, a_area, b_area, collection_is_zero: bool) -> tuple[np.ndarray, np.ndarray]:
+    """IoU of aligned geometry arrays, and a mask of the pairs GEOS refused in bulk."""
+
+    def work(sl: slice) -> np.ndarray | None:
+        try:
+            inter = shapely.intersection(a[sl], b[sl])
+        except shapely.errors.GEOSException:
+            return None
         area = shapely.area(inter)
         if collection_is_zero:
             area = np.where(shapely.get_type_id(inter) == _COLLECTION, 0.0, area)
@@ -139,12 +147,22 @@ def _bulk_iou(a, b, a_area, b_area, collection_is_zero: bool) -> np.ndarray:
 
     n = len(a)
     workers = min(os.cpu_count() or 1, 4)
-    if n < _PARALLEL_MIN or workers < 2:
-        return work(slice(0, n))
-    edges = np.linspace(0, n, workers + 1).astype(int)
-    with ThreadPoolExecutor(workers) as pool:  # GEOS releases the GIL in bulk operations
-        parts = pool.map(work, [slice(lo, hi) for lo, hi in itertools.pairwise(edges)])
-        return np.concatenate(list(parts))
+    chunks = 1 if n < _PARALLEL_MIN or workers < 2 else workers
+    edges = np.linspace(0, n, chunks + 1).astype(int)
+    slices = [slice(lo, hi) for lo, hi in itertools.pairwise(edges)]
+    if chunks == 1:
+        parts = [work(slices[0])]
+    else:
+        with ThreadPoolExecutor(chunks) as pool:  # GEOS releases the GIL in bulk operations
+            parts = list(pool.map(work, slices))
+    iou = np.zeros(n)
+    refused = np.zeros(n, dtype=bool)
+    for sl, part in zip(slices, parts, strict=True):
+        if part is None:
+            refused[sl] = True
+        else:
+            iou[sl] = part
+    return iou, refused
 
 
 def greedy_match(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 
 from .index import BaseSpatialIndex, get_index
 from .io import Source, read_proposals, read_truth
@@ -179,7 +180,8 @@ class PreparedTruth:
 
     def _candidates(self, side: Side, p_vocab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(proposal, truth) pairs of the same image whose boxes intersect."""
-        queried = np.flatnonzero(p_vocab >= 0)
+        # an empty geometry has no box: no backend may pair it (it can only be a FP)
+        queried = np.flatnonzero((p_vocab >= 0) & ~shapely.is_empty(side.geometry))
         boxes = slot_boxes(side.bounds[queried], p_vocab[queried], self._origin, self._width)
         q, t = self._index.query(boxes)
         pi = queried[q]

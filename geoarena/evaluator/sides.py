@@ -10,7 +10,7 @@ import shapely
 from .rules import AreaFilter, Rules
 from .table import PolygonTable
 
-_MULTIPOLYGON = 6
+_POLYGON, _MULTIPOLYGON, _COLLECTION = 3, 6, 7
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,7 +48,9 @@ def select(table: PolygonTable, rules: Rules, role: str, keep: np.ndarray | None
     empty = shapely.is_empty(geometry)
     if role == "truth" or rules.empty_proposal == "drop":
         drop(empty, "dropped_empty")
-        empty = np.zeros(len(rows), dtype=bool)
+    else:  # the "-1,POLYGON EMPTY" no-building marker is never a false positive
+        drop(empty & (table.building_id[rows] == -1), "dropped_empty")
+    empty = shapely.is_empty(geometry)
 
     multi = shapely.get_type_id(geometry) == _MULTIPOLYGON
     counts["multipolygon"] = int(multi.sum())
@@ -65,7 +67,7 @@ def select(table: PolygonTable, rules: Rules, role: str, keep: np.ndarray | None
         if policy == "buffer0":
             geometry[invalid] = shapely.buffer(geometry[invalid], 0)
         else:
-            geometry[invalid] = shapely.make_valid(geometry[invalid])
+            geometry[invalid] = _polygonal(shapely.make_valid(geometry[invalid]))
         counts["repaired"] = int(invalid.sum())
         invalid = np.zeros(len(rows), dtype=bool)
     area = shapely.area(geometry)
@@ -85,6 +87,16 @@ def select(table: PolygonTable, rules: Rules, role: str, keep: np.ndarray | None
         )
     bounds = shapely.bounds(geometry)
     return Side(rows, geometry, area, np.nan_to_num(bounds, nan=0.0), invalid, counts)
+
+
+def _polygonal(geometries: np.ndarray) -> np.ndarray:
+    """Keep only the polygon parts of make_valid's output (it may add lines and points)."""
+    out = geometries.copy()
+    for k in np.flatnonzero(shapely.get_type_id(geometries) == _COLLECTION):
+        parts = shapely.get_parts(geometries[k])
+        polygons = parts[np.isin(shapely.get_type_id(parts), (_POLYGON, _MULTIPOLYGON))]
+        out[k] = shapely.union_all(polygons) if len(polygons) else shapely.Polygon()
+    return out
 
 
 def _passes(area: np.ndarray, area_filter: AreaFilter) -> np.ndarray:

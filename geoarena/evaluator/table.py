@@ -78,6 +78,9 @@ class PolygonTable:
         }
         if confidences is not None:
             columns["Confidence"] = np.asarray([str(v) for v in confidences], dtype=object)
+        lengths = {name: len(col) for name, col in columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"columns of different lengths: {lengths}")
         lines = np.arange(1, len(columns["ImageId"]) + 1, dtype=np.int64)
         return build_table(
             columns,
