@@ -181,6 +181,126 @@ def checkpoint_meta(
     }
 
 
+class TrainingSession:
+    """Model, optimiser, schedule, sampler and the per-batch step of one training run.
+
+    ``train`` drives it epoch by epoch; ``bench/train_throughput.py`` times ``step``
+    (data pipeline included) against ``optimize`` on ready-made tensors.
+    """
+
+    def __init__(self, config: TrainConfig, data: _Data) -> None:
+        self.config = config
+        self.device = device = resolve_device(config.device)
+        self.amp_dtype = autocast_dtype(config.amp, device)
+        self.channels_last = config.channels_last == "on" or (
+            config.channels_last == "auto" and device.type == "cuda"
+        )
+        arch_kwargs = (
+            {
+                "decoder_channels": config.decoder_channels,
+                "aspp_channels": config.aspp_channels,
+                "aspp_rates": config.aspp_rates,
+            }
+            if config.arch == "unet_aspp"
+            else {"fpn_channels": config.fpn_channels}
+        )
+        model = create_model(
+            config.arch, config.encoder, pretrained=config.pretrained, **arch_kwargs
+        ).to(device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.mean = torch.tensor(model.encoder.mean, device=device)
+        self.std = torch.tensor(model.encoder.std, device=device)
+        self.criterion = CompositeLoss(
+            config.w_bce, config.w_lovasz, config.w_energy, config.w_dice
+        )
+        self.optimizer = torch.optim.AdamW(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        n_train = len(data.train)
+        steps = max(n_train * config.crops_per_tile // config.batch_size, 1)
+        if config.max_train_batches_per_epoch:
+            steps = min(steps, config.max_train_batches_per_epoch)
+        self.steps = steps
+        self.sampler = HardExampleSampler(
+            n_train,
+            steps * config.batch_size,
+            mode=config.sampling,
+            temperature=config.hard_temperature,
+            mix=config.hard_mix,
+            seed=config.seed,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lr_lambda(
+                config.epochs * steps, round(config.warmup_epochs * steps), config.min_lr_ratio
+            ),
+        )
+        self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
+        self.augment = AugmentSettings(
+            config.crop_size,
+            config.upscale,
+            config.crop_scale,
+            config.rot90,
+            config.flips,
+            config.brightness,
+            config.contrast,
+        )
+        self.dataset = CropDataset(
+            data.train_cache, window_size(config.crop_size, config.upscale, config.crop_scale)
+        )
+
+    def loader(self, epoch: int) -> DataLoader:
+        """This epoch's batches; seeded by (seed, epoch) so a resumed run replays them."""
+        torch.manual_seed(self.config.seed * 1009 + epoch)
+        self.sampler.set_epoch(epoch)
+        return DataLoader(
+            self.dataset,
+            batch_size=self.config.batch_size,
+            sampler=self.sampler,
+            num_workers=self.config.num_workers,
+            pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(self.config.seed * 7919 + epoch),
+        )
+
+    def step(self, windows: torch.Tensor, *, generator: torch.Generator | None = None):
+        """Augment a batch of uint8 windows on the device and take one optimiser step."""
+        windows = windows.to(self.device, non_blocking=True)
+        image, mask, energy = augment_batch(
+            windows, self.augment, self.mean, self.std, generator=generator
+        )
+        return self.optimize(image, mask, energy)
+
+    def optimize(self, image: torch.Tensor, mask: torch.Tensor, energy: torch.Tensor):
+        """Forward, composite loss, backward, clipping, AdamW and schedule step."""
+        if self.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.amp_dtype):
+            out = self.model(image)
+        loss = self.criterion(out, mask, energy)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss.total).backward()
+        if self.config.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return loss
+
+    def predictor(self) -> TilePredictor:
+        return TilePredictor(
+            self.model,
+            self.mean,
+            self.std,
+            self.config.upscale,
+            self.device,
+            self.amp_dtype,
+            self.config.val_tta,
+        )
+
+
 def train(
     config: TrainConfig,
     *,
@@ -207,67 +327,15 @@ def train(
         out_dir / "val_maps.npz",
     )
     seed_everything(config.seed)
-    device = resolve_device(config.device)
-    amp_dtype = autocast_dtype(config.amp, device)
-    channels_last = config.channels_last == "on" or (
-        config.channels_last == "auto" and device.type == "cuda"
-    )
     data = prepare_data(config)
-
-    model = create_model(
-        config.arch,
-        config.encoder,
-        pretrained=config.pretrained,
-        **(
-            {
-                "decoder_channels": config.decoder_channels,
-                "aspp_channels": config.aspp_channels,
-                "aspp_rates": config.aspp_rates,
-            }
-            if config.arch == "unet_aspp"
-            else {"fpn_channels": config.fpn_channels}
-        ),
-    ).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    mean = torch.tensor(model.encoder.mean, device=device)
-    std = torch.tensor(model.encoder.std, device=device)
-    criterion = CompositeLoss(config.w_bce, config.w_lovasz, config.w_energy, config.w_dice)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    session = TrainingSession(config, data)
+    model, optimizer, scheduler, sampler = (
+        session.model,
+        session.optimizer,
+        session.scheduler,
+        session.sampler,
     )
-
-    n_train = len(data.train)
-    draws = n_train * config.crops_per_tile
-    steps = max(draws // config.batch_size, 1)
-    if config.max_train_batches_per_epoch:
-        steps = min(steps, config.max_train_batches_per_epoch)
-    sampler = HardExampleSampler(
-        n_train,
-        steps * config.batch_size,
-        mode=config.sampling,
-        temperature=config.hard_temperature,
-        mix=config.hard_mix,
-        seed=config.seed,
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lr_lambda(config.epochs * steps, round(config.warmup_epochs * steps), config.min_lr_ratio),
-    )
-    scaler = torch.amp.GradScaler(enabled=amp_dtype == torch.float16)
-    augment = AugmentSettings(
-        config.crop_size,
-        config.upscale,
-        config.crop_scale,
-        config.rot90,
-        config.flips,
-        config.brightness,
-        config.contrast,
-    )
-    dataset = CropDataset(
-        data.train_cache, window_size(config.crop_size, config.upscale, config.crop_scale)
-    )
-    predictor = TilePredictor(model, mean, std, config.upscale, device, amp_dtype, config.val_tta)
+    predictor = session.predictor()
 
     history: list[EpochResult] = []
     best_f1, best_epoch, start_epoch = -1.0, 0, 1
@@ -286,17 +354,7 @@ def train(
 
     for epoch in range(start_epoch, config.epochs + 1):
         started = time.perf_counter()
-        torch.manual_seed(config.seed * 1009 + epoch)
-        sampler.set_epoch(epoch)
-        loader = DataLoader(
-            dataset,
-            batch_size=config.batch_size,
-            sampler=sampler,
-            num_workers=config.num_workers,
-            pin_memory=device.type == "cuda",
-            drop_last=False,
-            generator=torch.Generator().manual_seed(config.seed * 7919 + epoch),
-        )
+        loader = session.loader(epoch)
         aug_gen = torch.Generator().manual_seed(config.seed * 104729 + epoch)
         model.train()
         total, count, parts_sum = 0.0, 0, {}
@@ -310,23 +368,9 @@ def train(
             transient=True,
         )
         with progress:
-            task = progress.add_task("train", total=steps, loss=float("nan"))
+            task = progress.add_task("train", total=session.steps, loss=float("nan"))
             for windows, index in loader:
-                windows = windows.to(device, non_blocking=True)
-                image, mask, energy = augment_batch(windows, augment, mean, std, generator=aug_gen)
-                if channels_last:
-                    image = image.contiguous(memory_format=torch.channels_last)
-                with autocast(device, amp_dtype):
-                    out = model(image)
-                loss = criterion(out, mask, energy)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss.total).backward()
-                if config.grad_clip:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
+                loss = session.step(windows, generator=aug_gen)
                 sampler.update(index, loss.per_image)
                 n = windows.shape[0]
                 total += float(loss.total.detach()) * n
