@@ -484,6 +484,13 @@ def show(
         from geoarena.leaderboard.service import Principal
 
         cli_organizer = Principal(0, "cli", ORGANIZER, None, None, None)
+        stale = _run(service.outdated_scores, _db(database), slug=slug)
+        if stale:
+            click.echo(
+                f"warning: {stale} score(s) come from another evaluator version or truth;"
+                f" run 'geoarena leaderboard rescore {slug}'",
+                err=True,
+            )
         board = service.board_to_dict(
             *_run(
                 service.leaderboard,

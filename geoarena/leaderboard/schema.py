@@ -120,6 +120,9 @@ class Phase(Base):
     final_selections: Mapped[int] = mapped_column(Integer, default=2)
     #: share of images in the public split when the truth has no ``split`` column.
     public_fraction: Mapped[float] = mapped_column(Float, default=0.3)
+    #: bumped by every change that can reorder the boards (score, finals, rescore, reveal):
+    #: servers cache a ranked board until it moves, across processes and machines.
+    board_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     challenge: Mapped[Challenge] = relationship(back_populates="phases")
 

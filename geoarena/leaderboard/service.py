@@ -91,6 +91,38 @@ def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
     return db
 
 
+def bump_board(session: Session, *, phase_id: int | None = None, challenge_id: int | None = None):
+    """Mark the boards of a phase (or of every phase of a challenge) as changed."""
+    where = Phase.id == phase_id if phase_id is not None else Phase.challenge_id == challenge_id
+    session.execute(update(Phase).where(where).values(board_version=Phase.board_version + 1))
+
+
+class _BoardCache:
+    """Ranked boards keyed by (database, phase, split), valid while the phase's
+    ``board_version`` (bumped in the same transaction as any change) is unchanged; every
+    request still reads the version, so a board is never served stale."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._boards: dict[tuple[Any, ...], tuple[tuple[Any, ...], Board]] = {}
+        self._lock = threading.Lock()
+        self.size = size
+
+    def get(self, key: tuple[Any, ...], version: tuple[Any, ...]) -> Board | None:
+        with self._lock:
+            hit = self._boards.get(key)
+        return hit[1] if hit is not None and hit[0] == version else None
+
+    def put(self, key: tuple[Any, ...], version: tuple[Any, ...], board: Board) -> None:
+        with self._lock:
+            self._boards.pop(key, None)
+            self._boards[key] = (version, board)
+            while len(self._boards) > self.size:
+                self._boards.pop(next(iter(self._boards)))
+
+
+_board_cache = _BoardCache()
+
+
 def _audit(session: Session, actor: str, action: str, challenge_id: int | None, **details: Any):
     session.add(AuditEntry(actor=actor, action=action, challenge_id=challenge_id, details=details))
 
@@ -261,6 +293,7 @@ def set_phase(
         for key, value in fields.items():
             setattr(phase, key, value)
         session.flush()
+        bump_board(session, phase_id=phase.id)
         shown = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
         _audit(session, actor, "phase.set", challenge.id, phase=name, **shown)
         return phase
@@ -658,6 +691,7 @@ def select_finals(
             .where(Submission.team_id == principal.team_id, Submission.phase_id == phase_row.id)
             .values(selected_final=Submission.uuid.in_(uuids))
         )
+        bump_board(session, phase_id=phase_row.id)
         return sorted(uuids)
 
 
@@ -738,13 +772,19 @@ def leaderboard(
         if split == PRIVATE and not _private_visible(principal, challenge):
             raise Forbidden("the private leaderboard is not revealed yet")
         phase_row = _phase(session, challenge, phase, utcnow())
-        board = rank(
-            _entries(session, phase_row, challenge.ranking_metric),
-            split=split,
-            metric=challenge.ranking_metric,
-            final_selections=phase_row.final_selections,
-        )
-        return challenge, phase_row, _attach_scores(session, board)
+        key = (db.url, phase_row.id, split)
+        version = (phase_row.board_version, challenge.ranking_metric, phase_row.final_selections)
+        board = _board_cache.get(key, version)
+        if board is None:
+            board = rank(
+                _entries(session, phase_row, challenge.ranking_metric),
+                split=split,
+                metric=challenge.ranking_metric,
+                final_selections=phase_row.final_selections,
+            )
+            board = _attach_scores(session, board)
+            _board_cache.put(key, version, board)
+        return challenge, phase_row, board
 
 
 def board_to_dict(challenge: Challenge, phase: Phase, board: Board) -> dict[str, Any]:
@@ -835,6 +875,7 @@ def reveal(db: Database, *, slug: str, actor: str = CLI_ACTOR) -> None:
         challenge = _challenge(session, slug)
         if challenge.revealed_at is None:
             challenge.revealed_at = utcnow()
+        bump_board(session, challenge_id=challenge.id)
         _audit(session, actor, "challenge.reveal", challenge.id)
 
 
@@ -982,6 +1023,7 @@ def publish_rescore(db: Database, *, rescore_id: int, actor: str = CLI_ACTOR) ->
         old_truth = challenge.truth_sha256
         challenge.truth_sha256, challenge.truth_filename = run.truth_sha256, run.truth_filename
         run.status, run.published_at = "published", utcnow()
+        bump_board(session, challenge_id=challenge.id)
         _audit(
             session,
             actor,
@@ -991,6 +1033,27 @@ def publish_rescore(db: Database, *, rescore_id: int, actor: str = CLI_ACTOR) ->
             old_truth_sha256=old_truth,
             truth_sha256=run.truth_sha256,
         )
+
+
+def outdated_scores(db: Database, *, slug: str) -> int:
+    """Shown scores computed by another evaluator version or truth file than the current
+    ones: a reason to :func:`start_rescore`."""
+    from geoarena.leaderboard.scoring import evaluator_version
+
+    with db.session() as session:
+        challenge = _challenge(session, slug)
+        return session.execute(
+            select(func.count())
+            .select_from(Score)
+            .join(Submission, Submission.id == Score.submission_id)
+            .join(Phase, Phase.id == Submission.phase_id)
+            .where(
+                Phase.challenge_id == challenge.id,
+                Score.current,
+                (Score.evaluator_version != evaluator_version())
+                | (Score.truth_sha256 != challenge.truth_sha256),
+            )
+        ).scalar_one()
 
 
 def wait_until_idle(db: Database, *, timeout: float = 60.0) -> None:

@@ -33,6 +33,7 @@ from geoarena.leaderboard.schema import (
     utcnow,
 )
 from geoarena.leaderboard.scoring import TruthCache, evaluator_version, score_both_splits
+from geoarena.leaderboard.service import bump_board
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,7 @@ class Worker:
             if claim.rescore_id is None:
                 submission = session.get(Submission, claim.submission_id)
                 submission.status, submission.finished_at = SCORED, utcnow()
+                bump_board(session, phase_id=submission.phase_id)
             else:
                 self._maybe_finish_rescore(session, claim.rescore_id)
 

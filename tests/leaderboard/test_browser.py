@@ -112,6 +112,7 @@ def test_leaderboard_team_and_submission_pages(db: Database, db_url: str, browse
         browser.get(f"{url}/c/{arena.slug}/teams/beta")
         assert len(browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")) == 2
         assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart circle")) == 2
+        assert "no submission limit" in browser.find_element(By.ID, "quota").text
         browser.get(f"{url}/c/{arena.slug}/teams/alpha")
         assert "own team" in browser.page_source  # another team's history is refused
 

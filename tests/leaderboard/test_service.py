@@ -225,6 +225,9 @@ def test_rescore_shows_changes_then_publishes_and_keeps_history(db) -> None:
             for line in degrade(props, 0.6).decode().splitlines()[1:]
         )
     )
+    with db.transaction() as s:  # as if scored by an older evaluator
+        s.execute(update(Score).values(evaluator_version="0.9"))
+    assert service.outdated_scores(db, slug=arena.slug) == 4
     run = service.start_rescore(db, slug=arena.slug, truth=new_truth.encode(), reason="fix")
     assert service.rescore_status(db, rescore_id=run)["status"] == "running"
     _, _, before = service.leaderboard(db, slug=arena.slug)
@@ -236,7 +239,9 @@ def test_rescore_shows_changes_then_publishes_and_keeps_history(db) -> None:
     assert public["beta"]["new_score"] == 1.0
     _, _, unchanged = service.leaderboard(db, slug=arena.slug)
     assert [r.team for r in unchanged.rows] == [r.team for r in before.rows]  # not published
+    assert service.outdated_scores(db, slug=arena.slug) == 4  # not published yet
     service.publish_rescore(db, rescore_id=run)
+    assert service.outdated_scores(db, slug=arena.slug) == 0
     _, _, after = service.leaderboard(db, slug=arena.slug)
     assert [r.team for r in after.rows] == ["beta", "alpha"]
     with db.session() as s:
@@ -270,3 +275,26 @@ def test_audit_log_records_organizer_actions(db) -> None:
     assert actions[0] == "challenge.create"
     assert "team.add" in actions and "token.issue" in actions
     assert actions[-1] == "challenge.reveal"
+
+
+def test_board_cache_follows_changes_made_by_other_processes(db, db_url) -> None:
+    """A board is reused while nothing changes and recomputed as soon as a score written
+    through another connection (another server or worker) bumps the phase's version."""
+    from geoarena.leaderboard.db import Database
+
+    arena = make_arena(db)
+    _, props = synthetic()
+    _submit(arena, "alpha", degrade(props, 0.5, seed=1))
+    _score_all(arena)
+    _, _, first = service.leaderboard(db, slug=arena.slug)
+    _, _, again = service.leaderboard(db, slug=arena.slug)
+    assert again is first
+    other = Database(db_url)  # as if another process
+    try:
+        _submit(arena, "beta", props)
+        Worker(other).run(exit_when_idle=True)
+    finally:
+        other.dispose()
+    _, _, fresh = service.leaderboard(db, slug=arena.slug)
+    assert fresh is not first
+    assert [r.team for r in fresh.rows] == ["beta", "alpha"]

@@ -125,6 +125,9 @@ def team_page(request: Request, slug: str, team: str, db: DbDep, principal: Page
         for s in history
         if PUBLIC in s["scores"]
     ]
+    quota = None
+    if principal is not None and principal.team_name == team:
+        quota = service.get_quota(db, principal=principal, slug=slug)
     return _render(
         request,
         "team.html",
@@ -133,6 +136,7 @@ def team_page(request: Request, slug: str, team: str, db: DbDep, principal: Page
         history=history,
         chart=score_chart(points),
         principal=principal,
+        quota=quota,
     )
 
 
