@@ -256,18 +256,33 @@ def main() -> None:
             with ThreadPoolExecutor(args.clients) as pool:
                 latencies = list(pool.map(read, range(args.requests)))
             rows = len(http.get("/api/v1/challenges/bench/leaderboard").json()["rows"])
-        in_process = []
+        cold = []
         for _ in range(10):
+            service.clear_board_cache()
             t = time.perf_counter()
             service.board_to_dict(*service.leaderboard(db, slug="bench"))
-            in_process.append(time.perf_counter() - t)
+            cold.append(time.perf_counter() - t)
+        # Every request after a change recomputes the board: bump the version each time.
+        changed = []
+        with httpx.Client(base_url=base, timeout=60) as http:
+            for _ in range(30):
+                with db.transaction() as session:
+                    service.bump_board(session, challenge_id=1)
+                t = time.perf_counter()
+                http.get("/api/v1/challenges/bench/leaderboard").raise_for_status()
+                changed.append(time.perf_counter() - t)
         p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-        direct = statistics.median(in_process)
+        direct = statistics.median(cold)
         print(
             f"leaderboard with {args.stored} submissions stored ({rows} ranked teams), "
             f"{args.clients} concurrent readers: p50 {p50 * 1e3:.0f} ms, p99 "
-            f"{p99 * 1e3:.0f} ms (in-process ranking median {direct * 1e3:.0f} ms; "
-            f"p50 ratio {p50 / direct:.2f})"
+            f"{p99 * 1e3:.0f} ms"
+        )
+        print(
+            f"  uncached ranking in-process median {direct * 1e3:.0f} ms; GET right after "
+            f"each change (recomputed) median {statistics.median(changed) * 1e3:.0f} ms, "
+            f"max {max(changed) * 1e3:.0f} ms; cached p50 is "
+            f"{direct / p50:.1f}x faster than recomputing"
         )
     finally:
         peak.stop.set()

@@ -123,6 +123,12 @@ class _BoardCache:
 _board_cache = _BoardCache()
 
 
+def clear_board_cache() -> None:
+    """Forget every cached board (benchmarks measure the uncached path with it)."""
+    global _board_cache
+    _board_cache = _BoardCache()
+
+
 def _audit(session: Session, actor: str, action: str, challenge_id: int | None, **details: Any):
     session.add(AuditEntry(actor=actor, action=action, challenge_id=challenge_id, details=details))
 
