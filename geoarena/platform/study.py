@@ -398,17 +398,21 @@ def _claim(
 
     import optuna
 
-    if is_rdb(sweep.storage_url):
+    if is_rdb(sweep.storage_url):  # heartbeats: covers workers on every machine
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
-    reap_dead_trials(study, on_dead)
+    else:  # a journal file is single-machine: the pids of its workers are all local
+        reap_dead_trials(study, on_dead)
     if options.deadline is not None and time.time() >= options.deadline:
         return None
     cap = sweep.budget.n_trials
     if cap is not None and counted_trials(study.get_trials(deepcopy=False)) >= cap:
         return None
-    trial = study.ask()
+    with warnings.catch_warnings():
+        # heartbeats work the same with ask/tell: this loop runs the heartbeat thread itself
+        warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+        trial = study.ask()
     trial.set_user_attr(WORKER_ATTR, identity)
     return trial
 

@@ -1,0 +1,142 @@
+"""Interrupted and dead workers: no trial stays RUNNING, each is failed and retried."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from geoarena.platform.config import load_sweep
+from geoarena.platform.launcher import launch
+from geoarena.platform.results import NoResultError, load_study
+from geoarena.platform.storage import INTERRUPTED_ATTR, delete_study
+from geoarena.platform.study import RETRY_ATTR, WorkerOptions, launch_study, run_worker
+from geoarena.platform.tracking import PARENT_ATTR, RUN_ATTR
+
+pytestmark = pytest.mark.slow
+
+CLI = [sys.executable, "-c", "from geoarena.cli import main; main()"]
+#: long enough to be caught mid-trial: 6 epochs of 2 batches
+LONG = {"epochs": 6}
+
+
+def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process exited with {proc.returncode} before {what}")
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def running_trial(sweep, pid: int | None = None):
+    try:
+        study = load_study(sweep)
+    except NoResultError:  # the process has not created the study yet
+        return None
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if RUN_ATTR in t.user_attrs and (pid is None or t.user_attrs["worker"]["pid"] == pid):
+            return t
+    return None
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def test_ctrl_c_stops_cleanly_and_rerun_resumes(make_sweep, mlflow_db: str) -> None:
+    path = make_sweep("ctrl-c", train=LONG, budget={"n_trials": 2})
+    sweep = load_sweep(path)
+    proc = subprocess.Popen(
+        [*CLI, "sweep", "run", str(path), "--no-progress"],
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        first = wait_for(lambda: running_trial(sweep), 120, "a running trial", proc)
+        # after the first epoch's checkpoint, so the re-run can resume from it
+        last = sweep.trial_dir(first.number) / "last.pt"
+        wait_for(last.is_file, 120, "the first epoch checkpoint", proc)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
+    assert proc.returncode == 130, output.decode()[-3000:]
+    assert b"run the same command again to resume" in output
+
+    trials = load_study(sweep).get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
+    assert trials[0].user_attrs[INTERRUPTED_ATTR] is True
+    assert trials[1].user_attrs[RETRY_ATTR] == 0 and trials[1].params == trials[0].params
+    client = MlflowClient(mlflow_db)
+    assert client.get_run(trials[0].user_attrs[RUN_ATTR]).info.status == "KILLED"
+    parent = load_study(sweep).user_attrs[PARENT_ATTR]
+    assert client.get_run(parent).info.status == "KILLED"
+
+    launch(sweep, progress=False)  # the same command again
+    trials = load_study(sweep).get_trials()
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    # the retry continued from the interrupted trial's checkpoint: no epoch 1 again
+    assert min(trials[1].intermediate_values) >= 2
+    assert max(trials[1].intermediate_values) == LONG["epochs"]
+    assert client.get_run(parent).info.status == "FINISHED"
+
+
+@pytest.fixture(params=["journal", "postgres"])
+def storage_spec(request, tmp_path: Path) -> dict:
+    if request.param == "journal":
+        return {"url": str(tmp_path / "optuna.journal")}
+    url = os.environ.get("GEOARENA_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("GEOARENA_TEST_POSTGRES_URL is not set")
+    return {"url": url, "heartbeat_interval": 1, "grace_period": 3}
+
+
+def test_killed_worker_trial_is_failed_and_retried(make_sweep, storage_spec, mlflow_db) -> None:
+    name = f"kill-{uuid.uuid4().hex[:8]}"  # unique: the PostgreSQL database is shared
+    path = make_sweep(name, train=LONG, budget={"n_trials": 1}, storage=storage_spec)
+    sweep = load_sweep(path)
+    launch_study(sweep)
+    proc = subprocess.Popen(
+        [*CLI, "sweep", "worker", str(path), "--name", "victim"],
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        victim = wait_for(lambda: running_trial(sweep, proc.pid), 120, "the victim's trial", proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        if storage_spec.get("grace_period"):
+            time.sleep(storage_spec["grace_period"] + 1)  # let its heartbeat go stale
+        report = run_worker(sweep, WorkerOptions(worker="rescuer"))
+        trials = load_study(sweep).get_trials()
+        assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
+        assert trials[0].number == victim.number
+        assert trials[1].user_attrs[RETRY_ATTR] == victim.number
+        assert trials[1].params == victim.params
+        assert trials[1].user_attrs["worker"]["worker"] == "rescuer"
+        assert [t.number for t in report.trials] == [1]
+        run = MlflowClient(mlflow_db).get_run(victim.user_attrs[RUN_ATTR])
+        assert run.info.status == "FAILED" and run.data.tags["geoarena.worker_died"] == "true"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
+        if storage_spec["url"].startswith("postgresql"):
+            delete_study(storage_spec["url"], name)
