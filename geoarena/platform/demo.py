@@ -19,14 +19,14 @@ DEMO_TRAIN: dict[str, Any] = {
     "decoder_channels": [32, 16, 16, 8],
     "aspp_channels": 32,
     "aspp_rates": [2, 4],
-    "epochs": 4,
+    "epochs": 8,
     "batch_size": 8,
     "crop_size": 64,
     "upscale": 1.0,
     "crop_scale": [0.9, 1.1],
-    "lr": 3.0e-3,
+    "lr": 1.0e-2,
     "warmup_epochs": 0.5,
-    "max_train_batches_per_epoch": 8,
+    "max_train_batches_per_epoch": 16,
     "val_fraction": 0.25,
     "num_workers": 0,
     "device": "cpu",
@@ -35,7 +35,7 @@ DEMO_TRAIN: dict[str, Any] = {
     "min_area": 10.0,
 }
 DEMO_SPACE: dict[str, Any] = {
-    "lr": {"type": "log", "low": 1.0e-3, "high": 1.0e-2},
+    "lr": {"type": "log", "low": 3.0e-3, "high": 2.0e-2},
     "w_lovasz": {"type": "float", "low": 0.0, "high": 1.0},
     "w_energy": {"type": "float", "low": 0.5, "high": 2.0},
 }
@@ -54,7 +54,7 @@ def write_demo_sweep(work: Path, *, trials: int) -> Path:
         "enqueue": ["baseline"],
         "objective": {"metric": "f1", "post_search": {"n_trials": 8, "min_area": [0, 10, 20]}},
         "sampler": {"type": "tpe", "seed": 0, "n_startup_trials": 2},
-        "pruner": {"type": "median", "min_resource": 2, "n_startup_trials": 1},
+        "pruner": {"type": "median", "min_resource": 4, "n_startup_trials": 1},
         "budget": {"n_trials": trials},
     }
     path = work / "sweep.yaml"
@@ -123,6 +123,7 @@ def run_demo(work: Path, *, trials: int = 3, fresh: bool = False, console: Any =
         "seconds": time.perf_counter() - started,
         "leaderboard": board,
     }
+    board_db = (work / "leaderboard.db").resolve()
     lines = [
         f"trials: {', '.join(f'{n} {s.lower()}' for s, n in sorted(states.items()))}",
         f"best trial #{best.trial.number}: validation F1 {best.trial.value:.3f} "
@@ -132,7 +133,7 @@ def run_demo(work: Path, *, trials: int = 3, fresh: bool = False, console: Any =
         f"test split: F1 {stats.micro.f1:.3f}, mean per-city F1 {stats.mean_city_f1:.3f}",
         f"MLflow:  mlflow ui --backend-store-uri {sweep.tracking_uri}   (experiment 'demo')",
         f"Optuna:  optuna-dashboard {Path(sweep.storage_url).resolve()}",
-        f"leaderboard: geoarena leaderboard ... --database {work / 'leaderboard.db'}",
+        f"leaderboard: geoarena leaderboard show demo --db sqlite:///{board_db}",
         f"files: {work.resolve()}   total {summary['seconds']:.0f} s",
     ]
     console.print(Panel("\n".join(lines), title="[5/5] geoarena demo summary", expand=False))

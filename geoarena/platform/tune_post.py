@@ -125,8 +125,11 @@ def tune_post(
     scorer = _Scorer(maps, metric)
     areas = sorted({*search.min_area, baseline.min_area}) if search.enabled else [baseline.min_area]
     scan = scorer.scan(baseline.t_energy, baseline.t_mask, areas)
-    base_value = next(c.value for c in scan if c.params.min_area == baseline.min_area)
-    best = max(scan, key=lambda c: c.value)
+    best = next(c for c in scan if c.params.min_area == baseline.min_area)
+    base_value = best.value
+    for candidate in scan:  # strictly better only: ties keep the fixed thresholds
+        if candidate.value > best.value:
+            best = candidate
     if search.enabled:
         distributions = {
             "t_energy": optuna.distributions.FloatDistribution(*search.t_energy),
