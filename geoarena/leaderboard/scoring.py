@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,18 +75,20 @@ class TruthCache:
     def get(
         self,
         *,
-        truth: bytes,
         truth_sha256: str,
         rules: str,
         salt: str,
         public_fraction: float,
+        load: Callable[[], bytes],
     ) -> dict[str, Any]:
-        """{split: PreparedTruth} for both splits of this truth."""
+        """{split: PreparedTruth} for both splits; ``load()`` fetches the truth bytes and is
+        called only on a cache miss (a large truth is not even read again)."""
         key = (truth_sha256, rules, salt, public_fraction)
         with self._lock:
             if key not in self._prepared:
                 from geoarena.evaluator import PreparedTruth, read_truth
 
+                truth = load()
                 table = read_truth(truth, name="truth.csv", on_error="raise")
                 assignment, _ = assign_splits(truth, salt, public_fraction)
                 prepared = {}

@@ -116,13 +116,12 @@ class Worker:
             challenge = session.get(Challenge, phase.challenge_id)
             run = session.get(Rescore, claim.rescore_id) if claim.rescore_id else None
             truth_sha = run.truth_sha256 if run else challenge.truth_sha256
-            truth = get_blob(session, truth_sha)
             proposals = get_blob(session, submission.file_sha256)
             rules, salt = challenge.rules, challenge.split_salt
             fraction, filename = phase.public_fraction, submission.filename
         try:
             prepared = self.truths.get(
-                truth=truth,
+                load=lambda: self._load(truth_sha),
                 truth_sha256=truth_sha,
                 rules=rules,
                 salt=salt,
@@ -177,6 +176,10 @@ class Worker:
                 bump_board(session, phase_id=submission.phase_id)
             else:
                 self._maybe_finish_rescore(session, claim.rescore_id)
+
+    def _load(self, digest: str) -> bytes:
+        with self.db.session() as session:
+            return get_blob(session, digest)
 
     def _maybe_finish_rescore(self, session, rescore_id: int) -> None:
         left = session.execute(
