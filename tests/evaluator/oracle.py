@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import shapely
-from shapely.geometry import MultiPolygon
+from shapely.geometry import MultiPolygon, Polygon
 
 from geoarena.evaluator import PolygonTable, Rules
 
@@ -135,7 +135,7 @@ def prepare(table: PolygonTable, rules: Rules, role: str) -> list[Item]:
             if policy == "buffer0":
                 geometry = geometry.buffer(0)
             elif policy == "make_valid":
-                geometry = shapely.make_valid(geometry)
+                geometry = polygonal_part(shapely.make_valid(geometry))
             else:
                 state = policy  # "as_is" or "zero"
         area = geometry.area
@@ -150,6 +150,17 @@ def prepare(table: PolygonTable, rules: Rules, role: str) -> list[Item]:
                 continue
         items.append(Item(row, image, geometry, area, state))
     return items
+
+
+def polygonal_part(geometry):
+    """The area-bearing part of make_valid's output: its lines and points are dropped."""
+    if geometry.geom_type in ("Polygon", "MultiPolygon"):
+        return geometry
+    if geometry.geom_type == "GeometryCollection":
+        parts = [g for g in geometry.geoms if g.geom_type in ("Polygon", "MultiPolygon")]
+        if parts:
+            return shapely.union_all(parts)
+    return Polygon()
 
 
 def visiting_order(table: PolygonTable, items: list[Item], rules: Rules) -> list[Item]:

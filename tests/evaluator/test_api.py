@@ -1,0 +1,296 @@
+"""The public API: PreparedTruth, split restriction, bootstrap, Rules, results, imports."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from geoarena.evaluator import (
+    PRESETS,
+    AreaFilter,
+    PolygonTable,
+    PreparedTruth,
+    Rules,
+    get_rules,
+    read_proposals,
+    read_truth,
+    score,
+)
+from geoarena.evaluator.rules import CHOICES
+from geoarena.evaluator.synthetic import make_pair
+
+from .helpers import PRESET_NAMES, SAMPLES, per_image
+from .oracle import oracle_score
+
+SN2_TRUTH = SAMPLES / "SN2_sample_truth.csv"
+SN2_PREDS = SAMPLES / "SN2_sample_preds.csv"
+SQUARE = "POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0))"
+
+
+@pytest.fixture(scope="module")
+def sn2() -> tuple[PolygonTable, PolygonTable]:
+    return read_truth(SN2_TRUTH), read_proposals(SN2_PREDS)
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> tuple[PolygonTable, PolygonTable]:
+    truth, props = make_pair(24, 30, seed=3)
+    return read_truth(truth), read_proposals(props)
+
+
+def restricted(table: PolygonTable, images) -> PolygonTable:
+    return table.take(np.isin(table.image_id.astype(str), list(images)))
+
+
+# -- PreparedTruth -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+def test_prepared_truth_is_reusable_and_equals_score(sn2, preset: str) -> None:
+    truth, props = sn2
+    prepared = PreparedTruth(truth, preset)
+    first = prepared.score(props).to_dict()
+    other = restricted(props, ["AOI_2_Vegas_img3457"])
+    prepared.score(other)  # scoring something else in between changes nothing
+    assert prepared.score(props).to_dict() == first
+    assert score(truth, props, preset).to_dict() == first
+    assert score(SN2_TRUTH, SN2_PREDS.read_bytes(), preset).to_dict() == first
+    assert prepared.score(SN2_PREDS).to_dict() == first
+    assert PreparedTruth(SN2_TRUTH, preset, index="rtree").score(props).to_dict() == first
+
+
+def test_settled_pairs_change_nothing(synthetic) -> None:
+    """Pairs settled from bounds alone give the counts that exact IoUs give."""
+    truth, props = synthetic
+    fast = score(truth, props)
+    exact = score(truth, props, details=True)  # every candidate IoU computed
+    assert fast.diagnostics["pairs_settled_by_bounds"] > 0
+    assert per_image(fast) == per_image(exact)
+    assert per_image(fast) == oracle_score(truth, props, get_rules("deepglobe"))
+
+
+def test_unknown_index() -> None:
+    with pytest.raises(KeyError, match="strtree"):
+        PreparedTruth(SN2_TRUTH, index="quadtree")
+
+
+# -- image_ids restriction (leaderboard splits) --------------------------------------------
+
+
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+def test_image_ids_restriction(synthetic, preset: str) -> None:
+    truth, props = synthetic
+    images = truth.image_ids
+    split = [*images[::3], "AOI_9_Nowhere_img1"]  # one id present in neither file
+    extra = PolygonTable.from_wkt(  # proposals outside the split, and one inside it
+        ["AOI_2_Vegas_img9999", images[1], images[0]],
+        [0, 0, 7],
+        [SQUARE] * 3,
+        [1.0, 1.0, 1.0],
+    )
+    props = PolygonTable(
+        name="p",
+        image_id=np.concatenate([props.image_id, extra.image_id]),
+        building_id=np.concatenate([props.building_id, extra.building_id]),
+        geometry=np.concatenate([props.geometry, extra.geometry]),
+        confidence=np.concatenate([props.confidence, extra.confidence]),
+        line=np.concatenate([props.line, extra.line + props.line.max()]),
+    )
+    rules = get_rules(preset)
+    result = PreparedTruth(truth, rules, image_ids=split).score(props)
+    assert set(per_image(result)) == set(images[::3])
+    assert per_image(result) == oracle_score(
+        restricted(truth, split), restricted(props, split), rules
+    )
+    full = per_image(score(truth, props, rules))
+    assert all(per_image(result)[i] == full[i] for i in images[3::3])  # untouched by extras
+    assert per_image(result)[images[0]] == full[images[0]]
+
+
+def test_image_ids_restriction_counts_a_split_only_proposal_image(sn2) -> None:
+    truth = sn2[0]
+    extra = PolygonTable.from_wkt(["AOI_2_Vegas_img1"], [0], [SQUARE.replace("10", "30")], [1])
+    prepared = PreparedTruth(truth, image_ids=["AOI_2_Vegas_img1", "AOI_2_Vegas_img5979"])
+    assert per_image(prepared.score(extra)) == {
+        "AOI_2_Vegas_img1": (0, 1, 0),
+        "AOI_2_Vegas_img5979": (0, 0, 8),
+    }
+
+
+# -- bootstrap ---------------------------------------------------------------------------
+
+
+def test_bootstrap_is_deterministic_and_contains_the_estimate(sn2) -> None:
+    truth, props = sn2
+    a = score(truth, props, bootstrap=300, seed=7)
+    b = score(truth, props, bootstrap=300, seed=7)
+    c = score(truth, props, bootstrap=300, seed=8)
+    assert a.bootstrap == b.bootstrap
+    assert a.bootstrap != c.bootstrap
+    boot = a.bootstrap
+    assert (boot["replicates"], boot["seed"], boot["level"]) == (300, 7, 0.95)
+    lo, hi = boot["micro_f1"]
+    assert lo <= a.micro.f1 <= hi and lo < hi
+    lo, hi = boot["mean_city_f1"]
+    assert lo <= a.mean_city_f1 <= hi and lo < hi
+    for city, (lo, hi) in boot["cities"].items():
+        assert lo <= a.cities[city].f1 <= hi
+    assert score(truth, props).bootstrap is None
+    json.dumps(a.to_dict())
+
+
+def test_bootstrap_widens_with_fewer_images(synthetic) -> None:
+    truth, props = synthetic
+    few = truth.image_ids[:6]
+    wide = score(restricted(truth, few), restricted(props, few), bootstrap=400, seed=1)
+    narrow = score(truth, props, bootstrap=400, seed=1)
+
+    def width(result, key: str) -> float:
+        lo, hi = result.bootstrap[key]
+        return hi - lo
+
+    assert width(wide, "micro_f1") > width(narrow, "micro_f1")
+    assert width(wide, "mean_city_f1") > width(narrow, "mean_city_f1")
+
+
+# -- Rules -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("knob", sorted(CHOICES))
+def test_rules_validation_lists_valid_choices(knob: str) -> None:
+    with pytest.raises(ValueError) as info:
+        get_rules("deepglobe", **{knob: "bogus"})
+    message = str(info.value)
+    assert knob in message and "bogus" in message
+    assert all(choice in message for choice in CHOICES[knob])
+
+
+@pytest.mark.parametrize("value", [0.0, -0.5, 1.5])
+def test_iou_threshold_range(value: float) -> None:
+    with pytest.raises(ValueError, match="iou_threshold"):
+        Rules(iou_threshold=value)
+
+
+def test_area_filter_parsing() -> None:
+    assert AreaFilter.parse(">= 20") == AreaFilter(20.0, True)
+    assert AreaFilter.parse(">0.5") == AreaFilter(0.5, False)
+    assert AreaFilter.parse("none") is None
+    assert str(AreaFilter(20.0, True)) == ">=20"
+    with pytest.raises(ValueError, match="'>=20', '>20' or 'none'"):
+        get_rules("deepglobe", truth_area_filter="< 20")
+
+
+def test_unknown_preset_and_knob() -> None:
+    with pytest.raises(KeyError) as info:
+        get_rules("kaggle")
+    assert all(name in str(info.value) for name in PRESETS)
+    with pytest.raises(TypeError, match="iou"):
+        get_rules("deepglobe", iou=0.5)
+
+
+def test_overrides_record_modified() -> None:
+    rules = get_rules("solaris", iou_threshold=0.75, order="file")
+    assert (rules.name, rules.iou_threshold, rules.order) == ("solaris", 0.75, "file")
+    assert rules.modified == ("iou_threshold", "order")
+    again = get_rules(rules, proposal_area_filter="none", order=None)  # None: not overridden
+    assert again.modified == ("iou_threshold", "order", "proposal_area_filter")
+    assert again.proposal_area_filter is None
+    assert get_rules("solaris") is PRESETS["solaris"] and PRESETS["solaris"].modified == ()
+    assert PRESETS["solaris"].iou_threshold == 0.5  # presets are never mutated
+    assert score(SN2_TRUTH, SN2_PREDS, again).rules == again
+
+
+def test_presets_are_named_for_themselves() -> None:
+    assert set(PRESETS) == set(PRESET_NAMES)
+    assert all(PRESETS[name].name == name for name in PRESETS)
+    assert get_rules() == PRESETS["deepglobe"]
+
+
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+def test_result_to_dict_is_json_and_has_every_knob(sn2, preset: str) -> None:
+    truth, props = sn2
+    result = score(truth, props, get_rules(preset, iou_threshold=0.6))
+    data = json.loads(json.dumps(result.to_dict()))
+    knobs = {f.name for f in dataclasses.fields(Rules)}
+    assert set(data["rules"]) == knobs
+    assert data["rules"]["iou_threshold"] == 0.6 and data["rules"]["modified"] == ["iou_threshold"]
+    assert data["rules"]["name"] == preset
+    assert data["headline"]["f1"] == result.headline
+    assert data["micro"]["tp"] == result.micro.tp
+    assert {c: (v["tp"], v["fp"], v["fn"]) for c, v in data["cities"].items()} == {
+        c: (v.tp, v.fp, v.fn) for c, v in result.cities.items()
+    }
+    assert [(i["image_id"], i["tp"], i["fp"], i["fn"]) for i in data["images"]] == [
+        (s.image_id, s.counts.tp, s.counts.fp, s.counts.fn) for s in result.images
+    ]
+    assert data["evaluator_version"]
+
+
+def test_importing_the_evaluator_stays_light() -> None:
+    heavy = ["torch", "mlflow", "optuna", "fastapi", "sqlalchemy", "timm", "pandas"]
+    code = (
+        "import sys, json, geoarena.evaluator\n"
+        "from geoarena.evaluator import score\n"
+        f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(out.stdout) == []
+
+
+# -- regressions --------------------------------------------------------------------------
+
+
+def test_negative_id_empty_marker_is_not_a_false_positive() -> None:
+    """'-1,POLYGON EMPTY' marks an image without buildings, even when -1 rows are scored
+    and empty proposals count as false positives (rules.CHOICES: BuildingId != -1)."""
+    truth = PolygonTable.from_wkt(["AOI_2_Vegas_img1"], [-1], ["POLYGON EMPTY"])
+    props = PolygonTable.from_wkt(["AOI_2_Vegas_img1"], [-1], ["POLYGON EMPTY"], [1])
+    rules = get_rules("solaris", empty_proposal="fp")
+    assert oracle_score(truth, props, rules) == {"AOI_2_Vegas_img1": (0, 0, 0)}
+    assert per_image(score(truth, props, rules)) == {"AOI_2_Vegas_img1": (0, 0, 0)}
+    props = PolygonTable.from_wkt(["AOI_2_Vegas_img1"] * 2, [-1, 3], ["POLYGON EMPTY"] * 2, [1, 1])
+    assert per_image(score(truth, props, rules)) == {"AOI_2_Vegas_img1": (0, 1, 0)}
+
+
+SPIKE = "POLYGON ((0 0, 10 0, 10 10, 15 15, 10 10, 0 10, 0 0))"  # make_valid: polygon + line
+
+
+@pytest.mark.parametrize(
+    ("proposal", "knobs", "details"),
+    [
+        ("POLYGON EMPTY", {"empty_proposal": "fp"}, True),
+        ("POLYGON EMPTY", {"empty_proposal": "fp", "iou_threshold": 1e-12}, False),
+        ("POLYGON ((0 0, 5 0, 5 0, 0 0, 0 0))", {"proposal_area_filter": "none"}, True),
+        ("POLYGON ((0 0, 5 0, 5 0, 0 0, 0 0))", {"proposal_area_filter": "none"}, False),
+    ],
+    ids=["empty-fp-details", "empty-fp-tiny-threshold", "buffer0-emptied-details", "emptied"],
+)
+def test_empty_geometry_has_iou_zero_never_a_crash(proposal, knobs, details) -> None:
+    """GEOS cannot intersect an empty geometry with a GeometryCollection; an empty
+    proposal (or one buffer(0) erased) must simply be a false positive."""
+    truth = PolygonTable.from_wkt(["AOI_2_Vegas_img1"], [1], [SPIKE])
+    props = PolygonTable.from_wkt(["AOI_2_Vegas_img1"], [0], [proposal], [1])
+    for invalid_truth in ("make_valid", "buffer0", "as_is"):
+        rules = get_rules("deepglobe", invalid_truth=invalid_truth, **knobs)
+        assert oracle_score(truth, props, rules) == {"AOI_2_Vegas_img1": (0, 1, 1)}
+        result = score(truth, props, rules, details=details)
+        assert per_image(result) == {"AOI_2_Vegas_img1": (0, 1, 1)}
+        assert result.diagnostics["geos_failures"] == 0
+
+
+def test_make_valid_keeps_the_polygonal_part() -> None:
+    """A spiked truth repaired by make_valid is its polygon: its copy matches it even when
+    a GeometryCollection intersection would count as IoU 0."""
+    truth = PolygonTable.from_wkt(["AOI_2_Vegas_img1"], [1], [SPIKE])
+    props = PolygonTable.from_wkt(["AOI_2_Vegas_img1"], [0], [SQUARE], [1])
+    for preset in PRESET_NAMES:
+        rules = get_rules(preset, invalid_truth="make_valid", collection_iou="zero")
+        assert per_image(score(truth, props, rules)) == {"AOI_2_Vegas_img1": (1, 0, 0)}
+        assert oracle_score(truth, props, rules) == {"AOI_2_Vegas_img1": (1, 0, 0)}
