@@ -19,6 +19,9 @@ METRICS = {
     "mean_city_f1": "mean of per-city F1 (SpaceNet round 2 / DeepGlobe prize rule)",
 }
 
+#: short column headers for the ranking metric.
+METRIC_LABELS = {"f1": "Overall F1", "mean_city_f1": "Mean city F1"}
+
 TIE_RULE = "Ties: the earlier submission ranks higher."
 
 

@@ -295,3 +295,31 @@ def test_organizer_flow_over_http(db) -> None:
         spec = client.get("/openapi.json").json()
         assert "/api/v1/challenges/{slug}/submissions" in spec["paths"]
         assert perfect(truth)  # the helper stays valid for the synthetic truth
+
+
+def test_pages_login_quota_and_errors(arena) -> None:
+    _, props = synthetic()
+    with _client(arena) as client:
+        r = client.post("/login", data={"token": "ga_nope_nope"}, follow_redirects=False)
+        assert r.status_code == 401 and "invalid token" in r.text
+        r = client.post(
+            "/login",
+            data={"token": arena.tokens["alpha"], "next": "//evil.com"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/"
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        client.post(
+            f"/api/v1/challenges/{arena.slug}/submissions",
+            headers=_auth(arena.tokens["alpha"]),
+            files={"file": ("p.csv", props)},
+        )
+        page = client.get(f"/c/{arena.slug}/teams/alpha").text
+        assert "<strong>2</strong> submissions left (1 of 3 used today" in page
+        assert "#1 in queue" in page
+        assert client.get(f"/c/{arena.slug}/teams/beta").status_code == 403
+        assert client.get("/c/nope").status_code == 404
+        assert client.get(f"/c/{arena.slug}?split=private").status_code == 403
+        client.post("/logout")
+        assert client.get(f"/c/{arena.slug}/teams/alpha").status_code == 403

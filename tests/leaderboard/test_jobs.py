@@ -133,11 +133,11 @@ class TestJobQueue:
         assert statuses == {"scored"} and done == 6
 
 
-def test_release_requeues_job_for_retry(sqlite_db) -> None:
-    _queue(sqlite_db, 1)
-    claim = jobs.claim(sqlite_db, "w", 30, 3)
-    with sqlite_db.transaction() as session:
+def test_release_requeues_job_for_retry(db) -> None:
+    _queue(db, 1)
+    claim = jobs.claim(db, "w", 30, 3)
+    with db.transaction() as session:
         jobs.hold(session, claim, jobs.JOB_QUEUED)
         session.execute(update(Job).values(lease_token=None))
-    again = jobs.claim(sqlite_db, "w2", 30, 3)
+    again = jobs.claim(db, "w2", 30, 3)
     assert again.job_id == claim.job_id and again.attempt == 2

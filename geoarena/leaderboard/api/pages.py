@@ -18,7 +18,7 @@ from markupsafe import Markup, escape
 from geoarena.leaderboard import service
 from geoarena.leaderboard.api.deps import COOKIE, DbDep, PagePrincipal
 from geoarena.leaderboard.errors import LeaderboardError
-from geoarena.leaderboard.ranking import METRICS
+from geoarena.leaderboard.ranking import METRIC_LABELS
 from geoarena.leaderboard.schema import PRIVATE, PUBLIC
 
 TEMPLATES = Jinja2Templates(
@@ -106,7 +106,7 @@ def leaderboard_page(
         challenge=challenge,
         phase=phase_row,
         board=board,
-        metric_name=METRICS[board.metric],
+        metric_name=METRIC_LABELS[board.metric],
         principal=principal,
         PRIVATE=PRIVATE,
         can_see_private=challenge.revealed_at is not None
