@@ -277,10 +277,16 @@ def submit(
     help="Working folder.",
 )
 @click.option("--trials", type=click.IntRange(min=3), default=3, show_default=True)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Epochs per trial (default 8: enough for the tiny net to find buildings).",
+)
 @click.option("--fresh", is_flag=True, help="Delete the working folder first.")
-def demo(work_dir: Path, trials: int, fresh: bool) -> None:
+def demo(work_dir: Path, trials: int, epochs: int | None, fresh: bool) -> None:
     """Synthetic cities -> sweep -> best model -> test predictions -> local leaderboard."""
     from geoarena.platform.demo import run_demo
 
     _quiet_optuna()
-    run_demo(work_dir, trials=trials, fresh=fresh)
+    run_demo(work_dir, trials=trials, fresh=fresh, train={"epochs": epochs} if epochs else None)

@@ -42,14 +42,14 @@ DEMO_SPACE: dict[str, Any] = {
 TRAIN_TILES, TEST_TILES, TILE_SIZE = 32, 8, 128
 
 
-def write_demo_sweep(work: Path, *, trials: int) -> Path:
+def write_demo_sweep(work: Path, *, trials: int, train: dict[str, Any] | None = None) -> Path:
     """The demo's sweep file (a readable example of the format, too)."""
     import yaml
 
     sweep = {
         "name": "demo",
         "out_dir": "sweep",
-        "train": {"data_dir": "data/train", **DEMO_TRAIN},
+        "train": {"data_dir": "data/train", **DEMO_TRAIN, **(train or {})},
         "space": DEMO_SPACE,
         "enqueue": ["baseline"],
         "objective": {"metric": "f1", "post_search": {"n_trials": 8, "min_area": [0, 10, 20]}},
@@ -62,8 +62,18 @@ def write_demo_sweep(work: Path, *, trials: int) -> Path:
     return path
 
 
-def run_demo(work: Path, *, trials: int = 3, fresh: bool = False, console: Any = None) -> dict:
-    """Run the demo in ``work``; return a summary dict (also printed)."""
+def run_demo(
+    work: Path,
+    *,
+    trials: int = 3,
+    fresh: bool = False,
+    train: dict[str, Any] | None = None,
+    console: Any = None,
+) -> dict:
+    """Run the demo in ``work``; return a summary dict (also printed).
+
+    ``train`` overrides fixed training settings (the tests shorten the epochs).
+    """
     from rich.console import Console
     from rich.panel import Panel
 
@@ -91,7 +101,7 @@ def run_demo(work: Path, *, trials: int = 3, fresh: bool = False, console: Any =
     )
 
     console.print(f"[2/5] sweep: {trials} trials of a tiny U-Net (each a real training job)")
-    sweep = load_sweep(write_demo_sweep(work, trials=trials))
+    sweep = load_sweep(write_demo_sweep(work, trials=trials, train=train))
     result = launch(sweep, progress=True, console=console)
     study = result.study
     if result.interrupted:

@@ -135,10 +135,15 @@ def tune_post(
             "t_energy": optuna.distributions.FloatDistribution(*search.t_energy),
             "t_mask": optuna.distributions.FloatDistribution(*search.t_mask),
         }
-        study = optuna.create_study(
-            direction="maximize",
-            sampler=optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=6),
-        )
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # one inner study per trial
+        try:
+            study = optuna.create_study(
+                direction="maximize",
+                sampler=optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=6),
+            )
+        finally:
+            optuna.logging.set_verbosity(verbosity)
         first = {"t_energy": baseline.t_energy, "t_mask": baseline.t_mask}
         if all(distributions[k]._contains(v) for k, v in first.items()):
             seed = optuna.trial.create_trial(
