@@ -14,6 +14,7 @@ import hashlib
 import io
 
 from geoarena.leaderboard.schema import PRIVATE, PUBLIC
+from geoarena.leaderboard.validation import allow_long_fields
 
 SPLIT_VALUES = {PUBLIC, PRIVATE}
 
@@ -23,6 +24,7 @@ class SplitError(ValueError):
 
 
 def _rows(truth: bytes) -> tuple[list[str], csv.DictReader]:
+    allow_long_fields()
     text = truth.decode("utf-8-sig")
     reader = csv.DictReader(io.StringIO(text))
     return [f.strip() for f in (reader.fieldnames or [])], reader

@@ -36,6 +36,17 @@ def _whole_file(name: str, reason: str) -> list[RowError]:
     return [RowError(file=name, line=0, column="", reason=reason)]
 
 
+def allow_long_fields() -> None:
+    """A polygon with thousands of vertices is one CSV field far above the csv module's
+    default 128 KiB limit; the upload size cap is the real bound."""
+    if csv.field_size_limit() < 2**30:
+        csv.field_size_limit(2**30)
+
+
+#: byte-order marks of encodings that are not UTF-8.
+FOREIGN_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+
+
 def decode(data: bytes, name: str, max_bytes: int) -> tuple[bytes, list[RowError]]:
     """Plain CSV bytes (gunzipped when needed) and byte-level errors, if any."""
     if data[:2] == b"\x1f\x8b":
@@ -48,6 +59,9 @@ def decode(data: bytes, name: str, max_bytes: int) -> tuple[bytes, list[RowError
             return b"", _whole_file(name, f"decompressed size exceeds the {max_bytes} byte limit")
     if not data.strip():
         return b"", _whole_file(name, "file is empty")
+    for bom, encoding in FOREIGN_BOMS.items():
+        if data.startswith(bom):
+            return b"", _whole_file(name, f"file is {encoding}-encoded; save it as UTF-8")
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         return b"", [RowError(name, line, "", "binary data (NUL byte): expected a UTF-8 CSV")]
@@ -63,7 +77,15 @@ def decode(data: bytes, name: str, max_bytes: int) -> tuple[bytes, list[RowError
 
 def row_checks(data: bytes, name: str, image_ids: Collection[str]) -> list[RowError]:
     """Unknown ImageIds and duplicate (ImageId, BuildingId) rows, with their lines."""
+    allow_long_fields()
     reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+    try:
+        return _row_checks(reader, name, image_ids)
+    except csv.Error as exc:
+        return [RowError(name, reader.line_num, "", f"malformed CSV: {exc}")]
+
+
+def _row_checks(reader, name: str, image_ids: Collection[str]) -> list[RowError]:
     header = next(reader, None)
     if not header:
         return []

@@ -143,3 +143,29 @@ def test_gzip_upload_is_accepted(arena) -> None:
     )
     assert view["status"] == "queued"
     assert view["size"] == len(props)  # the plain CSV is what is stored
+
+
+def test_utf16_gets_a_clear_message(arena) -> None:
+    err = _reject(arena, (HEADER + "x,1,POLYGON EMPTY,1\n").encode("utf-16"))
+    assert "UTF-16" in err.errors[0].reason
+
+
+def test_header_only_file_is_rejected(arena) -> None:
+    err = _reject(arena, HEADER.encode())
+    assert err.errors[0].line in (0, 1)
+
+
+def test_polygon_with_thousands_of_vertices_is_accepted(arena) -> None:
+    """One WKT field far above the csv module's default 128 KiB field limit."""
+    import math
+
+    image = _first_image(arena.truth)
+    ring = [
+        f"{100 + 50 * math.cos(t / 9000 * 2 * math.pi):.4f} "
+        f"{100 + 50 * math.sin(t / 9000 * 2 * math.pi):.4f}"
+        for t in range(9000)
+    ]
+    data = (HEADER + f'{image},1,"POLYGON (({", ".join([*ring, ring[0]])}))",1\n').encode()
+    assert len(data) > 131072
+    view = service.submit(arena.db, principal=arena.members["alpha"], slug=arena.slug, data=data)
+    assert view["status"] == "queued"
