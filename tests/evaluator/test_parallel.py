@@ -1,0 +1,68 @@
+"""score_files (images split over forked workers) equals the single-process score()."""
+
+from __future__ import annotations
+
+import pytest
+
+from geoarena.evaluator import InputError, read_proposals, read_truth, score
+from geoarena.evaluator.parallel import score_files
+from geoarena.evaluator.synthetic import make_pair
+
+from .helpers import PRESET_NAMES, SAMPLES
+
+
+def comparable(result) -> dict:
+    """to_dict() with the GEOS failure examples in a fixed order (workers append theirs)."""
+    data = result.to_dict()
+    data["diagnostics"]["geos_failure_examples"].sort(
+        key=lambda e: (e["proposal_line"], e["truth_line"])
+    )
+    return data
+
+
+@pytest.fixture(scope="module")
+def pair() -> tuple[bytes, bytes]:
+    return make_pair(9, 25, seed=5)
+
+
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+@pytest.mark.parametrize("workers", [1, 3])
+def test_score_files_equals_score(pair, preset: str, workers: int) -> None:
+    truth, props = pair
+    expected = score(read_truth(truth), read_proposals(props), preset, bootstrap=50, seed=2)
+    got = score_files(truth, props, preset, workers=workers, bootstrap=50, seed=2)
+    assert comparable(got) == comparable(expected)
+
+
+def test_score_files_on_the_samples() -> None:
+    for name in ("SN2_sample", "sample"):
+        truth, preds = SAMPLES / f"{name}_truth.csv", SAMPLES / f"{name}_preds.csv"
+        assert comparable(score_files(truth, preds, workers=2)) == comparable(score(truth, preds))
+
+
+def bad_files(pair) -> tuple[bytes, bytes]:
+    truth, props = pair
+    lines = props.decode().splitlines(keepends=True)
+    lines[3] = lines[3].replace("POLYGON", "POLYGN", 1)
+    lines[7] = "AOI_2_Vegas_img1,1\n"  # ragged
+    lines[9] = lines[9].rsplit(",", 1)[0] + ",high\n"
+    return truth, "".join(lines).encode()
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_score_files_reports_bad_rows_like_the_readers(pair, workers: int) -> None:
+    truth, props = bad_files(pair)
+    with pytest.raises(InputError) as single:
+        read_proposals(props, name="p.csv")
+    with pytest.raises(InputError) as split:
+        score_files(truth, props, workers=workers, on_error="raise")
+    assert [(e.line, e.column) for e in split.value.errors] == [
+        (e.line, e.column) for e in single.value.errors
+    ]
+    assert [e.line for e in single.value.errors] == [4, 8, 10]
+
+    skipped = read_proposals(props, on_error="skip")
+    expected = score(read_truth(truth), skipped)
+    got = score_files(truth, props, workers=workers, on_error="skip")
+    assert comparable(got)["images"] == comparable(expected)["images"]
+    assert [e.line for e in got.skipped] == [e.line for e in skipped.skipped]
