@@ -481,3 +481,24 @@ def test_arrow_and_python_readers_agree(file) -> None:
 
     assert_same_table(table(fast), table(exact))
     assert_same_table(table(fast), read_proposals(data))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=InputError,
+    reason=(
+        "io._columns_python keeps csv's default field_size_limit (131072 chars): a polygon "
+        "within max_vertices but over 128 KB of WKT makes any file that needs the exact "
+        "reader (blank line, quoted newline, ragged row) fail with 'malformed CSV: field "
+        "larger than field limit', and every row after it is lost"
+    ),
+)
+def test_exact_reader_accepts_large_polygons() -> None:
+    n = 12_000  # under DEFAULT_MAX_VERTICES, ~190 kB of WKT
+    ring = [f"{k % 97}.{k:06d} {k // 97}.5" for k in range(n)]
+    big = '"POLYGON ((' + ", ".join([*ring, ring[0]]) + '))"'
+    clean = HEADER + row(wkt=big) + row(building="2")
+    assert read_proposals(clean.encode()).line.tolist() == [2, 3]  # Arrow path: fine
+    with_blank = HEADER + row(wkt=big) + "\n" + row(building="2")
+    table = read_proposals(with_blank.encode())
+    assert table.line.tolist() == [2, 4]
