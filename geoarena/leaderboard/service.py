@@ -405,11 +405,6 @@ def authenticate(db: Database, raw: str) -> Principal | None:
         )
 
 
-def _require_organizer(principal: Principal) -> None:
-    if not principal.is_organizer:
-        raise Forbidden("this action is for organizers only")
-
-
 def _require_member_of(principal: Principal, challenge: Challenge) -> None:
     if not principal.is_organizer and principal.challenge_id != challenge.id:
         raise Forbidden(f"your token is not for challenge {challenge.slug!r}")
