@@ -51,6 +51,8 @@ class OracleResult:
     truth_chosen_iou: dict[int, float] = field(default_factory=dict)
     #: scored proposal row -> matched truth row (-1: false positive)
     proposal_match: dict[int, int] = field(default_factory=dict)
+    #: scored proposal row -> its largest IoU with any truth of its image, matched or not
+    proposal_best_iou: dict[int, float] = field(default_factory=dict)
     geos_failures: int = 0
 
 
@@ -88,12 +90,12 @@ def oracle_match(truth: PolygonTable, proposals: PolygonTable, rules: Rules) -> 
         tp = fp = 0
         for p in image_props:
             best_iou, best = -1.0, None
+            result.proposal_best_iou[p.row] = 0.0
             for t in image_truths:  # file order: the first of equal IoUs wins
-                if t.row in matched:
-                    continue
                 value, failed = pair_iou(p, t, rules)
                 result.geos_failures += failed
-                if value > best_iou:
+                result.proposal_best_iou[p.row] = max(result.proposal_best_iou[p.row], value)
+                if t.row not in matched and value > best_iou:
                     best_iou, best = value, t
             if best is not None and best_iou > 0:
                 chosen = result.truth_chosen_iou

@@ -23,7 +23,7 @@ from .helpers import PRESET_NAMES, per_image
 from .oracle import oracle_cities, oracle_match, oracle_mean_city_f1
 
 #: raise for a deeper hunt, e.g. GEOARENA_HYPOTHESIS_EXAMPLES=5000 pytest ...
-EXAMPLES = int(os.environ.get("GEOARENA_HYPOTHESIS_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("GEOARENA_HYPOTHESIS_EXAMPLES", "300"))
 
 IMAGES = (
     "AOI_2_Vegas_img1",
@@ -197,6 +197,10 @@ def assert_same(truth: PolygonTable, props: PolygonTable, rules) -> None:
         for row, t in zip(m.proposal_rows, m.proposal_truth, strict=True)
     }
     assert matched == expected.proposal_match
+    # a false positive reports its best IoU with any truth (a true positive: its match's)
+    for row, t, iou in zip(m.proposal_rows, m.proposal_truth, m.proposal_iou, strict=True):
+        if t < 0:
+            assert iou == expected.proposal_best_iou[int(row)]
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
