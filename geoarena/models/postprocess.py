@@ -135,7 +135,9 @@ def _outer_ring(padded_region: np.ndarray) -> np.ndarray | None:
 
 def _valid_polygons(rings: list[np.ndarray]) -> np.ndarray:
     """Polygons from (x, y) rings, lightly simplified and made valid, vectorised in GEOS."""
-    polys = np.array([shapely.polygons(ring) for ring in rings], dtype=object)
+    coords = np.concatenate(rings)
+    owner = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
+    polys = shapely.polygons(shapely.linearrings(coords, indices=owner))
     polys = shapely.simplify(polys, SIMPLIFY_TOLERANCE, preserve_topology=False)
     for i in np.nonzero(~shapely.is_valid(polys) | shapely.is_empty(polys))[0]:
         fixed = shapely.make_valid(shapely.polygons(rings[i]))
@@ -163,30 +165,34 @@ def labels_to_instances(
     labels: np.ndarray, prob: np.ndarray, *, min_area: float, scale: float = 1.0
 ) -> list[Instance]:
     """One ``Instance`` per label with at least ``min_area`` original pixels."""
-    flat = labels.ravel()
-    counts = np.bincount(flat)
-    if counts.size <= 1:
-        return []
-    sums = np.bincount(flat, weights=prob.ravel(), minlength=counts.size)
-    keep = counts >= max(min_area * scale * scale, 1)
-    keep[0] = False
-    padded = np.pad(labels, 1)  # a one-pixel frame so every crop below is zero-padded
-    rings, kept = [], []
+    min_pixels = max(min_area * scale * scale, 1)
+    height, width = labels.shape
+    rings, stats = [], []
     for k, sl in enumerate(ndimage.find_objects(labels), start=1):
-        if sl is None or not keep[k]:
+        if sl is None:
             continue
-        r0, r1, c0, c1 = sl[0].start, sl[0].stop + 2, sl[1].start, sl[1].stop + 2
-        ring = _outer_ring((padded[r0:r1, c0:c1] == k).view(np.uint8))
+        # crop with a one-pixel frame (zero-padded at the tile border) for the contour
+        r0, r1 = max(sl[0].start - 1, 0), min(sl[0].stop + 1, height)
+        c0, c1 = max(sl[1].start - 1, 0), min(sl[1].stop + 1, width)
+        region = labels[r0:r1, c0:c1] == k
+        pixels = int(np.count_nonzero(region))
+        if pixels < min_pixels:
+            continue
+        pad = ((sl[0].start - r0 == 0, sl[0].stop == r1), (sl[1].start - c0 == 0, sl[1].stop == c1))
+        framed = np.pad(region, np.asarray(pad, dtype=int)) if np.any(pad) else region
+        ring = _outer_ring(framed.view(np.uint8))
         if ring is None:
             continue
-        rings.append(np.column_stack([ring[:, 1] + c0 - 0.5, ring[:, 0] + r0 - 0.5]) / scale)
-        kept.append(k)
+        top, left = r0 - int(pad[0][0]), c0 - int(pad[1][0])
+        rings.append(np.column_stack([ring[:, 1] + left + 0.5, ring[:, 0] + top + 0.5]) / scale)
+        confidence = float(prob[r0:r1, c0:c1][region].mean())
+        stats.append((confidence, pixels / scale**2))
     if not rings:
         return []
     polys = _valid_polygons(rings)
     return [
-        Instance(poly, float(sums[k] / counts[k]), float(counts[k] / scale**2))
-        for poly, k in zip(polys, kept, strict=True)
+        Instance(poly, confidence, area)
+        for poly, (confidence, area) in zip(polys, stats, strict=True)
         if poly is not None and not poly.is_empty and poly.area > 0
     ]
 
