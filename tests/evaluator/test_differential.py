@@ -92,7 +92,7 @@ def shapes(draw) -> str:
             (x, y + 2 * h),
         ]
         return f"POLYGON ({ring(pts)})"
-    if kind == "spike":  # make_valid keeps the spike as a line: a GeometryCollection
+    if kind == "spike":  # make_valid: polygon + the spike as a line (a GeometryCollection)
         pts = [(x, y), (x + w, y), (x + w, y + h), (x + w + 4, y + h + 4), (x + w, y + h)]
         return f"POLYGON ({ring([*pts, (x, y + h)])})"
     return draw(st.sampled_from(["POLYGON EMPTY", "MULTIPOLYGON EMPTY"]))

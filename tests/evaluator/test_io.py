@@ -126,6 +126,7 @@ def test_missing_file_is_an_input_error(tmp_path) -> None:
         ('"GEOMETRYCOLLECTION (POINT (1 1))"', "found GEOMETRYCOLLECTION"),
         ('"POLYGON ((0 0, nan 0, 10 10, 0 10, 0 0))"', "NaN or infinite"),
         ('"POLYGON ((0 0, 10 0, 10 inf, 0 10, 0 0))"', "NaN or infinite"),
+        ('"POLYGON ((0 0 nan, 10 0 0, 10 10 0, 0 10 0, 0 0 0))"', "NaN or infinite"),
         ('""', "empty geometry text"),
     ],
 )
@@ -354,6 +355,21 @@ def test_crlf_bom_extra_columns_and_column_order() -> None:
         'b "c",0.9,POLYGON EMPTY,"x,y",-1,AOI_2_Vegas_img1\n'
     )
     assert_same_table(plain, read_proposals(shuffled.encode()))
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "ImageId,BuildingId,PolygonWKT_Pix,Note,Note",  # a duplicated extra column
+        " ImageId , BuildingId,PolygonWKT_Pix,Note",  # spaces around names
+        '"ImageId","BuildingId","PolygonWKT_Pix",Note',  # quoted names
+        "ImageId,BuildingId,PolygonWKT_Pix,,",  # unnamed columns
+    ],
+)
+def test_header_variants(header: str) -> None:
+    extra = "," * (header.count(",") - 2)
+    table = read_truth(f"{header}\nAOI_2_Vegas_img1,1,{SQUARE}{extra}\n".encode())
+    assert (table.image_id.tolist(), table.line.tolist()) == (["AOI_2_Vegas_img1"], [2])
 
 
 def test_truth_without_confidence_and_with_geo_column() -> None:
