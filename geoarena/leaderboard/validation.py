@@ -8,11 +8,13 @@ problem becomes a ``RowError(file, line, column, reason)``.
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import zlib
 from collections.abc import Collection
+from typing import Any
+
+import numpy as np
 
 from geoarena.evaluator import InputError, RowError
 
@@ -34,13 +36,6 @@ class Rejection(Exception):
 
 def _whole_file(name: str, reason: str) -> list[RowError]:
     return [RowError(file=name, line=0, column="", reason=reason)]
-
-
-def allow_long_fields() -> None:
-    """A polygon with thousands of vertices is one CSV field far above the csv module's
-    default 128 KiB limit; the upload size cap is the real bound."""
-    if csv.field_size_limit() < 2**30:
-        csv.field_size_limit(2**30)
 
 
 #: byte-order marks of encodings that are not UTF-8.
@@ -75,41 +70,23 @@ def decode(data: bytes, name: str, max_bytes: int) -> tuple[bytes, list[RowError
     return data, []
 
 
-def row_checks(data: bytes, name: str, image_ids: Collection[str]) -> list[RowError]:
-    """Unknown ImageIds and duplicate (ImageId, BuildingId) rows, with their lines."""
-    allow_long_fields()
-    reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
-    try:
-        return _row_checks(reader, name, image_ids)
-    except csv.Error as exc:
-        return [RowError(name, reader.line_num, "", f"malformed CSV: {exc}")]
-
-
-def _row_checks(reader, name: str, image_ids: Collection[str]) -> list[RowError]:
-    header = next(reader, None)
-    if not header:
-        return []
-    columns = {c.strip(): i for i, c in enumerate(header)}
-    if "ImageId" not in columns or "BuildingId" not in columns:
-        return []  # the evaluator's reader reports the bad header
-    image_col, building_col = columns["ImageId"], columns["BuildingId"]
+def table_checks(table: Any, image_ids: Collection[str]) -> list[RowError]:
+    """Unknown ImageIds and duplicate (ImageId, BuildingId) rows of a parsed table."""
     errors: list[RowError] = []
-    seen: dict[tuple[str, str], int] = {}
-    for row in reader:
-        if len(row) <= max(image_col, building_col):
-            continue  # short rows are the reader's to report
-        line = reader.line_num
-        image, building = row[image_col].strip(), row[building_col].strip()
-        if image not in image_ids:
-            errors.append(
-                RowError(name, line, "ImageId", f"ImageId {image!r} is not in this phase")
-            )
+    known = np.isin(table.image_id, np.asarray(list(image_ids), dtype=object))
+    for k in np.flatnonzero(~known):
+        reason = f"ImageId {table.image_id[k]!r} is not in this phase"
+        errors.append(RowError(table.name, int(table.line[k]), "ImageId", reason))
+    seen: dict[tuple[str, int], int] = {}
+    for image, building, line in zip(
+        table.image_id.tolist(), table.building_id.tolist(), table.line.tolist(), strict=True
+    ):
         first = seen.setdefault((image, building), line)
         if first != line:
             reason = (
                 f"duplicate row: ImageId {image!r} BuildingId {building} already on line {first}"
             )
-            errors.append(RowError(name, line, "BuildingId", reason))
+            errors.append(RowError(table.name, line, "BuildingId", reason))
     return errors
 
 
@@ -126,17 +103,17 @@ def validate_upload(
     from geoarena.evaluator import read_proposals
 
     plain, errors = decode(data, name, max_bytes)
+    extra = 0
     if not errors:
         try:
-            read_proposals(plain, name=name, on_error="raise", max_vertices=max_vertices)
-        except InputError as exc:
+            table = read_proposals(plain, name=name, on_error="skip", max_vertices=max_vertices)
+        except InputError as exc:  # the whole file is unusable (header, no good row)
             errors.extend(exc.errors)
             extra = exc.total - len(exc.errors)
         else:
-            extra = 0
-        errors.extend(row_checks(plain, name, image_ids))
-        unique = sorted(set(errors), key=lambda e: (e.line, e.column, e.reason))
-        if unique:
-            raise Rejection(errors=unique[:max_errors], total=len(unique) + extra)
-        return plain
-    raise Rejection(errors=errors[:max_errors], total=len(errors))
+            errors.extend(table.skipped)
+            errors.extend(table_checks(table, image_ids))
+    if errors:
+        ordered = sorted(set(errors), key=lambda e: (e.line, e.column, e.reason))
+        raise Rejection(errors=ordered[:max_errors], total=len(ordered) + extra)
+    return plain
