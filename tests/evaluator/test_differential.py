@@ -250,3 +250,39 @@ def test_synthetic_detector_output_equals_oracle(seed, preset) -> None:
     expected = oracle_match(truth, props, get_rules(preset))
     assert per_image(result) == expected.images
     assert result.micro.tp > 0  # the scene is not trivially empty
+
+
+def crowded_scene(n: int, seed: int) -> tuple[PolygonTable, PolygonTable]:
+    """Two images of n heavily overlapping rectangles per side: n*n candidate pairs each,
+    many IoUs tied (integer coordinates) and every truth contested."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+
+    def rects(k: int) -> list[str]:
+        x, y = rng.integers(0, 24, (2, k))
+        w, h = rng.integers(22, 28, (2, k))
+        return [f"POLYGON ({ring(rect_points(*v))})" for v in zip(x, y, w, h, strict=True)]
+
+    images = ["AOI_2_Vegas_img1"] * n + ["AOI_5_Khartoum_img2"] * n
+    truth = PolygonTable.from_wkt(images, range(2 * n), rects(2 * n))
+    confidence = rng.choice([0.2, 0.5, 0.9], 2 * n)
+    props = PolygonTable.from_wkt(images, range(2 * n), rects(2 * n), confidence)
+    return truth, props
+
+
+@pytest.mark.parametrize("preset", ["deepglobe", "spacenet-utilities"])
+def test_crowded_images_with_threaded_iou_equal_oracle(preset, monkeypatch) -> None:
+    """Enough candidate pairs for the IoU work to be split over threads (forced on)."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    truth, props = crowded_scene(110, seed=len(preset))
+    rules = get_rules(preset)
+    expected = oracle_match(truth, props, rules)
+    for details in (False, True):
+        result = score(truth, props, rules, details=details)
+        assert per_image(result) == expected.images
+    assert result.diagnostics["candidate_pairs"] >= 20_000
+    assert result.micro.tp > 100 and result.micro.fp > 5
+    m = result.matches
+    truth_iou = dict(zip(m.truth_rows.tolist(), m.truth_iou.tolist(), strict=True))
+    assert truth_iou == expected.truth_iou
