@@ -69,10 +69,25 @@ class TestFPN(BaseNetTester):
     arch = "fpn"
 
 
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("encoder", ["test_convnext", "test_efficientnet"])
+def test_other_timm_encoders_plug_in(arch: str, encoder: str):
+    """Encoders whose first feature is at stride 4 (ConvNeXt) or 2 (EfficientNet) both fit."""
+    kwargs = {"aspp_channels": 16} if arch == "unet_aspp" else {"fpn_channels": 16}
+    model = create_model(arch, encoder, **kwargs).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 67, 45))
+    assert out.mask.shape == out.energy.shape == (1, 1, 67, 45)
+
+
 def test_registry_and_errors(tmp_path: Path):
     assert set(ARCHITECTURES) == {"unet_aspp", "fpn"}
     with pytest.raises(KeyError, match="unknown architecture 'segformer'"):
         create_model("segformer", "test_resnet")
+    with pytest.raises(ValueError, match="cannot build timm encoder 'no_such_net'"):
+        create_model("unet_aspp", "no_such_net")
+    with pytest.raises(ValueError, match=r"cannot build timm encoder 'test_vit'.*stride 16"):
+        create_model("unet_aspp", "test_vit")
     with pytest.raises(ValueError, match="decoder channel"):
         create_model("unet_aspp", "test_resnet", decoder_channels=(8, 8))
     with pytest.raises(FileNotFoundError, match="pretrained weights file not found"):

@@ -39,8 +39,11 @@ class TimmEncoder(nn.Module):
             pretrained = True
         try:
             self.model = timm.create_model(name, pretrained=bool(pretrained), **kwargs)
-        except RuntimeError as exc:  # timm raises RuntimeError for unknown names
-            raise ValueError(f"cannot build timm encoder {name!r}: {exc}") from exc
+        except (RuntimeError, TypeError) as exc:  # unknown name / no features_only support
+            raise ValueError(
+                f"cannot build timm encoder {name!r} with features_only"
+                f"{f' at output stride {output_stride}' if output_stride != 32 else ''}: {exc}"
+            ) from exc
         info = self.model.feature_info
         self.out_channels: list[int] = list(info.channels())
         self.reductions: list[int] = list(info.reduction())
