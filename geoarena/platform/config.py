@@ -170,13 +170,20 @@ class PostSearch(_Strict):
 
     ``t_energy`` and ``t_mask`` are sampled (TPE, ``n_trials`` candidates, the training
     config's thresholds first); every ``min_area`` of the grid is scored for each candidate
-    because area filtering reuses the candidate's polygons and costs almost nothing.
+    because area filtering reuses the candidate's polygons and costs almost nothing. Its
+    cost is bounded by ``timeout``, ``max_fraction`` of the training time and ``max_tiles``.
     """
 
     enabled: bool = True
     n_trials: int = Field(24, ge=1)
     #: seconds; the search stops early when reached (the baseline candidate always runs).
     timeout: float | None = Field(None, gt=0)
+    #: stop once the search has taken this fraction of the trial's training time, so that
+    #: it never dominates a trial (null: no such limit).
+    max_fraction: float | None = Field(0.02, gt=0)
+    #: candidates are compared on at most this many validation tiles (cities taking
+    #: turns); the winner is confirmed on all of them (null: always all tiles).
+    max_tiles: int | None = Field(200, ge=1)
     t_energy: tuple[float, float] = (0.1, 0.8)
     t_mask: tuple[float, float] = (0.3, 0.7)
     min_area: list[float] = Field(default_factory=lambda: [0.0, 10.0, 20.0, 40.0, 80.0])

@@ -89,22 +89,28 @@ class WorkerReport:
 
 
 # --- studies -------------------------------------------------------------------------------------
-def open_study(sweep: SweepConfig, storage: Any, *, sampler_seed_offset: int = 0) -> Any:
-    """Create the study, or load it when one of that name exists (a resume)."""
+def open_study(sweep: SweepConfig, storage: Any, *, worker_index: int = 0) -> Any:
+    """Create the study, or load it when one of that name exists (a resume).
+
+    The sampler's seed is offset by the worker index and the number of trials already in
+    the study: a worker (or a resumed sweep) that re-created the sampler with the
+    configured seed alone would sample the first point of the previous run again.
+    """
     import optuna
 
-    sampler_spec = sweep.sampler
-    if sampler_spec.seed is not None and sampler_seed_offset:
-        seed = sampler_spec.seed + 7919 * sampler_seed_offset
-        sampler_spec = sampler_spec.model_copy(update={"seed": seed})
-    return optuna.create_study(
+    study = optuna.create_study(
         storage=storage,
         study_name=sweep.name,
         direction="maximize",
-        sampler=sampler_spec.build(),
+        sampler=sweep.sampler.build(),
         pruner=sweep.pruner.build(sweep.base_config().epochs),
         load_if_exists=True,
     )
+    existing = len(study.get_trials(deepcopy=False))
+    if sweep.sampler.seed is not None and (existing or worker_index):
+        seed = sweep.sampler.seed + 7919 * worker_index + existing
+        study.sampler = sweep.sampler.model_copy(update={"seed": seed}).build()
+    return study
 
 
 def prepare_study(sweep: SweepConfig, study: Any) -> list[str]:
@@ -243,6 +249,7 @@ class TrialObjective:
             metric=metric,
             search=sweep.objective.post_search,
             baseline=PostParams(config.t_energy, config.t_mask, config.min_area),
+            train_seconds=trained - started,
         )
         record = _record_post(self.tracker, post, out_dir, result, sweep.tracking.overlays)
         trial.set_user_attr(
@@ -356,7 +363,7 @@ def run_worker(
         grace_period=sweep.storage.grace_period,
         on_stale=on_dead,
     )
-    study = open_study(sweep, storage, sampler_seed_offset=options.index)
+    study = open_study(sweep, storage, worker_index=options.index)
     tracker.attach(study)
     objective = TrialObjective(sweep, tracker, options, train_fn)
     identity = worker_identity(gpu=options.gpu, worker=options.worker)

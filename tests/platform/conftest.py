@@ -82,7 +82,10 @@ def write_sweep(
             **(train or {}),
         },
         "space": TINY_SPACE,
-        "objective": {"metric": "f1", "post_search": {"n_trials": 3, "min_area": [0, 8]}},
+        "objective": {
+            "metric": "f1",
+            "post_search": {"n_trials": 3, "min_area": [0, 8], "max_fraction": None},
+        },
         "sampler": {"seed": 0, "n_startup_trials": 2},
         "pruner": {"type": "none"},
         "budget": {"n_trials": 3},

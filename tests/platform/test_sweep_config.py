@@ -156,3 +156,15 @@ def test_cli_reports_bad_file_without_traceback(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert f"{path}:2: budget.n_trials: Input should be greater than or equal to 1" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_module_and_sweep_config_import_no_heavy_libraries() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, geoarena.platform.cli, geoarena.platform.config;"
+        "heavy = [m for m in ('torch', 'optuna', 'mlflow', 'timm') if m in sys.modules];"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -160,16 +160,18 @@ def _logs(sweep) -> str:
 
 
 def test_resumed_study_continues_numbering(make_sweep) -> None:
-    path = make_sweep("resume", train={"lr": 0.005}, budget={"n_trials": 1}, enqueue=["baseline"])
+    path = make_sweep("resume", train={"lr": 0.005}, budget={"n_trials": 2}, enqueue=["baseline"])
     sweep = load_sweep(path)
     launch(sweep, progress=False)
     data = yaml.safe_load(path.read_text())
-    data["budget"] = {"n_trials": 3}
+    data["budget"] = {"n_trials": 4}
     path.write_text(yaml.safe_dump(data))
     result = launch(load_sweep(path), progress=False)
     trials = load_study(sweep).get_trials()
-    assert [t.number for t in trials] == [0, 1, 2]
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    assert [t.number for t in trials] == [0, 1, 2, 3]
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     assert sum(1 for t in trials if t.user_attrs.get("seed_trial")) == 1  # not seeded twice
-    assert [t.number for t in result.timings] == [1, 2]
-    assert len({t.user_attrs[RUN_ATTR] for t in trials}) == 3
+    assert [t.number for t in result.timings] == [2, 3]
+    assert len({t.user_attrs[RUN_ATTR] for t in trials}) == 4
+    # the re-created sampler does not replay the first launch's samples
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 4

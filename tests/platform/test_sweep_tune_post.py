@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from geoarena.models.data.spacenet import city_of
 from geoarena.models.data.targets import make_targets, polygons_from_wkt
 from geoarena.models.maps import MapCache, maps_to_table
 from geoarena.platform.config import PostSearch
-from geoarena.platform.tune_post import PostParams, tune_post
+from geoarena.platform.tune_post import PostParams, search_tiles, tune_post
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,8 @@ def test_search_beats_bad_fixed_thresholds(maps: MapCache) -> None:
     assert 0.3 <= result.best.t_mask <= 0.5
     # the reported value is what the evaluator gives for the chosen thresholds
     assert result.value == pytest.approx(score_at(maps, result.best))
-    assert result.candidates == 6 * 6  # 6 pairs x (5 grid areas + the baseline area)
+    # the fixed thresholds once, then 6 pairs x (5 grid areas + the baseline area)
+    assert result.candidates == 1 + 6 * 6
     assert len(result.proposals) > 0
 
 
@@ -78,4 +80,26 @@ def test_timeout_stops_after_the_baseline(maps: MapCache) -> None:
     result = tune_post(
         maps, metric="f1", search=PostSearch(n_trials=50, timeout=1e-6), baseline=fixed
     )
-    assert result.candidates == 6  # the baseline pair over the area grid, nothing more
+    assert result.candidates == 1 + 6  # the fixed pair over the area grid, nothing more
+
+
+def test_search_time_is_capped_by_a_fraction_of_training(maps: MapCache) -> None:
+    fixed = PostParams(t_energy=0.3, t_mask=0.4, min_area=4)
+    search = PostSearch(n_trials=50, max_fraction=0.01)
+    result = tune_post(maps, metric="f1", search=search, baseline=fixed, train_seconds=1e-3)
+    assert result.candidates == 1 + 6
+    uncapped = tune_post(maps, metric="f1", search=search, baseline=fixed, train_seconds=None)
+    assert uncapped.candidates == 1 + 50 * 6
+
+
+def test_candidates_compared_on_a_city_subset_then_confirmed_on_all(maps: MapCache) -> None:
+    ids = search_tiles(maps.image_ids, 4, seed=0)
+    assert len(ids) == 4 and len({city_of(i) for i in ids}) == 4  # every city represented
+    assert search_tiles(maps.image_ids, None, seed=0) == maps.image_ids
+    bad = PostParams(t_energy=0.3, t_mask=0.8, min_area=4)
+    search = PostSearch(n_trials=4, t_mask=(0.3, 0.5), max_tiles=4)
+    result = tune_post(maps, metric="f1", search=search, baseline=bad)
+    # fixed on all tiles + 4 pairs x 6 areas on the subset + the winner on all tiles
+    assert result.candidates == 1 + 4 * 6 + 1
+    assert result.value > 0.8
+    assert result.value == pytest.approx(score_at(maps, result.best))  # an all-tile score
