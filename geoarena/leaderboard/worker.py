@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from geoarena.leaderboard import jobs
 from geoarena.leaderboard.blobs import get_blob
+from geoarena.leaderboard.boards import bump_board
 from geoarena.leaderboard.config import Settings, get_settings
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.schema import (
@@ -33,7 +34,6 @@ from geoarena.leaderboard.schema import (
     utcnow,
 )
 from geoarena.leaderboard.scoring import TruthCache, evaluator_version, score_both_splits
-from geoarena.leaderboard.service import bump_board
 
 log = logging.getLogger(__name__)
 
