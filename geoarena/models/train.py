@@ -366,6 +366,7 @@ def train(
             TimeElapsedColumn(),
             console=console,
             transient=True,
+            disable=not console.is_terminal,  # a bar in a log file is just noise
         )
         with progress:
             task = progress.add_task("train", total=session.steps, loss=float("nan"))
@@ -420,7 +421,8 @@ def train(
             f"epoch {epoch}: loss {epoch_result.train_loss:.4f}  F1 {epoch_result.val_f1:.4f}  "
             f"mean-city F1 {epoch_result.val_mean_city_f1:.4f}  "
             + "  ".join(f"{c} {f:.3f}" for c, f in epoch_result.val_city_f1.items())
-            + f"  ({epoch_result.seconds:.1f} s)"
+            + f"  ({epoch_result.seconds:.1f} s)",
+            soft_wrap=True,
         )
         logger.log_metrics(epoch_result.metrics(), step=epoch)
         for callback in callbacks:
