@@ -24,6 +24,16 @@ from .oracle import oracle_cities, oracle_match, oracle_mean_city_f1
 
 #: raise for a deeper hunt, e.g. GEOARENA_HYPOTHESIS_EXAMPLES=5000 pytest ...
 EXAMPLES = int(os.environ.get("GEOARENA_HYPOTHESIS_EXAMPLES", "300"))
+#: big random scenes on a slow CI machine are expected, not a problem
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
 
 IMAGES = (
     "AOI_2_Vegas_img1",
@@ -203,7 +213,7 @@ def assert_same(truth: PolygonTable, props: PolygonTable, rules) -> None:
             assert iou == expected.proposal_best_iou[int(row)]
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@SETTINGS
 @given(scene=scenes())
 def test_presets_equal_oracle(scene) -> None:
     truth, props = scene
@@ -211,7 +221,7 @@ def test_presets_equal_oracle(scene) -> None:
         assert_same(truth, props, get_rules(name))
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@SETTINGS
 @given(
     scene=scenes(),
     preset=st.sampled_from(PRESET_NAMES),
@@ -222,9 +232,7 @@ def test_knob_overrides_equal_oracle(scene, preset, knobs) -> None:
     assert_same(truth, props, get_rules(preset, **knobs))
 
 
-@settings(
-    max_examples=max(EXAMPLES // 3, 10), deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(SETTINGS, max_examples=max(EXAMPLES // 3, 10))
 @given(scene=scenes(), preset=st.sampled_from(PRESET_NAMES))
 def test_rtree_equals_strtree(scene, preset) -> None:
     truth, props = scene

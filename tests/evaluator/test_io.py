@@ -10,7 +10,7 @@ import io
 import numpy as np
 import pytest
 import shapely
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geoarena.evaluator import (
@@ -479,7 +479,7 @@ def csv_files(draw) -> tuple[bytes, list[str]]:
     return out.getvalue().encode(), columns
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(csv_files())
 def test_arrow_and_python_readers_agree(file) -> None:
     data, header = file
