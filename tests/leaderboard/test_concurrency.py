@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import httpx
+import pytest
 from sqlalchemy import func, select
 
 from geoarena.leaderboard import service
@@ -11,6 +13,7 @@ from geoarena.leaderboard.errors import QuotaExceeded
 from geoarena.leaderboard.schema import Job, Submission
 from geoarena.leaderboard.worker import Worker
 
+from . import procs
 from .factories import degrade, make_arena, synthetic
 
 
@@ -47,3 +50,33 @@ def test_twenty_simultaneous_uploads_take_exactly_the_five_free_slots(db) -> Non
         assert s.execute(select(func.count()).select_from(Submission)).scalar_one() == 8
         assert s.execute(select(func.count()).select_from(Job)).scalar_one() == 8
     assert service.get_quota(db, principal=member, slug=arena.slug)["remaining"] == 0
+
+
+@pytest.mark.slow
+def test_twenty_simultaneous_http_uploads_against_a_real_server(db, db_url) -> None:
+    """The same race through uvicorn: 20 clients, one team, 5 slots left."""
+    arena = make_arena(db, teams=("alpha",), daily_limit=5)
+    _, props = synthetic()
+    files = [degrade(props, 0.8, seed=200 + i) for i in range(20)]
+    barrier = threading.Barrier(20)
+    codes: list[int] = []
+    with procs.server(db_url) as url:
+
+        def upload(data: bytes) -> None:
+            barrier.wait()
+            r = httpx.post(
+                f"{url}/api/v1/challenges/{arena.slug}/submissions",
+                headers={"Authorization": f"Bearer {arena.tokens['alpha']}"},
+                files={"file": ("p.csv", data)},
+                timeout=120,
+            )
+            codes.append(r.status_code)
+
+        threads = [threading.Thread(target=upload, args=(f,)) for f in files]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=180)
+    assert sorted(codes) == [202] * 5 + [429] * 15
+    with db.session() as s:
+        assert s.execute(select(func.count()).select_from(Submission)).scalar_one() == 5
