@@ -53,6 +53,40 @@ def synth(out: Path, tiles: int, seed: int, size: int, cities: tuple[str, ...], 
     click.echo(f"wrote {tiles} tiles to {out / 'images'} and truth to {truth}")
 
 
+@data.command("info")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--truth-glob", default="**/*.csv", show_default=True)
+def info(folder: Path, truth_glob: str) -> None:
+    """Tiles, buildings and pixel types per city of a data folder (checks it loads)."""
+    from collections import defaultdict
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from geoarena.models.data.spacenet import DataError, load_split, read_raw_tile
+
+    try:
+        tiles = load_split(folder, truth_glob)
+        by_city: dict[str, list] = defaultdict(list)
+        for tile in tiles:
+            by_city[tile.city].append(tile)
+        table = Table("city", "tiles", "buildings", "per tile", "empty tiles", "pixels")
+        for city, group in sorted(by_city.items()):
+            first = read_raw_tile(group[0].path)
+            n = sum(len(t.wkts) for t in group)
+            table.add_row(
+                city,
+                str(len(group)),
+                str(n),
+                f"{n / len(group):.1f}",
+                str(sum(not t.wkts for t in group)),
+                f"{first.shape[1]}x{first.shape[0]} {first.dtype}",
+            )
+    except DataError as exc:
+        raise click.ClickException(str(exc)) from None
+    Console(width=120).print(table)
+
+
 @click.command()
 @click.option(
     "--config",

@@ -104,6 +104,19 @@ def test_synth_train_predict(tmp_path: Path):
     assert out.read_text().startswith("ImageId,BuildingId,PolygonWKT_Pix,Confidence")
 
 
+def test_data_info(synth_dir: Path, tmp_path: Path):
+    result = CliRunner().invoke(cli, ["data", "info", str(synth_dir)])
+    assert result.exit_code == 0, result.output
+    assert "AOI_2_Oldtown" in result.output and "128x128 uint8" in result.output
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "AOI_1_X_img1.tif").write_bytes(b"")
+    (tmp_path / "truth.csv").write_text(
+        "ImageId,BuildingId,PolygonWKT_Pix\nAOI_1_X_img1,-1,POLYGON EMPTY\n"
+    )
+    result = CliRunner().invoke(cli, ["data", "info", str(tmp_path)])
+    assert result.exit_code != 0 and "AOI_1_X_img1.tif: unreadable tile" in result.output
+
+
 def test_bad_config_is_a_clear_error(tmp_path: Path):
     config = tmp_path / "train.yaml"
     config.write_text("epochs: 0\nlearning_rate: 1\n")
