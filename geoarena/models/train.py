@@ -372,9 +372,15 @@ def train(
             task = progress.add_task("train", total=session.steps, loss=float("nan"))
             for windows, index in loader:
                 loss = session.step(windows, generator=aug_gen)
+                value = float(loss.total.detach())
+                if not math.isfinite(value):
+                    raise FloatingPointError(
+                        f"non-finite training loss ({value}) at epoch {epoch}, batch "
+                        f"{int(progress.tasks[0].completed) + 1}: lower lr or check loss weights"
+                    )
                 sampler.update(index, loss.per_image)
                 n = windows.shape[0]
-                total += float(loss.total.detach()) * n
+                total += value * n
                 count += n
                 for k, v in loss.parts.items():
                     parts_sum[k] = parts_sum.get(k, 0.0) + v * n

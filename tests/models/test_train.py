@@ -160,6 +160,12 @@ def test_fpn_trains_too(tiny_config, tmp_path: Path):
     assert load_model(result.best_checkpoint)[1]["arch"] == "fpn"
 
 
+def test_diverging_training_stops_with_a_clear_error(tiny_config, tmp_path: Path):
+    config = tiny_config(tmp_path, lr=1e30, grad_clip=0, max_train_batches_per_epoch=4, epochs=2)
+    with pytest.raises(FloatingPointError, match="non-finite training loss"):
+        train(config)
+
+
 def test_validation_tiles_are_required(tiny_config, tmp_path: Path):
     with pytest.raises(ConfigError, match="no validation tiles"):
         train(tiny_config(tmp_path, val_fraction=0.0))
