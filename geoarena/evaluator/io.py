@@ -168,7 +168,9 @@ def _columns(
 ) -> tuple[dict[str, np.ndarray], np.ndarray, list[RowError]]:
     """Wanted columns as object arrays of str, the line of each row, and ragged-row errors."""
     wanted = [c for c in REQUIRED + OPTIONAL if c in header]
-    if b"\n\n" in data or b"\n\r\n" in data:  # blank lines: Arrow would shift line numbers
+    blank_line = b"\n\n" in data or b"\n\r\n" in data
+    lone_cr = data.count(b"\r") != data.count(b"\r\n")  # a line break for csv, not Arrow
+    if blank_line or lone_cr:  # Arrow's row i would not be line i + 2
         return _columns_python(data, header, wanted, label)
     try:
         columns = _columns_arrow(data, header, wanted)
@@ -205,6 +207,8 @@ def _columns_python(
     data: bytes, header: list[str], wanted: list[str], label: str
 ) -> tuple[dict[str, np.ndarray], np.ndarray, list[RowError]]:
     text = data.decode("utf-8")
+    # a polygon under the vertex cap can exceed csv's default 128 KB field limit
+    csv.field_size_limit(max(csv.field_size_limit(), len(text)))
     reader = csv.reader(io.StringIO(text, newline=""))
     index = [header.index(c) for c in wanted]
     rows: list[list[str]] = []
