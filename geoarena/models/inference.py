@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from geoarena.models.data.augment import normalize_image
+
 #: network input sides are padded to a multiple of this (the deepest encoder stride).
 PAD_MULTIPLE = 32
 
@@ -57,8 +59,7 @@ class TilePredictor:
         """uint8 (H, W, 3) tile -> float32 (H, W) mask probability and energy."""
         height, width = image.shape[:2]
         x = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
-        x = x.permute(2, 0, 1)[None].float() / 255.0
-        x = (x - self.mean.view(1, 3, 1, 1)) / self.std.view(1, 3, 1, 1)
+        x = normalize_image(x.permute(2, 0, 1)[None], self.mean, self.std)
         if self.upscale != 1:
             x = F.interpolate(x, scale_factor=self.upscale, mode="bilinear", align_corners=False)
         up_h, up_w = x.shape[-2:]

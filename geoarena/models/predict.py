@@ -30,9 +30,10 @@ def predict(
     """Run the checkpoint on every tile below ``images_dir``; write ``out_csv``.
 
     Thresholds left ``None`` use the values stored in the checkpoint (those it was
-    validated with). 16-bit tiles are normalised per city with percentiles fitted on the
-    tiles being predicted, as in training. ``cache_maps``: also save the raw probability
-    and energy maps (``.npz``) so thresholds can be re-tuned without the network.
+    validated with). 16-bit tiles are normalised per city with the training ranges, or
+    with percentiles fitted on the tiles being predicted for cities training never saw.
+    ``cache_maps``: also save the raw probability and energy maps (``.npz``) so thresholds
+    can be re-tuned without the network.
     Returns ``out_csv``.
     """
     from rich.progress import track
@@ -49,8 +50,9 @@ def predict(
     tiles = find_tiles(Path(images_dir))
     if not tiles:
         raise FileNotFoundError(f"{images_dir}: no *.tif tiles found")
-    percentiles = tuple(meta["normalizer"].get("percentiles", (1.0, 99.0)))
-    normalizer = CityNormalizer(percentiles).fit(tiles)
+    # cities seen in training keep their training stretch; new 16-bit cities are fitted here
+    normalizer = CityNormalizer.from_dict(meta["normalizer"])
+    normalizer.fit({i: p for i, p in tiles.items() if city_of(i) not in normalizer.ranges})
     predictor = TilePredictor(
         model,
         torch.tensor(meta["mean"], device=dev),

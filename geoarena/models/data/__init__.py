@@ -1,0 +1,1 @@
+"""Training data: SpaceNet reader, synthetic cities, targets, cache, augmentation, sampling."""
