@@ -28,13 +28,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def private_tile(synth_data: Path) -> str:
+    """The tile ``split_truth`` keeps private: the first row's."""
+    return (synth_data / "truth.csv").read_text().splitlines()[1].split(",", 1)[0]
+
+
 def split_truth(synth_data: Path) -> bytes:
-    """The truth with a ``split`` column: the first tile private, every other one public."""
+    """The truth with a ``split`` column: one tile private, every other one public."""
     lines = (synth_data / "truth.csv").read_text().splitlines()
-    first = lines[1].split(",", 1)[0]
-    rows = [
-        f"{line},{'private' if line.startswith(first + ',') else 'public'}" for line in lines[1:]
-    ]
+    private = private_tile(synth_data) + ","
+    rows = [f"{x},{'private' if x.startswith(private) else 'public'}" for x in lines[1:]]
     return "\n".join([lines[0] + ",split", *rows]).encode() + b"\n"
 
 
