@@ -180,21 +180,6 @@ def reap_dead_trials(study: Any, on_dead: StaleCallback) -> list[int]:
     return reaped
 
 
-def retry_trial(study: Any, trial: Any, max_retry: int) -> None:
-    """Queue ``trial``'s parameters again (Optuna's retry callback, up to ``max_retry``)."""
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
-
-    RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, trial)
-
-
-def retried_numbers(trials: list[Any]) -> set[int]:
-    """Numbers of failed trials that another trial re-runs."""
-    out: set[int] = set()
-    for trial in trials:
-        out.update(trial.system_attrs.get("retry_history", ()))
-    return out
-
-
 def delete_study(url: str, study_name: str) -> None:
     """Remove a study from its storage (tests, and ``geoarena sweep run --fresh``)."""
     import optuna
