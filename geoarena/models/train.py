@@ -147,13 +147,23 @@ def prepare_data(config: TrainConfig) -> _Data:
 
 
 def validate(
-    predictor: TilePredictor, val: Sequence[Tile], cache_files: Sequence[Path], config: TrainConfig
+    predictor: TilePredictor,
+    val: Sequence[Tile],
+    cache_files: Sequence[Path],
+    config: TrainConfig,
+    console: Any = None,
 ) -> tuple[Any, MapCache]:
     """Full pipeline on the validation tiles: maps -> watershed -> polygons -> evaluator."""
+    from rich.progress import track
+
     from geoarena.evaluator import score
 
     maps = MapCache(truth={t.image_id: list(t.wkts) for t in val})
-    for tile, path in zip(val, cache_files, strict=True):
+    show = console is not None and console.is_terminal
+    pairs = zip(val, cache_files, strict=True)
+    for tile, path in track(
+        pairs, "validating", total=len(val), console=console, transient=True, disable=not show
+    ):
         image = np.load(path, mmap_mode="r")[..., :3]
         maps.add(tile.image_id, *predictor(image))
     proposals = maps_to_table(
@@ -388,7 +398,7 @@ def train(
         train_seconds = time.perf_counter() - started
 
         model.eval()
-        result, maps = validate(predictor, data.val, data.val_cache, config)
+        result, maps = validate(predictor, data.val, data.val_cache, config, console)
         model.train()
         epoch_result = EpochResult(
             epoch=epoch,
