@@ -160,6 +160,28 @@ def test_fpn_trains_too(tiny_config, tmp_path: Path):
     assert load_model(result.best_checkpoint)[1]["arch"] == "fpn"
 
 
+def test_separate_validation_folder_and_city_monitor(tiny_config, tmp_path: Path):
+    from geoarena.models.data.synth import write_synthetic
+
+    write_synthetic(tmp_path / "val", tiles=4, size=96, seed=11, cities=["Oldtown", "Towerpark"])
+    config = tiny_config(
+        tmp_path / "run",
+        val_dir=tmp_path / "val",
+        monitor="mean_city_f1",
+        sampling="uniform",
+        max_train_batches_per_epoch=1,
+    )
+    result = train(config)
+    assert set(result.history[0].val_city_f1) == {"AOI_2_Oldtown", "AOI_3_Towerpark"}
+    assert result.best_f1 == result.history[0].val_mean_city_f1
+    assert sorted(load_maps(result.val_maps).image_ids) == [
+        "AOI_2_Oldtown_img0",
+        "AOI_2_Oldtown_img2",
+        "AOI_3_Towerpark_img1",
+        "AOI_3_Towerpark_img3",
+    ]
+
+
 def test_diverging_training_stops_with_a_clear_error(tiny_config, tmp_path: Path):
     config = tiny_config(tmp_path, lr=1e30, grad_clip=0, max_train_batches_per_epoch=4, epochs=2)
     with pytest.raises(FloatingPointError, match="non-finite training loss"):
