@@ -216,3 +216,28 @@ def greedy_match(
         taken[t] = True
         match[p], match_iou[p], settled = t, v, True
     return match, match_iou
+
+
+def chosen_candidates(
+    rank: np.ndarray, pi: np.ndarray, ti: np.ndarray, iou: np.ndarray, match: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Replay the matching over every candidate pair: the truth each proposal picked.
+
+    At its turn each proposal picks the unmatched truth of highest IoU (> 0), passing or
+    not; solaris reports, per truth, the largest IoU of the proposals that picked it.
+    ``match`` is the final matching, which decides what is taken before each turn.
+    """
+    chosen = np.full(len(rank), -1, dtype=np.int64)
+    chosen_iou = np.zeros(len(rank))
+    taken = np.zeros(int(ti.max()) + 1 if len(ti) else 0, dtype=bool)
+    order = np.lexsort((ti, -iou, rank[pi]))
+    current, settled = -1, False
+    for p, t, v in zip(pi[order].tolist(), ti[order].tolist(), iou[order].tolist(), strict=True):
+        if p != current:
+            if current >= 0 and match[current] >= 0:
+                taken[match[current]] = True
+            current, settled = p, False
+        if settled or taken[t] or v <= 0:
+            continue
+        chosen[p], chosen_iou[p], settled = t, v, True
+    return chosen, chosen_iou

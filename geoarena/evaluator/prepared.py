@@ -10,6 +10,7 @@ import shapely
 from .index import BaseSpatialIndex, get_index
 from .io import Source, read_proposals, read_truth
 from .matching import (
+    chosen_candidates,
     greedy_match,
     iou_upper_bound,
     pair_iou,
@@ -29,6 +30,8 @@ _SHOWN_FAILURES = 20
 class Matches:
     """Per-proposal and per-truth outcome of one score (``score(..., details=True)``).
 
+    Geometries are the scored ones (after the rules: first part, repair); z is kept.
+
     Proposal arrays follow the scored proposals in file order; ``proposal_truth`` indexes
     the truth arrays (-1: false positive). ``proposal_iou`` is the IoU of the match for a
     true positive, and the best IoU with any truth of its image for a false positive.
@@ -45,6 +48,9 @@ class Matches:
     proposal_truth: np.ndarray
     proposal_iou: np.ndarray
     proposal_best_truth: np.ndarray
+    #: per truth, the largest IoU of the proposals that picked it as their best unmatched
+    #: candidate (passing or not): solaris's per-building ``iou_score``
+    truth_chosen_iou: np.ndarray
 
 
 class PreparedTruth:
@@ -162,7 +168,7 @@ class PreparedTruth:
                     "truth_line": int(self.table.line[self.side.rows[t]]),
                     "reason": reason,
                 }
-                for p, t, reason in failures[:_SHOWN_FAILURES]
+                for p, t, reason in sorted(failures)[:_SHOWN_FAILURES]
             ],
         }
         return assemble(
@@ -174,7 +180,9 @@ class PreparedTruth:
             diagnostics,
             bootstrap=bootstrap,
             seed=seed,
-            matches=self._matches(table, side, pi, ti, iou, match, match_iou) if details else None,
+            matches=self._matches(table, side, rank, pi, ti, iou, match, match_iou)
+            if details
+            else None,
             skipped=self.table.skipped + table.skipped,
         )
 
@@ -188,7 +196,7 @@ class PreparedTruth:
         same = p_vocab[pi] == self._image[t]
         return pi[same], t[same]
 
-    def _matches(self, table, side, pi, ti, iou, match, match_iou) -> Matches:
+    def _matches(self, table, side, rank, pi, ti, iou, match, match_iou) -> Matches:
         best_iou = np.zeros(len(side.rows))
         best_truth = np.full(len(side.rows), -1, dtype=np.int64)
         if len(pi):
@@ -201,6 +209,10 @@ class PreparedTruth:
         hit = np.flatnonzero(match >= 0)
         truth_proposal[match[hit]] = hit
         truth_iou[match[hit]] = match_iou[hit]
+        chosen, chosen_iou = chosen_candidates(rank, pi, ti, iou, match)
+        truth_chosen_iou = np.zeros(len(self.side.rows))
+        picked = chosen >= 0
+        np.maximum.at(truth_chosen_iou, chosen[picked], chosen_iou[picked])
         return Matches(
             truth=self.table,
             proposals=table,
@@ -213,6 +225,7 @@ class PreparedTruth:
             proposal_truth=match,
             proposal_iou=np.where(match >= 0, match_iou, best_iou),
             proposal_best_truth=best_truth,
+            truth_chosen_iou=truth_chosen_iou,
         )
 
 

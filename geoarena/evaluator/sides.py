@@ -90,9 +90,12 @@ def select(table: PolygonTable, rules: Rules, role: str, keep: np.ndarray | None
 
 
 def _polygonal(geometries: np.ndarray) -> np.ndarray:
-    """Keep only the polygon parts of make_valid's output (it may add lines and points)."""
+    """Keep only the polygon parts of make_valid's output (it may add lines and points,
+    or collapse a polygon to a line): what is not polygonal becomes an empty polygon."""
     out = geometries.copy()
-    for k in np.flatnonzero(shapely.get_type_id(geometries) == _COLLECTION):
+    kind = shapely.get_type_id(geometries)
+    out[(kind != _POLYGON) & (kind != _MULTIPOLYGON) & (kind != _COLLECTION)] = shapely.Polygon()
+    for k in np.flatnonzero(kind == _COLLECTION):
         parts = shapely.get_parts(geometries[k])
         polygons = parts[np.isin(shapely.get_type_id(parts), (_POLYGON, _MULTIPOLYGON))]
         out[k] = shapely.union_all(polygons) if len(polygons) else shapely.Polygon()

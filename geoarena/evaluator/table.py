@@ -13,8 +13,9 @@ from .errors import RowError
 class PolygonTable:
     """Validated rows of a truth or proposal CSV, one numpy array per column.
 
-    Geometries are 2-D shapely Polygons or MultiPolygons (``POLYGON EMPTY`` included):
-    the readers reject everything else, so scorers never re-validate. ``line`` keeps the
+    Geometries are shapely Polygons or MultiPolygons (``POLYGON EMPTY`` included): the
+    readers reject everything else, so scorers never re-validate. A z coordinate, when the
+    file has one, is kept and ignored (GEOS measures areas and overlaps in 2-D). ``line`` keeps the
     source line of each row for error messages and per-proposal reports.
     """
 
@@ -92,21 +93,11 @@ class PolygonTable:
 
 
 def unique_ids(values: np.ndarray) -> np.ndarray:
-    """Sorted unique strings as an object array (hash-based: no sort of every row)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    return np.asarray(
-        sorted(pc.unique(pa.array(values, type=pa.string())).to_pylist()), dtype=object
-    )
+    """Sorted unique strings as an object array (a set, then a sort of the few uniques)."""
+    return np.asarray(sorted(set(values.tolist())), dtype=object)
 
 
 def encode(values: np.ndarray, vocabulary: np.ndarray) -> np.ndarray:
-    """Position of each string in ``vocabulary`` (-1 where absent), by hash lookup."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    codes = pc.index_in(
-        pa.array(values, type=pa.string()), value_set=pa.array(vocabulary, type=pa.string())
-    )
-    return pc.fill_null(codes, -1).to_numpy().astype(np.int64)
+    """Position of each string in ``vocabulary`` (-1 where absent), by dict lookup."""
+    position = {v: i for i, v in enumerate(vocabulary.tolist())}
+    return np.fromiter((position.get(v, -1) for v in values.tolist()), np.int64, len(values))

@@ -202,6 +202,8 @@ def assert_same(truth: PolygonTable, props: PolygonTable, rules) -> None:
     m = detailed.matches
     truth_iou = dict(zip(m.truth_rows.tolist(), m.truth_iou.tolist(), strict=True))
     assert truth_iou == expected.truth_iou
+    chosen = dict(zip(m.truth_rows.tolist(), m.truth_chosen_iou.tolist(), strict=True))
+    assert chosen == expected.truth_chosen_iou
     matched = {
         int(row): (int(m.truth_rows[t]) if t >= 0 else -1)
         for row, t in zip(m.proposal_rows, m.proposal_truth, strict=True)

@@ -499,16 +499,6 @@ def test_arrow_and_python_readers_agree(file) -> None:
     assert_same_table(table(fast), read_proposals(data))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InputError,
-    reason=(
-        "io._columns_python keeps csv's default field_size_limit (131072 chars): a polygon "
-        "within max_vertices but over 128 KB of WKT makes any file that needs the exact "
-        "reader (blank line, quoted newline, ragged row) fail with 'malformed CSV: field "
-        "larger than field limit', and every row after it is lost"
-    ),
-)
 def test_exact_reader_accepts_large_polygons() -> None:
     n = 12_000  # under DEFAULT_MAX_VERTICES, ~190 kB of WKT
     ring = [f"{k % 97}.{k:06d} {k // 97}.5" for k in range(n)]
@@ -555,15 +545,6 @@ def test_line_numbers_survive_blank_lines_and_quoted_newlines(file) -> None:
     assert (error.line, error.column) == (starts[0], "BuildingId")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "io._columns counts only b'\\n' to detect multi-line rows; a lone CR inside a quoted "
-        "field is a line break for the exact reader (csv module) but not for the Arrow "
-        "path, so the fast path numbers the following rows one line too low"
-    ),
-)
 def test_lone_carriage_return_in_a_quoted_field() -> None:
     data = (
         "ImageId,BuildingId,PolygonWKT_Pix,Note\n"

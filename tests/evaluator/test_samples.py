@@ -128,11 +128,11 @@ def test_sn2_iou_file_is_solaris_chosen_candidate_iou() -> None:
 
 @pytest.mark.parametrize("preset", PRESET_NAMES)
 def test_sn2_per_building_iou(preset: str) -> None:
-    """``matches.truth_iou`` (the matched IoU) equals the file for every matched building.
+    """Every building's IoU equals solaris's per-building file to 1e-12.
 
-    For an unmatched building the evaluator reports 0 by design, while the file holds the
-    IoU of the last failed candidate (see the test above); the evaluator's Matches does not
-    expose each proposal's best *unmatched* truth, so that column cannot be rebuilt from it.
+    ``matches.truth_iou`` is the matched IoU (0 when unmatched); ``truth_chosen_iou`` is
+    what solaris writes: the best IoU of the proposals that picked the building as their
+    best unmatched candidate, passing or not.
     """
     result = sn2(preset, details=True)
     m = result.matches
@@ -141,6 +141,7 @@ def test_sn2_per_building_iou(preset: str) -> None:
     for k, row in enumerate(m.truth_rows.tolist()):
         key = truth_key(m.truth, row)
         scored.add(key)
+        assert m.truth_chosen_iou[k] == pytest.approx(file[key], rel=0, abs=1e-12), key
         if m.truth_proposal[k] >= 0:
             assert m.truth_iou[k] == pytest.approx(file[key], rel=0, abs=1e-12), key
             assert file[key] > 0.5
@@ -150,6 +151,7 @@ def test_sn2_per_building_iou(preset: str) -> None:
     assert len(scored) == 169  # 172 rows: one "-1,POLYGON EMPTY" and two below 20 px
     assert all(file[key] == 0.0 for key in set(file) - scored)
     assert int((m.truth_proposal >= 0).sum()) == result.micro.tp == 87
+    assert sum(0 < m.truth_chosen_iou[k] <= 0.5 for k in range(len(m.truth_rows))) == 34
 
 
 @pytest.mark.parametrize("preset", PRESET_NAMES)
