@@ -363,6 +363,12 @@ def _print_submission(s: dict[str, Any]) -> None:
 @click.option("--phase", default=None)
 @click.option("--description", default="")
 @click.option(
+    "--baseline",
+    "baseline_label",
+    default=None,
+    help="Organizer token only: submit a baseline with this label (unranked).",
+)
+@click.option(
     "--wait", "wait_s", type=float, default=0.0, help="Wait up to this many seconds for the score."
 )
 @click.argument("csv_path", type=click.Path(exists=True, dir_okay=False))
@@ -372,6 +378,7 @@ def submit(
     slug: str,
     phase: str | None,
     description: str,
+    baseline_label: str | None,
     wait_s: float,
     csv_path: str,
 ) -> None:
@@ -385,6 +392,8 @@ def submit(
     params = {"filename": path.name, "description": description}
     if phase:
         params["phase"] = phase
+    if baseline_label:
+        params["baseline_label"] = baseline_label
 
     with Progress(
         "[progress.description]{task.description}",
@@ -442,6 +451,26 @@ def status(server: str, token: str, uuid: str | None, slug: str | None) -> None:
         )
         for s in _check(client.get(f"/api/v1/challenges/{slug}/submissions"))["data"]:
             _print_submission(s)
+
+
+@leaderboard.command()
+@SERVER_OPTION
+@TOKEN_OPTION
+@click.option("--challenge", "slug", required=True)
+@click.option("--phase", default=None)
+@click.argument("uuids", nargs=-1, required=True)
+def finals(server: str, token: str, slug: str, phase: str | None, uuids: tuple[str, ...]) -> None:
+    """Select your team's final submissions (they count for the private leaderboard)."""
+    params = {"phase": phase} if phase else {}
+    with _client(server, token) as client:
+        body = _check(
+            client.put(
+                f"/api/v1/challenges/{slug}/finals",
+                params=params,
+                json={"submissions": list(uuids)},
+            )
+        )
+    click.echo("final submissions: " + ", ".join(body["selected"]))
 
 
 @leaderboard.command()

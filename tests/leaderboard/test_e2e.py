@@ -112,8 +112,46 @@ def test_cli_server_worker_round_trip(db_url, tmp_path) -> None:
             )
         )
         assert "2 submission(s) left" in status
+        org = _ok(
+            procs.run_cli("leaderboard", "token", "issue", *db, "--member", "boss", "--organizer")
+        ).strip()
+        base = tmp_path / "base.csv"
+        base.write_bytes(degrade(props, 0.5, seed=4))
+        out = _ok(
+            procs.run_cli(
+                "leaderboard",
+                "submit",
+                str(base),
+                "--server",
+                url,
+                "--token",
+                org,
+                "--challenge",
+                "e2e",
+                "--baseline",
+                "U-Net",
+                "--wait",
+                "60",
+            )
+        )
+        assert "scored" in out
+        first_beta = status.split("\n")[1].split()[0]
+        out = _ok(
+            procs.run_cli(
+                "leaderboard",
+                "finals",
+                first_beta,
+                "--server",
+                url,
+                "--token",
+                tokens["beta"],
+                "--challenge",
+                "e2e",
+            )
+        )
+        assert first_beta in out
         shown = _ok(procs.run_cli("leaderboard", "show", "e2e", "--server", url))
-        assert "alpha" in shown and "beta" in shown
+        assert "alpha" in shown and "beta" in shown and "U-Net (baseline)" in shown
         # An oversized body is cut off while it streams, whatever it claims to be.
         r = _post_endless(url, tokens["beta"])
         assert r.status_code == 413 and "limit" in r.json()["detail"]
