@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="default: 16 GPU, 2 CPU")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per mode")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None, help="default: 8 GPU, 2 CPU")
     parser.add_argument("--tiles", type=int, default=16, help="synthetic 650x650 tiles")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
@@ -46,6 +46,7 @@ def main() -> None:
     cuda = device.type == "cuda"
     batch = args.batch_size or (16 if cuda else 2)
     steps = args.steps or (30 if cuda else 6)
+    workers = args.workers if args.workers is not None else (8 if cuda else 2)
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         write_synthetic(data_dir, tiles=args.tiles, size=650, seed=0)
@@ -54,7 +55,7 @@ def main() -> None:
             encoder=args.encoder,
             batch_size=batch,
             crops_per_tile=64,
-            num_workers=args.workers,
+            num_workers=workers,
             device=str(device),
             out_dir=Path(tmp) / "run",
             progress=False,
@@ -99,7 +100,7 @@ def main() -> None:
                     torch.cuda.reset_peak_memory_stats()
 
     bare_s, pipe_s = statistics.median(bare), statistics.median(pipe)
-    what = f"{args.encoder} UNetASPP, {c}x{c}, batch {batch}, {device.type}"
+    what = f"{args.encoder} UNetASPP, {c}x{c}, batch {batch}, {workers} workers, {device.type}"
     if cuda:
         what += f" ({torch.cuda.get_device_name()}, bf16 autocast, channels_last)"
     else:
