@@ -149,6 +149,14 @@ def publish_rescore(db: Database, *, rescore_id: int, actor: str = CLI_ACTOR) ->
             raise NotFound(f"no rescore {rescore_id}")
         if run.status != "ready":
             raise Conflict(f"rescore {rescore_id} is {run.status}, not ready to publish")
+        failed = session.execute(
+            select(func.count()).where(Job.rescore_id == run.id, Job.status == jobs.JOB_FAILED)
+        ).scalar_one()
+        if failed:
+            raise Conflict(
+                f"{failed} submission(s) could not be re-scored in rescore {rescore_id}; "
+                "publishing it would mix old and new scores: start a new rescore"
+            )
         rescored = select(Score.submission_id).where(Score.generation == run.id)
         session.execute(
             update(Score).where(Score.submission_id.in_(rescored)).values(current=False)

@@ -24,6 +24,7 @@ from geoarena.leaderboard.config import Settings, get_settings
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.schema import (
     FAILED,
+    QUEUED,
     SCORED,
     Challenge,
     Job,
@@ -215,6 +216,8 @@ class Worker:
         with self.db.transaction() as session:
             job = jobs.hold(session, claim, jobs.JOB_QUEUED)
             job.last_error, job.finished_at, job.lease_token = trace[-4000:], None, None
+            if claim.rescore_id is None:  # back in the queue, and shown so
+                session.get(Submission, claim.submission_id).status = QUEUED
 
 
 def start_inline_workers(

@@ -100,7 +100,10 @@ class TestJobQueue:
                 raise RuntimeError("disk on fire")
 
         worker = Worker(db, Settings(max_attempts=2), truths=BrokenCache())
-        assert worker.run(exit_when_idle=True) == 2
+        assert worker.run_once()
+        retry = service.get_submission(db, uuid=uuid, principal=arena.members["alpha"])
+        assert retry["status"] == "queued" and retry["queue_position"] == 1
+        assert worker.run(exit_when_idle=True) == 2  # jobs processed in all: 2 attempts
         view = service.get_submission(db, uuid=uuid, principal=arena.members["alpha"])
         assert view["status"] == "failed" and view["failure_kind"] == "platform"
         assert "disk on fire" in view["error"]["message"]

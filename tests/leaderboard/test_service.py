@@ -298,3 +298,26 @@ def test_board_cache_follows_changes_made_by_other_processes(db, db_url) -> None
     _, _, fresh = service.leaderboard(db, slug=arena.slug)
     assert fresh is not first
     assert [r.team for r in fresh.rows] == ["beta", "alpha"]
+
+
+def test_a_rescore_with_failed_jobs_cannot_be_published(db) -> None:
+    from geoarena.leaderboard.config import Settings
+    from geoarena.leaderboard.errors import Conflict
+    from geoarena.leaderboard.scoring import TruthCache
+
+    class BrokenCache(TruthCache):
+        def get(self, **kwargs):
+            raise RuntimeError("truth store unreachable")
+
+    arena = make_arena(db)
+    _submit(arena, "alpha", synthetic()[1])
+    _score_all(arena)
+    run = service.start_rescore(db, slug=arena.slug)
+    Worker(db, Settings(max_attempts=1), truths=BrokenCache()).run(exit_when_idle=True)
+    state = service.rescore_status(db, rescore_id=run)
+    assert state["status"] == "ready" and state["jobs"] == {"failed": 1}
+    with pytest.raises(Conflict, match="could not be re-scored"):
+        service.publish_rescore(db, rescore_id=run)
+    # The submission itself is untouched: still scored, old scores still shown.
+    view = service.list_submissions(db, principal=arena.members["alpha"], slug=arena.slug)[0]
+    assert view["status"] == "scored" and "public" in view["scores"]

@@ -38,10 +38,16 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    #: buckets kept before idle (full) ones are dropped: guessed keys cannot fill memory.
+    max_buckets = 10_000
+
     def acquire(self, key: str) -> float:
         """0 when allowed, else the seconds to wait before the next request."""
         now = time.monotonic()
         with self._lock:
+            if len(self._buckets) > self.max_buckets:
+                refill = self.capacity / self.rate
+                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < refill}
             tokens, last = self._buckets.get(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
             if tokens >= 1:
