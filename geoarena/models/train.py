@@ -247,7 +247,7 @@ class TrainingSession:
                 config.epochs * steps, round(config.warmup_epochs * steps), config.min_lr_ratio
             ),
         )
-        self.scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.augment = AugmentSettings(
             config.crop_size,
             config.upscale,

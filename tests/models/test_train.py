@@ -154,8 +154,11 @@ def test_callback_stops_training_and_resume_continues(tiny_config, tmp_path: Pat
     assert set(logger.artifacts) == {resumed.best_checkpoint, resumed.val_maps}
 
 
-def test_fpn_trains_too(tiny_config, tmp_path: Path):
-    config = tiny_config(tmp_path, arch="fpn", max_train_batches_per_epoch=2, w_dice=0.5)
+def test_fpn_trains_too_with_bf16_autocast(tiny_config, tmp_path: Path):
+    """The mixed-precision path (bf16 on GPU by default) also runs on the CPU."""
+    config = tiny_config(
+        tmp_path, arch="fpn", max_train_batches_per_epoch=2, w_dice=0.5, amp="bf16"
+    )
     result = train(config)
     assert len(result.history) == 1 and 0.0 <= result.best_f1 <= 1.0
     assert load_model(result.best_checkpoint)[1]["arch"] == "fpn"
