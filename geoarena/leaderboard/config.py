@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     #: requests per minute allowed per token (token bucket, per server process).
     rate_limit_per_minute: int = 120
+    #: uploads validated at once per server process (each parses a whole CSV in memory);
+    #: further uploads wait their turn instead of exhausting memory.
+    max_parallel_uploads: int = 4
     #: number of inline scoring worker threads started with ``serve --workers N``.
     inline_workers: int = 0
 

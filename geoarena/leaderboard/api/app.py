@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -58,6 +59,7 @@ def create_app(
     app.state.db = db
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.upload_slots = asyncio.Semaphore(settings.max_parallel_uploads)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
 
     app.include_router(participant.router, prefix=API_PREFIX)

@@ -42,18 +42,19 @@ async def submit(
     (422) lists row-level errors. Accepted files are queued for scoring (202).
     """
     upload = await read_upload(request)
-    return await run_in_threadpool(
-        service.submit,
-        db,
-        principal=principal,
-        slug=slug,
-        data=upload.data,
-        filename=upload.filename,
-        phase=phase or upload.fields.get("phase"),
-        description=upload.fields.get("description", ""),
-        baseline_label=upload.fields.get("baseline_label") if principal.is_organizer else None,
-        settings=settings,
-    )
+    async with request.app.state.upload_slots:  # parsing is memory-heavy: bounded
+        return await run_in_threadpool(
+            service.submit,
+            db,
+            principal=principal,
+            slug=slug,
+            data=upload.data,
+            filename=upload.filename,
+            phase=phase or upload.fields.get("phase"),
+            description=upload.fields.get("description", ""),
+            baseline_label=upload.fields.get("baseline_label") if principal.is_organizer else None,
+            settings=settings,
+        )
 
 
 @router.get("/submissions", response_model=SubmissionsPublic)
