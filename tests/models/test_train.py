@@ -186,6 +186,36 @@ def test_separate_validation_folder_and_city_monitor(tiny_config, tmp_path: Path
     ]
 
 
+def test_predict_normalises_16_bit_tiles_like_training(tiny_config, tmp_path: Path):
+    """Validation and prediction of the same 16-bit tiles give identical maps: predict
+    reuses the per-city ranges fitted in training instead of refitting on its input."""
+    import shutil
+
+    import numpy as np
+
+    from geoarena.models.data.synth import write_synthetic
+
+    data = tmp_path / "data16"
+    write_synthetic(data, tiles=8, size=96, seed=4, bits=16)
+    result = train(
+        tiny_config(
+            tmp_path / "run",
+            data_dir=data,
+            max_train_batches_per_epoch=1,
+            cache_dir=tmp_path / "cache",
+        )
+    )
+    val = load_maps(result.val_maps)
+    only_val = tmp_path / "only_val"
+    only_val.mkdir()
+    for image_id in val.image_ids:
+        shutil.copy(data / "images" / f"{image_id}.tif", only_val)
+    predict(result.best_checkpoint, only_val, tmp_path / "p.csv", cache_maps=tmp_path / "m.npz")
+    predicted = load_maps(tmp_path / "m.npz")
+    for image_id in val.image_ids:
+        np.testing.assert_array_equal(predicted.prob[image_id], val.prob[image_id])
+
+
 def test_diverging_training_stops_with_a_clear_error(tiny_config, tmp_path: Path):
     config = tiny_config(tmp_path, lr=1e30, grad_clip=0, max_train_batches_per_epoch=4, epochs=2)
     with pytest.raises(FloatingPointError, match="non-finite training loss"):
