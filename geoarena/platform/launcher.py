@@ -123,13 +123,10 @@ def _run_processes(
 ) -> None:
     logs = sweep.root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    cpu_share = max(1, (os.cpu_count() or 1) // len(slots))
     procs: dict[str, subprocess.Popen] = {}
     for index, (name, gpu) in enumerate(slots):
         cmd = worker_command(sweep, name=name, index=index, gpu=gpu, deadline=deadline)
-        env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu if gpu is not None else ""}
-        if gpu is None:
-            env.setdefault("OMP_NUM_THREADS", str(cpu_share))
+        env = worker_env(gpu, len(slots))
         log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 (closed when the process ends)
         procs[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -148,6 +145,14 @@ def _run_processes(
         for name in failed:
             tail = (logs / f"{name}.log").read_text(errors="replace")[-2000:]
             console.print(f"[red]worker {name} exited with {failed[name]}[/]; log tail:\n{tail}")
+
+
+def worker_env(gpu: str | None, n_workers: int) -> dict[str, str]:
+    """A worker's environment: its one GPU, or no GPU and its share of the CPU cores."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu if gpu is not None else ""}
+    if gpu is None:
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n_workers)))
+    return env
 
 
 def worker_command(

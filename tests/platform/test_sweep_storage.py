@@ -102,3 +102,33 @@ def test_reaper_fails_and_requeues_trials_of_dead_local_workers(
         live.kill()
         live.wait(timeout=60)
         zombie.wait(timeout=60)
+
+
+def test_worker_processes_get_one_gpu_each_or_a_cpu_share(tmp_path: Path, monkeypatch) -> None:
+    from geoarena.platform.config import load_sweep
+    from geoarena.platform.launcher import parse_gpus, worker_command, worker_env
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert parse_gpus("0, 2,3") == ["0", "2", "3"]
+    with pytest.raises(ValueError, match="twice"):
+        parse_gpus("1,1")
+    assert worker_env("2", 4)["CUDA_VISIBLE_DEVICES"] == "2"
+    assert "OMP_NUM_THREADS" not in worker_env("2", 4)
+    cpu = worker_env(None, 2)
+    assert cpu["CUDA_VISIBLE_DEVICES"] == "" and int(cpu["OMP_NUM_THREADS"]) >= 1
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nbudget: {n_trials: 1}\n")
+    cmd = worker_command(load_sweep(path), name="gpu2", index=1, gpu="2", deadline=5.0)
+    assert cmd[3:] == [
+        "sweep",
+        "worker",
+        str(path),
+        "--name",
+        "gpu2",
+        "--index",
+        "1",
+        "--gpu",
+        "2",
+        "--deadline",
+        "5.0",
+    ]
