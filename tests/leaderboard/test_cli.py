@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
 from click.testing import CliRunner
 
 from geoarena.cli import cli
@@ -117,7 +116,7 @@ def test_organizer_commands(db_url: str, tmp_path) -> None:
         database.dispose()
 
 
-def test_bad_truth_is_refused_with_its_line(sqlite_url: str, tmp_path) -> None:
+def test_bad_truth_is_refused_with_its_line(db_url: str, tmp_path) -> None:
     (tmp_path / "truth.csv").write_text(
         "ImageId,BuildingId,PolygonWKT_Pix\nimg1,1,POLYGON ((0 0, 1 0\n"
     )
@@ -129,7 +128,7 @@ def test_bad_truth_is_refused_with_its_line(sqlite_url: str, tmp_path) -> None:
             "create",
             "x",
             "--db",
-            sqlite_url,
+            db_url,
             "--truth",
             str(tmp_path / "truth.csv"),
             "--title",
@@ -140,22 +139,20 @@ def test_bad_truth_is_refused_with_its_line(sqlite_url: str, tmp_path) -> None:
     assert "truth.csv:2" in result.output
 
 
-@pytest.mark.parametrize("rules", ["deepglobe"])
-def test_run_local_demo(tmp_path, rules: str, capsys) -> None:
+def test_run_local_demo(db_url: str, capsys) -> None:
     truth, props = synthetic()
     board = run_local_demo(
-        database=str(tmp_path / "demo.db"),
+        database=db_url,
         truth=truth,
         submissions={"alpha": perfect(truth), "beta": degrade(props, 0.6)},
         baseline=degrade(props, 0.3),
-        rules=rules,
     )
     assert [(r["rank"], r["team"]) for r in board["rows"]] == [(1, "alpha"), (2, "beta")]
     assert board["baselines"][0]["team"] == "baseline"
     assert "alpha" in capsys.readouterr().out
     # Reusing the database adds new submissions to the same challenge.
     again = run_local_demo(
-        database=str(tmp_path / "demo.db"),
+        database=db_url,
         truth=truth,
         submissions={"gamma": degrade(props, 0.9)},
         show=False,
