@@ -73,11 +73,11 @@ def launch(
     from rich.console import Console
 
     console = console or Console(stderr=True)
+    deadline = time.time() + sweep.budget.timeout if sweep.budget.timeout else None
     tracker = make_tracker(sweep)
     study, warnings = launch_study(sweep, tracker)
     for text in warnings:
         console.print(f"[yellow]warning:[/] {text}")
-    deadline = time.time() + sweep.budget.timeout if sweep.budget.timeout else None
     slots = (
         [(f"gpu{g}", g) for g in gpus] if gpus else [(f"cpu{i}", None) for i in range(workers or 1)]
     )

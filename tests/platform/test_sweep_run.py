@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 from pathlib import Path
@@ -18,7 +19,7 @@ from geoarena.platform.config import load_sweep
 from geoarena.platform.launcher import launch
 from geoarena.platform.results import load_study
 from geoarena.platform.study import RESULT_ATTR
-from geoarena.platform.tracking import PARENT_ATTR, RUN_ATTR
+from geoarena.platform.tracking import PARENT_ATTR, RUN_ATTR, make_tracker
 
 pytestmark = pytest.mark.slow
 
@@ -175,3 +176,13 @@ def test_resumed_study_continues_numbering(make_sweep) -> None:
     assert len({t.user_attrs[RUN_ATTR] for t in trials}) == 4
     # the re-created sampler does not replay the first launch's samples
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 4
+
+
+def test_time_budget_starts_no_trial_after_the_deadline(make_sweep) -> None:
+    sweep = load_sweep(make_sweep("timed", budget={"timeout": "4s"}))
+    make_tracker(sweep)  # the MLflow store exists: the budget is spent on trials
+    started = datetime.datetime.now()
+    launch(sweep, progress=False)
+    trials = load_study(sweep).get_trials()
+    assert trials and all(t.state == TrialState.COMPLETE for t in trials)
+    assert all(t.datetime_start < started + datetime.timedelta(seconds=4) for t in trials)
