@@ -140,3 +140,37 @@ def test_killed_worker_trial_is_failed_and_retried(make_sweep, storage_spec, mlf
             proc.wait(timeout=60)
         if storage_spec["url"].startswith("postgresql"):
             delete_study(storage_spec["url"], name)
+
+
+def test_ctrl_c_reaches_every_worker_process(make_sweep) -> None:
+    path = make_sweep("ctrl-c-2", train=LONG, budget={"n_trials": 4})
+    sweep = load_sweep(path)
+    proc = subprocess.Popen(
+        [*CLI, "sweep", "run", str(path), "--workers", "2", "--no-progress"],
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def both_running():
+            try:
+                running = load_study(sweep).get_trials(states=(TrialState.RUNNING,))
+            except NoResultError:
+                return False
+            return len(running) == 2 and all(RUN_ATTR in t.user_attrs for t in running)
+
+        wait_for(both_running, 180, "two running trials", proc)
+        proc.send_signal(signal.SIGINT)  # the launcher only, as a supervisor would
+        output, _ = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
+    assert proc.returncode == 130, output.decode()[-3000:]
+    trials = load_study(sweep).get_trials()
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    interrupted = [t for t in trials if t.user_attrs.get(INTERRUPTED_ATTR)]
+    assert len(interrupted) == 2
+    waiting = sorted(t.user_attrs[RETRY_ATTR] for t in trials if t.state == TrialState.WAITING)
+    assert waiting == sorted(t.number for t in interrupted)

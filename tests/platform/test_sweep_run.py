@@ -139,7 +139,8 @@ def test_pruned_trial_is_pruned_in_optuna_and_mlflow(make_sweep, mlflow_db: str)
 
 
 def test_two_worker_processes_share_one_journal(make_sweep, mlflow_db: str) -> None:
-    path = make_sweep("two-workers", budget={"n_trials": 4})
+    # trials of a few seconds: longer than the gap between the two workers' start-ups
+    path = make_sweep("two-workers", train={"epochs": 5}, budget={"n_trials": 4})
     sweep = load_sweep(path)
     result = launch(sweep, workers=2, progress=False)
     assert result.exit_codes == {"cpu0": 0, "cpu1": 0}, _logs(sweep)
