@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from geoarena.platform.config import SweepConfig
+from geoarena.platform.interrupt import StopRequest
 from geoarena.platform.study import (
     TrialTiming,
     WorkerOptions,
@@ -134,7 +135,8 @@ def _run_processes(
         f"{len(procs)} workers started ({', '.join(procs)}); logs in {logs}", highlight=False
     )
     try:
-        _watch(sweep, result.study, procs, progress, console)
+        with StopRequest() as stop:
+            _watch(sweep, result.study, procs, progress, console, stop)
     except KeyboardInterrupt:
         result.interrupted = True
         console.print("[yellow]stopping: workers record their trials (Ctrl-C again to kill)[/]")
@@ -180,7 +182,12 @@ def worker_command(
 
 
 def _watch(
-    sweep: SweepConfig, study: Any, procs: dict[str, subprocess.Popen], progress: bool, console: Any
+    sweep: SweepConfig,
+    study: Any,
+    procs: dict[str, subprocess.Popen],
+    progress: bool,
+    console: Any,
+    stop: StopRequest,
 ) -> None:
     """Poll the study for a progress bar until every worker has exited."""
     from optuna.trial import TrialState
@@ -215,6 +222,7 @@ def _watch(
             )
             if not alive:
                 return
+            stop.check()
             time.sleep(POLL_SECONDS)
 
 

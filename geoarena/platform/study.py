@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from geoarena.platform.config import SweepConfig
+from geoarena.platform.interrupt import StopRequest
 from geoarena.platform.storage import (
     INTERRUPTED_ATTR,
     WORKER_ATTR,
@@ -193,6 +194,7 @@ class TrialObjective:
         self.options = options
         self.train_fn = train_fn
         self.timing: TrialTiming | None = None
+        self.stop = StopRequest()
 
     def __call__(self, trial: Any) -> float:
         import optuna
@@ -227,6 +229,7 @@ class TrialObjective:
         self.tracker.log_artifact(config_path)
 
         def report(epoch: Any) -> None:
+            self.stop.check()  # a Ctrl-C swallowed during the epoch stops here
             value = epoch.val_f1 if metric == "f1" else epoch.val_mean_city_f1
             trial.report(value, epoch.epoch)
             if trial.should_prune():
@@ -368,7 +371,31 @@ def run_worker(
     objective = TrialObjective(sweep, tracker, options, train_fn)
     identity = worker_identity(gpu=options.gpu, worker=options.worker)
     report = WorkerReport()
+    with objective.stop:
+        _loop(
+            sweep, study, storage, objective, tracker, options, identity, on_dead, report, on_trial
+        )
+    return report
+
+
+def _loop(
+    sweep: SweepConfig,
+    study: Any,
+    storage: Any,
+    objective: TrialObjective,
+    tracker: BaseTracker,
+    options: WorkerOptions,
+    identity: dict[str, Any],
+    on_dead: Callable[[Any, Any], None],
+    report: WorkerReport,
+    on_trial: Callable[[Any, TrialTiming], None] | None,
+) -> None:
+    """Claim and run trials until the budget is spent or Ctrl-C is requested."""
+    url, max_retry = sweep.storage_url, sweep.storage.max_retry
     while True:
+        if objective.stop.requested:
+            report.interrupted = True
+            break
         claim_started = time.perf_counter()
         with claim_lock(url, storage, sweep.name):
             trial = _claim(sweep, study, options, identity, on_dead)
@@ -390,7 +417,6 @@ def run_worker(
         report.trials.append(timing)
         if on_trial is not None:
             on_trial(frozen, timing)
-    return report
 
 
 def _claim(

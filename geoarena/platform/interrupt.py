@@ -1,0 +1,49 @@
+"""Ctrl-C that cannot be lost.
+
+Python raises ``KeyboardInterrupt`` wherever the main thread happens to be; when that is
+inside a ``__del__`` or weakref callback (SQLAlchemy and MLflow run many), the exception
+is printed as "Exception ignored" and dropped, and a worker would train on as if nothing
+had happened. ``StopRequest`` keeps the usual immediate ``KeyboardInterrupt`` but also
+remembers the request, so the sweep loop checks it at safe points: after every epoch
+(where the checkpoint was just written) and before claiming the next trial.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType, TracebackType
+
+
+class StopRequest:
+    """Context manager installing a SIGINT handler that records and raises."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: object = None
+        self._installed = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise ``KeyboardInterrupt`` if Ctrl-C came, even if its first raise was lost."""
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
+            self._installed = False
