@@ -317,6 +317,9 @@ class TrackingSpec(_Strict):
     artifact_location: str | None = None
     #: prediction-vs-truth overlay PNGs logged per trial.
     overlays: int = Field(4, ge=0)
+    #: files larger than this (MB) stay on disk, their path recorded as a run tag: cached
+    #: validation maps of a real split are gigabytes per trial (null: log everything).
+    max_artifact_mb: float | None = Field(1024.0, gt=0)
 
 
 class SweepConfig(_Strict):

@@ -104,10 +104,18 @@ class MLflowTracker(BaseTracker):
             ``s3://``...); ignored when the experiment already exists.
     """
 
-    def __init__(self, tracking_uri: str, experiment: str, artifact_location: str | None) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment: str,
+        artifact_location: str | None,
+        *,
+        max_artifact_mb: float | None = None,
+    ) -> None:
         from mlflow import MlflowClient
 
         self.tracking_uri = tracking_uri
+        self.max_artifact_bytes = None if max_artifact_mb is None else max_artifact_mb * 2**20
         self.client = MlflowClient(tracking_uri)
         self.experiment_id = self._experiment(experiment, artifact_location)
         self.parent_run_id: str | None = None
@@ -201,6 +209,11 @@ class MLflowTracker(BaseTracker):
         if path.is_dir():
             self.client.log_artifacts(self._require_run(), str(path), artifact_path)
         elif path.is_file():
+            size = path.stat().st_size
+            if self.max_artifact_bytes is not None and size > self.max_artifact_bytes:
+                key = f"geoarena.local_artifact.{path.name}"
+                self._set_tags(self._require_run(), {key: str(path.resolve())})
+                return
             self.client.log_artifact(self._require_run(), str(path), artifact_path)
 
     def end_trial(self, trial: Any) -> None:
@@ -262,4 +275,9 @@ def make_tracker(sweep: Any) -> BaseTracker:
     """The tracker a sweep's ``tracking`` section asks for."""
     if not sweep.tracking.enabled:
         return NullTracker()
-    return MLflowTracker(sweep.tracking_uri, sweep.experiment_name, sweep.artifact_location)
+    return MLflowTracker(
+        sweep.tracking_uri,
+        sweep.experiment_name,
+        sweep.artifact_location,
+        max_artifact_mb=sweep.tracking.max_artifact_mb,
+    )

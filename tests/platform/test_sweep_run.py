@@ -120,6 +120,24 @@ def test_status_best_and_export(finished, tmp_path: Path) -> None:
     assert out.read_text().startswith("# exported by `geoarena sweep best`")
 
 
+def test_large_artifacts_stay_on_disk_with_their_path_tagged(make_sweep, mlflow_db) -> None:
+    path = make_sweep(
+        "big-artifacts",
+        budget={"n_trials": 1},
+        tracking={"uri": mlflow_db, "overlays": 0, "max_artifact_mb": 0.01},  # 10 kB
+    )
+    sweep = load_sweep(path)
+    launch(sweep, progress=False)
+    (trial,) = load_study(sweep).get_trials()
+    client = MlflowClient(mlflow_db)
+    run = client.get_run(trial.user_attrs[RUN_ATTR])
+    logged = {a.path for a in client.list_artifacts(run.info.run_id)}
+    checkpoint = sweep.trial_dir(0) / "best.pt"
+    assert checkpoint.stat().st_size > 10 * 1024 and "best.pt" not in logged
+    assert run.data.tags["geoarena.local_artifact.best.pt"] == str(checkpoint.resolve())
+    assert "config.yaml" in logged  # small files are still uploaded
+
+
 def test_pruned_trial_is_pruned_in_optuna_and_mlflow(make_sweep, mlflow_db: str) -> None:
     path = make_sweep(
         "pruned",
