@@ -96,7 +96,7 @@ def worker(
 
 @sweep.command()
 @SWEEP_FILE
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
 def status(sweep_file: Path, fmt: str) -> None:
     """Table of trials: state, parameters, F1 (tuned and fixed), duration, GPU."""
     from rich.console import Console
@@ -111,7 +111,52 @@ def status(sweep_file: Path, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps([r.to_dict() for r in trial_rows(study)], indent=2, default=str))
         return
+    if fmt == "csv":
+        _write_csv(sweep_cfg, trial_rows(study))
+        return
     _print_status(sweep_cfg, study, Console())
+
+
+def _write_csv(sweep_cfg, rows) -> None:
+    """One line per trial, parameters and tuned thresholds as their own columns."""
+    import csv
+
+    names = list(sweep_cfg.space)
+    post = ["t_energy", "t_mask", "min_area"]
+    writer = csv.writer(sys.stdout)
+    writer.writerow(
+        [
+            "number",
+            "state",
+            "value",
+            "value_fixed",
+            *names,
+            *(f"post_{p}" for p in post),
+            "epochs",
+            "seconds",
+            "gpu",
+            "worker",
+            "mlflow_run_id",
+            "note",
+        ]
+    )
+    for r in rows:
+        writer.writerow(
+            [
+                r.number,
+                r.state,
+                r.value,
+                r.value_fixed,
+                *(r.params.get(n) for n in names),
+                *(r.post.get(p) for p in post),
+                r.epochs,
+                r.seconds,
+                r.gpu,
+                r.worker,
+                r.run_id,
+                r.note,
+            ]
+        )
 
 
 def _print_status(sweep_cfg, study, console) -> None:

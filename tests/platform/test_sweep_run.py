@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime
+import io
 import json
 import math
 from pathlib import Path
@@ -102,6 +104,11 @@ def test_status_best_and_export(finished, tmp_path: Path) -> None:
     rows = json.loads(status.output)
     assert [r["state"] for r in rows] == ["COMPLETE"] * 3
     assert all(r["gpu"] == "cpu" and r["seconds"] > 0 and r["epochs"] == 2 for r in rows)
+    as_csv = runner.invoke(sweep_cli, ["status", str(path), "--format", "csv"])
+    lines = list(csv.DictReader(io.StringIO(as_csv.output)))
+    assert [int(r["number"]) for r in lines] == [0, 1, 2]
+    assert [float(r["lr"]) for r in lines] == [r["params"]["lr"] for r in rows]
+    assert all(r["post_t_mask"] and r["mlflow_run_id"] for r in lines)
     table = runner.invoke(sweep_cli, ["status", str(path)])
     assert "study three" in table.output and "mlflow ui --backend-store-uri" in table.output
 
