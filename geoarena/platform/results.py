@@ -82,7 +82,7 @@ def trial_rows(study: Any) -> list[TrialRow]:
                 post=result.get("post", {}),
                 seconds=seconds,
                 epochs=len(t.intermediate_values),
-                gpu=str(worker.get("gpu") or "cpu"),
+                gpu=str(worker.get("gpu") or "-"),
                 worker=str(worker.get("worker", "")),
                 run_id=t.user_attrs.get(RUN_ATTR),
                 note="; ".join(notes),

@@ -195,6 +195,8 @@ class TrialObjective:
         self.train_fn = train_fn
         self.timing: TrialTiming | None = None
         self.stop = StopRequest()
+        #: what `sweep status` shows in its GPU column: the pinned GPU, else the device
+        self.device_label = options.gpu if options.gpu is not None else _device_label(sweep)
 
     def __call__(self, trial: Any) -> float:
         import optuna
@@ -219,7 +221,7 @@ class TrialObjective:
             trial,
             tags={
                 "geoarena.worker": self.options.worker,
-                "geoarena.gpu": self.options.gpu or "cpu",
+                "geoarena.gpu": self.device_label,
                 "geoarena.searched": ",".join(sweep.space),
                 **({f"geoarena.{RETRY_ATTR}": root} if root != trial.number else {}),
             },
@@ -273,6 +275,13 @@ class TrialObjective:
         if self.timing is not None:
             for key, value in values.items():
                 setattr(self.timing, key, value)
+
+
+def _device_label(sweep: SweepConfig) -> str:
+    """``cpu``, or ``cuda`` when an unpinned worker's ``auto`` device finds a GPU."""
+    from geoarena.models.inference import resolve_device
+
+    return resolve_device(sweep.base_config().device).type
 
 
 def _default_train() -> TrainFn:
@@ -369,7 +378,7 @@ def run_worker(
     study = open_study(sweep, storage, worker_index=options.index)
     tracker.attach(study)
     objective = TrialObjective(sweep, tracker, options, train_fn)
-    identity = worker_identity(gpu=options.gpu, worker=options.worker)
+    identity = worker_identity(gpu=objective.device_label, worker=options.worker)
     report = WorkerReport()
     with objective.stop:
         _loop(
