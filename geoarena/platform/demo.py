@@ -79,6 +79,7 @@ def run_demo(
 
     ``train`` overrides fixed training settings (the tests shorten the epochs).
     """
+    import torch
     from rich.console import Console
     from rich.panel import Panel
 
@@ -88,8 +89,6 @@ def run_demo(
     from geoarena.platform.results import best_trial, post_search_gain
     from geoarena.platform.study import RESULT_ATTR
     from geoarena.platform.submit import predict_best
-
-    import torch
 
     # one intra-op thread: with two on two busy cores, OpenMP spin-waits make this tiny
     # network 10x slower (measured: 4 minutes instead of 20 s); one is steady everywhere
