@@ -1,14 +1,17 @@
-"""Score large files on every core: the images are split between forked worker processes.
+"""Score files of any size on every core, in bounded memory.
 
-The metric is independent per image, so each worker reads both files' columns (Arrow,
-cheap), keeps the rows of its share of the ImageIds, parses and scores only those, and
-sends back per-image counts, a few numbers per image. Shapely builds geometries while
-holding the GIL, so threads cannot share that work; processes can, and as only counts
-travel back, nothing heavy is pickled.
+The metric is independent per image. The parent reads both files' columns once (Arrow),
+splits the ImageIds into chunks of at most ``CHUNK_IMAGES`` images, and each chunk is
+parsed and scored on its own, by one forked worker per core when the files are large.
+Workers inherit the columns through fork (nothing is pickled on the way in) and send
+back per-image counts, a few numbers per image. Shapely builds geometries while holding
+the GIL, so threads could not share that work; and because at most a chunk of geometries
+is alive per worker, memory stays flat however many images the files hold.
 """
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -36,6 +39,8 @@ from .table import encode, unique_ids
 
 #: below this many bytes (both files) one process is faster than forking workers.
 PARALLEL_MIN_BYTES = 8 << 20
+#: most images scored at once by one process: bounds the geometries alive at a time.
+CHUNK_IMAGES = 1_500
 
 #: the job a forked worker inherits (set just before the pool forks).
 _JOB: dict[str, Any] = {}
@@ -53,29 +58,41 @@ def score_files(
     bootstrap: int = 0,
     seed: int = 0,
 ) -> ScoreResult:
-    """Read and score two CSV sources, on several processes when the files are large.
+    """Read and score two CSV sources: chunked by image, on several processes when large.
 
     Same result as ``score(read_truth(...), read_proposals(...))``; ``workers`` defaults
     to the number of cores for files over ``PARALLEL_MIN_BYTES`` and 1 otherwise.
     """
     rules = get_rules(rules)
-    sides = []
+    sides, n_bytes = [], 0
     for source in (truth, proposals):
         data, label = _load_bytes(source, None)
-        header, _ = _header(data, label)
-        sides.append((data, label, header))
-    n_workers = _n_workers(workers, sum(len(s[0]) for s in sides))
-    _JOB.update(sides=sides, rules=rules, index=index, max_vertices=max_vertices, workers=n_workers)
+        header, header_line = _header(data, label)
+        columns, lines, errors = _columns(data, header, header_line, label)
+        n_bytes += len(data)
+        del data  # the columns hold what is needed; free the raw bytes early
+        sides.append((label, columns, lines, errors, _strip(columns["ImageId"])))
+    vocabulary = unique_ids(np.concatenate([side[4] for side in sides]))
+    n_workers = _n_workers(workers, n_bytes)
+    n_chunks = max(n_workers, -(-len(vocabulary) // CHUNK_IMAGES))
+    chunk_rows = [_chunks(encode(side[4], vocabulary) % n_chunks, n_chunks) for side in sides]
+    _JOB.update(
+        sides=sides,
+        chunk_rows=chunk_rows,
+        rules=rules,
+        index=index,
+        max_vertices=max_vertices,
+    )
     try:
         if n_workers == 1:
-            parts = [_score_part(0)]
+            parts = [_score_chunk(k) for k in range(n_chunks)]
         else:
             ctx = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(n_workers, mp_context=ctx) as pool:
-                parts = list(pool.map(_score_part, range(n_workers)))
+                parts = list(pool.map(_score_chunk, range(n_chunks)))
     finally:
         _JOB.clear()
-    return _merge(parts, rules, on_error, [s[1] for s in sides], bootstrap, seed)
+    return _merge(parts, rules, on_error, [s[0] for s in sides], bootstrap, seed)
 
 
 def _n_workers(workers: int | None, n_bytes: int) -> int:
@@ -86,21 +103,24 @@ def _n_workers(workers: int | None, n_bytes: int) -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def _score_part(k: int) -> dict[str, Any]:
-    """Worker ``k``: score the images whose sorted position is ``k`` modulo the workers."""
+def _chunks(chunk_of_row: np.ndarray, n_chunks: int) -> list[np.ndarray]:
+    """Row indices of each chunk, in file order."""
+    order = np.argsort(chunk_of_row, kind="stable")
+    bounds = np.searchsorted(chunk_of_row[order], np.arange(n_chunks + 1))
+    return [order[lo:hi] for lo, hi in itertools.pairwise(bounds)]
+
+
+def _score_chunk(k: int) -> dict[str, Any]:
+    """Parse and score chunk ``k`` of the images; return its per-image counts."""
     job = _JOB
-    columns = []
-    for data, label, header in job["sides"]:
-        cols, lines, errors = _columns(data, header, 1, label)
-        columns.append((cols, lines, errors, _strip(cols["ImageId"])))
-    vocabulary = unique_ids(np.concatenate([c[3] for c in columns]))
     tables = []
-    for (cols, lines, errors, ids), (_, label, _) in zip(columns, job["sides"], strict=True):
-        mine = encode(ids, vocabulary) % job["workers"] == k
+    for (label, columns, lines, errors, _), rows in zip(
+        job["sides"], [c[k] for c in job["chunk_rows"]], strict=True
+    ):
         tables.append(
             build_table(
-                {c: v[mine] for c, v in cols.items()},
-                lines[mine],
+                {c: v[rows] for c, v in columns.items()},
+                lines[rows],
                 name=label,
                 on_error="skip",
                 max_vertices=job["max_vertices"],
