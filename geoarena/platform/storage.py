@@ -178,10 +178,3 @@ def reap_dead_trials(study: Any, on_dead: StaleCallback) -> list[int]:
         on_dead(study, study._storage.get_trial(trial._trial_id))
         reaped.append(trial.number)
     return reaped
-
-
-def delete_study(url: str, study_name: str) -> None:
-    """Remove a study from its storage (tests, and ``geoarena sweep run --fresh``)."""
-    import optuna
-
-    optuna.delete_study(study_name=study_name, storage=open_storage(url))

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from geoarena.platform.config import load_sweep
 from geoarena.platform.launcher import launch
 from geoarena.platform.results import NoResultError, load_study
-from geoarena.platform.storage import INTERRUPTED_ATTR, delete_study
+from geoarena.platform.storage import INTERRUPTED_ATTR
 from geoarena.platform.study import RETRY_ATTR, WorkerOptions, launch_study, run_worker
 from geoarena.platform.tracking import PARENT_ATTR, RUN_ATTR
 
@@ -98,17 +98,36 @@ def test_ctrl_c_stops_cleanly_and_rerun_resumes(make_sweep, mlflow_db: str) -> N
 
 
 @pytest.fixture(params=["journal", "postgres"])
-def storage_spec(request, tmp_path: Path) -> dict:
+def storage_spec(request, tmp_path: Path):
     if request.param == "journal":
-        return {"url": str(tmp_path / "optuna.journal")}
-    url = os.environ.get("GEOARENA_TEST_POSTGRES_URL")
-    if not url:
+        yield {"url": str(tmp_path / "optuna.journal")}
+        return
+    base = os.environ.get("GEOARENA_TEST_POSTGRES_URL")
+    if not base:
         pytest.skip("GEOARENA_TEST_POSTGRES_URL is not set")
-    return {"url": url, "heartbeat_interval": 1, "grace_period": 3}
+    # a schema of our own: Optuna's tables (and its alembic_version) stay out of the
+    # database's public schema, which other components' tests share
+    from sqlalchemy import create_engine, text
+
+    schema = f"pl_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield {
+            "url": f"{base}{sep}options=-csearch_path%3D{schema}",
+            "heartbeat_interval": 1,
+            "grace_period": 3,
+        }
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
 
 
 def test_killed_worker_trial_is_failed_and_retried(make_sweep, storage_spec, mlflow_db) -> None:
-    name = f"kill-{uuid.uuid4().hex[:8]}"  # unique: the PostgreSQL database is shared
+    name = f"kill-{uuid.uuid4().hex[:8]}"
     path = make_sweep(name, train=LONG, budget={"n_trials": 1}, storage=storage_spec)
     sweep = load_sweep(path)
     launch_study(sweep)
@@ -138,8 +157,6 @@ def test_killed_worker_trial_is_failed_and_retried(make_sweep, storage_spec, mlf
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=60)
-        if storage_spec["url"].startswith("postgresql"):
-            delete_study(storage_spec["url"], name)
 
 
 def test_ctrl_c_reaches_every_worker_process(make_sweep) -> None:
