@@ -498,7 +498,7 @@ def show(
     """Print the leaderboard of SLUG as a table."""
     from rich.console import Console
 
-    from geoarena.leaderboard.report import board_table
+    from geoarena.leaderboard.report import board_table, board_width
 
     if server:
         import httpx
@@ -533,7 +533,7 @@ def show(
     if as_json:
         click.echo(json.dumps(board, indent=2))
     else:
-        Console(width=200).print(board_table(board))
+        Console(width=board_width()).print(board_table(board))
 
 
 @leaderboard.command()

@@ -38,3 +38,11 @@ def board_table(board: dict[str, Any]) -> Table:
             style="italic dim" if baseline else None,
         )
     return table
+
+
+def board_width() -> int | None:
+    """The terminal's width on a terminal; wide enough for every column otherwise
+    (rich would fall back to 80 columns and truncate the per-city scores)."""
+    import sys
+
+    return None if sys.stdout.isatty() else 200

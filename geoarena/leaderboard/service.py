@@ -660,9 +660,9 @@ def run_local_demo(
         if show:
             from rich.console import Console
 
-            from geoarena.leaderboard.report import board_table
+            from geoarena.leaderboard.report import board_table, board_width
 
-            Console().print(board_table(board))
+            Console(width=board_width()).print(board_table(board))
         return board
     finally:
         db.dispose()
