@@ -43,7 +43,7 @@ def render(result: ScoreResult, console=None) -> None:
         "all (micro)", str(len(result.images)), *_count_cells(result.micro, boot, ("micro_f1",))
     )
     console.print(table)
-    mean = f"{result.mean_city_f1:.6f}" + _interval(boot.get("mean_city_f1"))
+    mean = f"{result.mean_city_f1:.6f} {_interval(boot.get('mean_city_f1'))}".rstrip()
     console.print(f"mean per-city F1: [bold]{mean}[/]   micro F1: {result.micro.f1:.6f}")
     console.print(f"headline ({result.rules.headline}): [bold]{result.headline:.6f}[/]")
     if result.rules.modified:
@@ -60,12 +60,12 @@ def _count_cells(c, boot: dict, key: tuple[str, ...]) -> list[str]:
         interval = boot
         for k in key:
             interval = interval[k]
-        cells.append(_interval(interval).strip())
+        cells.append(_interval(interval))
     return cells
 
 
 def _interval(interval) -> str:
-    return f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else ""
+    return f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval else ""
 
 
 def _diagnostic_notes(d: dict) -> list[str]:

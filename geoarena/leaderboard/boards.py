@@ -98,16 +98,7 @@ def load_scores(
     )
     out: dict[int, dict[str, SplitScore]] = {}
     for row in session.execute(query):
-        out.setdefault(row.submission_id, {})[row.split] = SplitScore(
-            f1=row.f1,
-            precision=row.precision,
-            recall=row.recall,
-            tp=row.tp,
-            fp=row.fp,
-            fn=row.fn,
-            mean_city_f1=row.mean_city_f1,
-            cities=row.cities,
-        )
+        out.setdefault(row.submission_id, {})[row.split] = SplitScore.from_row(row)
     return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from geoarena.leaderboard.schema import PRIVATE, PUBLIC
@@ -40,17 +40,7 @@ class SplitScore:
     @classmethod
     def from_result(cls, result: Any) -> SplitScore:
         micro = result.micro
-        cities = {
-            city: {
-                "tp": c.tp,
-                "fp": c.fp,
-                "fn": c.fn,
-                "f1": c.f1,
-                "precision": c.precision,
-                "recall": c.recall,
-            }
-            for city, c in sorted(result.cities.items())
-        }
+        cities = {city: c.to_dict() for city, c in sorted(result.cities.items())}
         return cls(
             f1=float(micro.f1),
             precision=float(micro.precision),
@@ -61,6 +51,15 @@ class SplitScore:
             mean_city_f1=float(result.mean_city_f1),
             cities=cities,
         )
+
+    @classmethod
+    def from_row(cls, row: Any) -> SplitScore:
+        """From a ``Score`` row (or any object with the same attributes)."""
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+    def columns(self) -> dict[str, Any]:
+        """The ``Score`` columns these numbers fill."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 class TruthCache:
