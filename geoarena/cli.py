@@ -8,8 +8,13 @@ mlflow and optuna together cost seconds to import, and ``geoarena --help`` or
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
+
+from geoarena.errors import GeoarenaError, InvalidInput
 
 #: command name -> "module:attribute" of the click command or group that implements it.
 COMMANDS: dict[str, str] = {
@@ -57,6 +62,21 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="geoarena")
 def cli() -> None:
     """geoarena: exact scoring, leaderboards and model sweeps for building footprints."""
+
+
+@contextmanager
+def exit_on_error() -> Iterator[None]:
+    """The command line's one mapping of geoarena's errors: the message (every located
+    problem) on stderr, then exit 2 for bad input or 1 for a refused action. Any other
+    exception is a bug and keeps its traceback."""
+    try:
+        yield
+    except InvalidInput as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except GeoarenaError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 def main() -> None:

@@ -130,7 +130,7 @@ def test_real_subprocess_exit_codes(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert ok.returncode == 0, ok.stderr
-    assert "headline (micro): 0.555911" in ok.stdout
+    assert "headline (f1): 0.555911" in ok.stdout
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     bad = subprocess.run(

@@ -4,16 +4,18 @@ Imports numpy, shapely and pyarrow only (never torch, mlflow or optuna), so a te
 ``pip install geoarena`` and score. See ``../shared/metric-spec.md`` for the semantics.
 """
 
-from .errors import InputError, RowError
-from .index import BaseSpatialIndex, RtreeIndex, STRtreeIndex, get_index
-from .io import DEFAULT_MAX_VERTICES, read_proposals, read_truth
-from .metrics import Counts, ImageScore, ScoreResult
-from .prepared import Matches, PreparedTruth, score
-from .rules import PRESETS, AreaFilter, Rules, get_rules
-from .table import PolygonTable
+from geoarena.errors import Problem
 
-#: bumped whenever a change can alter a score; leaderboards store it with every score.
-__version__ = "1.0.0"
+from .errors import InputError
+from .index import BaseSpatialIndex, RtreeIndex, STRtreeIndex, get_index
+from .io import read_proposals, read_truth
+from .metrics import Counts, ImageScore, Metric, ScoreResult
+from .prepared import Matches, PreparedTruth, score
+from .rules import PRESETS, AreaFilter, Rules, city_of, get_rules
+from .table import DEFAULT_MAX_VERTICES, PolygonTable
+from .version import EVALUATOR_VERSION
+
+__version__ = EVALUATOR_VERSION
 
 __all__ = [
     "DEFAULT_MAX_VERTICES",
@@ -24,14 +26,16 @@ __all__ = [
     "ImageScore",
     "InputError",
     "Matches",
+    "Metric",
     "PolygonTable",
     "PreparedTruth",
-    "RowError",
+    "Problem",
     "RtreeIndex",
     "Rules",
     "STRtreeIndex",
     "ScoreResult",
     "__version__",
+    "city_of",
     "get_index",
     "get_rules",
     "read_proposals",

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
 
-from .rules import CHOICES
+from geoarena.cli import exit_on_error
+
+from . import report
+from .io import read_proposals, read_truth
+from .parallel import score_files
+from .prepared import PreparedTruth
+from .rules import CHOICES, get_rules
+from .table import DEFAULT_MAX_VERTICES
 
 
 def _knob_options(command):
@@ -81,15 +88,6 @@ def score(truth, proposals, preset, index, on_error, max_vertices, bootstrap, se
     Prints per-city precision/recall/F1, micro F1 and mean per-city F1. Exit code 0 on
     success, 2 on bad input (file, line and reason printed).
     """
-    from rich.console import Console
-
-    from . import report
-    from .errors import InputError
-    from .io import DEFAULT_MAX_VERTICES, read_proposals, read_truth
-    from .parallel import score_files
-    from .prepared import PreparedTruth
-    from .rules import get_rules
-
     outputs = {k: kwargs.pop(k) for k in ("per_image", "json_out", "matches", "plot", "plot_dir")}
     err = Console(stderr=True)
     try:
@@ -97,7 +95,7 @@ def score(truth, proposals, preset, index, on_error, max_vertices, bootstrap, se
     except (ValueError, TypeError) as exc:
         raise click.BadParameter(str(exc)) from None
     read = {"on_error": on_error, "max_vertices": max_vertices or DEFAULT_MAX_VERTICES}
-    try:
+    with exit_on_error():
         if outputs["matches"] or outputs["plot"]:  # geometries are needed: one process
             prepared = PreparedTruth(read_truth(truth, **read), rules, index=index)
             result = prepared.score(
@@ -107,9 +105,6 @@ def score(truth, proposals, preset, index, on_error, max_vertices, bootstrap, se
             result = score_files(
                 truth, proposals, rules, index=index, bootstrap=bootstrap, seed=seed, **read
             )
-    except InputError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
-        sys.exit(2)
     for row in result.skipped:
         err.print(f"skipped {row}", highlight=False, markup=False, soft_wrap=True)
     report.render(result, Console())
@@ -120,8 +115,5 @@ def score(truth, proposals, preset, index, on_error, max_vertices, bootstrap, se
     if outputs["matches"]:
         report.write_matches(result.matches, outputs["matches"])
     if outputs["plot"]:
-        try:
+        with exit_on_error():
             report.plot_overlays(result.matches, list(outputs["plot"]), outputs["plot_dir"])
-        except KeyError as exc:
-            err.print(f"[red]error:[/] {exc.args[0]}")
-            sys.exit(2)

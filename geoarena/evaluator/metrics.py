@@ -3,11 +3,45 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .rules import Rules
+from .version import EVALUATOR_VERSION
+
+if TYPE_CHECKING:
+    from .rules import Rules
+
+
+class Metric(StrEnum):
+    """The two headline numbers of a score, spelt the same everywhere: the evaluator's
+    ``headline`` knob, a leaderboard's ranking metric, a sweep's objective.
+
+    Examples
+    --------
+    >>> Metric("mean_city_f1").label
+    'Mean city F1'
+    >>> [m.value for m in Metric]
+    ['f1', 'mean_city_f1']
+    """
+
+    #: F1 of TP/FP/FN summed over all images (SpaceNet's overall F1)
+    F1 = "f1"
+    #: mean of per-city F1 (the SpaceNet round 2 / DeepGlobe prize rule)
+    MEAN_CITY_F1 = "mean_city_f1"
+
+    @property
+    def label(self) -> str:
+        """A short column header."""
+        return "Overall F1" if self is Metric.F1 else "Mean city F1"
+
+    @property
+    def description(self) -> str:
+        """What the number is, in one line."""
+        if self is Metric.F1:
+            return "overall F1 (TP/FP/FN summed over all images, SpaceNet)"
+        return "mean of per-city F1 (SpaceNet round 2 / DeepGlobe prize rule)"
 
 
 def f1_from_counts(tp, fp, fn):
@@ -79,16 +113,19 @@ class ScoreResult:
     #: rows dropped by ``on_error="skip"`` (truth first, then proposals), in line order
     skipped: tuple = ()
 
+    def value(self, metric: Metric | str) -> float:
+        """The score's value on ``metric`` (micro F1 or mean per-city F1)."""
+        return self.micro.f1 if Metric(metric) is Metric.F1 else self.mean_city_f1
+
     @property
     def headline(self) -> float:
-        return self.micro.f1 if self.rules.headline == "micro" else self.mean_city_f1
+        """The value on the rules' headline metric."""
+        return self.value(self.rules.headline)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: rules, headline, micro, per city, per image, diagnostics."""
-        from . import __version__
-
         return {
-            "evaluator_version": __version__,
+            "evaluator_version": EVALUATOR_VERSION,
             "rules": self.rules.to_dict(),
             "headline": {"metric": self.rules.headline, "f1": self.headline},
             "micro": self.micro.to_dict(),

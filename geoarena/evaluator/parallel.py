@@ -19,23 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, RowError
+from geoarena.errors import Problem
+
+from .errors import InputError
 from .index import BaseSpatialIndex
-from .io import (
-    DEFAULT_MAX_VERTICES,
-    MAX_KEPT_ERRORS,
-    OnError,
-    Source,
-    _columns,
-    _header,
-    _load_bytes,
-    _strip,
-    build_table,
-)
+from .io import Source, load_bytes, read_columns, read_header
 from .metrics import ScoreResult, assemble
 from .prepared import PreparedTruth
 from .rules import Rules, get_rules
-from .table import encode, unique_ids
+from .table import DEFAULT_MAX_VERTICES, OnError, build_table, encode, strip_all, unique_ids
 
 #: below this many bytes (both files) one process is faster than forking workers.
 PARALLEL_MIN_BYTES = 8 << 20
@@ -66,12 +58,12 @@ def score_files(
     rules = get_rules(rules)
     sides, n_bytes = [], 0
     for source in (truth, proposals):
-        data, label = _load_bytes(source, None)
-        header, header_line = _header(data, label)
-        columns, lines, errors = _columns(data, header, header_line, label)
+        data, label = load_bytes(source, None)
+        header, header_line = read_header(data, label)
+        columns, lines, errors = read_columns(data, header, header_line, label)
         n_bytes += len(data)
         del data  # the columns hold what is needed; free the raw bytes early
-        sides.append((label, columns, lines, errors, _strip(columns["ImageId"])))
+        sides.append((label, columns, lines, errors, strip_all(columns["ImageId"])))
     vocabulary = unique_ids(np.concatenate([side[4] for side in sides]))
     n_workers = _n_workers(workers, n_bytes)
     n_chunks = max(n_workers, -(-len(vocabulary) // CHUNK_IMAGES))
@@ -152,9 +144,9 @@ def _merge(
     for side, label in enumerate(labels):
         skipped = sorted((e for p in parts for e in p["skipped"][side]), key=lambda e: e.line)
         if skipped and on_error == "raise":
-            raise InputError(skipped[:MAX_KEPT_ERRORS], total=len(skipped))
+            raise InputError(skipped)
         if sum(p["rows"][side] for p in parts) == 0:
-            raise InputError(skipped or [RowError(label, 1, "", "file has a header but no rows")])
+            raise InputError(skipped or [Problem(label, 1, "", "file has a header but no rows")])
         skipped_sides.extend(skipped)
     ids = np.asarray([i for p in parts for i in p["image_ids"]], dtype=object)
     counts = np.concatenate([p["counts"] for p in parts])

@@ -8,6 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+from PIL import Image, ImageDraw
+from rich.console import Console
+from rich.table import Table
+
+from geoarena.errors import InvalidInput
 
 from .metrics import ScoreResult
 from .prepared import Matches
@@ -22,9 +27,6 @@ COLOURS = {
 
 def render(result: ScoreResult, console=None) -> None:
     """Print the per-city table and the headline numbers with rich."""
-    from rich.console import Console
-    from rich.table import Table
-
     console = console or Console()
     table = Table(title=f"geoarena score ({result.rules.name} rules)")
     boot = result.bootstrap or {}
@@ -151,10 +153,8 @@ def _feature(geometry, **properties) -> dict:
 def plot_overlays(matches: Matches, image_ids: list[str], out_dir: str | Path) -> list[Path]:
     """One PNG per image: truth and proposal outlines coloured TP / FP / FN.
 
-    Raises KeyError for an ImageId that has nothing scored.
+    Raises :class:`~geoarena.errors.InvalidInput` for an ImageId with nothing scored.
     """
-    from PIL import Image, ImageDraw
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t_ids = matches.truth.image_id[matches.truth_rows]
@@ -163,7 +163,7 @@ def plot_overlays(matches: Matches, image_ids: list[str], out_dir: str | Path) -
     for image_id in image_ids:
         t_sel, p_sel = np.flatnonzero(t_ids == image_id), np.flatnonzero(p_ids == image_id)
         if len(t_sel) + len(p_sel) == 0:
-            raise KeyError(f"no scored polygon in image {image_id!r}")
+            raise InvalidInput.about(f"no scored polygon in image {image_id!r}", column="--plot")
         shapes = [
             (g, "TP" if m >= 0 else "FN", 3)
             for g, m in zip(

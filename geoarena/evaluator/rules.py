@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .metrics import Metric
+
 #: SpaceNet round 2 cities, as the SpaceNet utilities scorer finds them by substring.
 AOI_NAMES = ("AOI_1_Rio", "AOI_2_Vegas", "AOI_3_Paris", "AOI_4_Shanghai", "AOI_5_Khartoum")
 
@@ -63,11 +65,36 @@ CHOICES: dict[str, dict[str, str]] = {
         "strip_last": "ImageId minus its last '_' part",
         "first3": "the first three '_' parts of ImageId",
     },
-    "headline": {
-        "mean_city": "mean of per-city F1",
-        "micro": "F1 of TP/FP/FN summed over all images",
-    },
+    "headline": {metric.value: metric.description for metric in Metric},
 }
+
+
+def city_of(image_id: str, rule: str = "deepglobe") -> str:
+    """The city (AOI) of an ImageId under one of the ``city`` rules of :data:`CHOICES`.
+
+    The one place a city is derived from an ImageId: scoring, per-city normalisation of
+    imagery and per-city sampling all call it.
+
+    Examples
+    --------
+    >>> city_of("AOI_2_Vegas_img1234")
+    'AOI_2_Vegas'
+    >>> city_of("SN2_buildings_train_AOI_5_Khartoum_PS-RGB_img1", "first3")
+    'SN2_buildings_train'
+    >>> city_of("tile_17"), city_of("tile_17", "aoi_names")
+    ('tile', 'unknown')
+    """
+    if rule == "deepglobe":
+        cut = image_id.find("_img")
+        return image_id[:cut] if cut > 0 else _strip_last(image_id)
+    if rule == "aoi_names":
+        return next((a for a in AOI_NAMES if a in image_id), "unknown")
+    if rule == "strip_last":
+        return _strip_last(image_id)
+    if rule == "first3":
+        return "_".join(image_id.split("_")[:3])
+    raise ValueError(f"city rule must be one of {', '.join(CHOICES['city'])}; got {rule!r}")
+
 
 _AREA_FILTER = re.compile(r"^\s*(>=|>)\s*([0-9]*\.?[0-9]+)\s*$")
 
@@ -117,7 +144,7 @@ class Rules:
     empty_proposal: str = "drop"
     empty_images: str = "score"
     city: str = "deepglobe"
-    headline: str = "mean_city"
+    headline: Metric = Metric.MEAN_CITY_F1
     modified: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -127,6 +154,7 @@ class Rules:
                 raise ValueError(f"{knob} must be one of {', '.join(choices)}; got {value!r}")
         for knob in ("truth_area_filter", "proposal_area_filter"):
             object.__setattr__(self, knob, AreaFilter.parse(getattr(self, knob)))
+        object.__setattr__(self, "headline", Metric(self.headline))
         if not 0.0 < self.iou_threshold <= 1.0:
             raise ValueError(f"iou_threshold must be in (0, 1]; got {self.iou_threshold!r}")
 
@@ -136,18 +164,12 @@ class Rules:
 
     def city_of(self, image_id: str) -> str:
         """The city (AOI) an ImageId belongs to, per the ``city`` knob."""
-        if self.city == "deepglobe":
-            cut = image_id.find("_img")
-            return image_id[:cut] if cut > 0 else _strip_last(image_id)
-        if self.city == "aoi_names":
-            return next((a for a in AOI_NAMES if a in image_id), "unknown")
-        if self.city == "strip_last":
-            return _strip_last(image_id)
-        return "_".join(image_id.split("_")[:3])
+        return city_of(image_id, self.city)
 
     def to_dict(self) -> dict[str, Any]:
         """All knob values, JSON-ready (area filters as text)."""
         out = dataclasses.asdict(self)
+        out["headline"] = self.headline.value
         for knob in ("truth_area_filter", "proposal_area_filter"):
             value = getattr(self, knob)
             out[knob] = "none" if value is None else str(value)
@@ -171,7 +193,7 @@ PRESETS: dict[str, Rules] = {
         collection_iou="zero",
         empty_proposal="fp",
         city="aoi_names",
-        headline="micro",
+        headline=Metric.F1,
     ),
     "solaris": Rules(
         name="solaris",

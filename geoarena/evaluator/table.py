@@ -1,12 +1,34 @@
-"""The columnar polygon table every reader produces and every scorer consumes."""
+"""The columnar polygon table every reader produces and every scorer consumes, and the
+vectorised validation that turns string columns into one (``build_table``)."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
+import shapely
 
-from .errors import RowError
+from geoarena.errors import Problem
+
+from .errors import InputError
+
+OnError = Literal["raise", "skip"]
+
+#: per-geometry vertex cap: SpaceNet labels have at most a few hundred vertices, and a
+#: polygon with millions of them is a denial-of-service, not a building.
+DEFAULT_MAX_VERTICES = 20_000
+
+_POLYGON, _MULTIPOLYGON = 3, 6
+_TYPE_NAMES = {
+    0: "POINT",
+    1: "LINESTRING",
+    2: "LINEARRING",
+    4: "MULTIPOINT",
+    5: "MULTILINESTRING",
+    7: "GEOMETRYCOLLECTION",
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,7 +47,7 @@ class PolygonTable:
     geometry: np.ndarray  # object array of shapely geometries
     confidence: np.ndarray | None  # float64, None when the file has no Confidence column
     line: np.ndarray  # int64, 1-based line in the source (row number for in-memory tables)
-    skipped: tuple[RowError, ...] = field(default=())
+    skipped: tuple[Problem, ...] = field(default=())
 
     def __len__(self) -> int:
         return len(self.image_id)
@@ -47,10 +69,6 @@ class PolygonTable:
             skipped=self.skipped,
         )
 
-    def image_codes(self, vocabulary: np.ndarray) -> np.ndarray:
-        """Position of each row's ImageId in a sorted vocabulary (-1 where absent)."""
-        return encode(self.image_id, vocabulary)
-
     @classmethod
     def from_wkt(
         cls,
@@ -70,8 +88,6 @@ class PolygonTable:
         >>> len(t), t.image_ids
         (1, ['img1'])
         """
-        from .io import DEFAULT_MAX_VERTICES, build_table
-
         columns = {
             "ImageId": np.asarray([str(v) for v in image_ids], dtype=object),
             "BuildingId": np.asarray([str(v) for v in building_ids], dtype=object),
@@ -101,3 +117,150 @@ def encode(values: np.ndarray, vocabulary: np.ndarray) -> np.ndarray:
     """Position of each string in ``vocabulary`` (-1 where absent), by dict lookup."""
     position = {v: i for i, v in enumerate(vocabulary.tolist())}
     return np.fromiter((position.get(v, -1) for v in values.tolist()), np.int64, len(values))
+
+
+def build_table(
+    columns: dict[str, np.ndarray],
+    lines: np.ndarray,
+    *,
+    name: str,
+    on_error: OnError,
+    max_vertices: int,
+    errors: list[Problem] | None = None,
+    allow_empty: bool = False,
+) -> PolygonTable:
+    """Validate string columns and parse them into a :class:`PolygonTable`.
+
+    All checks are vectorized; each failing row becomes one :class:`Problem` (the first
+    problem found on that row).
+    """
+    errors = list(errors or [])
+    n = len(columns["ImageId"])
+    bad = np.zeros(n, dtype=bool)
+
+    def flag(mask: np.ndarray, column: str, reasons) -> None:
+        new = mask & ~bad
+        for i in np.flatnonzero(new):
+            reason = reasons(i) if callable(reasons) else reasons
+            errors.append(Problem(name, int(lines[i]), column, reason))
+        bad[new] = True
+
+    image_id = strip_all(columns["ImageId"])
+    wkt = columns["PolygonWKT_Pix"]
+    flag((image_id == "ImageId") & (wkt == "PolygonWKT_Pix"), "", "repeated header row")
+    flag(image_id == "", "ImageId", "empty ImageId")
+
+    building_id, ok = _to_numbers(columns["BuildingId"], np.int64)
+    flag(~ok, "BuildingId", lambda i: f"not an integer: {_show(columns['BuildingId'][i])}")
+
+    confidence = None
+    if "Confidence" in columns:
+        confidence, ok = _to_numbers(columns["Confidence"], np.float64)
+        flag(~ok, "Confidence", lambda i: f"not a number: {_show(columns['Confidence'][i])}")
+        flag(ok & ~np.isfinite(confidence), "Confidence", lambda i: f"not finite: {confidence[i]}")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        geometry = shapely.from_wkt(np.where(bad, None, wkt), on_invalid="ignore")
+    parsed = ~shapely.is_missing(geometry)
+    flag(~parsed, "PolygonWKT_Pix", lambda i: _wkt_reason(wkt[i]))
+    type_id = shapely.get_type_id(geometry)
+    flag(
+        parsed & (type_id != _POLYGON) & (type_id != _MULTIPOLYGON),
+        "PolygonWKT_Pix",
+        lambda i: (
+            f"expected POLYGON or MULTIPOLYGON, found {_TYPE_NAMES.get(int(type_id[i]), '?')}"
+        ),
+    )
+    n_coords = shapely.get_num_coordinates(geometry)
+    flag(
+        n_coords > max_vertices,
+        "PolygonWKT_Pix",
+        lambda i: f"{n_coords[i]} vertices exceed the limit of {max_vertices}",
+    )
+    coords, owner = shapely.get_coordinates(geometry, return_index=True)
+    nonfinite = np.zeros(n, dtype=bool)
+    nonfinite[owner[~np.isfinite(coords).all(axis=1)]] = True
+    has_z = np.flatnonzero(shapely.has_z(geometry))
+    if len(has_z):  # z is ignored, but a NaN in it is still a broken row
+        z, z_owner = shapely.get_coordinates(geometry[has_z], include_z=True, return_index=True)
+        nonfinite[has_z[z_owner[~np.isfinite(z[:, 2])]]] = True
+    flag(nonfinite, "PolygonWKT_Pix", "coordinates are NaN or infinite")
+
+    if errors:
+        errors.sort(key=lambda e: e.line)
+        if on_error == "raise":
+            raise InputError(errors)
+    keep = ~bad
+    # z (always 0 in SpaceNet files) is kept: GEOS measures areas and overlaps in 2-D, and
+    # dropping it would cost more than every IoU computed afterwards
+    table = PolygonTable(
+        name=name,
+        image_id=image_id[keep],
+        building_id=building_id[keep],
+        geometry=geometry[keep],
+        confidence=None if confidence is None else confidence[keep],
+        line=lines[keep],
+        skipped=tuple(errors),
+    )
+    if len(table) == 0 and not allow_empty:
+        raise InputError(errors or [Problem(name, 1, "", "file has a header but no rows")])
+    return table
+
+
+def object_array(values: list) -> np.ndarray:
+    """A 1-D object array of the list's items (np.array would try to nest sequences)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def strip_all(values: np.ndarray) -> np.ndarray:
+    """Strip surrounding whitespace from every string."""
+    return object_array([str(v).strip() for v in values.tolist()])
+
+
+def _to_numbers(values: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Parse strings to int64 or float64 in bulk; per element only when some fail.
+
+    Integers are parsed as integers (never through float64, which would silently change
+    ids above 2**53); an integral float such as ``3.0`` is accepted as an integer.
+    """
+    try:
+        return np.asarray(values).astype(dtype), np.ones(len(values), dtype=bool)
+    except (ValueError, TypeError, OverflowError):
+        pass
+    out = np.zeros(len(values), dtype=dtype)
+    ok = np.zeros(len(values), dtype=bool)
+    for i, v in enumerate(values):
+        try:
+            out[i] = _integer(v) if dtype is np.int64 else float(v)
+            ok[i] = True
+        except (ValueError, TypeError, OverflowError):
+            pass
+    return out, ok
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)
+        if not value.is_integer():
+            raise
+        return int(value)
+
+
+def _wkt_reason(text: str) -> str:
+    if not str(text).strip():
+        return "empty geometry text (use POLYGON EMPTY for an image with no building)"
+    try:
+        shapely.from_wkt(text, on_invalid="raise")
+    except shapely.errors.GEOSException as exc:
+        return f"unparsable WKT ({exc}): {_show(text)}"
+    return f"unparsable WKT: {_show(text)}"
+
+
+def _show(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

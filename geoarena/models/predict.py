@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from geoarena.models.data.spacenet import CityNormalizer, city_of, find_tiles, read_raw_tile
+from geoarena.evaluator import city_of
+from geoarena.models.data.spacenet import CityNormalizer, find_tiles, read_raw_tile
 from geoarena.models.inference import TilePredictor, autocast_dtype, resolve_device
 from geoarena.models.maps import MapCache, save_maps
 from geoarena.models.nets import load_model

@@ -117,7 +117,7 @@ def search_tiles(image_ids: list[str], max_tiles: int | None, seed: int) -> list
     """At most ``max_tiles`` tiles, the cities taking turns (so none is left out)."""
     import random
 
-    from geoarena.models.data.spacenet import city_of
+    from geoarena.evaluator import city_of
 
     if max_tiles is None or len(image_ids) <= max_tiles:
         return list(image_ids)

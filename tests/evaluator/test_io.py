@@ -13,22 +13,16 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from geoarena.errors import Problem
 from geoarena.evaluator import (
     InputError,
     PolygonTable,
-    RowError,
     read_proposals,
     read_truth,
     score,
 )
-from geoarena.evaluator.errors import MESSAGE_ROWS
-from geoarena.evaluator.io import (
-    MAX_KEPT_ERRORS,
-    REQUIRED,
-    _columns_arrow,
-    _columns_python,
-    build_table,
-)
+from geoarena.evaluator.io import REQUIRED, _columns_arrow, _columns_python
+from geoarena.evaluator.table import build_table
 
 from .helpers import SAMPLES
 
@@ -40,16 +34,16 @@ def row(image="AOI_2_Vegas_img1", building="1", wkt=SQUARE, confidence="0.9") ->
     return f"{image},{building},{wkt},{confidence}\n"
 
 
-def errors_of(data: bytes, reader=read_proposals, **kwargs) -> list[RowError]:
+def errors_of(data: bytes, reader=read_proposals, **kwargs) -> list[Problem]:
     with pytest.raises(InputError) as info:
         reader(data, name="sub.csv", **kwargs)
     err = info.value
-    assert err.errors and all(e.file == "sub.csv" for e in err.errors)
+    assert err.problems and all(e.file == "sub.csv" for e in err.problems)
     assert str(err)  # a readable message
-    return err.errors
+    return list(err.problems)
 
 
-def only_error(data: bytes, **kwargs) -> RowError:
+def only_error(data: bytes, **kwargs) -> Problem:
     (error,) = errors_of(data, **kwargs)
     return error
 
@@ -108,7 +102,7 @@ def test_empty_file_and_header_only() -> None:
 def test_missing_file_is_an_input_error(tmp_path) -> None:
     with pytest.raises(InputError) as info:
         read_truth(tmp_path / "nope.csv")
-    (error,) = info.value.errors
+    (error,) = info.value.problems
     assert error.file.endswith("nope.csv") and "cannot read file" in error.reason
 
 
@@ -185,14 +179,14 @@ def test_every_bad_row_is_listed_in_line_order() -> None:
 
 
 def test_error_count_is_capped_but_totalled() -> None:
-    n = MAX_KEPT_ERRORS + 100
+    n = InputError.MAX_KEPT + 100
     data = (HEADER + "".join(row(building="x") for _ in range(n))).encode()
     with pytest.raises(InputError) as info:
         read_proposals(data)
     err = info.value
-    assert (len(err.errors), err.total) == (MAX_KEPT_ERRORS, n)
+    assert (len(err.problems), err.total) == (InputError.MAX_KEPT, n)
     assert f"{n} bad rows" in str(err)
-    assert f"and {n - MESSAGE_ROWS} more bad rows" in str(err)
+    assert f"and {n - InputError.SHOWN} more bad rows" in str(err)
 
 
 def test_non_utf8_bytes_name_their_line() -> None:
@@ -317,7 +311,7 @@ def test_skip_with_nothing_left_still_raises() -> None:
     data = (HEADER + row(building="x") + row(confidence="y")).encode()
     with pytest.raises(InputError) as info:
         read_proposals(data, on_error="skip")
-    assert [e.line for e in info.value.errors] == [2, 3]
+    assert [e.line for e in info.value.problems] == [2, 3]
 
 
 def test_on_error_is_validated() -> None:
@@ -409,7 +403,7 @@ def test_from_wkt_validates_like_a_file() -> None:
         PolygonTable.from_wkt(
             ["a", "b", "c"], [1, "x", 3], [square, square, "POINT (1 1)"], name="mine"
         )
-    assert [(e.file, e.line, e.column) for e in info.value.errors] == [
+    assert [(e.file, e.line, e.column) for e in info.value.problems] == [
         ("mine", 2, "BuildingId"),
         ("mine", 3, "PolygonWKT_Pix"),
     ]

@@ -56,10 +56,10 @@ def test_score_files_reports_bad_rows_like_the_readers(pair, workers: int) -> No
         read_proposals(props, name="p.csv")
     with pytest.raises(InputError) as split:
         score_files(truth, props, workers=workers, on_error="raise")
-    assert [(e.line, e.column) for e in split.value.errors] == [
-        (e.line, e.column) for e in single.value.errors
+    assert [(e.line, e.column) for e in split.value.problems] == [
+        (e.line, e.column) for e in single.value.problems
     ]
-    assert [e.line for e in single.value.errors] == [4, 8, 10]
+    assert [e.line for e in single.value.problems] == [4, 8, 10]
 
     skipped = read_proposals(props, on_error="skip")
     expected = score(read_truth(truth), skipped)

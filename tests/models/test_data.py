@@ -7,13 +7,13 @@ import pytest
 import tifffile
 import torch
 
+from geoarena.evaluator import city_of
 from geoarena.models.data.augment import AugmentSettings, augment_batch
 from geoarena.models.data.dataset import CropDataset, build_cache, window_size
 from geoarena.models.data.sampler import HardExampleSampler
 from geoarena.models.data.spacenet import (
     CityNormalizer,
     DataError,
-    city_of,
     image_id_of,
     load_split,
     read_raw_tile,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geoarena.models.data.spacenet import city_of
+from geoarena.evaluator import city_of
 from geoarena.models.data.targets import make_targets, polygons_from_wkt
 from geoarena.models.maps import MapCache, maps_to_table
 from geoarena.platform.config import PostSearch

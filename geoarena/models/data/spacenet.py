@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from geoarena.evaluator import city_of
+
 _IMAGE_ID = re.compile(r"AOI_\d+_[A-Za-z0-9]+_img\d+")
 TILE_SUFFIXES = (".tif", ".tiff")
 
@@ -31,12 +33,6 @@ def image_id_of(path: Path) -> str:
     """ImageId of a tile file (the ``AOI_n_City_imgK`` part of its name, else its stem)."""
     match = _IMAGE_ID.search(path.stem)
     return match.group(0) if match else path.stem
-
-
-def city_of(image_id: str) -> str:
-    """City (AOI) of an ImageId: everything before ``_img``, as the DeepGlobe scorer does."""
-    head, sep, _ = image_id.rpartition("_img")
-    return head if sep else image_id
 
 
 def find_tiles(folder: Path) -> dict[str, Path]:
