@@ -40,12 +40,12 @@ def _db(url: str):
 
 def _run(fn, *args: Any, **kwargs: Any) -> Any:
     """Call a service function, turning its errors into a clean message and exit code."""
+    from geoarena.evaluator import InputError
     from geoarena.leaderboard.errors import LeaderboardError
-    from geoarena.leaderboard.validation import Rejection
 
     try:
         return fn(*args, **kwargs)
-    except Rejection as exc:
+    except InputError as exc:
         click.echo(f"rejected: {exc.total} problem(s)\n{exc}", err=True)
         sys.exit(2)
     except LeaderboardError as exc:

@@ -25,7 +25,6 @@ from geoarena.leaderboard.schema import (
     Phase,
 )
 from geoarena.leaderboard.splits import SplitError, assign_splits
-from geoarena.leaderboard.validation import Rejection
 
 #: the CLI acts as this organizer in the audit log (it has direct database access).
 CLI_ACTOR = "cli"
@@ -103,12 +102,9 @@ def check_rules(rules: str, ranking_metric: str) -> None:
 
 def check_truth(truth: bytes, name: str, salt: str, public_fraction: float) -> str:
     """Validate a truth file and its split; returns the split source."""
-    from geoarena.evaluator import InputError, read_truth
+    from geoarena.evaluator import read_truth
 
-    try:
-        read_truth(truth, name=name, on_error="raise")
-    except InputError as exc:
-        raise Rejection(errors=exc.errors[:50], total=exc.total) from None
+    read_truth(truth, name=name, on_error="raise")
     try:
         assignment, source = assign_splits(truth, salt, public_fraction)
     except (SplitError, UnicodeDecodeError) as exc:

@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from geoarena.errors import Problem
+from geoarena.evaluator import InputError
 from geoarena.leaderboard import jobs
 from geoarena.leaderboard.blobs import get_blob, put_blob
 from geoarena.leaderboard.boards import (
@@ -77,7 +79,7 @@ from geoarena.leaderboard.schema import (
 )
 from geoarena.leaderboard.security import new_token, secret_matches, split_token
 from geoarena.leaderboard.splits import truth_image_ids
-from geoarena.leaderboard.validation import Rejection, validate_upload
+from geoarena.leaderboard.validation import validate_upload
 
 
 def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
@@ -324,7 +326,7 @@ def submit(
 ) -> dict[str, Any]:
     """Validate, store and enqueue one prediction CSV; returns the submission's status.
 
-    Raises :class:`Rejection` (row-level errors, nothing stored, no quota used),
+    Raises :class:`InputError` (row-level errors, nothing stored, no quota used),
     :class:`QuotaExceeded`, :class:`PhaseClosed` or :class:`Forbidden`.
     Organizer submissions must be baselines (``baseline_label``); they use no quota.
     """
@@ -332,11 +334,8 @@ def submit(
     now = utcnow()
     display_name = (filename or "submission.csv").replace("\\", "/").rsplit("/", 1)[-1][:255]
     if len(data) > settings.max_upload_bytes:
-        raise Rejection(
-            errors=[
-                _file_error(display_name, f"exceeds the {settings.max_upload_bytes} byte limit")
-            ],
-            total=1,
+        raise InputError(
+            [Problem(display_name, 0, "", f"exceeds the {settings.max_upload_bytes} byte limit")]
         )
     with db.session() as session:
         challenge = get_challenge(session, slug)
@@ -402,12 +401,6 @@ def submit(
             )
     with db.session() as session:
         return submission_view(session, session.get(Submission, submission.id), principal)
-
-
-def _file_error(name: str, reason: str):
-    from geoarena.evaluator import RowError
-
-    return RowError(file=name, line=0, column="", reason=reason)
 
 
 def submission_view(
@@ -593,81 +586,6 @@ def list_challenges(db: Database) -> list[dict[str, Any]]:
         return out
 
 
-def run_local_demo(
-    *,
-    database: str,
-    truth: bytes,
-    submissions: dict[str, bytes],
-    baseline: bytes | None = None,
-    slug: str = "demo",
-    title: str = "geoarena demo challenge",
-    rules: str = "deepglobe",
-    show: bool = True,
-) -> dict[str, Any]:
-    """Host a whole challenge in one call: for demos and smoke tests.
-
-    Creates (or reuses) challenge ``slug`` in the SQLite file ``database`` (a path or URL),
-    adds one team per key of ``submissions``, submits an organizer ``baseline`` and each
-    team's CSV, scores everything inline, prints the public leaderboard when ``show`` and
-    returns it (the API's leaderboard dict).
-
-    Example::
-
-        from geoarena.leaderboard.service import run_local_demo
-        board = run_local_demo(database="demo.db", truth=truth_bytes,
-                               submissions={"team-a": csv_bytes}, baseline=base_bytes)
-    """
-    from geoarena.leaderboard.worker import Worker
-
-    url = database if "://" in database else f"sqlite:///{database}"
-    db = open_database(url)
-    try:
-        with db.session() as session:
-            exists = session.execute(select(Challenge.id).where(Challenge.slug == slug)).first()
-        if not exists:
-            create_challenge(
-                db,
-                slug=slug,
-                title=title,
-                truth=truth,
-                rules=rules,
-                daily_limit=None,
-                concurrent_limit=None,
-            )
-        organizer = authenticate(db, issue_token(db, member="demo-organizer", role=ORGANIZER))
-        if baseline is not None:
-            submit(
-                db,
-                principal=organizer,
-                slug=slug,
-                data=baseline,
-                filename="baseline.csv",
-                baseline_label="baseline",
-            )
-        for team, data in submissions.items():
-            with db.session() as session:
-                known = session.execute(
-                    select(Team.id).join(Challenge).where(Challenge.slug == slug, Team.name == team)
-                ).first()
-            if not known:
-                add_team(db, slug=slug, name=team)
-            principal = authenticate(
-                db, issue_token(db, member=f"{team}-member", slug=slug, team=team)
-            )
-            submit(db, principal=principal, slug=slug, data=data, filename=f"{team}.csv")
-        Worker(db).run(exit_when_idle=True)
-        board = board_to_dict(*leaderboard(db, slug=slug))
-        if show:
-            from rich.console import Console
-
-            from geoarena.leaderboard.report import board_table, board_width
-
-            Console(width=board_width()).print(board_table(board))
-        return board
-    finally:
-        db.dispose()
-
-
 __all__ = [
     "CLI_ACTOR",
     "PHASE_FIELDS",
@@ -692,7 +610,6 @@ __all__ = [
     "rescore_status",
     "reveal",
     "revoke_token",
-    "run_local_demo",
     "select_finals",
     "set_phase",
     "start_rescore",

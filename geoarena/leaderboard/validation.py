@@ -3,7 +3,7 @@
 The evaluator's reader checks the header, every WKT and the vertex limit; this module adds
 what only the leaderboard knows (the phase's ImageIds), what the reader does not look at
 (byte-level problems: empty, binary, not UTF-8, gzip bombs) and duplicate rows. Every
-problem becomes a ``RowError(file, line, column, reason)``.
+problem becomes a ``Problem(file, line, column, reason)``.
 """
 
 from __future__ import annotations
@@ -16,33 +16,19 @@ from typing import Any
 
 import numpy as np
 
-from geoarena.evaluator import InputError, RowError
+from geoarena.errors import Problem
+from geoarena.evaluator import InputError
 
 
-class Rejection(Exception):
-    """A rejected upload: the first ``errors`` and the ``total`` number of problems."""
-
-    def __init__(self, errors: list[RowError], total: int) -> None:
-        self.errors = errors
-        self.total = total
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        lines = [str(e) for e in self.errors]
-        if self.total > len(self.errors):
-            lines.append(f"... and {self.total - len(self.errors)} more")
-        return "\n".join(lines)
-
-
-def _whole_file(name: str, reason: str) -> list[RowError]:
-    return [RowError(file=name, line=0, column="", reason=reason)]
+def _whole_file(name: str, reason: str) -> list[Problem]:
+    return [Problem(file=name, line=0, column="", reason=reason)]
 
 
 #: byte-order marks of encodings that are not UTF-8.
 FOREIGN_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
 
 
-def decode(data: bytes, name: str, max_bytes: int) -> tuple[bytes, list[RowError]]:
+def decode(data: bytes, name: str, max_bytes: int) -> tuple[bytes, list[Problem]]:
     """Plain CSV bytes (gunzipped when needed) and byte-level errors, if any."""
     if data[:2] == b"\x1f\x8b":
         try:
@@ -59,24 +45,24 @@ def decode(data: bytes, name: str, max_bytes: int) -> tuple[bytes, list[RowError
             return b"", _whole_file(name, f"file is {encoding}-encoded; save it as UTF-8")
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
-        return b"", [RowError(name, line, "", "binary data (NUL byte): expected a UTF-8 CSV")]
+        return b"", [Problem(name, line, "", "binary data (NUL byte): expected a UTF-8 CSV")]
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         byte = data[exc.start]
         reason = f"not UTF-8: byte 0x{byte:02x} cannot be decoded; save the file as UTF-8"
-        return b"", [RowError(name, line, "", reason)]
+        return b"", [Problem(name, line, "", reason)]
     return data, []
 
 
-def table_checks(table: Any, image_ids: Collection[str]) -> list[RowError]:
+def table_checks(table: Any, image_ids: Collection[str]) -> list[Problem]:
     """Unknown ImageIds and duplicate (ImageId, BuildingId) rows of a parsed table."""
-    errors: list[RowError] = []
+    errors: list[Problem] = []
     known = np.isin(table.image_id, np.asarray(list(image_ids), dtype=object))
     for k in np.flatnonzero(~known):
         reason = f"ImageId {table.image_id[k]!r} is not in this phase"
-        errors.append(RowError(table.name, int(table.line[k]), "ImageId", reason))
+        errors.append(Problem(table.name, int(table.line[k]), "ImageId", reason))
     seen: dict[tuple[str, int], int] = {}
     for image, building, line in zip(
         table.image_id.tolist(), table.building_id.tolist(), table.line.tolist(), strict=True
@@ -86,7 +72,7 @@ def table_checks(table: Any, image_ids: Collection[str]) -> list[RowError]:
             reason = (
                 f"duplicate row: ImageId {image!r} BuildingId {building} already on line {first}"
             )
-            errors.append(RowError(table.name, line, "BuildingId", reason))
+            errors.append(Problem(table.name, line, "BuildingId", reason))
     return errors
 
 
@@ -99,7 +85,7 @@ def validate_upload(
     max_vertices: int,
     max_errors: int = 50,
 ) -> bytes:
-    """The plain CSV bytes of an acceptable upload; raises :class:`Rejection` otherwise."""
+    """The plain CSV bytes of an acceptable upload; raises :class:`InputError` otherwise."""
     from geoarena.evaluator import read_proposals
 
     plain, errors = decode(data, name, max_bytes)
@@ -108,12 +94,12 @@ def validate_upload(
         try:
             table = read_proposals(plain, name=name, on_error="skip", max_vertices=max_vertices)
         except InputError as exc:  # the whole file is unusable (header, no good row)
-            errors.extend(exc.errors)
-            extra = exc.total - len(exc.errors)
+            errors.extend(exc.problems)
+            extra = exc.total - len(exc.problems)
         else:
             errors.extend(table.skipped)
             errors.extend(table_checks(table, image_ids))
     if errors:
         ordered = sorted(set(errors), key=lambda e: (e.line, e.column, e.reason))
-        raise Rejection(errors=ordered[:max_errors], total=len(ordered) + extra)
+        raise InputError(ordered[:max_errors], total=len(ordered) + extra)
     return plain

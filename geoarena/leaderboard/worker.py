@@ -138,7 +138,7 @@ class Worker:
                 "participant",
                 {
                     "message": str(exc),
-                    "errors": [e.to_dict() for e in exc.errors[:50]],
+                    "errors": [e.to_dict() for e in exc.problems[:50]],
                     "total": exc.total,
                 },
             )

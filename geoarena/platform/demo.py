@@ -176,7 +176,7 @@ def _baseline_predictions(sweep: Any, study: Any, work: Path) -> Path:
 
 
 def _leaderboard(work: Path, best_csv: Path, baseline_csv: Path) -> dict:
-    from geoarena.leaderboard.service import run_local_demo
+    from geoarena.leaderboard import run_local_demo
 
     truth = (work / "data" / "test" / "truth.csv").read_bytes()
     return run_local_demo(

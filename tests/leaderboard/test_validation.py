@@ -7,10 +7,10 @@ import gzip
 import pytest
 from sqlalchemy import func, select
 
+from geoarena.evaluator import InputError
 from geoarena.leaderboard import service
 from geoarena.leaderboard.config import Settings
 from geoarena.leaderboard.schema import AuditEntry, Blob, Job, Submission
-from geoarena.leaderboard.validation import Rejection
 
 from .factories import HEADER, make_arena, synthetic
 
@@ -27,9 +27,9 @@ def _first_image(truth: bytes) -> str:
     return truth.decode().splitlines()[1].split(",")[0]
 
 
-def _reject(arena, data: bytes, **kwargs) -> Rejection:
+def _reject(arena, data: bytes, **kwargs) -> InputError:
     before = _counts(arena.db)
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(InputError) as info:
         service.submit(
             arena.db,
             principal=arena.members["alpha"],
@@ -51,15 +51,15 @@ def arena(db):
 
 def test_empty_file(arena) -> None:
     err = _reject(arena, b"")
-    assert err.errors[0].reason == "file is empty"
-    assert err.errors[0].file == "preds.csv"
-    assert _reject(arena, b"  \n\n").errors[0].reason == "file is empty"
+    assert err.problems[0].reason == "file is empty"
+    assert err.problems[0].file == "preds.csv"
+    assert _reject(arena, b"  \n\n").problems[0].reason == "file is empty"
 
 
 def test_binary_file(arena) -> None:
     err = _reject(arena, HEADER.encode() + b"\x00\x01\x02garbage\n")
-    assert err.errors[0].line == 2
-    assert "binary" in err.errors[0].reason
+    assert err.problems[0].line == 2
+    assert "binary" in err.problems[0].reason
 
 
 def test_wrong_encoding(arena) -> None:
@@ -67,8 +67,8 @@ def test_wrong_encoding(arena) -> None:
     data = (HEADER + f'{image},1,"POLYGON ((0 0, 5 0, 5 5, 0 0))",1\n').encode()
     data += "Zürich,2,POLYGON EMPTY,1\n".encode("latin-1")
     err = _reject(arena, data)
-    assert err.errors[0].line == 3
-    assert "UTF-8" in err.errors[0].reason
+    assert err.problems[0].line == 3
+    assert "UTF-8" in err.problems[0].reason
 
 
 def test_header_and_wkt_errors_name_line_and_column(arena) -> None:
@@ -80,32 +80,32 @@ def test_header_and_wkt_errors_name_line_and_column(arena) -> None:
         + f'{image},3,"LINESTRING (0 0, 1 1)",0.5\n'
     ).encode()
     err = _reject(arena, data)
-    lines = {e.line for e in err.errors}
+    lines = {e.line for e in err.problems}
     assert {3, 4} <= lines
-    assert all(e.column == "PolygonWKT_Pix" for e in err.errors if e.line in (3, 4))
+    assert all(e.column == "PolygonWKT_Pix" for e in err.problems if e.line in (3, 4))
     bad_header = _reject(arena, b"Image,Id,Wkt\nx,1,POLYGON EMPTY\n")
-    assert bad_header.errors[0].line in (0, 1)
+    assert bad_header.problems[0].line in (0, 1)
 
 
 def test_unknown_image_ids(arena) -> None:
     data = (HEADER + 'AOI_9_Nowhere_img1,1,"POLYGON ((0 0, 9 0, 9 9, 0 9, 0 0))",1\n').encode()
     err = _reject(arena, data)
-    assert err.errors[0].column == "ImageId"
-    assert "not in this phase" in err.errors[0].reason
+    assert err.problems[0].column == "ImageId"
+    assert "not in this phase" in err.problems[0].reason
 
 
 def test_duplicate_rows(arena) -> None:
     image = _first_image(arena.truth)
     row = f'{image},7,"POLYGON ((0 0, 9 0, 9 9, 0 9, 0 0))",1\n'
     err = _reject(arena, (HEADER + row + row).encode())
-    assert err.errors[0].line == 3
-    assert "duplicate" in err.errors[0].reason and "line 2" in err.errors[0].reason
+    assert err.problems[0].line == 3
+    assert "duplicate" in err.problems[0].reason and "line 2" in err.problems[0].reason
 
 
 def test_only_the_first_50_errors_with_a_count_of_the_rest(arena) -> None:
     rows = "".join(f"AOI_9_Nowhere_img{i},1,POLYGON EMPTY,1\n" for i in range(120))
     err = _reject(arena, (HEADER + rows).encode())
-    assert len(err.errors) == 50
+    assert len(err.problems) == 50
     assert err.total == 120
     assert "and 70 more" in str(err)
 
@@ -116,20 +116,20 @@ def test_vertex_limit(arena) -> None:
     data = (HEADER + f'{image},1,"POLYGON (({ring}))",1\n').encode()
     settings = Settings(max_vertices=100)
     err = _reject(arena, data, settings=settings)
-    assert err.errors[0].line == 2
+    assert err.problems[0].line == 2
 
 
 def test_size_limit(arena) -> None:
     _, props = synthetic()
     settings = Settings(max_upload_bytes=len(props) - 1)
     err = _reject(arena, props, settings=settings)
-    assert "limit" in err.errors[0].reason
+    assert "limit" in err.problems[0].reason
 
 
 def test_gzip_bomb_is_capped(arena) -> None:
     bomb = gzip.compress(HEADER.encode() + b"x" * 5_000_000)
     err = _reject(arena, bomb, settings=Settings(max_upload_bytes=1_000_000))
-    assert "decompressed size" in err.errors[0].reason
+    assert "decompressed size" in err.problems[0].reason
 
 
 def test_gzip_upload_is_accepted(arena) -> None:
@@ -147,12 +147,12 @@ def test_gzip_upload_is_accepted(arena) -> None:
 
 def test_utf16_gets_a_clear_message(arena) -> None:
     err = _reject(arena, (HEADER + "x,1,POLYGON EMPTY,1\n").encode("utf-16"))
-    assert "UTF-16" in err.errors[0].reason
+    assert "UTF-16" in err.problems[0].reason
 
 
 def test_header_only_file_is_rejected(arena) -> None:
     err = _reject(arena, HEADER.encode())
-    assert err.errors[0].line in (0, 1)
+    assert err.problems[0].line in (0, 1)
 
 
 def test_polygon_with_thousands_of_vertices_is_accepted(arena) -> None:

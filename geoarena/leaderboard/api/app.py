@@ -10,13 +10,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from geoarena.evaluator import InputError
 from geoarena.leaderboard.api import organizer, pages, participant
 from geoarena.leaderboard.api.deps import RateLimiter
 from geoarena.leaderboard.api.uploads import BodyLimitMiddleware
 from geoarena.leaderboard.config import Settings, get_settings
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.errors import LeaderboardError, QuotaExceeded
-from geoarena.leaderboard.validation import Rejection
 
 API_PREFIX = "/api/v1"
 
@@ -67,14 +67,14 @@ def create_app(
     app.include_router(organizer.router, prefix=API_PREFIX)
     app.include_router(pages.router)
 
-    @app.exception_handler(Rejection)
-    async def _rejected(request: Request, exc: Rejection) -> JSONResponse:
+    @app.exception_handler(InputError)
+    async def _rejected(request: Request, exc: InputError) -> JSONResponse:
         return JSONResponse(
             status_code=422,
             content={
                 "detail": f"file rejected: {exc.total} problem{'s' if exc.total != 1 else ''}; "
                 "nothing was stored and no quota was used",
-                "errors": [e.to_dict() for e in exc.errors],
+                "errors": [e.to_dict() for e in exc.problems],
                 "total_errors": exc.total,
             },
         )
