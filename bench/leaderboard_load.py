@@ -33,10 +33,11 @@ from pathlib import Path
 import httpx
 import psutil
 
+from geoarena import leaderboard as lb
 from geoarena.evaluator import PreparedTruth, read_proposals
 from geoarena.evaluator.synthetic import make_pair
-from geoarena.leaderboard import service
 from geoarena.leaderboard.blobs import put_blob
+from geoarena.leaderboard.challenges import bump_board
 from geoarena.leaderboard.schema import Phase, Score, Submission, Team, utcnow
 
 CLI = [sys.executable, "-c", "from geoarena.cli import main; main()"]
@@ -181,18 +182,17 @@ def main() -> None:
     files = [variant(proposals, i) for i in range(n_files)]
     print(f"submission size {len(files[0]) / 1e6:.1f} MB, truth {len(truth) / 1e6:.1f} MB")
 
-    db = service.open_database(url)
-    service.create_challenge(
+    db = lb.open_database(url, migrate=True)
+    lb.create_challenge(
         db,
         slug="bench",
         title="Bench",
         truth=truth,
         split_salt="bench",
-        daily_limit=None,
-        concurrent_limit=None,
+        phase=lb.PhaseChange(daily_limit=None, concurrent_limit=None),
     )
-    service.add_team(db, slug="bench", name="load")
-    token = service.issue_token(db, member="load", slug="bench", team="load")
+    lb.add_team(db, slug="bench", name="load")
+    token = lb.issue_token(db, member="load", slug="bench", team="load")
 
     # Baseline: the evaluator alone, in this process (truth prepared once, as the workers do).
     prepared = PreparedTruth(truth, "deepglobe")
@@ -258,16 +258,16 @@ def main() -> None:
             rows = len(http.get("/api/v1/challenges/bench/leaderboard").json()["rows"])
         cold = []
         for _ in range(10):
-            service.clear_board_cache()
+            db.cache.clear()
             t = time.perf_counter()
-            service.board_to_dict(*service.leaderboard(db, slug="bench"))
+            lb.leaderboard(db, slug="bench").model_dump(mode="json")
             cold.append(time.perf_counter() - t)
         # Every request after a change recomputes the board: bump the version each time.
         changed = []
         with httpx.Client(base_url=base, timeout=60) as http:
             for _ in range(30):
                 with db.transaction() as session:
-                    service.bump_board(session, challenge_id=1)
+                    bump_board(session, challenge_id=1)
                 t = time.perf_counter()
                 http.get("/api/v1/challenges/bench/leaderboard").raise_for_status()
                 changed.append(time.perf_counter() - t)

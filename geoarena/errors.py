@@ -129,6 +129,21 @@ class LimitExceeded(GeoarenaError):
         self.retry_after = retry_after
 
 
+def invalid_input_from(validation_error: Any, *, file: str = "") -> InvalidInput:
+    """An :class:`InvalidInput` from a pydantic ``ValidationError`` (duck-typed, so this
+    module needs no pydantic): one problem per field, named by its dotted path."""
+    problems = [
+        Problem(
+            file,
+            0,
+            ".".join(str(part) for part in err["loc"]),
+            "unknown field" if err["type"] == "extra_forbidden" else err["msg"],
+        )
+        for err in validation_error.errors()
+    ]
+    return InvalidInput(problems)
+
+
 __all__ = [
     "Conflict",
     "Forbidden",
@@ -137,4 +152,5 @@ __all__ = [
     "LimitExceeded",
     "NotFound",
     "Problem",
+    "invalid_input_from",
 ]

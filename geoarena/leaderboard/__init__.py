@@ -1,41 +1,79 @@
 """Challenge hosting: a SQL-backed leaderboard with teams, tokens, phases, quotas,
 public/private splits, scoring workers, an HTTP API, web pages and a CLI.
 
-The public API is re-exported here; ``geoarena.leaderboard.api.create_app`` builds the
-FastAPI app and :class:`LeaderboardClient` talks to a running server.
+Modules, by concept: ``challenges`` (challenges, phases, teams), ``access`` (tokens, who
+may do what), ``submissions`` (upload and views), ``quotas``, ``finals`` (final
+selections, reveal), ``boards`` + ``ranking`` (the ranked ``Board``), ``rescoring``,
+``queue`` (the job queue) + ``worker`` (scoring), ``db`` + ``schema`` + ``migrations``
+(storage), ``api`` (FastAPI app and pages), ``cli``, ``client`` (HTTP client), ``demo``.
+The public API is re-exported here.
 """
 
-from geoarena.leaderboard.client import LeaderboardClient
-from geoarena.leaderboard.db import Database
-from geoarena.leaderboard.demo import run_local_demo
-from geoarena.leaderboard.service import (
-    Principal,
+from geoarena.leaderboard.access import Principal, authenticate, issue_token, revoke_token
+from geoarena.leaderboard.boards import Board, BoardRow, leaderboard
+from geoarena.leaderboard.challenges import (
+    ChallengeView,
+    PhaseChange,
+    PhaseView,
     add_team,
-    authenticate,
     create_challenge,
-    get_quota,
-    get_submission,
-    issue_token,
-    leaderboard,
     list_challenges,
-    list_submissions,
-    open_database,
+    set_phase,
+)
+from geoarena.leaderboard.client import LeaderboardClient
+from geoarena.leaderboard.db import Database, open_database
+from geoarena.leaderboard.demo import run_local_demo
+from geoarena.leaderboard.finals import reveal, select_finals
+from geoarena.leaderboard.queue import JobQueue
+from geoarena.leaderboard.quotas import Quota, get_quota
+from geoarena.leaderboard.rescoring import (
+    RescoreView,
+    outdated_scores,
     publish_rescore,
     rescore_status,
-    reveal,
-    revoke_token,
-    select_finals,
-    set_phase,
     start_rescore,
+)
+from geoarena.leaderboard.scores import CityScore, SplitScore
+from geoarena.leaderboard.settings import Settings
+from geoarena.leaderboard.states import (
+    FailureKind,
+    JobState,
+    RescoreState,
+    Role,
+    Split,
+    SubmissionState,
+)
+from geoarena.leaderboard.submissions import (
+    SubmissionView,
+    get_submission,
+    list_submissions,
     submit,
     team_history,
 )
 from geoarena.leaderboard.worker import Worker
 
 __all__ = [
+    "Board",
+    "BoardRow",
+    "ChallengeView",
+    "CityScore",
     "Database",
+    "FailureKind",
+    "JobQueue",
+    "JobState",
     "LeaderboardClient",
+    "PhaseChange",
+    "PhaseView",
     "Principal",
+    "Quota",
+    "RescoreState",
+    "RescoreView",
+    "Role",
+    "Settings",
+    "Split",
+    "SplitScore",
+    "SubmissionState",
+    "SubmissionView",
     "Worker",
     "add_team",
     "authenticate",
@@ -47,6 +85,7 @@ __all__ = [
     "list_challenges",
     "list_submissions",
     "open_database",
+    "outdated_scores",
     "publish_rescore",
     "rescore_status",
     "reveal",

@@ -18,6 +18,10 @@ import httpx
 
 from geoarena import errors
 from geoarena.errors import GeoarenaError, InvalidInput, Problem
+from geoarena.leaderboard.boards import Board
+from geoarena.leaderboard.errors import Unauthorized
+from geoarena.leaderboard.quotas import Quota
+from geoarena.leaderboard.submissions import SubmissionView
 
 API = "/api/v1"
 #: seconds to wait for the answer to an upload: the server validates the whole file before
@@ -39,7 +43,13 @@ class ServerError(GeoarenaError):
 #: error classes a server names in its error body (``"error": "NotFound"``).
 _KNOWN: dict[str, type[GeoarenaError]] = {
     cls.__name__: cls
-    for cls in (errors.NotFound, errors.Forbidden, errors.Conflict, errors.LimitExceeded)
+    for cls in (
+        errors.NotFound,
+        errors.Forbidden,
+        errors.Conflict,
+        errors.LimitExceeded,
+        Unauthorized,
+    )
 }
 
 
@@ -50,7 +60,7 @@ class LeaderboardClient:
 
         with LeaderboardClient("http://host:8000", token) as client:
             submission = client.submit("vegas", Path("preds.csv"))
-            print(client.wait(submission["uuid"], timeout=120)["status"])
+            print(client.wait(submission.uuid, timeout=120).status)
     """
 
     def __init__(
@@ -94,7 +104,7 @@ class LeaderboardClient:
         phase: str | None = None,
         baseline_label: str | None = None,
         progress: Callable[[int], None] | None = None,
-    ) -> dict[str, Any]:
+    ) -> SubmissionView:
         """Stream ``path`` as a submission; returns the accepted submission (status queued).
 
         ``progress(n)`` is called with the size of every chunk sent.
@@ -113,7 +123,7 @@ class LeaderboardClient:
                         progress(len(chunk))
                     yield chunk
 
-        return self._request(
+        body = self._request(
             "POST",
             f"{API}/challenges/{slug}/submissions",
             params=params,
@@ -121,16 +131,19 @@ class LeaderboardClient:
             headers={"Content-Type": "text/csv", "Content-Length": str(path.stat().st_size)},
             timeout=httpx.Timeout(UPLOAD_TIMEOUT, connect=10.0),
         )
+        return SubmissionView.model_validate(body)
 
-    def submission(self, uuid: str) -> dict[str, Any]:
-        return self._request("GET", f"{API}/submissions/{uuid}")
+    def submission(self, uuid: str) -> SubmissionView:
+        return SubmissionView.model_validate(self._request("GET", f"{API}/submissions/{uuid}"))
 
-    def submissions(self, slug: str) -> list[dict[str, Any]]:
+    def submissions(self, slug: str) -> list[SubmissionView]:
         """The caller's team's submissions, newest first."""
-        return self._request("GET", f"{API}/challenges/{slug}/submissions")["data"]
+        page = self._request("GET", f"{API}/challenges/{slug}/submissions")
+        return [SubmissionView.model_validate(s) for s in page["data"]]
 
-    def quota(self, slug: str, phase: str | None = None) -> dict[str, Any]:
-        return self._request("GET", f"{API}/challenges/{slug}/quota", params=_phase(phase))
+    def quota(self, slug: str, phase: str | None = None) -> Quota:
+        body = self._request("GET", f"{API}/challenges/{slug}/quota", params=_phase(phase))
+        return Quota.model_validate(body)
 
     def select_finals(self, slug: str, uuids: list[str], phase: str | None = None) -> list[str]:
         body = self._request(
@@ -141,17 +154,16 @@ class LeaderboardClient:
         )
         return list(body["selected"])
 
-    def leaderboard(
-        self, slug: str, split: str = "public", phase: str | None = None
-    ) -> dict[str, Any]:
+    def leaderboard(self, slug: str, split: str = "public", phase: str | None = None) -> Board:
         params = {"split": split, **_phase(phase)}
-        return self._request("GET", f"{API}/challenges/{slug}/leaderboard", params=params)
+        body = self._request("GET", f"{API}/challenges/{slug}/leaderboard", params=params)
+        return Board.model_validate(body)
 
-    def wait(self, uuid: str, *, timeout: float, poll: float = 0.5) -> dict[str, Any]:
+    def wait(self, uuid: str, *, timeout: float, poll: float = 0.5) -> SubmissionView:
         """The submission once scored or failed, or as it is after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         state = self.submission(uuid)
-        while state["status"] in ("queued", "scoring") and time.monotonic() < deadline:
+        while state.status.pending and time.monotonic() < deadline:
             time.sleep(poll)
             state = self.submission(uuid)
         return state
@@ -181,17 +193,13 @@ def error_from_response(response: httpx.Response) -> GeoarenaError:
     detail = str(body["detail"])
     problems = [Problem.from_dict(p) for p in body.get("problems") or []]
     if response.status_code == 422 or body.get("error") == "InvalidInput":
-        return InvalidInput(problems, body.get("total"), message=_with_problems(detail, problems))
+        return InvalidInput(problems, body.get("total"), message=detail)
     cls = _KNOWN.get(str(body.get("error")), ServerError)
     if response.status_code >= 500:
         cls = ServerError
     error = cls(detail)
     error.problems = tuple(problems)
     return error
-
-
-def _with_problems(detail: str, problems: list[Problem]) -> str:
-    return "\n".join([detail, *(f"  {p}" for p in problems)])
 
 
 def _phase(phase: str | None) -> dict[str, str]:

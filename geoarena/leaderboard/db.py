@@ -1,22 +1,33 @@
-"""Engines, sessions and migrations.
+"""Engines, sessions, migrations and this process's read cache of one leaderboard database.
 
 SQLite gets two engines on the same file: reads begin a deferred transaction, writes begin
 ``BEGIN IMMEDIATE`` so that the single SQLite writer lock is taken before the first read of
 a read-check-write sequence (a quota check, a job claim). PostgreSQL uses one engine and
 row locks (``FOR UPDATE``, ``SKIP LOCKED``) instead.
+
+Only ``init-db``/``upgrade`` migrate; everything else checks the schema revision and says
+what to run (:meth:`Database.require_current_schema`), so a server never silently changes
+the schema of a database that another, older server still uses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from geoarena.leaderboard.config import normalise_url
+from geoarena.leaderboard.errors import SchemaMismatch
+from geoarena.leaderboard.settings import normalise_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -36,14 +47,47 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
+    def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql(begin)
 
     return engine
 
 
+class VersionedCache:
+    """A small thread-safe LRU of values that are valid while their version is unchanged.
+
+    Every read names the version it expects (a board's ``board_version``, a file's
+    sha256), so an entry is never served stale, whichever process changed the data.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._items: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = size
+
+    def get(self, key: Hashable, version: Hashable) -> Any | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is None or hit[0] != version:
+                return None
+            self._items.move_to_end(key)
+            return hit[1]
+
+    def put(self, key: Hashable, version: Hashable, value: Any) -> None:
+        with self._lock:
+            self._items[key] = (version, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
 class Database:
-    """A leaderboard database: ``session()`` for reads, ``transaction()`` for writes."""
+    """A leaderboard database: ``session()`` for reads, ``transaction()`` for writes, and
+    ``cache`` for what this process may reuse between requests."""
 
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
@@ -58,6 +102,7 @@ class Database:
             self.write_engine = self.engine
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        self.cache = VersionedCache()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -71,25 +116,58 @@ class Database:
         with self._write() as session, session.begin():
             yield session
 
+    # --- schema -------------------------------------------------------------------------------
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` with the Alembic migrations shipped in the package."""
-        from alembic import command
-
         with self.write_engine.begin() as connection:
             command.upgrade(alembic_config(connection), revision)
+
+    def schema_revision(self) -> str | None:
+        """The revision the database is at (None: no geoarena schema yet)."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def require_current_schema(self) -> None:
+        """Raise :class:`SchemaMismatch` unless the schema is the one this code expects."""
+        current, head = self.schema_revision(), head_revision()
+        if current == head:
+            return
+        if current is None:
+            raise SchemaMismatch(
+                f"{self.url}: no leaderboard schema; run `geoarena leaderboard init-db`"
+            )
+        raise SchemaMismatch(
+            f"{self.url}: schema revision {current}, this geoarena needs {head}; "
+            "run `geoarena leaderboard upgrade` (back up the database first)"
+        )
 
     def dispose(self) -> None:
         self.engine.dispose()
         self.write_engine.dispose()
 
 
-def alembic_config(connection: Any = None, url: str | None = None) -> Any:
+def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic config pointing at the packaged migrations (no alembic.ini needed)."""
-    from alembic.config import Config
-
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    if url is not None:
-        config.set_main_option("sqlalchemy.url", normalise_url(url))
     config.attributes["connection"] = connection
     return config
+
+
+def head_revision() -> str | None:
+    """The newest migration shipped with this code."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def open_database(url: str, *, migrate: bool = False) -> Database:
+    """A database at ``url``, migrated to the latest schema when ``migrate``, else checked."""
+    db = Database(url)
+    try:
+        if migrate:
+            db.migrate()
+        else:
+            db.require_current_schema()
+    except BaseException:
+        db.dispose()
+        raise
+    return db

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console
 from sqlalchemy import select
 
+from geoarena.leaderboard.access import Principal, authenticate, issue_token
+from geoarena.leaderboard.boards import Board, leaderboard
+from geoarena.leaderboard.challenges import PhaseChange, add_team, create_challenge
+from geoarena.leaderboard.db import Database, open_database
 from geoarena.leaderboard.report import board_table, board_width
-from geoarena.leaderboard.schema import ORGANIZER, Challenge, Team
-from geoarena.leaderboard.service import (
-    add_team,
-    authenticate,
-    board_to_dict,
-    create_challenge,
-    issue_token,
-    leaderboard,
-    open_database,
-    submit,
-)
+from geoarena.leaderboard.schema import Challenge, Team
+from geoarena.leaderboard.states import Role
+from geoarena.leaderboard.submissions import submit
 from geoarena.leaderboard.worker import Worker
+
+
+def _principal(db: Database, token: str) -> Principal:
+    principal = authenticate(db, token)
+    assert principal is not None, "a token issued a moment ago names its member"
+    return principal
 
 
 def run_local_demo(
@@ -32,36 +32,28 @@ def run_local_demo(
     title: str = "geoarena demo challenge",
     rules: str = "deepglobe",
     show: bool = True,
-) -> dict[str, Any]:
-    """Host a whole challenge in one call: for demos and smoke tests.
+) -> Board:
+    """Host a whole challenge in one call and return its public board.
 
     Creates (or reuses) challenge ``slug`` in the SQLite file ``database`` (a path or URL),
     adds one team per key of ``submissions``, submits an organizer ``baseline`` and each
-    team's CSV, scores everything inline, prints the public leaderboard when ``show`` and
-    returns it (the API's leaderboard dict).
+    team's CSV, scores everything inline and prints the board when ``show``.
 
     Example::
 
-        from geoarena.leaderboard.demo import run_local_demo
+        from geoarena.leaderboard import run_local_demo
         board = run_local_demo(database="demo.db", truth=truth_bytes,
                                submissions={"team-a": csv_bytes}, baseline=base_bytes)
     """
     url = database if "://" in database else f"sqlite:///{database}"
-    db = open_database(url)
+    db = open_database(url, migrate=True)
     try:
         with db.session() as session:
             exists = session.execute(select(Challenge.id).where(Challenge.slug == slug)).first()
         if not exists:
-            create_challenge(
-                db,
-                slug=slug,
-                title=title,
-                truth=truth,
-                rules=rules,
-                daily_limit=None,
-                concurrent_limit=None,
-            )
-        organizer = authenticate(db, issue_token(db, member="demo-organizer", role=ORGANIZER))
+            unlimited = PhaseChange(daily_limit=None, concurrent_limit=None)
+            create_challenge(db, slug=slug, title=title, truth=truth, rules=rules, phase=unlimited)
+        organizer = _principal(db, issue_token(db, member="demo-organizer", role=Role.ORGANIZER))
         if baseline is not None:
             submit(
                 db,
@@ -78,12 +70,12 @@ def run_local_demo(
                 ).first()
             if not known:
                 add_team(db, slug=slug, name=team)
-            principal = authenticate(
+            principal = _principal(
                 db, issue_token(db, member=f"{team}-member", slug=slug, team=team)
             )
             submit(db, principal=principal, slug=slug, data=data, filename=f"{team}.csv")
         Worker(db).run(exit_when_idle=True)
-        board = board_to_dict(*leaderboard(db, slug=slug))
+        board = leaderboard(db, slug=slug)
         if show:
             Console(width=board_width()).print(board_table(board))
         return board

@@ -1,35 +1,34 @@
-"""Errors a participant or organizer can act on; each maps to one HTTP status."""
+"""The leaderboard's own refusals, under the package's error root.
+
+They say what went wrong in domain terms; ``api/errors.py`` alone turns them into HTTP
+statuses and the command line into exit codes.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-class LeaderboardError(Exception):
-    """Base class; ``status_code`` is the HTTP status the API answers with."""
+from geoarena.errors import Conflict, GeoarenaError, LimitExceeded
 
-    status_code = 400
-
-
-class NotFound(LeaderboardError):
-    status_code = 404
+if TYPE_CHECKING:
+    from geoarena.leaderboard.quotas import Quota
 
 
-class Forbidden(LeaderboardError):
-    status_code = 403
+class Unauthorized(GeoarenaError):
+    """No credentials, or credentials that name nobody (unknown, malformed, revoked)."""
 
 
-class Conflict(LeaderboardError):
-    status_code = 409
+class PhaseClosed(Conflict):
+    """The phase does not take submissions now."""
 
 
-class PhaseClosed(LeaderboardError):
-    status_code = 403
-
-
-class QuotaExceeded(LeaderboardError):
+class QuotaExceeded(LimitExceeded):
     """The team has no submission left; ``quota`` says which limit and when it resets."""
 
-    status_code = 429
-
-    def __init__(self, message: str, quota: dict[str, object]) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, quota: Quota) -> None:
+        super().__init__(message, retry_after=quota.retry_after)
         self.quota = quota
+
+
+class SchemaMismatch(Conflict):
+    """The database's schema is not the one this version of geoarena expects."""

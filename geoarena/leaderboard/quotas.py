@@ -8,17 +8,32 @@ write transaction after the team row is locked (``FOR UPDATE`` on PostgreSQL, th
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel, ConfigDict, computed_field
 from sqlalchemy import and_, func, not_, select
 from sqlalchemy.orm import Session
 
-from geoarena.leaderboard.schema import FAILED, QUEUED, SCORING, Phase, Submission
+from geoarena.errors import Forbidden
+from geoarena.leaderboard.access import Principal, require_member_of
+from geoarena.leaderboard.challenges import get_challenge, get_phase, is_open
+from geoarena.leaderboard.db import Database
+from geoarena.leaderboard.schema import Phase, Submission, utcnow
+from geoarena.leaderboard.states import FailureKind, SubmissionState
 
 
-@dataclass(frozen=True)
-class Quota:
+def _left(limit: int | None, used: int) -> int | None:
+    return None if limit is None else max(limit - used, 0)
+
+
+class Quota(BaseModel):
+    """A team's use of a phase's limits at one moment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    phase: str
+    #: whether the phase takes submissions now
+    open: bool
     daily_limit: int | None
     daily_used: int
     total_limit: int | None
@@ -27,28 +42,35 @@ class Quota:
     concurrent_used: int
     #: next UTC midnight, when the daily count resets.
     resets_at: datetime
+    #: when the quota was read (``retry_after`` counts from it).
+    at: datetime
 
-    @staticmethod
-    def _left(limit: int | None, used: int) -> int | None:
-        return None if limit is None else max(limit - used, 0)
-
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def remaining(self) -> int | None:
         """Submissions left today and in total (the smaller); None means unlimited."""
         lefts = [
             x
             for x in (
-                self._left(self.daily_limit, self.daily_used),
-                self._left(self.total_limit, self.total_used),
+                _left(self.daily_limit, self.daily_used),
+                _left(self.total_limit, self.total_used),
             )
             if x is not None
         ]
         return min(lefts) if lefts else None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def concurrent_available(self) -> int | None:
         """Uploads that can start scoring now; None means unlimited."""
-        return self._left(self.concurrent_limit, self.concurrent_used)
+        return _left(self.concurrent_limit, self.concurrent_used)
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds until the daily count resets, when that is what blocks (else None)."""
+        if self.daily_limit is not None and self.daily_used >= self.daily_limit:
+            return max((self.resets_at - self.at).total_seconds(), 0.0)
+        return None
 
     def refusal(self) -> str | None:
         """Why the next upload is refused, or None when it is allowed."""
@@ -66,13 +88,6 @@ class Quota:
             )
         return None
 
-    def to_dict(self) -> dict[str, object]:
-        out = asdict(self)
-        out["remaining"] = self.remaining
-        out["concurrent_available"] = self.concurrent_available
-        out["resets_at"] = self.resets_at.isoformat()
-        return out
-
 
 def next_utc_midnight(now: datetime) -> datetime:
     return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -85,16 +100,22 @@ def quota_for(session: Session, *, team_id: int, phase: Phase, now: datetime) ->
         Submission.team_id == team_id,
         Submission.phase_id == phase.id,
         not_(Submission.is_baseline),
-        not_((Submission.status == FAILED) & (Submission.failure_kind == "platform")),
+        not_(
+            (Submission.status == SubmissionState.FAILED)
+            & (Submission.failure_kind == FailureKind.PLATFORM)
+        ),
     )
+    pending = [SubmissionState.QUEUED, SubmissionState.SCORING]
     row = session.execute(
         select(
             func.count(),
             func.count().filter(Submission.created_at >= midnight),
-            func.count().filter(Submission.status.in_([QUEUED, SCORING])),
+            func.count().filter(Submission.status.in_(pending)),
         ).where(counted)
     ).one()
     return Quota(
+        phase=phase.name,
+        open=is_open(phase, now),
         daily_limit=phase.daily_limit,
         daily_used=row[1],
         total_limit=phase.total_limit,
@@ -102,4 +123,17 @@ def quota_for(session: Session, *, team_id: int, phase: Phase, now: datetime) ->
         concurrent_limit=phase.concurrent_limit,
         concurrent_used=row[2],
         resets_at=next_utc_midnight(now),
+        at=now,
     )
+
+
+def get_quota(db: Database, *, principal: Principal, slug: str, phase: str | None = None) -> Quota:
+    """The caller's team's quota in ``phase`` (the open one by default)."""
+    with db.session() as session:
+        challenge = get_challenge(session, slug)
+        require_member_of(principal, challenge)
+        if principal.team_id is None:
+            raise Forbidden("organizers have no quota")
+        now = utcnow()
+        phase_row = get_phase(session, challenge, phase, now)
+        return quota_for(session, team_id=principal.team_id, phase=phase_row, now=now)

@@ -8,19 +8,11 @@ listed beside the board, unranked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
-from geoarena.leaderboard.schema import PRIVATE, PUBLIC
-from geoarena.leaderboard.scoring import SplitScore
-
-METRICS = {
-    "f1": "overall F1 (TP/FP/FN summed over all images, SpaceNet)",
-    "mean_city_f1": "mean of per-city F1 (SpaceNet round 2 / DeepGlobe prize rule)",
-}
-
-#: short column headers for the ranking metric.
-METRIC_LABELS = {"f1": "Overall F1", "mean_city_f1": "Mean city F1"}
+from geoarena.evaluator import Metric
+from geoarena.leaderboard.states import Split
 
 TIE_RULE = "Ties: the earlier submission ranks higher."
 
@@ -39,70 +31,65 @@ class Entry:
     created_at: datetime
     selected_final: bool
     baseline_label: str | None
-    values: dict[str, float]
+    values: dict[Split, float]
 
 
 @dataclass(frozen=True)
-class Row:
+class Standing:
+    """A team's (or baseline's) place on a board and the entry that earns it."""
+
     rank: int | None
     team: str
     entry: Entry
-    value: float
-    submissions: int
-    #: the full score on the board's split, attached after ranking.
-    score: SplitScore | None = None
+    #: the team's scored submissions in the phase
+    entries: int
+
+    def value(self, split: Split) -> float:
+        return self.entry.values[split]
 
 
-@dataclass
-class Board:
-    split: str
-    metric: str
-    rows: list[Row] = field(default_factory=list)
-    baselines: list[Row] = field(default_factory=list)
-    cities: list[str] = field(default_factory=list)
-
-    @property
-    def rule(self) -> str:
-        text = f"Ranked by {METRICS[self.metric]} on the {self.split} split. {TIE_RULE}"
-        if self.split == PRIVATE:
-            text += (
-                " Each team's private score is the best of its selected final submissions,"
-                " or of its best public submissions when it selected none."
-            )
-        return text
+def rule_text(split: Split, metric: Metric) -> str:
+    """The ranking rule of a board, in words."""
+    text = f"Ranked by {metric.description} on the {split} split. {TIE_RULE}"
+    if split is Split.PRIVATE:
+        text += (
+            " Each team's private score is the best of its selected final submissions,"
+            " or of its best public submissions when it selected none."
+        )
+    return text
 
 
-def metric_value(score: SplitScore, metric: str) -> float:
-    return score.f1 if metric == "f1" else score.mean_city_f1
-
-
-def _key(entry: Entry, split: str) -> tuple[float, datetime, int]:
+def _key(entry: Entry, split: Split) -> tuple[float, datetime, int]:
     return (-entry.values[split], entry.created_at, entry.submission_id)
 
 
-def rank(entries: list[Entry], *, split: str, metric: str, final_selections: int) -> Board:
-    """The board of ``split`` from every scored entry of a phase (no full scores yet)."""
-    board = Board(split=split, metric=metric)
+def rank(
+    entries: list[Entry], *, split: Split, final_selections: int
+) -> tuple[list[Standing], list[Standing]]:
+    """(ranked teams, baselines) of ``split`` from every scored entry of a phase."""
+    baselines: list[Standing] = []
     by_team: dict[str, list[Entry]] = {}
     for entry in entries:
-        if PUBLIC not in entry.values or split not in entry.values:
+        if Split.PUBLIC not in entry.values or split not in entry.values:
             continue
         if entry.team is None:
-            label = entry.baseline_label or "baseline"
-            board.baselines.append(Row(None, label, entry, entry.values[split], 1))
+            baselines.append(Standing(None, entry.baseline_label or "baseline", entry, 1))
         else:
             by_team.setdefault(entry.team, []).append(entry)
     best: list[tuple[str, Entry, int]] = []
     for team, team_entries in by_team.items():
-        if split == PUBLIC:
+        if split is Split.PUBLIC:
             pool = team_entries
         else:
             finals = [e for e in team_entries if e.selected_final]
-            pool = finals or sorted(team_entries, key=lambda e: _key(e, PUBLIC))[:final_selections]
+            by_public = sorted(team_entries, key=lambda e: _key(e, Split.PUBLIC))
+            pool = finals or by_public[:final_selections]
         chosen = min(pool, key=lambda e: _key(e, split))
         best.append((team, chosen, len(team_entries)))
     best.sort(key=lambda t: _key(t[1], split))
-    for place, (team, entry, count) in enumerate(best, start=1):
-        board.rows.append(Row(place, team, entry, entry.values[split], count))
-    board.baselines.sort(key=lambda r: _key(r.entry, split))
-    return board
+    ranked = [
+        Standing(place, team, entry, count)
+        for place, (team, entry, count) in enumerate(best, start=1)
+    ]
+    baselines.sort(key=lambda s: _key(s.entry, split))
+    return ranked, baselines

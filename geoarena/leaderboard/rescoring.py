@@ -3,32 +3,48 @@ generation, reviewing the rank changes, and publishing them; old scores stay as 
 
 from __future__ import annotations
 
-from typing import Any
-
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, update
 
-from geoarena.leaderboard import jobs
+from geoarena.errors import Conflict, NotFound
+from geoarena.leaderboard import queue
+from geoarena.leaderboard.audit import CLI_ACTOR, audit
 from geoarena.leaderboard.blobs import put_blob
-from geoarena.leaderboard.boards import bump_board, scored_entries
+from geoarena.leaderboard.boards import scored_entries
+from geoarena.leaderboard.challenges import bump_board, check_truth, get_challenge
 from geoarena.leaderboard.db import Database
-from geoarena.leaderboard.errors import (
-    Conflict,
-    NotFound,
-)
-from geoarena.leaderboard.lookups import CLI_ACTOR, audit, check_truth, get_challenge
 from geoarena.leaderboard.ranking import rank
-from geoarena.leaderboard.schema import (
-    PRIVATE,
-    PUBLIC,
-    SCORED,
-    Challenge,
-    Job,
-    Phase,
-    Rescore,
-    Score,
-    Submission,
-    utcnow,
-)
+from geoarena.leaderboard.schema import Challenge, Job, Phase, Rescore, Score, Submission, utcnow
+from geoarena.leaderboard.scores import evaluator_version
+from geoarena.leaderboard.states import JobState, RescoreState, Split, SubmissionState
+
+
+class RankChange(BaseModel):
+    """A team's place before and after a rescore, on one board."""
+
+    model_config = ConfigDict(frozen=True)
+
+    phase: str
+    split: Split
+    team: str
+    old_rank: int | None
+    new_rank: int | None
+    old_score: float | None
+    new_score: float | None
+
+
+class RescoreView(BaseModel):
+    """A rescore's progress and, once ready, every rank change it would publish."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    challenge: str
+    status: RescoreState
+    reason: str
+    #: job state -> count
+    jobs: dict[JobState, int]
+    changes: list[RankChange]
 
 
 def start_rescore(
@@ -59,7 +75,7 @@ def start_rescore(
             truth_sha256=sha,
             truth_filename=name,
             reason=reason,
-            status="running",
+            status=RescoreState.RUNNING,
         )
         session.add(run)
         session.flush()
@@ -67,16 +83,19 @@ def start_rescore(
             session.execute(
                 select(Submission.id)
                 .join(Phase, Phase.id == Submission.phase_id)
-                .where(Phase.challenge_id == challenge.id, Submission.status == SCORED)
+                .where(
+                    Phase.challenge_id == challenge.id,
+                    Submission.status == SubmissionState.SCORED,
+                )
                 .order_by(Submission.id)
             )
             .scalars()
             .all()
         )
         for submission_id in submissions:
-            jobs.enqueue(session, submission_id, rescore_id=run.id)
+            queue.enqueue(session, submission_id, rescore_id=run.id)
         if not submissions:
-            run.status = "ready"
+            run.status = RescoreState.READY
         audit(
             session,
             actor,
@@ -90,55 +109,48 @@ def start_rescore(
         return run.id
 
 
-def rescore_status(db: Database, *, rescore_id: int) -> dict[str, Any]:
+def rescore_status(db: Database, *, rescore_id: int) -> RescoreView:
     """Progress of a rescore and, once ready, every rank change it would publish."""
     with db.session() as session:
         run = session.get(Rescore, rescore_id)
         if run is None:
             raise NotFound(f"no rescore {rescore_id}")
-        challenge = session.get(Challenge, run.challenge_id)
-        counts = dict(
-            session.execute(
-                select(Job.status, func.count())
-                .where(Job.rescore_id == run.id)
-                .group_by(Job.status)
-            ).all()
+        challenge = session.get_one(Challenge, run.challenge_id)
+        counts = session.execute(
+            select(Job.status, func.count()).where(Job.rescore_id == run.id).group_by(Job.status)
+        ).all()
+        changes: list[RankChange] = []
+        if run.status is RescoreState.READY:
+            metric = challenge.ranking_metric
+            for phase in challenge.phases:
+                old_entries = scored_entries(session, phase, metric)
+                new_entries = scored_entries(session, phase, metric, generation=run.id)
+                for split in Split:
+                    finals = phase.final_selections
+                    old, _ = rank(old_entries, split=split, final_selections=finals)
+                    new, _ = rank(new_entries, split=split, final_selections=finals)
+                    before = {s.team: s for s in old}
+                    for s in new:
+                        was = before.get(s.team)
+                        changes.append(
+                            RankChange(
+                                phase=phase.name,
+                                split=split,
+                                team=s.team,
+                                old_rank=was.rank if was else None,
+                                new_rank=s.rank,
+                                old_score=was.value(split) if was else None,
+                                new_score=s.value(split),
+                            )
+                        )
+        return RescoreView(
+            id=run.id,
+            challenge=challenge.slug,
+            status=run.status,
+            reason=run.reason,
+            jobs={JobState(state): n for state, n in counts},
+            changes=changes,
         )
-        out: dict[str, Any] = {
-            "id": run.id,
-            "challenge": challenge.slug,
-            "status": run.status,
-            "reason": run.reason,
-            "jobs": counts,
-            "changes": [],
-        }
-        if run.status != "ready":
-            return out
-        for phase in challenge.phases:
-            for split in (PUBLIC, PRIVATE):
-                kwargs = {
-                    "split": split,
-                    "metric": challenge.ranking_metric,
-                    "final_selections": phase.final_selections,
-                }
-                metric = challenge.ranking_metric
-                old = rank(scored_entries(session, phase, metric), **kwargs)
-                new = rank(scored_entries(session, phase, metric, generation=run.id), **kwargs)
-                before = {r.team: r for r in old.rows}
-                for r in new.rows:
-                    was = before.get(r.team)
-                    out["changes"].append(
-                        {
-                            "phase": phase.name,
-                            "split": split,
-                            "team": r.team,
-                            "old_rank": was.rank if was else None,
-                            "new_rank": r.rank,
-                            "old_score": was.value if was else None,
-                            "new_score": r.value,
-                        }
-                    )
-        return out
 
 
 def publish_rescore(db: Database, *, rescore_id: int, actor: str = CLI_ACTOR) -> None:
@@ -147,10 +159,10 @@ def publish_rescore(db: Database, *, rescore_id: int, actor: str = CLI_ACTOR) ->
         run = session.get(Rescore, rescore_id)
         if run is None:
             raise NotFound(f"no rescore {rescore_id}")
-        if run.status != "ready":
+        if run.status is not RescoreState.READY:
             raise Conflict(f"rescore {rescore_id} is {run.status}, not ready to publish")
         failed = session.execute(
-            select(func.count()).where(Job.rescore_id == run.id, Job.status == jobs.JOB_FAILED)
+            select(func.count()).where(Job.rescore_id == run.id, Job.status == JobState.FAILED)
         ).scalar_one()
         if failed:
             raise Conflict(
@@ -162,10 +174,10 @@ def publish_rescore(db: Database, *, rescore_id: int, actor: str = CLI_ACTOR) ->
             update(Score).where(Score.submission_id.in_(rescored)).values(current=False)
         )
         session.execute(update(Score).where(Score.generation == run.id).values(current=True))
-        challenge = session.get(Challenge, run.challenge_id)
+        challenge = session.get_one(Challenge, run.challenge_id)
         old_truth = challenge.truth_sha256
         challenge.truth_sha256, challenge.truth_filename = run.truth_sha256, run.truth_filename
-        run.status, run.published_at = "published", utcnow()
+        run.status, run.published_at = RescoreState.PUBLISHED, utcnow()
         bump_board(session, challenge_id=challenge.id)
         audit(
             session,
@@ -181,8 +193,6 @@ def publish_rescore(db: Database, *, rescore_id: int, actor: str = CLI_ACTOR) ->
 def outdated_scores(db: Database, *, slug: str) -> int:
     """Shown scores computed by another evaluator version or truth file than the current
     ones: a reason to :func:`start_rescore`."""
-    from geoarena.leaderboard.scoring import evaluator_version
-
     with db.session() as session:
         challenge = get_challenge(session, slug)
         return session.execute(

@@ -7,7 +7,8 @@ compares a migrated database with this metadata so that the two never drift.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -25,7 +26,21 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from geoarena.evaluator import Metric
+from geoarena.leaderboard.states import (
+    FailureKind,
+    JobState,
+    RescoreState,
+    Role,
+    Split,
+    SplitSource,
+    SubmissionState,
+)
+
+E = TypeVar("E", bound=StrEnum)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -34,13 +49,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-#: submission states; ``queued`` and ``scoring`` are the only ones a job can still change.
-QUEUED, SCORING, SCORED, FAILED = "queued", "scoring", "scored", "failed"
-#: roles a token can carry.
-ORGANIZER, PARTICIPANT = "organizer", "participant"
-#: the two halves of the hidden truth.
-PUBLIC, PRIVATE = "public", "private"
 
 
 def utcnow() -> datetime:
@@ -63,6 +71,24 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class EnumText(TypeDecorator[E]):
+    """A ``StrEnum`` stored as its string value in a VARCHAR (no database enum type, so a
+    new member needs no migration) and read back as the enum."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 class Base(DeclarativeBase):
@@ -92,12 +118,10 @@ class Challenge(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     #: evaluator preset name (``geoarena.evaluator.PRESETS``).
     rules: Mapped[str] = mapped_column(String(64))
-    #: ``f1`` (micro F1 over all images) or ``mean_city_f1`` (mean of per-city F1).
-    ranking_metric: Mapped[str] = mapped_column(String(32))
+    ranking_metric: Mapped[Metric] = mapped_column(EnumText(Metric, 32))
     truth_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
     truth_filename: Mapped[str] = mapped_column(String(255))
-    #: ``column`` when the truth CSV carries a ``split`` column, else ``hash``.
-    split_source: Mapped[str] = mapped_column(String(16))
+    split_source: Mapped[SplitSource] = mapped_column(EnumText(SplitSource))
     split_salt: Mapped[str] = mapped_column(String(64))
     revealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -146,7 +170,7 @@ class Member(Base):
     __tablename__ = "members"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(EnumText(Role))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -183,9 +207,9 @@ class Submission(Base):
     #: the uploader's file name, for display only (storage is content-addressed).
     filename: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    #: ``participant`` (counts to quota) or ``platform`` (never counts) when failed.
-    failure_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    status: Mapped[SubmissionState] = mapped_column(EnumText(SubmissionState), index=True)
+    #: whose fault a failure is (only a participant's counts to quota).
+    failure_kind: Mapped[FailureKind | None] = mapped_column(EnumText(FailureKind), nullable=True)
     error_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     is_baseline: Mapped[bool] = mapped_column(Boolean, default=False)
     baseline_label: Mapped[str | None] = mapped_column(String(100), nullable=True)
@@ -207,8 +231,7 @@ class Rescore(Base):
     truth_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
     truth_filename: Mapped[str] = mapped_column(String(255))
     reason: Mapped[str] = mapped_column(Text, default="")
-    #: running -> ready (all jobs done) -> published | discarded
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[RescoreState] = mapped_column(EnumText(RescoreState))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -221,8 +244,7 @@ class Job(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
     rescore_id: Mapped[int | None] = mapped_column(ForeignKey("rescores.id"), nullable=True)
-    #: queued -> running -> done | failed (a running job whose lease expired is re-claimed)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[JobState] = mapped_column(EnumText(JobState))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
     lease_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
@@ -240,7 +262,7 @@ class Score(Base):
     __table_args__ = (UniqueConstraint("submission_id", "split", "generation"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
-    split: Mapped[str] = mapped_column(String(8))
+    split: Mapped[Split] = mapped_column(EnumText(Split, 8))
     generation: Mapped[int] = mapped_column(Integer, default=0)
     current: Mapped[bool] = mapped_column(Boolean, default=True)
     f1: Mapped[float] = mapped_column(Float)

@@ -13,9 +13,10 @@ import csv
 import hashlib
 import io
 
-from geoarena.leaderboard.schema import PRIVATE, PUBLIC
+import pyarrow as pa
+from pyarrow import csv as pacsv
 
-SPLIT_VALUES = {PUBLIC, PRIVATE}
+from geoarena.leaderboard.states import Split, SplitSource
 
 
 class SplitError(ValueError):
@@ -34,9 +35,6 @@ def _header(truth: bytes) -> dict[str, str]:
 def _columns(truth: bytes, names: list[str]) -> list[list[str]]:
     """The given columns as strings, read with Arrow (no per-field size limit, unlike the
     csv module, and fast on a 20 MB truth)."""
-    import pyarrow as pa
-    from pyarrow import csv as pacsv
-
     body = truth.removeprefix(UTF8_BOM)
     try:
         table = pacsv.read_csv(
@@ -54,23 +52,27 @@ def _columns(truth: bytes, names: list[str]) -> list[list[str]]:
     return [[v or "" for v in table.column(n).to_pylist()] for n in names]
 
 
-def split_column(truth: bytes) -> dict[str, str] | None:
+def split_column(truth: bytes) -> dict[str, Split] | None:
     """ImageId -> split from the truth's ``split`` column, or None when it has none."""
     names = _header(truth)
     if "split" not in names:
         return None
     images, splits = _columns(truth, [names.get("imageid", "ImageId"), names["split"]])
-    assigned: dict[str, str] = {}
+    assigned: dict[str, Split] = {}
     for row, (image, raw) in enumerate(zip(images, splits, strict=True)):
-        value, line = raw.strip().lower(), row + 2
-        if value not in SPLIT_VALUES:
-            raise SplitError(f"truth row {line}: split must be public or private, not {raw!r}")
+        line = row + 2
+        try:
+            value = Split(raw.strip().lower())
+        except ValueError:
+            raise SplitError(
+                f"truth row {line}: split must be public or private, not {raw!r}"
+            ) from None
         if assigned.setdefault(image, value) != value:
             raise SplitError(f"truth row {line}: image {image} is in both splits")
     return assigned
 
 
-def hashed_split(image_ids: list[str], salt: str, public_fraction: float) -> dict[str, str]:
+def hashed_split(image_ids: list[str], salt: str, public_fraction: float) -> dict[str, Split]:
     """Deterministic salted split with exactly ``round(n * public_fraction)`` public images."""
     if not 0.0 < public_fraction < 1.0:
         raise SplitError(f"public fraction must be between 0 and 1, not {public_fraction}")
@@ -80,7 +82,7 @@ def hashed_split(image_ids: list[str], salt: str, public_fraction: float) -> dic
     if len(order) >= 2:
         n_public = min(max(n_public, 1), len(order) - 1)
     public = set(order[:n_public])
-    return {i: PUBLIC if i in public else PRIVATE for i in unique}
+    return {i: Split.PUBLIC if i in public else Split.PRIVATE for i in unique}
 
 
 def truth_image_ids(truth: bytes) -> list[str]:
@@ -89,9 +91,11 @@ def truth_image_ids(truth: bytes) -> list[str]:
     return sorted(set(images))
 
 
-def assign_splits(truth: bytes, salt: str, public_fraction: float) -> tuple[dict[str, str], str]:
-    """(ImageId -> split, source) where source is ``column`` or ``hash``."""
+def assign_splits(
+    truth: bytes, salt: str, public_fraction: float
+) -> tuple[dict[str, Split], SplitSource]:
+    """(ImageId -> split, where the split came from)."""
     from_column = split_column(truth)
     if from_column is not None:
-        return from_column, "column"
-    return hashed_split(truth_image_ids(truth), salt, public_fraction), "hash"
+        return from_column, SplitSource.COLUMN
+    return hashed_split(truth_image_ids(truth), salt, public_fraction), SplitSource.HASH

@@ -8,10 +8,9 @@ import random
 from dataclasses import dataclass, field
 from functools import cache
 
+from geoarena import leaderboard as lb
 from geoarena.evaluator.synthetic import make_pair
-from geoarena.leaderboard import service
-from geoarena.leaderboard.db import Database
-from geoarena.leaderboard.service import Principal
+from geoarena.leaderboard import Database, PhaseChange, Principal
 
 HEADER = "ImageId,BuildingId,PolygonWKT_Pix,Confidence\n"
 
@@ -59,17 +58,34 @@ def make_arena(
     slug: str = "bldg",
     teams: tuple[str, ...] = ("alpha", "beta"),
     truth: bytes | None = None,
-    **challenge_options,
+    **options,
 ) -> Arena:
+    """A challenge ``slug`` with ``teams``; ``options`` are phase fields (``PhaseChange``)
+    or ``create_challenge`` arguments. Limits default to none."""
     truth = truth if truth is not None else synthetic()[0]
-    options = {"daily_limit": None, "concurrent_limit": None, "split_salt": "test-salt"}
-    options.update(challenge_options)
-    service.create_challenge(db, slug=slug, title=f"Challenge {slug}", truth=truth, **options)
-    raw = service.issue_token(db, member="org", role="organizer")
-    arena = Arena(db, slug, truth, raw, service.authenticate(db, raw))
+    phase = {"daily_limit": None, "concurrent_limit": None}
+    phase.update({k: v for k, v in options.items() if k in PhaseChange.model_fields})
+    create = {"split_salt": "test-salt"}
+    create.update({k: v for k, v in options.items() if k not in PhaseChange.model_fields})
+    lb.create_challenge(
+        db,
+        slug=slug,
+        title=f"Challenge {slug}",
+        truth=truth,
+        phase=PhaseChange.model_validate(phase),
+        **create,
+    )
+    raw = lb.issue_token(db, member="org", role=lb.Role.ORGANIZER)
+    arena = Arena(db, slug, truth, raw, _principal(db, raw))
     for team in teams:
-        service.add_team(db, slug=slug, name=team)
-        token = service.issue_token(db, member=f"{team}-1", slug=slug, team=team)
+        lb.add_team(db, slug=slug, name=team)
+        token = lb.issue_token(db, member=f"{team}-1", slug=slug, team=team)
         arena.tokens[team] = token
-        arena.members[team] = service.authenticate(db, token)
+        arena.members[team] = _principal(db, token)
     return arena
+
+
+def _principal(db: Database, token: str) -> Principal:
+    principal = lb.authenticate(db, token)
+    assert principal is not None
+    return principal

@@ -8,10 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from geoarena.leaderboard import service
+from geoarena import leaderboard as lb
 from geoarena.leaderboard.api import create_app
-from geoarena.leaderboard.config import Settings
 from geoarena.leaderboard.schema import Submission
+from geoarena.leaderboard.settings import Settings
 from geoarena.leaderboard.worker import Worker
 
 from .factories import HEADER, degrade, make_arena, perfect, synthetic
@@ -58,7 +58,7 @@ def test_submit_status_quota_and_mine(arena) -> None:
         assert r.status_code == 202 and r.json()["queue_position"] == 2
         quota = client.get(f"/api/v1/challenges/{arena.slug}/quota", headers=alpha).json()
         assert quota["remaining"] == 1 and quota["daily_used"] == 2
-        assert quota["resets_at"].endswith("T00:00:00+00:00")
+        assert quota["resets_at"].endswith("T00:00:00Z")
         Worker(arena.db).run(exit_when_idle=True)
         status = client.get(f"/api/v1/submissions/{first['uuid']}", headers=alpha).json()
         assert status["status"] == "scored" and set(status["scores"]) == {"public"}
@@ -87,8 +87,8 @@ def test_rejected_upload_lists_row_errors_and_stores_nothing(arena) -> None:
         )
         assert r.status_code == 422
         body = r.json()
-        assert body["total_errors"] == 60 and len(body["errors"]) == 50
-        assert body["errors"][0] == {
+        assert body["total"] == 60 and len(body["problems"]) == 50
+        assert body["problems"][0] == {
             "file": "bad.csv",
             "line": 2,
             "column": "ImageId",
@@ -140,7 +140,7 @@ def test_authentication_and_roles(arena) -> None:
             assert r.status_code == 403, path
         bad = _auth(arena.tokens["alpha"][:-2] + "zz")
         assert client.get(f"/api/v1/challenges/{arena.slug}/quota", headers=bad).status_code == 401
-        service.revoke_token(arena.db, key=arena.tokens["beta"])
+        lb.revoke_token(arena.db, key=arena.tokens["beta"])
         r = client.get(
             f"/api/v1/challenges/{arena.slug}/quota", headers=_auth(arena.tokens["beta"])
         )
@@ -238,7 +238,7 @@ def test_oversized_upload_is_cut_off(arena) -> None:
 
 def test_organizer_flow_over_http(db) -> None:
     truth, props = synthetic()
-    raw = service.issue_token(db, member="boss", role="organizer")
+    raw = lb.issue_token(db, member="boss", role="organizer")
     org = _auth(raw)
     app = create_app(Settings(database_url=db.url), db, workers=0)
     with TestClient(app) as client:
@@ -255,8 +255,8 @@ def test_organizer_flow_over_http(db) -> None:
         )
         assert r.status_code == 201, r.text
         assert r.json()["ranking_metric"] == "f1"
-        service.add_team(db, slug="web", name="alpha")
-        alpha = _auth(service.issue_token(db, member="a", slug="web", team="alpha"))
+        lb.add_team(db, slug="web", name="alpha")
+        alpha = _auth(lb.issue_token(db, member="a", slug="web", team="alpha"))
         r = client.post(
             "/api/v1/organizer/challenges/web/baselines",
             headers=org,

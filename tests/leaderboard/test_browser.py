@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from geoarena.leaderboard import service
+from geoarena import leaderboard as lb
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.worker import Worker
 
@@ -68,10 +68,8 @@ def test_leaderboard_team_and_submission_pages(db: Database, db_url: str, browse
         ("beta", degrade(props, 0.8, seed=1)),
         ("beta", props),
     ):
-        uuids[team] = service.submit(db, principal=arena.members[team], slug=arena.slug, data=data)[
-            "uuid"
-        ]
-    service.submit(
+        uuids[team] = lb.submit(db, principal=arena.members[team], slug=arena.slug, data=data).uuid
+    lb.submit(
         db,
         principal=arena.organizer,
         slug=arena.slug,
@@ -79,7 +77,7 @@ def test_leaderboard_team_and_submission_pages(db: Database, db_url: str, browse
         baseline_label="U-Net baseline",
     )
     Worker(db).run(exit_when_idle=True)
-    _, _, board = service.leaderboard(db, slug=arena.slug)
+    board = lb.leaderboard(db, slug=arena.slug)
     cities = board.cities
 
     with procs.server(db_url) as url:

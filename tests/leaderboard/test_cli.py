@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
+from geoarena import leaderboard as lb
 from geoarena.cli import cli
-from geoarena.leaderboard import run_local_demo, service
+from geoarena.leaderboard import run_local_demo
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.worker import Worker
 
@@ -84,8 +85,8 @@ def test_organizer_commands(db_url: str, tmp_path) -> None:
 
     database = Database(db_url)
     try:
-        principal = service.authenticate(database, token)
-        service.submit(database, principal=principal, slug="cli", data=perfect(truth))
+        principal = lb.authenticate(database, token)
+        lb.submit(database, principal=principal, slug="cli", data=perfect(truth))
         Worker(database).run(exit_when_idle=True)
         shown = _invoke("show", "cli", *db)
         assert "alpha" in shown and "1.0000" in shown
@@ -101,7 +102,7 @@ def test_organizer_commands(db_url: str, tmp_path) -> None:
         assert "published" in _invoke("rescore", "cli", *db, "--publish", str(run_id))
         assert "revealed" in _invoke("reveal", "cli", *db)
         _invoke("token", "revoke", *db, token)
-        assert service.authenticate(database, token) is None
+        assert lb.authenticate(database, token) is None
     finally:
         database.dispose()
 
@@ -110,6 +111,7 @@ def test_bad_truth_is_refused_with_its_line(db_url: str, tmp_path) -> None:
     (tmp_path / "truth.csv").write_text(
         "ImageId,BuildingId,PolygonWKT_Pix\nimg1,1,POLYGON ((0 0, 1 0\n"
     )
+    _invoke("init-db", "--db", db_url)
     result = CliRunner().invoke(
         cli,
         [
@@ -137,8 +139,8 @@ def test_run_local_demo(db_url: str, capsys) -> None:
         submissions={"alpha": perfect(truth), "beta": degrade(props, 0.6)},
         baseline=degrade(props, 0.3),
     )
-    assert [(r["rank"], r["team"]) for r in board["rows"]] == [(1, "alpha"), (2, "beta")]
-    assert board["baselines"][0]["team"] == "baseline"
+    assert [(r.rank, r.team) for r in board.rows] == [(1, "alpha"), (2, "beta")]
+    assert board.baselines[0].team == "baseline"
     assert "alpha" in capsys.readouterr().out
     # Reusing the database adds new submissions to the same challenge.
     again = run_local_demo(
@@ -147,4 +149,4 @@ def test_run_local_demo(db_url: str, capsys) -> None:
         submissions={"gamma": degrade(props, 0.9)},
         show=False,
     )
-    assert {r["team"] for r in again["rows"]} == {"alpha", "beta", "gamma"}
+    assert {r.team for r in again.rows} == {"alpha", "beta", "gamma"}

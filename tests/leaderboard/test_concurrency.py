@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from geoarena.leaderboard import service
+from geoarena import leaderboard as lb
 from geoarena.leaderboard.errors import QuotaExceeded
 from geoarena.leaderboard.schema import Job, Submission
 from geoarena.leaderboard.worker import Worker
@@ -22,9 +22,9 @@ def test_twenty_simultaneous_uploads_take_exactly_the_five_free_slots(db) -> Non
     _, props = synthetic()
     member = arena.members["alpha"]
     for i in range(3):
-        service.submit(db, principal=member, slug=arena.slug, data=degrade(props, 0.9, seed=i))
+        lb.submit(db, principal=member, slug=arena.slug, data=degrade(props, 0.9, seed=i))
     Worker(db).run(exit_when_idle=True)
-    assert service.get_quota(db, principal=member, slug=arena.slug)["remaining"] == 5
+    assert lb.get_quota(db, principal=member, slug=arena.slug).remaining == 5
 
     files = [degrade(props, 0.8, seed=100 + i) for i in range(20)]
     barrier = threading.Barrier(20)
@@ -33,7 +33,7 @@ def test_twenty_simultaneous_uploads_take_exactly_the_five_free_slots(db) -> Non
     def upload(data: bytes) -> None:
         barrier.wait()
         try:
-            accepted.append(service.submit(db, principal=member, slug=arena.slug, data=data))
+            accepted.append(lb.submit(db, principal=member, slug=arena.slug, data=data))
         except QuotaExceeded:
             refused.append(1)
         except Exception as exc:  # surfaced below
@@ -49,7 +49,7 @@ def test_twenty_simultaneous_uploads_take_exactly_the_five_free_slots(db) -> Non
     with db.session() as s:
         assert s.execute(select(func.count()).select_from(Submission)).scalar_one() == 8
         assert s.execute(select(func.count()).select_from(Job)).scalar_one() == 8
-    assert service.get_quota(db, principal=member, slug=arena.slug)["remaining"] == 0
+    assert lb.get_quota(db, principal=member, slug=arena.slug).remaining == 0
 
 
 @pytest.mark.slow

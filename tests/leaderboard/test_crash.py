@@ -8,10 +8,10 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from geoarena import leaderboard as lb
 from geoarena.evaluator.synthetic import make_pair
-from geoarena.leaderboard import service
-from geoarena.leaderboard.config import Settings
 from geoarena.leaderboard.schema import Job, Score, Submission
+from geoarena.leaderboard.settings import Settings
 from geoarena.leaderboard.worker import Worker
 
 from . import procs
@@ -25,9 +25,9 @@ def test_sigkilled_worker_job_is_reclaimed_and_scored_once(db, db_url) -> None:
     truth, props = make_pair(300, 60, seed=5)  # big enough that scoring takes a while
     arena = make_arena(db, teams=("alpha",), truth=truth)
     uuids = [
-        service.submit(
+        lb.submit(
             db, principal=arena.members["alpha"], slug=arena.slug, data=degrade(props, 0.9, seed=i)
-        )["uuid"]
+        ).uuid
         for i in range(2)
     ]
     with procs.worker(db_url, GEOARENA_LEASE_SECONDS=str(LEASE)) as victim:

@@ -97,8 +97,8 @@ def test_cli_server_worker_round_trip(db_url, tmp_path) -> None:
         assert "bad.csv:2: [ImageId]" in result.stderr
         board = httpx.get(f"{url}/api/v1/challenges/e2e/leaderboard", timeout=30).json()
         assert [(r["rank"], r["team"]) for r in board["rows"]] == [(1, "alpha"), (2, "beta")]
-        assert board["rows"][0]["score"] == 1.0
-        assert set(board["cities"]) == set(board["rows"][1]["cities"])
+        assert board["rows"][0]["value"] == 1.0
+        assert set(board["cities"]) == set(board["rows"][1]["score"]["cities"])
         status = _ok(
             procs.run_cli(
                 "leaderboard",

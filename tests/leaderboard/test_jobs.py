@@ -6,12 +6,14 @@ from __future__ import annotations
 import threading
 import time
 
-from sqlalchemy import func, select, update
+import pytest
+from sqlalchemy import func, select
 
-from geoarena.leaderboard import jobs, service
-from geoarena.leaderboard.config import Settings
+from geoarena import leaderboard as lb
+from geoarena.leaderboard.queue import JobQueue, LeaseLost, ScoredWith
 from geoarena.leaderboard.schema import Job, Score, Submission
 from geoarena.leaderboard.scoring import TruthCache
+from geoarena.leaderboard.settings import Settings
 from geoarena.leaderboard.worker import Worker
 
 from .factories import degrade, make_arena, synthetic
@@ -21,9 +23,9 @@ def _queue(db, n: int):
     arena = make_arena(db, teams=("alpha",))
     _, props = synthetic()
     uuids = [
-        service.submit(
+        lb.submit(
             db, principal=arena.members["alpha"], slug=arena.slug, data=degrade(props, 0.9, seed=i)
-        )["uuid"]
+        ).uuid
         for i in range(n)
     ]
     return arena, uuids
@@ -32,28 +34,26 @@ def _queue(db, n: int):
 class TestJobQueue:
     def test_claims_oldest_first_and_reports_queue_positions(self, db) -> None:
         arena, uuids = _queue(db, 3)
-        views = [service.get_submission(db, uuid=u, principal=arena.organizer) for u in uuids]
-        assert [v["queue_position"] for v in views] == [1, 2, 3]
-        first = jobs.claim(db, "w1", 30, 3)
-        second = jobs.claim(db, "w2", 30, 3)
+        views = [lb.get_submission(db, uuid=u, principal=arena.organizer) for u in uuids]
+        assert [v.queue_position for v in views] == [1, 2, 3]
+        first = JobQueue(db, lease_seconds=30, max_attempts=3).claim("w1")
+        second = JobQueue(db, lease_seconds=30, max_attempts=3).claim("w2")
         assert first.job_id < second.job_id
-        view = service.get_submission(db, uuid=uuids[2], principal=arena.organizer)
-        assert view["queue_position"] == 1
-        assert (
-            service.get_submission(db, uuid=uuids[0], principal=arena.organizer)["status"]
-            == "scoring"
-        )
-        assert jobs.claim(db, "w3", 30, 3).job_id > second.job_id
-        assert jobs.claim(db, "w4", 30, 3) is None
+        view = lb.get_submission(db, uuid=uuids[2], principal=arena.organizer)
+        assert view.queue_position == 1
+        assert lb.get_submission(db, uuid=uuids[0], principal=arena.organizer).status == "scoring"
+        assert JobQueue(db, lease_seconds=30, max_attempts=3).claim("w3").job_id > second.job_id
+        assert JobQueue(db, lease_seconds=30, max_attempts=3).claim("w4") is None
 
     def test_parallel_claims_never_share_a_job(self, db) -> None:
         _queue(db, 8)
+        queue = JobQueue(db, lease_seconds=30, max_attempts=3)
         claimed: list[int] = []
         barrier = threading.Barrier(8)
 
         def grab() -> None:
             barrier.wait()
-            while (c := jobs.claim(db, threading.current_thread().name, 30, 3)) is not None:
+            while (c := queue.claim(threading.current_thread().name)) is not None:
                 claimed.append(c.job_id)
 
         threads = [threading.Thread(target=grab) for _ in range(8)]
@@ -65,18 +65,17 @@ class TestJobQueue:
 
     def test_expired_lease_is_reclaimed_and_the_old_owner_cannot_finish(self, db) -> None:
         _queue(db, 1)
-        stale = jobs.claim(db, "dead", lease_seconds=0.2, max_attempts=3)
-        assert jobs.claim(db, "other", 30, 3) is None  # lease still valid
+        stale = JobQueue(db, lease_seconds=0.2, max_attempts=3).claim("dead")
+        assert (
+            JobQueue(db, lease_seconds=30, max_attempts=3).claim("other") is None
+        )  # lease still valid
         time.sleep(0.3)
-        fresh = jobs.claim(db, "alive", 30, 3)
+        fresh = JobQueue(db, lease_seconds=30, max_attempts=3).claim("alive")
         assert fresh.job_id == stale.job_id and fresh.attempt == 2
-        assert not jobs.extend(db, stale, 30)
-        try:
-            with db.transaction() as session:
-                jobs.hold(session, stale, jobs.JOB_DONE)
-            raise AssertionError("a stale lease must not complete the job")
-        except jobs.LeaseLost:
-            pass
+        queue = JobQueue(db, lease_seconds=30, max_attempts=3)
+        assert not queue.extend(stale)
+        with pytest.raises(LeaseLost):  # a stale lease must not complete the job
+            queue.finish(stale, {}, ScoredWith("deepglobe", "test", "sha"))
         Worker(db).run_once()  # nothing claimable: the job is held by "alive"
         with db.session() as s:
             assert s.execute(select(func.count()).select_from(Score)).scalar_one() == 0
@@ -84,13 +83,13 @@ class TestJobQueue:
     def test_a_job_that_keeps_dying_fails_as_a_platform_error(self, db) -> None:
         arena, (uuid,) = _queue(db, 1)
         for _ in range(2):
-            assert jobs.claim(db, "dies", lease_seconds=0.01, max_attempts=2) is not None
+            assert JobQueue(db, lease_seconds=0.01, max_attempts=2).claim("dies") is not None
             time.sleep(0.05)
-        assert jobs.claim(db, "w", 30, max_attempts=2) is None
-        view = service.get_submission(db, uuid=uuid, principal=arena.members["alpha"])
-        assert view["status"] == "failed" and view["failure_kind"] == "platform"
-        assert "does not count" in view["error"]["message"]
-        assert view["counts_to_quota"] is False
+        assert JobQueue(db, lease_seconds=30, max_attempts=2).claim("w") is None
+        view = lb.get_submission(db, uuid=uuid, principal=arena.members["alpha"])
+        assert view.status == "failed" and view.failure_kind == "platform"
+        assert "does not count" in view.error.message
+        assert view.counts_to_quota is False
 
     def test_worker_retries_platform_errors_then_fails_without_quota(self, db) -> None:
         arena, (uuid,) = _queue(db, 1)
@@ -101,14 +100,14 @@ class TestJobQueue:
 
         worker = Worker(db, Settings(max_attempts=2), truths=BrokenCache())
         assert worker.run_once()
-        retry = service.get_submission(db, uuid=uuid, principal=arena.members["alpha"])
-        assert retry["status"] == "queued" and retry["queue_position"] == 1
+        retry = lb.get_submission(db, uuid=uuid, principal=arena.members["alpha"])
+        assert retry.status == "queued" and retry.queue_position == 1
         assert worker.run(exit_when_idle=True) == 2  # jobs processed in all: 2 attempts
-        view = service.get_submission(db, uuid=uuid, principal=arena.members["alpha"])
-        assert view["status"] == "failed" and view["failure_kind"] == "platform"
-        assert "disk on fire" in view["error"]["message"]
-        quota = service.get_quota(db, principal=arena.members["alpha"], slug=arena.slug)
-        assert quota["total_used"] == 0
+        view = lb.get_submission(db, uuid=uuid, principal=arena.members["alpha"])
+        assert view.status == "failed" and view.failure_kind == "platform"
+        assert "disk on fire" in view.error.message
+        quota = lb.get_quota(db, principal=arena.members["alpha"], slug=arena.slug)
+        assert quota.total_used == 0
 
     def test_each_job_is_scored_exactly_once_by_competing_workers(self, db) -> None:
         _queue(db, 6)
@@ -121,7 +120,7 @@ class TestJobQueue:
         for t in threads:
             t.start()
         try:
-            service.wait_until_idle(db, timeout=120)
+            JobQueue(db, lease_seconds=30, max_attempts=3).wait_until_idle(timeout=120)
         finally:
             stop.set()
             for t in threads:
@@ -136,11 +135,9 @@ class TestJobQueue:
         assert statuses == {"scored"} and done == 6
 
 
-def test_release_requeues_job_for_retry(db) -> None:
+def test_retry_requeues_the_job(db) -> None:
     _queue(db, 1)
-    claim = jobs.claim(db, "w", 30, 3)
-    with db.transaction() as session:
-        jobs.hold(session, claim, jobs.JOB_QUEUED)
-        session.execute(update(Job).values(lease_token=None))
-    again = jobs.claim(db, "w2", 30, 3)
+    claim = JobQueue(db, lease_seconds=30, max_attempts=3).claim("w")
+    JobQueue(db, lease_seconds=30, max_attempts=3).retry(claim, "RuntimeError: test", "trace")
+    again = JobQueue(db, lease_seconds=30, max_attempts=3).claim("w2")
     assert again.job_id == claim.job_id and again.attempt == 2

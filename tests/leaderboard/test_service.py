@@ -7,17 +7,21 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from geoarena.leaderboard import service
-from geoarena.leaderboard.errors import Forbidden, NotFound, PhaseClosed, QuotaExceeded
-from geoarena.leaderboard.schema import FAILED, Score, Submission, utcnow
+from geoarena import leaderboard as lb
+from geoarena.errors import Conflict, Forbidden, InvalidInput, NotFound
+from geoarena.leaderboard import PhaseChange
+from geoarena.leaderboard.errors import PhaseClosed, QuotaExceeded
+from geoarena.leaderboard.report import board_csv
+from geoarena.leaderboard.schema import Score, Submission, utcnow
 from geoarena.leaderboard.splits import assign_splits, hashed_split
+from geoarena.leaderboard.states import FailureKind, SubmissionState
 from geoarena.leaderboard.worker import Worker
 
 from .factories import degrade, make_arena, perfect, synthetic
 
 
 def _submit(arena, team: str, data: bytes, **kwargs):
-    return service.submit(
+    return lb.submit(
         arena.db,
         principal=arena.members[team],
         slug=arena.slug,
@@ -57,10 +61,10 @@ def test_tokens_are_hashed_and_revocable(db) -> None:
     with db.session() as s:
         stored = s.execute(select(Token.secret_hash)).scalars().all()
     assert all(raw.split("_", 2)[2] not in h for h in stored)
-    assert service.authenticate(db, raw[:-1] + ("A" if raw[-1] != "A" else "B")) is None
-    assert service.authenticate(db, "garbage") is None
-    service.revoke_token(db, key=raw)
-    assert service.authenticate(db, raw) is None
+    assert lb.authenticate(db, raw[:-1] + ("A" if raw[-1] != "A" else "B")) is None
+    assert lb.authenticate(db, "garbage") is None
+    lb.revoke_token(db, key=raw)
+    assert lb.authenticate(db, raw) is None
 
 
 def test_participants_cannot_do_organizer_things(db) -> None:
@@ -70,13 +74,13 @@ def test_participants_cannot_do_organizer_things(db) -> None:
     with pytest.raises(Forbidden):
         _submit(arena, "alpha", props, baseline_label="sneaky")
     with pytest.raises(Forbidden):
-        service.leaderboard(db, slug=arena.slug, split="private", principal=alpha)
+        lb.leaderboard(db, slug=arena.slug, split="private", principal=alpha)
     other = make_arena(db, slug="other", teams=("gamma",))
     with pytest.raises(Forbidden):
-        service.submit(db, principal=other.members["gamma"], slug=arena.slug, data=props)
+        lb.submit(db, principal=other.members["gamma"], slug=arena.slug, data=props)
     view = _submit(arena, "alpha", props)
     with pytest.raises(NotFound):  # another team's submission looks like no submission
-        service.get_submission(db, uuid=view["uuid"], principal=arena.members["beta"])
+        lb.get_submission(db, uuid=view.uuid, principal=arena.members["beta"])
 
 
 def test_daily_total_and_concurrent_quotas(db) -> None:
@@ -86,24 +90,24 @@ def test_daily_total_and_concurrent_quotas(db) -> None:
     _submit(arena, "alpha", props)
     with pytest.raises(QuotaExceeded, match="still being scored") as info:
         _submit(arena, "alpha", props)
-    assert info.value.quota["concurrent_used"] == 2
+    assert info.value.quota.concurrent_used == 2
     _score_all(arena)
     _submit(arena, "alpha", props)
     with pytest.raises(QuotaExceeded, match="daily quota") as info:
         _submit(arena, "alpha", props)
-    quota = service.get_quota(db, principal=arena.members["alpha"], slug=arena.slug)
-    assert quota["remaining"] == 0 and quota["daily_used"] == 3
-    assert quota["resets_at"].endswith("T00:00:00+00:00")
+    quota = lb.get_quota(db, principal=arena.members["alpha"], slug=arena.slug)
+    assert quota.remaining == 0 and quota.daily_used == 3
+    assert quota.resets_at.isoformat().endswith("T00:00:00+00:00")
     # Yesterday's submissions do not count today; the total limit still applies.
     with db.transaction() as s:
         s.execute(update(Submission).values(created_at=utcnow() - timedelta(days=1)))
-    service.set_phase(db, slug=arena.slug, name="main", total_limit=4)
+    lb.set_phase(db, slug=arena.slug, name="main", change=PhaseChange(total_limit=4))
     _score_all(arena)
     _submit(arena, "alpha", props)
     with pytest.raises(QuotaExceeded, match="total quota"):
         _submit(arena, "alpha", props)
     # Another team is unaffected.
-    assert _submit(arena, "beta", props)["status"] == "queued"
+    assert _submit(arena, "beta", props).status == "queued"
 
 
 def test_platform_failures_do_not_count(db) -> None:
@@ -111,20 +115,20 @@ def test_platform_failures_do_not_count(db) -> None:
     _, props = synthetic()
     view = _submit(arena, "alpha", props)
     with db.transaction() as s:
-        s.execute(update(Submission).values(status=FAILED, failure_kind="platform"))
-    assert (
-        service.get_quota(db, principal=arena.members["alpha"], slug=arena.slug)["remaining"] == 1
-    )
-    assert (
-        service.get_submission(db, uuid=view["uuid"], principal=arena.organizer)["counts_to_quota"]
-        is False
-    )
+        s.execute(
+            update(Submission).values(
+                status=SubmissionState.FAILED, failure_kind=FailureKind.PLATFORM
+            )
+        )
+    assert lb.get_quota(db, principal=arena.members["alpha"], slug=arena.slug).remaining == 1
+    assert lb.get_submission(db, uuid=view.uuid, principal=arena.organizer).counts_to_quota is False
     _submit(arena, "alpha", props)
 
 
 def test_closed_phase_refuses_participants(db) -> None:
     arena = make_arena(db)
-    service.set_phase(db, slug=arena.slug, name="main", closes_at=utcnow() - timedelta(hours=1))
+    closed = PhaseChange(closes_at=utcnow() - timedelta(hours=1))
+    lb.set_phase(db, slug=arena.slug, name="main", change=closed)
     with pytest.raises(PhaseClosed):
         _submit(arena, "alpha", synthetic()[1])
 
@@ -137,7 +141,7 @@ def test_ranking_best_public_ties_baselines_and_hidden_private(db) -> None:
     _submit(arena, "beta", best)  # beta reaches F1 = 1 first ...
     _submit(arena, "alpha", best)  # ... alpha ties later: beta ranks higher
     _submit(arena, "gamma", degrade(props, 0.3, seed=2))
-    service.submit(
+    lb.submit(
         db,
         principal=arena.organizer,
         slug=arena.slug,
@@ -146,26 +150,24 @@ def test_ranking_best_public_ties_baselines_and_hidden_private(db) -> None:
         baseline_label="U-Net baseline",
     )
     _score_all(arena)
-    _, _, board = service.leaderboard(db, slug=arena.slug)
+    board = lb.leaderboard(db, slug=arena.slug)
     assert [r.team for r in board.rows] == ["beta", "alpha", "gamma"]
     assert [r.rank for r in board.rows] == [1, 2, 3]
     assert board.rows[0].value == board.rows[1].value == 1.0
-    assert board.rows[1].submissions == 2
+    assert board.rows[1].entries == 2
     assert [r.team for r in board.baselines] == ["U-Net baseline"]
     assert board.baselines[0].rank is None
     assert len(board.cities) >= 2 and "earlier submission ranks higher" in board.rule
     # Private scores: hidden from participants until reveal, then shown.
-    view = service.list_submissions(db, principal=arena.members["alpha"], slug=arena.slug)[0]
-    assert set(view["scores"]) == {"public"}
+    view = lb.list_submissions(db, principal=arena.members["alpha"], slug=arena.slug)[0]
+    assert set(view.scores) == {"public"}
     with pytest.raises(Forbidden):
-        service.leaderboard(db, slug=arena.slug, split="private", principal=arena.members["beta"])
-    service.reveal(db, slug=arena.slug)
-    _, _, private = service.leaderboard(
-        db, slug=arena.slug, split="private", principal=arena.members["beta"]
-    )
+        lb.leaderboard(db, slug=arena.slug, split="private", principal=arena.members["beta"])
+    lb.reveal(db, slug=arena.slug)
+    private = lb.leaderboard(db, slug=arena.slug, split="private", principal=arena.members["beta"])
     assert [r.team for r in private.rows] == ["beta", "alpha", "gamma"]
-    view = service.list_submissions(db, principal=arena.members["alpha"], slug=arena.slug)[0]
-    assert set(view["scores"]) == {"public", "private"}
+    view = lb.list_submissions(db, principal=arena.members["alpha"], slug=arena.slug)[0]
+    assert set(view.scores) == {"public", "private"}
 
 
 def test_private_board_uses_selected_finals_else_best_public(db) -> None:
@@ -175,19 +177,17 @@ def test_private_board_uses_selected_finals_else_best_public(db) -> None:
     strong = _submit(arena, "alpha", perfect(truth))
     _score_all(arena)
     org = arena.organizer
-    _, _, board = service.leaderboard(db, slug=arena.slug, split="private", principal=org)
-    assert board.rows[0].entry.uuid == strong["uuid"]  # no selection: best public
-    service.select_finals(
-        db, principal=arena.members["alpha"], slug=arena.slug, uuids=[weak["uuid"]]
-    )
-    _, _, board = service.leaderboard(db, slug=arena.slug, split="private", principal=org)
-    assert board.rows[0].entry.uuid == weak["uuid"]
-    with pytest.raises(service.LeaderboardError, match="at most 1"):
-        service.select_finals(
+    board = lb.leaderboard(db, slug=arena.slug, split="private", principal=org)
+    assert board.rows[0].submission == strong.uuid  # no selection: best public
+    lb.select_finals(db, principal=arena.members["alpha"], slug=arena.slug, uuids=[weak.uuid])
+    board = lb.leaderboard(db, slug=arena.slug, split="private", principal=org)
+    assert board.rows[0].submission == weak.uuid
+    with pytest.raises(InvalidInput, match="at most 1"):
+        lb.select_finals(
             db,
             principal=arena.members["alpha"],
             slug=arena.slug,
-            uuids=[weak["uuid"], strong["uuid"]],
+            uuids=[weak.uuid, strong.uuid],
         )
 
 
@@ -196,7 +196,7 @@ def test_ranking_metric_mean_city_vs_overall(db) -> None:
     _, props = synthetic()
     _submit(arena, "alpha", props)
     _score_all(arena)
-    _, _, board = service.leaderboard(db, slug=arena.slug)
+    board = lb.leaderboard(db, slug=arena.slug)
     assert board.metric == "f1" and board.rows[0].value == board.rows[0].score.f1
 
 
@@ -227,28 +227,28 @@ def test_rescore_shows_changes_then_publishes_and_keeps_history(db) -> None:
     )
     with db.transaction() as s:  # as if scored by an older evaluator
         s.execute(update(Score).values(evaluator_version="0.9"))
-    assert service.outdated_scores(db, slug=arena.slug) == 4
-    run = service.start_rescore(db, slug=arena.slug, truth=new_truth.encode(), reason="fix")
-    assert service.rescore_status(db, rescore_id=run)["status"] == "running"
-    _, _, before = service.leaderboard(db, slug=arena.slug)
+    assert lb.outdated_scores(db, slug=arena.slug) == 4
+    run = lb.start_rescore(db, slug=arena.slug, truth=new_truth.encode(), reason="fix")
+    assert lb.rescore_status(db, rescore_id=run).status == "running"
+    before = lb.leaderboard(db, slug=arena.slug)
     _score_all(arena)
-    state = service.rescore_status(db, rescore_id=run)
-    assert state["status"] == "ready"
-    public = {c["team"]: c for c in state["changes"] if c["split"] == "public"}
-    assert public["alpha"]["old_rank"] == 1 and public["alpha"]["new_rank"] == 2
-    assert public["beta"]["new_score"] == 1.0
-    _, _, unchanged = service.leaderboard(db, slug=arena.slug)
+    state = lb.rescore_status(db, rescore_id=run)
+    assert state.status == "ready"
+    public = {c.team: c for c in state.changes if c.split == "public"}
+    assert public["alpha"].old_rank == 1 and public["alpha"].new_rank == 2
+    assert public["beta"].new_score == 1.0
+    unchanged = lb.leaderboard(db, slug=arena.slug)
     assert [r.team for r in unchanged.rows] == [r.team for r in before.rows]  # not published
-    assert service.outdated_scores(db, slug=arena.slug) == 4  # not published yet
-    service.publish_rescore(db, rescore_id=run)
-    assert service.outdated_scores(db, slug=arena.slug) == 0
-    _, _, after = service.leaderboard(db, slug=arena.slug)
+    assert lb.outdated_scores(db, slug=arena.slug) == 4  # not published yet
+    lb.publish_rescore(db, rescore_id=run)
+    assert lb.outdated_scores(db, slug=arena.slug) == 0
+    after = lb.leaderboard(db, slug=arena.slug)
     assert [r.team for r in after.rows] == ["beta", "alpha"]
     with db.session() as s:
         history = s.execute(
             select(Score.generation, Score.current)
             .join(Submission)
-            .where(Submission.uuid == a["uuid"], Score.split == "public")
+            .where(Submission.uuid == a.uuid, Score.split == "public")
             .order_by(Score.generation)
         ).all()
     assert [tuple(h) for h in history] == [(0, False), (run, True)]
@@ -258,7 +258,7 @@ def test_export_csv_has_city_columns(db) -> None:
     arena = make_arena(db)
     _submit(arena, "alpha", synthetic()[1])
     _score_all(arena)
-    text = service.export_csv(db, slug=arena.slug, split="public")
+    text = board_csv(lb.leaderboard(db, slug=arena.slug, split="public"))
     header = text.splitlines()[0].split(",")
     assert header[:2] == ["rank", "team"]
     assert any(h.startswith("f1_AOI_") for h in header)
@@ -269,7 +269,7 @@ def test_audit_log_records_organizer_actions(db) -> None:
     from geoarena.leaderboard.schema import AuditEntry
 
     arena = make_arena(db)
-    service.reveal(db, slug=arena.slug, actor="organizer:boss")
+    lb.reveal(db, slug=arena.slug, actor="organizer:boss")
     with db.session() as s:
         actions = [a for (a,) in s.execute(select(AuditEntry.action).order_by(AuditEntry.id))]
     assert actions[0] == "challenge.create"
@@ -286,8 +286,8 @@ def test_board_cache_follows_changes_made_by_other_processes(db, db_url) -> None
     _, props = synthetic()
     _submit(arena, "alpha", degrade(props, 0.5, seed=1))
     _score_all(arena)
-    _, _, first = service.leaderboard(db, slug=arena.slug)
-    _, _, again = service.leaderboard(db, slug=arena.slug)
+    first = lb.leaderboard(db, slug=arena.slug)
+    again = lb.leaderboard(db, slug=arena.slug)
     assert again is first
     other = Database(db_url)  # as if another process
     try:
@@ -295,15 +295,14 @@ def test_board_cache_follows_changes_made_by_other_processes(db, db_url) -> None
         Worker(other).run(exit_when_idle=True)
     finally:
         other.dispose()
-    _, _, fresh = service.leaderboard(db, slug=arena.slug)
+    fresh = lb.leaderboard(db, slug=arena.slug)
     assert fresh is not first
     assert [r.team for r in fresh.rows] == ["beta", "alpha"]
 
 
 def test_a_rescore_with_failed_jobs_cannot_be_published(db) -> None:
-    from geoarena.leaderboard.config import Settings
-    from geoarena.leaderboard.errors import Conflict
     from geoarena.leaderboard.scoring import TruthCache
+    from geoarena.leaderboard.settings import Settings
 
     class BrokenCache(TruthCache):
         def get(self, **kwargs):
@@ -312,12 +311,12 @@ def test_a_rescore_with_failed_jobs_cannot_be_published(db) -> None:
     arena = make_arena(db)
     _submit(arena, "alpha", synthetic()[1])
     _score_all(arena)
-    run = service.start_rescore(db, slug=arena.slug)
+    run = lb.start_rescore(db, slug=arena.slug)
     Worker(db, Settings(max_attempts=1), truths=BrokenCache()).run(exit_when_idle=True)
-    state = service.rescore_status(db, rescore_id=run)
-    assert state["status"] == "ready" and state["jobs"] == {"failed": 1}
+    state = lb.rescore_status(db, rescore_id=run)
+    assert state.status == "ready" and state.jobs == {"failed": 1}
     with pytest.raises(Conflict, match="could not be re-scored"):
-        service.publish_rescore(db, rescore_id=run)
+        lb.publish_rescore(db, rescore_id=run)
     # The submission itself is untouched: still scored, old scores still shown.
-    view = service.list_submissions(db, principal=arena.members["alpha"], slug=arena.slug)[0]
-    assert view["status"] == "scored" and "public" in view["scores"]
+    view = lb.list_submissions(db, principal=arena.members["alpha"], slug=arena.slug)[0]
+    assert view.status == "scored" and "public" in view.scores

@@ -7,10 +7,10 @@ import gzip
 import pytest
 from sqlalchemy import func, select
 
+from geoarena import leaderboard as lb
 from geoarena.evaluator import InputError
-from geoarena.leaderboard import service
-from geoarena.leaderboard.config import Settings
 from geoarena.leaderboard.schema import AuditEntry, Blob, Job, Submission
+from geoarena.leaderboard.settings import Settings
 
 from .factories import HEADER, make_arena, synthetic
 
@@ -30,7 +30,7 @@ def _first_image(truth: bytes) -> str:
 def _reject(arena, data: bytes, **kwargs) -> InputError:
     before = _counts(arena.db)
     with pytest.raises(InputError) as info:
-        service.submit(
+        lb.submit(
             arena.db,
             principal=arena.members["alpha"],
             slug=arena.slug,
@@ -39,8 +39,8 @@ def _reject(arena, data: bytes, **kwargs) -> InputError:
             **kwargs,
         )
     assert _counts(arena.db) == before, "a rejected upload must leave the database unchanged"
-    quota = service.get_quota(arena.db, principal=arena.members["alpha"], slug=arena.slug)
-    assert quota["total_used"] == 0
+    quota = lb.get_quota(arena.db, principal=arena.members["alpha"], slug=arena.slug)
+    assert quota.total_used == 0
     return info.value
 
 
@@ -134,15 +134,15 @@ def test_gzip_bomb_is_capped(arena) -> None:
 
 def test_gzip_upload_is_accepted(arena) -> None:
     _, props = synthetic()
-    view = service.submit(
+    view = lb.submit(
         arena.db,
         principal=arena.members["alpha"],
         slug=arena.slug,
         data=gzip.compress(props),
         filename="preds.csv.gz",
     )
-    assert view["status"] == "queued"
-    assert view["size"] == len(props)  # the plain CSV is what is stored
+    assert view.status == "queued"
+    assert view.size == len(props)  # the plain CSV is what is stored
 
 
 def test_utf16_gets_a_clear_message(arena) -> None:
@@ -167,5 +167,5 @@ def test_polygon_with_thousands_of_vertices_is_accepted(arena) -> None:
     ]
     data = (HEADER + f'{image},1,"POLYGON (({", ".join([*ring, ring[0]])}))",1\n').encode()
     assert len(data) > 131072
-    view = service.submit(arena.db, principal=arena.members["alpha"], slug=arena.slug, data=data)
-    assert view["status"] == "queued"
+    view = lb.submit(arena.db, principal=arena.members["alpha"], slug=arena.slug, data=data)
+    assert view.status == "queued"

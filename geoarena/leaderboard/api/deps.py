@@ -1,4 +1,10 @@
-"""Request dependencies: database, settings, the caller's identity and its rate limit."""
+"""Request dependencies: database, settings, the caller's identity and its rate limit.
+
+Rate limits are charged to the identity that was proven, never to a claimed one: a valid
+token's own bucket after its secret matched, and the client address's bucket for every
+failed or missing credential. So guessing (or knowing) somebody's public key part cannot
+lock them out, and a flood of bad tokens is limited per address.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +12,26 @@ import threading
 import time
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 
-from geoarena.leaderboard.config import Settings
+from geoarena.errors import Forbidden, LimitExceeded
+from geoarena.leaderboard.access import Principal, authenticate, split_token
 from geoarena.leaderboard.db import Database
-from geoarena.leaderboard.security import split_token
-from geoarena.leaderboard.service import Principal, authenticate
+from geoarena.leaderboard.errors import Unauthorized
+from geoarena.leaderboard.settings import Settings
 
 #: cookie that carries the token for the server-rendered pages (set by the login form).
 COOKIE = "geoarena_token"
 
 
 def get_db(request: Request) -> Database:
-    return request.app.state.db
+    db: Database = request.app.state.db
+    return db
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 DbDep = Annotated[Database, Depends(get_db)]
@@ -30,16 +39,16 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 class RateLimiter:
-    """A token bucket per bearer token: ``per_minute`` requests, refilled continuously."""
+    """A token bucket per key: ``per_minute`` requests, refilled continuously."""
+
+    #: buckets kept before idle (full) ones are dropped: many keys cannot fill memory.
+    max_buckets = 10_000
 
     def __init__(self, per_minute: int) -> None:
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
-
-    #: buckets kept before idle (full) ones are dropped: guessed keys cannot fill memory.
-    max_buckets = 10_000
 
     def acquire(self, key: str) -> float:
         """0 when allowed, else the seconds to wait before the next request."""
@@ -56,62 +65,75 @@ class RateLimiter:
             self._buckets[key] = (tokens, now)
             return (1 - tokens) / self.rate
 
+    def charge(self, key: str) -> None:
+        """Take one request from ``key``'s bucket or raise :class:`LimitExceeded`."""
+        wait = self.acquire(key)
+        if wait > 0:
+            raise LimitExceeded(f"rate limit: try again in {wait:.1f} s", retry_after=wait)
 
-def _raw_token(request: Request, cookie: bool) -> str | None:
-    """The bearer token; pages (GET only) also read the login cookie. API routes never do,
-    so a cross-site form cannot act with a logged-in browser's cookie."""
+
+def _limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
+def client_key(request: Request) -> str:
+    """The rate-limit key of an unauthenticated caller: its address."""
+    return f"addr:{request.client.host if request.client else 'unknown'}"
+
+
+def bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value:
-        return value.strip()
-    return request.cookies.get(COOKIE) if cookie else None
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def _principal(
-    request: Request, db: Database, required: bool, cookie: bool = False
-) -> Principal | None:
-    raw = _raw_token(request, cookie)
+def resolve(request: Request, db: Database, raw: str | None) -> Principal | None:
+    """The principal of ``raw`` (None without a token), charging the proven identity's
+    bucket; raises :class:`Unauthorized` for a token that names nobody."""
+    limiter = _limiter(request)
     if raw is None:
-        if required:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "missing bearer token",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
         return None
-    parts = split_token(raw)
-    wait = request.app.state.rate_limiter.acquire(parts[0] if parts else "malformed")
-    if wait > 0:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            f"rate limit: try again in {wait:.1f} s",
-            headers={"Retry-After": str(int(wait) + 1)},
-        )
     principal = authenticate(db, raw)
     if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "invalid or revoked token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        limiter.charge(client_key(request))
+        raise Unauthorized("invalid or revoked token")
+    parts = split_token(raw)
+    limiter.charge(f"key:{parts[0] if parts else raw}")
     return principal
 
 
 def current_principal(request: Request, db: DbDep) -> Principal:
-    return _principal(request, db, required=True)
+    principal = resolve(request, db, bearer(request))
+    if principal is None:
+        _limiter(request).charge(client_key(request))
+        raise Unauthorized("missing bearer token")
+    return principal
 
 
 def optional_principal(request: Request, db: DbDep) -> Principal | None:
-    return _principal(request, db, required=False)
+    return resolve(request, db, bearer(request))
 
 
 def page_principal(request: Request, db: DbDep) -> Principal | None:
-    return _principal(request, db, required=False, cookie=True)
+    """The pages' caller: the bearer token, else the login cookie. A cookie that no longer
+    names anybody (revoked token, new database) means "logged out", never an error page,
+    so a stale cookie cannot lock a browser out of the site (``/login`` included)."""
+    raw = bearer(request)
+    if raw is not None:
+        return resolve(request, db, raw)
+    cookie = request.cookies.get(COOKIE)
+    if cookie is None:
+        return None
+    try:
+        return resolve(request, db, cookie)
+    except Unauthorized:
+        return None
 
 
 def organizer(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     if not principal.is_organizer:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this action is for organizers only")
+        raise Forbidden("this action is for organizers only")
     return principal
 
 

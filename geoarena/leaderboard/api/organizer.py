@@ -2,79 +2,88 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
-from geoarena.leaderboard import service
+from geoarena.errors import InvalidInput
+from geoarena.evaluator import Metric
+from geoarena.leaderboard import boards, challenges, finals, rescoring, submissions
 from geoarena.leaderboard.api.deps import DbDep, OrganizerDep, SettingsDep
-from geoarena.leaderboard.api.schemas import ChallengePublic, RescorePublic, SubmissionPublic
-from geoarena.leaderboard.api.uploads import read_upload
+from geoarena.leaderboard.api.errors import COMMON_RESPONSES, ErrorBody
+from geoarena.leaderboard.api.files import board_download, read_upload
+from geoarena.leaderboard.challenges import ChallengeView, Limit, PhaseChange
+from geoarena.leaderboard.rescoring import RescoreView
+from geoarena.leaderboard.states import Split
+from geoarena.leaderboard.submissions import SubmissionView
 
-router = APIRouter(prefix="/organizer", tags=["organizer"])
+router = APIRouter(prefix="/organizer", tags=["organizer"], responses=COMMON_RESPONSES)
 
-
-def _challenge_public(challenge) -> dict:
-    return {
-        "slug": challenge.slug,
-        "title": challenge.title,
-        "rules": challenge.rules,
-        "ranking_metric": challenge.ranking_metric,
-        "split_source": challenge.split_source,
-        "truth_sha256": challenge.truth_sha256,
-    }
+SLUG = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
 
-def _int(fields: dict[str, str], name: str, default: int | None) -> int | None:
-    value = fields.get(name)
-    if value in (None, ""):
-        return default
-    if value.lower() == "none":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise HTTPException(422, f"{name} must be an integer or 'none'") from None
-
-
-@router.post("/challenges", status_code=201, response_model=ChallengePublic)
-async def create_challenge(request: Request, principal: OrganizerDep, db: DbDep) -> dict:
-    """Create a challenge from a truth CSV (multipart: ``file``, ``slug``, ``title``, ...)."""
-    upload = await read_upload(request)
-    f = upload.fields
-    if not f.get("slug") or not f.get("title"):
-        raise HTTPException(422, "slug and title are required")
-    challenge = await run_in_threadpool(
-        service.create_challenge,
+@router.post(
+    "/challenges",
+    status_code=201,
+    response_model=ChallengeView,
+    responses={403: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+async def create_challenge(
+    principal: OrganizerDep,
+    db: DbDep,
+    file: UploadFile,
+    slug: Annotated[str, Form(pattern=SLUG)],
+    title: Annotated[str, Form(min_length=1, max_length=200)],
+    rules: Annotated[str, Form()] = "deepglobe",
+    ranking_metric: Annotated[Metric | None, Form()] = None,
+    description: Annotated[str, Form(max_length=20_000)] = "",
+    public_fraction: Annotated[float, Form(gt=0, lt=1)] = 0.3,
+    daily_limit: Annotated[Limit, Form(description="per UTC day, or 'none'")] = 5,
+    total_limit: Annotated[Limit, Form(description="in the phase, or 'none'")] = None,
+    concurrent_limit: Annotated[Limit, Form(description="being scored at once, or 'none'")] = 2,
+    final_selections: Annotated[int, Form(ge=1)] = 2,
+) -> ChallengeView:
+    """Create a challenge from its truth CSV (multipart ``file`` plus the fields)."""
+    phase = PhaseChange(
+        public_fraction=public_fraction,
+        daily_limit=daily_limit,
+        total_limit=total_limit,
+        concurrent_limit=concurrent_limit,
+        final_selections=final_selections,
+    )
+    return await run_in_threadpool(
+        challenges.create_challenge,
         db,
-        slug=f["slug"],
-        title=f["title"],
-        truth=upload.data,
-        truth_filename=upload.filename,
-        rules=f.get("rules", "deepglobe"),
-        ranking_metric=f.get("ranking_metric") or None,
-        description=f.get("description", ""),
-        public_fraction=float(f.get("public_fraction", 0.3)),
-        daily_limit=_int(f, "daily_limit", 5),
-        total_limit=_int(f, "total_limit", None),
-        concurrent_limit=_int(f, "concurrent_limit", 2),
-        final_selections=_int(f, "final_selections", 2) or 2,
+        slug=slug,
+        title=title,
+        truth=await file.read(),
+        truth_filename=file.filename or "truth.csv",
+        rules=rules,
+        ranking_metric=ranking_metric,
+        description=description,
+        phase=phase,
         actor=principal.actor,
     )
-    return _challenge_public(challenge)
 
 
-@router.post("/challenges/{slug}/baselines", status_code=202, response_model=SubmissionPublic)
+@router.post(
+    "/challenges/{slug}/baselines",
+    status_code=202,
+    response_model=SubmissionView,
+    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 413: {"model": ErrorBody}},
+)
 async def submit_baseline(
     slug: str, request: Request, principal: OrganizerDep, db: DbDep, settings: SettingsDep
-) -> dict:
-    """Upload a baseline (shown on the board, unranked); ``label`` names it."""
+) -> SubmissionView:
+    """Upload a baseline (shown on the board, unranked); the ``label`` field names it."""
     upload = await read_upload(request)
     label = upload.fields.get("label") or upload.fields.get("baseline_label")
     if not label:
-        raise HTTPException(422, "a baseline needs a label")
+        raise InvalidInput.about("a baseline needs a label", column="label")
     return await run_in_threadpool(
-        service.submit,
+        submissions.submit,
         db,
         principal=principal,
         slug=slug,
@@ -87,14 +96,23 @@ async def submit_baseline(
     )
 
 
-@router.post("/challenges/{slug}/reveal", status_code=204)
+@router.post(
+    "/challenges/{slug}/reveal",
+    status_code=204,
+    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+)
 def reveal(slug: str, principal: OrganizerDep, db: DbDep) -> None:
     """Publish the private leaderboard."""
-    service.reveal(db, slug=slug, actor=principal.actor)
+    finals.reveal(db, slug=slug, actor=principal.actor)
 
 
-@router.post("/challenges/{slug}/rescore", status_code=202, response_model=RescorePublic)
-async def rescore(slug: str, request: Request, principal: OrganizerDep, db: DbDep) -> dict:
+@router.post(
+    "/challenges/{slug}/rescore",
+    status_code=202,
+    response_model=RescoreView,
+    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+)
+async def rescore(slug: str, request: Request, principal: OrganizerDep, db: DbDep) -> RescoreView:
     """Re-score every submission (optionally with a replacement truth as ``file``)."""
     truth, name, reason = None, None, ""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -102,7 +120,7 @@ async def rescore(slug: str, request: Request, principal: OrganizerDep, db: DbDe
         truth, name = upload.data or None, upload.filename
         reason = upload.fields.get("reason", "")
     run_id = await run_in_threadpool(
-        service.start_rescore,
+        rescoring.start_rescore,
         db,
         slug=slug,
         truth=truth,
@@ -110,28 +128,41 @@ async def rescore(slug: str, request: Request, principal: OrganizerDep, db: DbDe
         reason=reason,
         actor=principal.actor,
     )
-    return service.rescore_status(db, rescore_id=run_id)
+    return rescoring.rescore_status(db, rescore_id=run_id)
 
 
-@router.get("/rescores/{rescore_id}", response_model=RescorePublic)
-def rescore_status(rescore_id: int, principal: OrganizerDep, db: DbDep) -> dict:
+@router.get(
+    "/rescores/{rescore_id}",
+    response_model=RescoreView,
+    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+)
+def rescore_status(rescore_id: int, principal: OrganizerDep, db: DbDep) -> RescoreView:
     """Progress and, once ready, the rank changes the rescore would publish."""
-    return service.rescore_status(db, rescore_id=rescore_id)
+    return rescoring.rescore_status(db, rescore_id=rescore_id)
 
 
-@router.post("/rescores/{rescore_id}/publish", status_code=204)
+@router.post(
+    "/rescores/{rescore_id}/publish",
+    status_code=204,
+    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
 def publish_rescore(rescore_id: int, principal: OrganizerDep, db: DbDep) -> None:
-    service.publish_rescore(db, rescore_id=rescore_id, actor=principal.actor)
+    rescoring.publish_rescore(db, rescore_id=rescore_id, actor=principal.actor)
 
 
-@router.get("/challenges/{slug}/export.csv", response_class=PlainTextResponse)
+@router.get(
+    "/challenges/{slug}/export.csv",
+    response_class=PlainTextResponse,
+    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+)
 def export(
     slug: str,
     principal: OrganizerDep,
     db: DbDep,
-    split: str = "private",
+    split: Split = Split.PRIVATE,
     phase: str | None = None,
 ) -> PlainTextResponse:
     """The board of either split as CSV (organizers see private before reveal)."""
-    text = service.export_csv(db, slug=slug, split=split, phase=phase, principal=principal)
-    return PlainTextResponse(text, media_type="text/csv")
+    return board_download(
+        boards.leaderboard(db, slug=slug, split=split, phase=phase, principal=principal)
+    )

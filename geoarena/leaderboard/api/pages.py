@@ -9,21 +9,25 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
-from geoarena.leaderboard import service
-from geoarena.leaderboard.api.deps import COOKIE, DbDep, PagePrincipal
-from geoarena.leaderboard.errors import LeaderboardError
-from geoarena.leaderboard.ranking import METRIC_LABELS
-from geoarena.leaderboard.schema import PRIVATE, PUBLIC
+from geoarena.errors import GeoarenaError, LimitExceeded
+from geoarena.leaderboard import boards, challenges, quotas, submissions
+from geoarena.leaderboard.access import Principal, authenticate
+from geoarena.leaderboard.api.deps import COOKIE, DbDep, PagePrincipal, client_key
+from geoarena.leaderboard.api.errors import status_of
+from geoarena.leaderboard.states import Split
 
 TEMPLATES = Jinja2Templates(
     directory=str(Path(__file__).resolve().parents[1] / "web" / "templates")
 )
+#: a name as one URL path segment: team names may hold '/', '#', '?' or anything else.
+TEMPLATES.env.filters["segment"] = lambda text: quote(str(text), safe="")
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
 
@@ -70,18 +74,18 @@ def score_chart(
     )
 
 
-def _render(request: Request, template: str, status_code: int = 200, **context: Any):
+def _render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
     return TEMPLATES.TemplateResponse(request, template, context, status_code=status_code)
 
 
-def _error(request: Request, exc: LeaderboardError, principal) -> HTMLResponse:
-    return _render(request, "error.html", exc.status_code, message=str(exc), principal=principal)
+def _error(request: Request, exc: GeoarenaError, principal: Principal | None) -> Response:
+    return _render(request, "error.html", status_of(exc), message=str(exc), principal=principal)
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request, db: DbDep, principal: PagePrincipal):
+def index(request: Request, db: DbDep, principal: PagePrincipal) -> Response:
     return _render(
-        request, "index.html", challenges=service.list_challenges(db), principal=principal
+        request, "index.html", challenges=challenges.list_challenges(db), principal=principal
     )
 
 
@@ -91,43 +95,39 @@ def leaderboard_page(
     slug: str,
     db: DbDep,
     principal: PagePrincipal,
-    split: str = PUBLIC,
+    split: Split = Split.PUBLIC,
     phase: str | None = None,
-):
+) -> Response:
     try:
-        challenge, phase_row, board = service.leaderboard(
-            db, slug=slug, split=split, phase=phase, principal=principal
-        )
-    except LeaderboardError as exc:
+        board = boards.leaderboard(db, slug=slug, split=split, phase=phase, principal=principal)
+    except GeoarenaError as exc:
         return _error(request, exc, principal)
     return _render(
         request,
         "leaderboard.html",
-        challenge=challenge,
-        phase=phase_row,
         board=board,
-        metric_name=METRIC_LABELS[board.metric],
         principal=principal,
-        PRIVATE=PRIVATE,
-        can_see_private=challenge.revealed_at is not None
-        or bool(principal and principal.is_organizer),
+        PRIVATE=Split.PRIVATE,
+        can_see_private=board.revealed or bool(principal and principal.is_organizer),
     )
 
 
-@router.get("/c/{slug}/teams/{team}", response_class=HTMLResponse)
-def team_page(request: Request, slug: str, team: str, db: DbDep, principal: PagePrincipal):
+@router.get("/c/{slug}/teams/{team:path}", response_class=HTMLResponse)
+def team_page(
+    request: Request, slug: str, team: str, db: DbDep, principal: PagePrincipal
+) -> Response:
     try:
-        history = service.team_history(db, slug=slug, team=team, principal=principal)
-    except LeaderboardError as exc:
+        history = submissions.team_history(db, slug=slug, team=team, principal=principal)
+    except GeoarenaError as exc:
         return _error(request, exc, principal)
     points = [
-        (datetime.fromisoformat(s["created_at"]), s["scores"][PUBLIC][_metric_key(s)])
+        (s.created_at, s.scores[Split.PUBLIC].value(s.ranking_metric))
         for s in history
-        if PUBLIC in s["scores"]
+        if Split.PUBLIC in s.scores
     ]
     quota = None
     if principal is not None and principal.team_name == team:
-        quota = service.get_quota(db, principal=principal, slug=slug)
+        quota = quotas.get_quota(db, principal=principal, slug=slug)
     return _render(
         request,
         "team.html",
@@ -140,37 +140,33 @@ def team_page(request: Request, slug: str, team: str, db: DbDep, principal: Page
     )
 
 
-def _metric_key(submission: dict[str, Any]) -> str:
-    return "f1" if submission["ranking_metric"] == "f1" else "mean_city_f1"
-
-
 @router.get("/s/{uuid}", response_class=HTMLResponse)
-def submission_page(request: Request, uuid: str, db: DbDep, principal: PagePrincipal):
+def submission_page(request: Request, uuid: str, db: DbDep, principal: PagePrincipal) -> Response:
     if principal is None:
         return _render(
             request, "error.html", 401, message="log in to see submissions", principal=None
         )
     try:
-        submission = service.get_submission(db, uuid=uuid, principal=principal)
-    except LeaderboardError as exc:
+        submission = submissions.get_submission(db, uuid=uuid, principal=principal)
+    except GeoarenaError as exc:
         return _error(request, exc, principal)
-    return _render(
-        request,
-        "submission.html",
-        s=submission,
-        principal=principal,
-        metric_key=_metric_key(submission),
-    )
+    return _render(request, "submission.html", s=submission, principal=principal)
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, principal: PagePrincipal):
+def login_form(request: Request, principal: PagePrincipal) -> Response:
     return _render(request, "login.html", principal=principal, message=None)
 
 
 @router.post("/login")
-def login(request: Request, db: DbDep, token: str = Form(...), next: str = Form("/")):
-    principal = service.authenticate(db, token)
+def login(request: Request, db: DbDep, token: str = Form(...), next: str = Form("/")) -> Response:
+    """Check the token and keep it in an HttpOnly cookie; attempts are rate-limited per
+    client address like any other credential."""
+    try:
+        request.app.state.rate_limiter.charge(client_key(request))
+    except LimitExceeded as exc:
+        return _render(request, "login.html", 429, principal=None, message=str(exc))
+    principal = authenticate(db, token)
     if principal is None:
         return _render(request, "login.html", 401, principal=None, message="invalid token")
     target = next if next.startswith("/") and not next.startswith("//") else "/"
@@ -187,7 +183,7 @@ def login(request: Request, db: DbDep, token: str = Form(...), next: str = Form(
 
 
 @router.post("/logout")
-def logout():
+def logout() -> Response:
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(COOKIE)
     return response

@@ -6,28 +6,41 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
-from geoarena.leaderboard import service
+from geoarena.leaderboard import boards, finals, quotas, submissions
 from geoarena.leaderboard.api.deps import (
     CurrentPrincipal,
     DbDep,
     OptionalPrincipal,
     SettingsDep,
 )
-from geoarena.leaderboard.api.schemas import (
-    FinalsPublic,
-    FinalsUpdate,
-    LeaderboardPublic,
-    QuotaPublic,
-    SubmissionPublic,
-    SubmissionsPublic,
+from geoarena.leaderboard.api.errors import COMMON_RESPONSES, ErrorBody
+from geoarena.leaderboard.api.files import board_download, read_upload
+from geoarena.leaderboard.api.schemas import FinalsPublic, FinalsUpdate, SubmissionsPage
+from geoarena.leaderboard.boards import Board
+from geoarena.leaderboard.quotas import Quota
+from geoarena.leaderboard.states import Split
+from geoarena.leaderboard.submissions import SubmissionView
+
+router = APIRouter(prefix="/challenges/{slug}", tags=["participant"], responses=COMMON_RESPONSES)
+by_uuid = APIRouter(prefix="/submissions", tags=["participant"], responses=COMMON_RESPONSES)
+
+_REFUSALS: dict[int | str, dict[str, object]] = {
+    403: {"model": ErrorBody, "description": "not allowed for this token"},
+    404: {"model": ErrorBody, "description": "no such challenge, phase or submission"},
+}
+
+
+@router.post(
+    "/submissions",
+    status_code=202,
+    response_model=SubmissionView,
+    responses={
+        **_REFUSALS,
+        409: {"model": ErrorBody, "description": "the phase is not open"},
+        413: {"model": ErrorBody, "description": "the upload is too large"},
+        429: {"model": ErrorBody, "description": "quota used up (with the quota) or rate limit"},
+    },
 )
-from geoarena.leaderboard.api.uploads import read_upload
-
-router = APIRouter(prefix="/challenges/{slug}", tags=["participant"])
-submissions = APIRouter(prefix="/submissions", tags=["participant"])
-
-
-@router.post("/submissions", status_code=202, response_model=SubmissionPublic)
 async def submit(
     slug: str,
     request: Request,
@@ -35,16 +48,16 @@ async def submit(
     db: DbDep,
     settings: SettingsDep,
     phase: str | None = None,
-) -> dict:
+) -> SubmissionView:
     """Upload a prediction CSV (multipart ``file`` field, or the raw CSV as the body).
 
     Validated before anything is stored: a rejected file costs no quota and the answer
-    (422) lists row-level errors. Accepted files are queued for scoring (202).
+    (422) lists row-level problems. Accepted files are queued for scoring (202).
     """
     upload = await read_upload(request)
     async with request.app.state.upload_slots:  # parsing is memory-heavy: bounded
         return await run_in_threadpool(
-            service.submit,
+            submissions.submit,
             db,
             principal=principal,
             slug=slug,
@@ -57,62 +70,61 @@ async def submit(
         )
 
 
-@router.get("/submissions", response_model=SubmissionsPublic)
-def my_submissions(slug: str, principal: CurrentPrincipal, db: DbDep) -> dict:
+@router.get("/submissions", response_model=SubmissionsPage, responses=_REFUSALS)
+def my_submissions(slug: str, principal: CurrentPrincipal, db: DbDep) -> SubmissionsPage:
     """Your team's submissions, newest first (organizers: every submission)."""
-    data = service.list_submissions(db, principal=principal, slug=slug)
-    return {"data": data, "count": len(data)}
+    data = submissions.list_submissions(db, principal=principal, slug=slug)
+    return SubmissionsPage(data=data, count=len(data))
 
 
-@router.get("/quota", response_model=QuotaPublic)
-def quota(slug: str, principal: CurrentPrincipal, db: DbDep, phase: str | None = None) -> dict:
+@router.get("/quota", response_model=Quota, responses=_REFUSALS)
+def quota(slug: str, principal: CurrentPrincipal, db: DbDep, phase: str | None = None) -> Quota:
     """Submissions left today and in total, and when the daily count resets (UTC)."""
-    return service.get_quota(db, principal=principal, slug=slug, phase=phase)
+    return quotas.get_quota(db, principal=principal, slug=slug, phase=phase)
 
 
-@router.get("/leaderboard", response_model=LeaderboardPublic)
+@router.get("/leaderboard", response_model=Board, responses=_REFUSALS)
 def leaderboard(
     slug: str,
     db: DbDep,
     principal: OptionalPrincipal,
-    split: str = "public",
+    split: Split = Split.PUBLIC,
     phase: str | None = None,
-) -> dict:
+) -> Board:
     """The ranked board; ``split=private`` only once the organizer has revealed it."""
-    challenge, phase_row, board = service.leaderboard(
-        db, slug=slug, split=split, phase=phase, principal=principal
-    )
-    return service.board_to_dict(challenge, phase_row, board)
+    return boards.leaderboard(db, slug=slug, split=split, phase=phase, principal=principal)
 
 
-@router.get("/leaderboard.csv", response_class=PlainTextResponse)
+@router.get("/leaderboard.csv", response_class=PlainTextResponse, responses=_REFUSALS)
 def leaderboard_csv(
     slug: str,
     db: DbDep,
     principal: OptionalPrincipal,
-    split: str = "public",
+    split: Split = Split.PUBLIC,
     phase: str | None = None,
 ) -> PlainTextResponse:
-    text = service.export_csv(db, slug=slug, split=split, phase=phase, principal=principal)
-    return PlainTextResponse(text, media_type="text/csv")
+    """The board as a CSV file, one column per city F1."""
+    return board_download(
+        boards.leaderboard(db, slug=slug, split=split, phase=phase, principal=principal)
+    )
 
 
-@router.put("/finals", response_model=FinalsPublic)
+@router.put("/finals", response_model=FinalsPublic, responses=_REFUSALS)
 def select_finals(
     slug: str,
     body: FinalsUpdate,
     principal: CurrentPrincipal,
     db: DbDep,
     phase: str | None = None,
-) -> dict:
+) -> FinalsPublic:
     """Choose the submissions that count for the private leaderboard."""
-    selected = service.select_finals(
+    selected = finals.select_finals(
         db, principal=principal, slug=slug, uuids=body.submissions, phase=phase
     )
-    return {"selected": selected}
+    return FinalsPublic(selected=selected)
 
 
-@submissions.get("/{uuid}", response_model=SubmissionPublic)
-def submission_status(uuid: str, principal: CurrentPrincipal, db: DbDep) -> dict:
+@by_uuid.get("/{uuid}", response_model=SubmissionView, responses=_REFUSALS)
+def submission_status(uuid: str, principal: CurrentPrincipal, db: DbDep) -> SubmissionView:
     """Status (queued with position, scoring, scored, failed with the reason) and scores."""
-    return service.get_submission(db, uuid=uuid, principal=principal)
+    return submissions.get_submission(db, uuid=uuid, principal=principal)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection
 
 from geoarena.leaderboard.schema import Base
 
 target_metadata = Base.metadata
 
 
-def _run(connection) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -22,9 +22,6 @@ def _run(connection) -> None:
 
 
 connection = context.config.attributes.get("connection")
-if connection is not None:
-    _run(connection)
-else:
-    engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
-    with engine.begin() as conn:
-        _run(conn)
+if connection is None:
+    raise RuntimeError("run migrations through geoarena.leaderboard.db.Database.migrate()")
+_run(connection)

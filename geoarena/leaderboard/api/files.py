@@ -1,4 +1,5 @@
-"""Reading an uploaded file from a request, capped while it streams.
+"""Files in and out of the API: uploads read from a request (capped while they stream),
+and CSV downloads.
 
 Two encodings are accepted: ``multipart/form-data`` with a ``file`` field (browsers, curl
 -F) and a raw body of any other type with the name in ``X-Filename`` or ``?filename=``
@@ -11,9 +12,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
-from fastapi import HTTPException, Request
+from fastapi import Request
+from fastapi.responses import PlainTextResponse
+from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from geoarena.errors import InvalidInput
+from geoarena.leaderboard.boards import Board
+from geoarena.leaderboard.report import board_csv
 
 #: multipart framing allowance on top of the file cap.
 MULTIPART_SLACK = 16 * 1024
@@ -63,8 +71,9 @@ class BodyLimitMiddleware:
                 await self._too_large(send)
 
     async def _too_large(self, send: Send) -> None:
+        limit = self.max_bytes - MULTIPART_SLACK
         body = json.dumps(
-            {"detail": f"upload exceeds the {self.max_bytes - MULTIPART_SLACK} byte limit"}
+            {"error": "PayloadTooLarge", "detail": f"upload exceeds the {limit} byte limit"}
         ).encode()
         await send(
             {
@@ -89,11 +98,23 @@ async def read_upload(request: Request, file_field: str = "file") -> Upload:
     if content_type.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=20)
         upload = form.get(file_field)
-        if upload is None or isinstance(upload, str):
-            raise HTTPException(422, f"multipart upload needs a file field named {file_field!r}")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput.about(
+                f"multipart upload needs a file field named {file_field!r}", column=file_field
+            )
         data = await upload.read()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         return Upload(data, upload.filename or "submission.csv", fields)
     data = await request.body()
     name = request.headers.get("x-filename") or request.query_params.get("filename")
     return Upload(data, name or "submission.csv", dict(request.query_params))
+
+
+def board_download(board: Board) -> PlainTextResponse:
+    """A board as a CSV file that browsers save (``<challenge>-<phase>-<split>.csv``)."""
+    filename = quote(f"{board.challenge}-{board.phase}-{board.split}.csv", safe="")
+    return PlainTextResponse(
+        board_csv(board),
+        media_type="text/csv",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{filename}"},
+    )

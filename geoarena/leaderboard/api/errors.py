@@ -1,0 +1,121 @@
+"""The HTTP layer's one mapping of errors: a status per error class and one error body.
+
+Every error answer of the API, whatever raised it (a domain error, request validation,
+an unknown route), has the same JSON shape, :class:`ErrorBody`, with the located problems
+the command line prints; the pages render the same status with an HTML page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from geoarena.errors import (
+    Conflict,
+    Forbidden,
+    GeoarenaError,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    Problem,
+)
+from geoarena.leaderboard.errors import QuotaExceeded, SchemaMismatch, Unauthorized
+from geoarena.leaderboard.quotas import Quota
+
+#: error class -> HTTP status; the first match wins, so subclasses come before bases.
+STATUS: tuple[tuple[type[GeoarenaError], int], ...] = (
+    (InvalidInput, 422),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (SchemaMismatch, 503),
+    (Conflict, 409),
+    (LimitExceeded, 429),
+)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: the error's class, a message, and located problems if any."""
+
+    #: the error's class name (``InvalidInput``, ``NotFound``, ``QuotaExceeded``, ...)
+    error: str
+    detail: str
+    problems: list[Problem] = []
+    #: all problems found (``problems`` holds the first ones)
+    total: int = 0
+    #: seconds until the request may succeed (rate limit, daily quota)
+    retry_after: float | None = None
+    #: the team's quota, on a quota refusal
+    quota: Quota | None = None
+
+
+def status_of(exc: GeoarenaError) -> int:
+    return next((status for cls, status in STATUS if isinstance(exc, cls)), 400)
+
+
+def error_response(exc: GeoarenaError) -> JSONResponse:
+    headers: dict[str, str] = {}
+    retry_after = exc.retry_after if isinstance(exc, LimitExceeded) else None
+    if retry_after is not None:
+        headers["Retry-After"] = str(int(retry_after) + 1)
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    body = ErrorBody(
+        error=type(exc).__name__,
+        detail=str(exc),
+        problems=list(exc.problems),
+        total=exc.total,
+        retry_after=retry_after,
+        quota=exc.quota if isinstance(exc, QuotaExceeded) else None,
+    )
+    return JSONResponse(
+        status_code=status_of(exc),
+        content=body.model_dump(mode="json", exclude_none=True),
+        headers=headers,
+    )
+
+
+def request_problems(exc: RequestValidationError) -> InvalidInput:
+    """FastAPI's request validation errors as located problems (``query.split`` ...)."""
+    problems = [
+        Problem("request", 0, ".".join(str(p) for p in err["loc"]), err["msg"])
+        for err in exc.errors()
+    ]
+    return InvalidInput(problems or [Problem("request", 0, "", "invalid request")])
+
+
+#: statuses every route may answer besides its own, with the one error body.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (401, "missing, unknown or revoked token"),
+        (422, "invalid request or file: every problem located"),
+        (429, "rate limit"),
+    )
+}
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that give every error answer the :class:`ErrorBody` shape."""
+
+    @app.exception_handler(GeoarenaError)
+    async def _domain(request: Request, exc: GeoarenaError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(request_problems(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        body = ErrorBody(error="HTTPError", detail=str(exc.detail))
+        return JSONResponse(
+            status_code=exc.status_code,
+            content=body.model_dump(mode="json", exclude_none=True),
+            headers=exc.headers,
+        )

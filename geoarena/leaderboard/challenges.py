@@ -1,0 +1,274 @@
+"""Challenges, their phases and teams: setting them up and looking them up.
+
+A challenge is created from its hidden truth CSV (validated, split into public and
+private images, stored content-addressed) with a first phase named ``main``; phases carry
+the time window, quotas and the finals rule; teams hold members.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from geoarena.errors import Conflict, InvalidInput, NotFound
+from geoarena.evaluator import PRESETS, Metric, read_truth
+from geoarena.leaderboard.audit import CLI_ACTOR, audit
+from geoarena.leaderboard.blobs import put_blob
+from geoarena.leaderboard.db import Database
+from geoarena.leaderboard.schema import Challenge, Phase, Team
+from geoarena.leaderboard.splits import SplitError, assign_splits
+from geoarena.leaderboard.states import Split, SplitSource
+
+#: challenge slugs appear in URLs: lower-case letters, digits and dashes.
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+#: longest team name (the column's size).
+MAX_TEAM_NAME = 100
+
+
+def _unlimited(value: Any) -> Any:
+    """``none`` (any case) or an empty field means "no limit"."""
+    return None if isinstance(value, str) and value.strip().lower() in ("", "none") else value
+
+
+#: a count limit; ``None`` (written ``none``) is unlimited.
+Limit = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(_unlimited)]
+
+
+class ChallengeView(BaseModel):
+    """What anyone may know about a challenge (no truth, no salt)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    slug: str
+    title: str
+    description: str
+    rules: str
+    ranking_metric: Metric
+    split_source: SplitSource
+    truth_sha256: str
+    revealed: bool
+    phases: list[str]
+
+    @classmethod
+    def of(cls, challenge: Challenge) -> ChallengeView:
+        return cls(
+            slug=challenge.slug,
+            title=challenge.title,
+            description=challenge.description,
+            rules=challenge.rules,
+            ranking_metric=challenge.ranking_metric,
+            split_source=challenge.split_source,
+            truth_sha256=challenge.truth_sha256,
+            revealed=challenge.revealed_at is not None,
+            phases=[p.name for p in challenge.phases],
+        )
+
+
+class PhaseChange(BaseModel):
+    """The phase fields an organizer sets; a field left out is left as it is.
+
+    Limits are counts (``None``: unlimited); times are timezone-aware UTC.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+    daily_limit: Limit = None
+    total_limit: Limit = None
+    concurrent_limit: Limit = None
+    final_selections: int = Field(2, ge=1)
+    public_fraction: float = Field(0.3, gt=0, lt=1)
+
+    def given(self) -> dict[str, object]:
+        """Only the fields the caller set."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class PhaseView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    opens_at: datetime | None
+    closes_at: datetime | None
+    daily_limit: int | None
+    total_limit: int | None
+    concurrent_limit: int | None
+    final_selections: int
+    public_fraction: float
+
+    @classmethod
+    def of(cls, phase: Phase) -> PhaseView:
+        return cls.model_validate(phase, from_attributes=True)
+
+
+# --- lookups ---------------------------------------------------------------------------------
+def get_challenge(session: Session, slug: str) -> Challenge:
+    challenge = session.execute(
+        select(Challenge).where(Challenge.slug == slug)
+    ).scalar_one_or_none()
+    if challenge is None:
+        raise NotFound(f"no challenge {slug!r}")
+    return challenge
+
+
+def get_phase(session: Session, challenge: Challenge, name: str | None, now: datetime) -> Phase:
+    """The named phase, or the open one (the latest opened) when no name is given."""
+    phases = (
+        session.execute(select(Phase).where(Phase.challenge_id == challenge.id).order_by(Phase.id))
+        .scalars()
+        .all()
+    )
+    if name is not None:
+        for phase in phases:
+            if phase.name == name:
+                return phase
+        raise NotFound(f"challenge {challenge.slug!r} has no phase {name!r}")
+    open_now = [p for p in phases if is_open(p, now)]
+    if open_now:
+        return open_now[-1]
+    if not phases:
+        raise NotFound(f"challenge {challenge.slug!r} has no phase")
+    return phases[-1]
+
+
+def is_open(phase: Phase, now: datetime) -> bool:
+    return (phase.opens_at is None or phase.opens_at <= now) and (
+        phase.closes_at is None or now < phase.closes_at
+    )
+
+
+def bump_board(session: Session, *, phase_id: int | None = None, challenge_id: int | None = None):
+    """Mark the boards of a phase (or of every phase of a challenge) as changed, in the
+    transaction of the change: every process's cached board is then invalid."""
+    where = Phase.id == phase_id if phase_id is not None else Phase.challenge_id == challenge_id
+    session.execute(update(Phase).where(where).values(board_version=Phase.board_version + 1))
+
+
+def check_truth(truth: bytes, name: str, salt: str, public_fraction: float) -> SplitSource:
+    """Validate a truth file (raises the evaluator's ``InputError``) and its split."""
+    read_truth(truth, name=name, on_error="raise")
+    try:
+        assignment, source = assign_splits(truth, salt, public_fraction)
+    except (SplitError, UnicodeDecodeError) as exc:
+        raise InvalidInput.about(str(exc), file=name) from None
+    for split in Split:
+        if split not in assignment.values():
+            raise InvalidInput.about(f"the {split} split has no image", file=name)
+    return source
+
+
+# --- changes ---------------------------------------------------------------------------------
+def create_challenge(
+    db: Database,
+    *,
+    slug: str,
+    title: str,
+    truth: bytes,
+    truth_filename: str = "truth.csv",
+    rules: str = "deepglobe",
+    ranking_metric: Metric | None = None,
+    description: str = "",
+    split_salt: str | None = None,
+    phase: PhaseChange | None = None,
+    actor: str = CLI_ACTOR,
+) -> ChallengeView:
+    """Create a challenge from its hidden truth CSV, with a first phase named ``main``.
+
+    ``ranking_metric`` defaults to mean per-city F1 for the ``deepglobe`` rules (the prize
+    rule of that challenge) and to overall F1 otherwise.
+    """
+    if not SLUG.fullmatch(slug):
+        raise InvalidInput.about(
+            f"slug {slug!r}: use 1-64 lower-case letters, digits and dashes", column="slug"
+        )
+    if rules not in PRESETS:
+        raise InvalidInput.about(
+            f"unknown rules preset {rules!r}; choose one of {', '.join(PRESETS)}", column="rules"
+        )
+    metric = Metric(ranking_metric or (Metric.MEAN_CITY_F1 if rules == "deepglobe" else Metric.F1))
+    phase = phase or PhaseChange()
+    salt = split_salt or secrets.token_hex(16)
+    source = check_truth(truth, truth_filename, salt, phase.public_fraction)
+    with db.transaction() as session:
+        if session.execute(select(Challenge.id).where(Challenge.slug == slug)).first():
+            raise Conflict(f"challenge {slug!r} already exists")
+        challenge = Challenge(
+            slug=slug,
+            title=title,
+            description=description,
+            rules=rules,
+            ranking_metric=metric,
+            truth_sha256=put_blob(session, truth),
+            truth_filename=truth_filename,
+            split_source=source,
+            split_salt=salt,
+        )
+        session.add(challenge)
+        session.flush()
+        session.add(Phase(challenge_id=challenge.id, name="main", **phase.model_dump()))
+        audit(
+            session,
+            actor,
+            "challenge.create",
+            challenge.id,
+            slug=slug,
+            rules=rules,
+            ranking_metric=metric.value,
+            truth_sha256=challenge.truth_sha256,
+            split=source.value,
+        )
+        session.flush()
+        return ChallengeView.of(challenge)
+
+
+def set_phase(
+    db: Database, *, slug: str, name: str, change: PhaseChange, actor: str = CLI_ACTOR
+) -> PhaseView:
+    """Create phase ``name`` or apply ``change`` to it (only the fields it sets)."""
+    fields = change.given()
+    with db.transaction() as session:
+        challenge = get_challenge(session, slug)
+        phase = session.execute(
+            select(Phase).where(Phase.challenge_id == challenge.id, Phase.name == name)
+        ).scalar_one_or_none()
+        if phase is None:
+            phase = Phase(challenge_id=challenge.id, name=name, **change.model_dump())
+            session.add(phase)
+        for key, value in fields.items():
+            setattr(phase, key, value)
+        session.flush()
+        bump_board(session, phase_id=phase.id)
+        shown = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
+        audit(session, actor, "phase.set", challenge.id, phase=name, **shown)
+        return PhaseView.of(phase)
+
+
+def add_team(db: Database, *, slug: str, name: str, actor: str = CLI_ACTOR) -> None:
+    """Add team ``name`` (any characters, up to ``MAX_TEAM_NAME``) to challenge ``slug``."""
+    if not name.strip() or len(name) > MAX_TEAM_NAME or not name.isprintable():
+        raise InvalidInput.about(
+            f"team names are 1-{MAX_TEAM_NAME} printable characters", column="name"
+        )
+    with db.transaction() as session:
+        challenge = get_challenge(session, slug)
+        exists = session.execute(
+            select(Team.id).where(Team.challenge_id == challenge.id, Team.name == name)
+        ).first()
+        if exists:
+            raise Conflict(f"team {name!r} already exists in {slug!r}")
+        session.add(Team(challenge_id=challenge.id, name=name))
+        audit(session, actor, "team.add", challenge.id, team=name)
+
+
+def list_challenges(db: Database) -> list[ChallengeView]:
+    """Every challenge with its phases (no hidden data)."""
+    with db.session() as session:
+        rows = session.execute(select(Challenge).order_by(Challenge.id)).scalars()
+        return [ChallengeView.of(c) for c in rows]
