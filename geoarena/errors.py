@@ -64,6 +64,20 @@ class GeoarenaError(Exception):
     problems: tuple[Problem, ...] = ()
     total: int = 0
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle without calling ``__init__`` again (subclasses' signatures differ), so an
+        error keeps its problems across processes (a validation pool)."""
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(
+    cls: type[GeoarenaError], args: tuple[Any, ...], state: dict[str, Any]
+) -> GeoarenaError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class InvalidInput(GeoarenaError, ValueError):
     """An input (file, config, request) cannot be used; nothing was changed.

@@ -12,13 +12,15 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from geoarena.errors import Forbidden, InvalidInput, NotFound
 from geoarena.leaderboard.audit import CLI_ACTOR, audit
 from geoarena.leaderboard.db import Database
-from geoarena.leaderboard.schema import Challenge, Member, Team, Token, utcnow
+from geoarena.leaderboard.schema import Challenge, Member, Phase, Team, Token, utcnow
 from geoarena.leaderboard.states import Role
 
 PREFIX = "ga"
@@ -83,9 +85,9 @@ def require_member_of(principal: Principal, challenge: Challenge) -> None:
         raise Forbidden(f"your token is not for challenge {challenge.slug!r}")
 
 
-def private_visible(principal: Principal | None, challenge: Challenge) -> bool:
-    """Whether ``principal`` may see private scores of ``challenge`` now."""
-    return challenge.revealed_at is not None or (principal is not None and principal.is_organizer)
+def private_visible(principal: Principal | None, phase: Phase) -> bool:
+    """Whether ``principal`` may see the private scores of ``phase`` now."""
+    return phase.revealed_at is not None or (principal is not None and principal.is_organizer)
 
 
 def issue_token(
@@ -174,3 +176,44 @@ def authenticate(db: Database, raw: str) -> Principal | None:
             team_name=team.name if team else None,
             challenge_id=team.challenge_id if team else None,
         )
+
+
+class TokenView(BaseModel):
+    """A token as organizers may list it: its public key, never its secret."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    member: str
+    role: Role
+    team: str | None
+    challenge: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def list_tokens(db: Database, *, slug: str | None = None) -> list[TokenView]:
+    """Every token (of one challenge's teams, with ``slug``), oldest first: to find the
+    key of a lost or leaked token and revoke it."""
+    query = (
+        select(Token, Member, Team, Challenge)
+        .join(Member, Member.id == Token.member_id)
+        .outerjoin(Team, Team.id == Member.team_id)
+        .outerjoin(Challenge, Challenge.id == Team.challenge_id)
+        .order_by(Token.id)
+    )
+    if slug is not None:
+        query = query.where(Challenge.slug == slug)
+    with db.session() as session:
+        return [
+            TokenView(
+                key=token.key,
+                member=member.name,
+                role=member.role,
+                team=team.name if team else None,
+                challenge=challenge.slug if challenge else None,
+                created_at=token.created_at,
+                revoked_at=token.revoked_at,
+            )
+            for token, member, team, challenge in session.execute(query).tuples()
+        ]

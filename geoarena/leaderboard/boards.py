@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 from geoarena.errors import Forbidden
 from geoarena.evaluator import Metric
 from geoarena.leaderboard.access import Principal, private_visible
-from geoarena.leaderboard.challenges import get_challenge, get_phase
+from geoarena.leaderboard.challenges import active_rescore, get_challenge, get_phase
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.ranking import Entry, Standing, rank, rule_text
 from geoarena.leaderboard.schema import Challenge, Phase, Score, Submission, Team, utcnow
@@ -27,7 +27,7 @@ from geoarena.leaderboard.states import Split, SubmissionState
 
 
 class BoardRow(BaseModel):
-    """One line of a board: a ranked team, or an unranked baseline."""
+    """One line of a board: a ranked team, or an unranked baseline or late entry."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -35,6 +35,8 @@ class BoardRow(BaseModel):
     #: the team's name, or the baseline's label
     team: str
     baseline: bool
+    #: the team's best submission after the close (unranked)
+    late: bool = False
     #: uuid of the submission that earns the place
     submission: str
     submitted_at: datetime
@@ -60,13 +62,15 @@ class Board(BaseModel):
     cities: list[str]
     rows: list[BoardRow]
     baselines: list[BoardRow]
+    late: list[BoardRow] = []
+    #: why these numbers may still change (a rescore in progress), if they may
+    notice: str | None = None
 
 
-def scored_entries(
-    session: Session, phase: Phase, metric: Metric, generation: int | None = None
-) -> list[Entry]:
-    """Every scored submission of ``phase`` with its metric value on each split: one query,
-    no per-city data."""
+def scored_entries(session: Session, phase: Phase, metric: Metric, generation: int) -> list[Entry]:
+    """Every scored submission of ``phase`` on the board (not hidden, not disqualified,
+    nor its team) with its metric value on each split of ``generation``: one query, no
+    per-city data."""
     column = Metric(metric).value
     splits = {split: aliased(Score) for split in Split}
     query = (
@@ -78,15 +82,25 @@ def scored_entries(
             Submission.created_at,
             Submission.selected_final,
             Team.name,
+            Submission.is_late,
             *(getattr(alias, column) for alias in splits.values()),
         )
         .outerjoin(Team, Team.id == Submission.team_id)
-        .where(Submission.phase_id == phase.id, Submission.status == SubmissionState.SCORED)
+        .where(
+            Submission.phase_id == phase.id,
+            Submission.status == SubmissionState.SCORED,
+            Submission.excluded.is_(None),
+            Team.excluded.is_(None),
+        )
     )
     for split, alias in splits.items():
-        which = alias.current if generation is None else alias.generation == generation
         query = query.outerjoin(
-            alias, and_(alias.submission_id == Submission.id, alias.split == split, which)
+            alias,
+            and_(
+                alias.submission_id == Submission.id,
+                alias.split == split,
+                alias.generation == generation,
+            ),
         )
     return [
         Entry(
@@ -96,9 +110,10 @@ def scored_entries(
             created_at=r[4],
             selected_final=r[5],
             baseline_label=r[3],
+            late=r[7],
             values={
                 split: value
-                for split, value in zip(splits, r[7:], strict=True)
+                for split, value in zip(splits, r[8:], strict=True)
                 if value is not None
             },
         )
@@ -106,20 +121,26 @@ def scored_entries(
     ]
 
 
-def _build(session: Session, challenge: Challenge, phase: Phase, split: Split) -> Board:
-    metric = challenge.ranking_metric
-    ranked, baselines = rank(
-        scored_entries(session, phase, metric), split=split, final_selections=phase.final_selections
+def _build(
+    session: Session, challenge: Challenge, phase: Phase, split: Split, notice: str | None
+) -> Board:
+    metric, generation = challenge.ranking_metric, challenge.generation
+    ranking = rank(
+        scored_entries(session, phase, metric, generation),
+        split=split,
+        final_selections=phase.final_selections,
     )
-    shown = [s.entry.submission_id for s in ranked + baselines]
-    full = load_scores(session, [Score.submission_id.in_(shown)]) if shown else {}
+    standings = ranking.ranked + ranking.baselines + ranking.late
+    shown = [s.entry.submission_id for s in standings]
+    full = load_scores(session, [Score.submission_id.in_(shown)], generation) if shown else {}
 
     def row(standing: Standing) -> BoardRow:
         entry = standing.entry
         return BoardRow(
             rank=standing.rank,
             team=standing.team,
-            baseline=standing.rank is None,
+            baseline=entry.team is None,
+            late=entry.late,
             submission=entry.uuid,
             submitted_at=entry.created_at,
             value=standing.value(split),
@@ -127,7 +148,8 @@ def _build(session: Session, challenge: Challenge, phase: Phase, split: Split) -
             score=full[entry.submission_id][split],
         )
 
-    rows, base_rows = [row(s) for s in ranked], [row(s) for s in baselines]
+    rows = [row(s) for s in ranking.ranked]
+    baselines, late = [row(s) for s in ranking.baselines], [row(s) for s in ranking.late]
     return Board(
         challenge=challenge.slug,
         title=challenge.title,
@@ -135,10 +157,12 @@ def _build(session: Session, challenge: Challenge, phase: Phase, split: Split) -
         split=split,
         metric=metric,
         rule=rule_text(split, metric),
-        revealed=challenge.revealed_at is not None,
-        cities=sorted({c for r in rows + base_rows for c in r.score.cities}),
+        revealed=phase.revealed_at is not None,
+        cities=sorted({c for r in rows + baselines + late for c in r.score.cities}),
         rows=rows,
-        baselines=base_rows,
+        baselines=baselines,
+        late=late,
+        notice=notice,
     )
 
 
@@ -154,18 +178,27 @@ def leaderboard(
     split = Split(split)
     with db.session() as session:
         challenge = get_challenge(session, slug)
-        if split is Split.PRIVATE and not private_visible(principal, challenge):
-            raise Forbidden("the private leaderboard is not revealed yet")
         phase_row = get_phase(session, challenge, phase, utcnow())
+        if split is Split.PRIVATE and not private_visible(principal, phase_row):
+            raise Forbidden("the private leaderboard is not revealed yet")
+        rescore = active_rescore(session, challenge.id)
+        notice = (
+            f"rescore {rescore.id} is in progress ({rescore.reason or 'no reason given'}): "
+            "these scores will change when the organizers publish it"
+            if rescore is not None
+            else None
+        )
         key = ("board", phase_row.id, split)
         version = (
             phase_row.board_version,
             challenge.ranking_metric,
+            challenge.generation,
             phase_row.final_selections,
-            challenge.revealed_at,
+            phase_row.revealed_at,
+            notice,
         )
         board: Board | None = db.cache.get(key, version)
         if board is None:
-            board = _build(session, challenge, phase_row, split)
+            board = _build(session, challenge, phase_row, split, notice)
             db.cache.put(key, version, board)
         return board

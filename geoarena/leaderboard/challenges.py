@@ -1,8 +1,10 @@
 """Challenges, their phases and teams: setting them up and looking them up.
 
 A challenge is created from its hidden truth CSV (validated, split into public and
-private images, stored content-addressed) with a first phase named ``main``; phases carry
-the time window, quotas and the finals rule; teams hold members.
+private images within each city, stored content-addressed) with a first phase named
+``main``; phases carry the time window, quotas, the finals rule and the late policy; teams
+hold members. The split belongs to the challenge and is frozen once anybody submitted
+(``rescoring.resplit`` changes it, audited, by rescoring everything).
 """
 
 from __future__ import annotations
@@ -13,17 +15,34 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from geoarena.errors import Conflict, InvalidInput, NotFound
 from geoarena.evaluator import PRESETS, Metric, read_truth
+from geoarena.leaderboard import lifecycle
 from geoarena.leaderboard.audit import CLI_ACTOR, audit
 from geoarena.leaderboard.blobs import put_blob
 from geoarena.leaderboard.db import Database
-from geoarena.leaderboard.schema import Challenge, Phase, Team
+from geoarena.leaderboard.lifecycle import Action
+from geoarena.leaderboard.schema import (
+    Challenge,
+    Member,
+    Phase,
+    Rescore,
+    Submission,
+    Team,
+    utcnow,
+)
 from geoarena.leaderboard.splits import SplitError, assign_splits
-from geoarena.leaderboard.states import Split, SplitSource
+from geoarena.leaderboard.states import (
+    Exclusion,
+    LatePolicy,
+    PhaseState,
+    RescoreState,
+    Split,
+    SplitSource,
+)
 
 #: challenge slugs appear in URLs: lower-case letters, digits and dashes.
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -40,36 +59,6 @@ def _unlimited(value: Any) -> Any:
 Limit = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(_unlimited)]
 
 
-class ChallengeView(BaseModel):
-    """What anyone may know about a challenge (no truth, no salt)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    slug: str
-    title: str
-    description: str
-    rules: str
-    ranking_metric: Metric
-    split_source: SplitSource
-    truth_sha256: str
-    revealed: bool
-    phases: list[str]
-
-    @classmethod
-    def of(cls, challenge: Challenge) -> ChallengeView:
-        return cls(
-            slug=challenge.slug,
-            title=challenge.title,
-            description=challenge.description,
-            rules=challenge.rules,
-            ranking_metric=challenge.ranking_metric,
-            split_source=challenge.split_source,
-            truth_sha256=challenge.truth_sha256,
-            revealed=challenge.revealed_at is not None,
-            phases=[p.name for p in challenge.phases],
-        )
-
-
 class PhaseChange(BaseModel):
     """The phase fields an organizer sets; a field left out is left as it is.
 
@@ -84,7 +73,9 @@ class PhaseChange(BaseModel):
     total_limit: Limit = None
     concurrent_limit: Limit = None
     final_selections: int = Field(2, ge=1)
-    public_fraction: float = Field(0.3, gt=0, lt=1)
+    #: finals may still change after the close, until then (None: only while open)
+    finals_until: datetime | None = None
+    late_policy: LatePolicy = LatePolicy.REFUSE
 
     def given(self) -> dict[str, object]:
         """Only the fields the caller set."""
@@ -92,20 +83,63 @@ class PhaseChange(BaseModel):
 
 
 class PhaseView(BaseModel):
+    """A phase's settings and where it is in its life cycle."""
+
     model_config = ConfigDict(frozen=True)
 
     name: str
+    state: PhaseState
     opens_at: datetime | None
     closes_at: datetime | None
+    closed_at: datetime | None
+    revealed_at: datetime | None
     daily_limit: int | None
     total_limit: int | None
     concurrent_limit: int | None
     final_selections: int
-    public_fraction: float
+    finals_until: datetime | None
+    late_policy: LatePolicy
 
     @classmethod
-    def of(cls, phase: Phase) -> PhaseView:
-        return cls.model_validate(phase, from_attributes=True)
+    def of(cls, phase: Phase, now: datetime) -> PhaseView:
+        fields = {name: getattr(phase, name) for name in cls.model_fields if name != "state"}
+        return cls(state=lifecycle.state_of(phase, now), **fields)
+
+
+class ChallengeView(BaseModel):
+    """What anyone may know about a challenge (no truth, no salt)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    slug: str
+    title: str
+    description: str
+    rules: str
+    ranking_metric: Metric
+    split_source: SplitSource
+    public_fraction: float
+    truth_sha256: str
+    #: the score generation the boards show (0, or the last published rescore)
+    generation: int
+    #: whether any phase's private board is published
+    revealed: bool
+    phases: list[PhaseView]
+
+    @classmethod
+    def of(cls, challenge: Challenge, now: datetime) -> ChallengeView:
+        return cls(
+            slug=challenge.slug,
+            title=challenge.title,
+            description=challenge.description,
+            rules=challenge.rules,
+            ranking_metric=challenge.ranking_metric,
+            split_source=challenge.split_source,
+            public_fraction=challenge.public_fraction,
+            truth_sha256=challenge.truth_sha256,
+            generation=challenge.generation,
+            revealed=any(p.revealed_at is not None for p in challenge.phases),
+            phases=[PhaseView.of(p, now) for p in challenge.phases],
+        )
 
 
 # --- lookups ---------------------------------------------------------------------------------
@@ -130,7 +164,7 @@ def get_phase(session: Session, challenge: Challenge, name: str | None, now: dat
             if phase.name == name:
                 return phase
         raise NotFound(f"challenge {challenge.slug!r} has no phase {name!r}")
-    open_now = [p for p in phases if is_open(p, now)]
+    open_now = [p for p in phases if lifecycle.state_of(p, now) is PhaseState.OPEN]
     if open_now:
         return open_now[-1]
     if not phases:
@@ -138,10 +172,24 @@ def get_phase(session: Session, challenge: Challenge, name: str | None, now: dat
     return phases[-1]
 
 
-def is_open(phase: Phase, now: datetime) -> bool:
-    return (phase.opens_at is None or phase.opens_at <= now) and (
-        phase.closes_at is None or now < phase.closes_at
+def lock_challenge(session: Session, challenge_id: int, *, shared: bool) -> None:
+    """Order this transaction with the challenge's others (PostgreSQL row lock; SQLite
+    has one writer anyway): uploads take it shared, starting or ending a rescore
+    exclusively, so no upload can slip between a rescore's list of submissions and its
+    publication."""
+    session.execute(
+        select(Challenge.id).where(Challenge.id == challenge_id).with_for_update(read=shared)
     )
+
+
+def active_rescore(session: Session, challenge_id: int) -> Rescore | None:
+    """The challenge's rescore that is running or ready (not yet published or discarded)."""
+    return session.execute(
+        select(Rescore).where(
+            Rescore.challenge_id == challenge_id,
+            Rescore.status.in_([RescoreState.RUNNING, RescoreState.READY]),
+        )
+    ).scalar_one_or_none()
 
 
 def bump_board(session: Session, *, phase_id: int | None = None, challenge_id: int | None = None):
@@ -151,11 +199,20 @@ def bump_board(session: Session, *, phase_id: int | None = None, challenge_id: i
     session.execute(update(Phase).where(where).values(board_version=Phase.board_version + 1))
 
 
-def check_truth(truth: bytes, name: str, salt: str, public_fraction: float) -> SplitSource:
-    """Validate a truth file (raises the evaluator's ``InputError``) and its split."""
+def check_truth(
+    truth: bytes,
+    name: str,
+    salt: str,
+    public_fraction: float,
+    *,
+    rules: str,
+    method: SplitSource = SplitSource.HASH_BY_CITY,
+) -> SplitSource:
+    """Validate a truth file (raises the evaluator's ``InputError``) and its split; returns
+    where the split comes from (its ``split`` column, or the hash ``method``)."""
     read_truth(truth, name=name, on_error="raise")
     try:
-        assignment, source = assign_splits(truth, salt, public_fraction)
+        assignment, source = assign_splits(truth, salt, public_fraction, rules=rules, method=method)
     except (SplitError, UnicodeDecodeError) as exc:
         raise InvalidInput.about(str(exc), file=name) from None
     for split in Split:
@@ -176,6 +233,7 @@ def create_challenge(
     ranking_metric: Metric | None = None,
     description: str = "",
     split_salt: str | None = None,
+    public_fraction: float = 0.3,
     phase: PhaseChange | None = None,
     actor: str = CLI_ACTOR,
 ) -> ChallengeView:
@@ -192,10 +250,15 @@ def create_challenge(
         raise InvalidInput.about(
             f"unknown rules preset {rules!r}; choose one of {', '.join(PRESETS)}", column="rules"
         )
+    if not 0 < public_fraction < 1:
+        raise InvalidInput.about(
+            f"public fraction must be between 0 and 1, not {public_fraction}",
+            column="public_fraction",
+        )
     metric = Metric(ranking_metric or (Metric.MEAN_CITY_F1 if rules == "deepglobe" else Metric.F1))
     phase = phase or PhaseChange()
     salt = split_salt or secrets.token_hex(16)
-    source = check_truth(truth, truth_filename, salt, phase.public_fraction)
+    source = check_truth(truth, truth_filename, salt, public_fraction, rules=rules)
     with db.transaction() as session:
         if session.execute(select(Challenge.id).where(Challenge.slug == slug)).first():
             raise Conflict(f"challenge {slug!r} already exists")
@@ -209,6 +272,7 @@ def create_challenge(
             truth_filename=truth_filename,
             split_source=source,
             split_salt=salt,
+            public_fraction=public_fraction,
         )
         session.add(challenge)
         session.flush()
@@ -223,16 +287,19 @@ def create_challenge(
             ranking_metric=metric.value,
             truth_sha256=challenge.truth_sha256,
             split=source.value,
+            public_fraction=public_fraction,
         )
         session.flush()
-        return ChallengeView.of(challenge)
+        return ChallengeView.of(challenge, utcnow())
 
 
 def set_phase(
     db: Database, *, slug: str, name: str, change: PhaseChange, actor: str = CLI_ACTOR
 ) -> PhaseView:
-    """Create phase ``name`` or apply ``change`` to it (only the fields it sets)."""
+    """Create phase ``name`` or apply ``change`` to it (only the fields it sets); a
+    revealed phase is final and refuses every change."""
     fields = change.given()
+    now = utcnow()
     with db.transaction() as session:
         challenge = get_challenge(session, slug)
         phase = session.execute(
@@ -241,13 +308,15 @@ def set_phase(
         if phase is None:
             phase = Phase(challenge_id=challenge.id, name=name, **change.model_dump())
             session.add(phase)
+        else:
+            lifecycle.require(phase, Action.EDIT, now)
         for key, value in fields.items():
             setattr(phase, key, value)
         session.flush()
         bump_board(session, phase_id=phase.id)
         shown = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
         audit(session, actor, "phase.set", challenge.id, phase=name, **shown)
-        return PhaseView.of(phase)
+        return PhaseView.of(phase, now)
 
 
 def add_team(db: Database, *, slug: str, name: str, actor: str = CLI_ACTOR) -> None:
@@ -267,8 +336,51 @@ def add_team(db: Database, *, slug: str, name: str, actor: str = CLI_ACTOR) -> N
         audit(session, actor, "team.add", challenge.id, team=name)
 
 
+class TeamView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    members: list[str]
+    submissions: int
+    excluded: Exclusion | None
+    excluded_reason: str | None
+    created_at: datetime
+
+
+def list_teams(db: Database, *, slug: str) -> list[TeamView]:
+    """The challenge's teams with their members and submission counts."""
+    with db.session() as session:
+        challenge = get_challenge(session, slug)
+        teams = session.execute(
+            select(Team).where(Team.challenge_id == challenge.id).order_by(Team.id)
+        ).scalars()
+        members = session.execute(
+            select(Member.team_id, Member.name).join(Team).where(Team.challenge_id == challenge.id)
+        ).all()
+        counts = dict(
+            session.execute(
+                select(Submission.team_id, func.count())
+                .join(Team)
+                .where(Team.challenge_id == challenge.id)
+                .group_by(Submission.team_id)
+            ).tuples()
+        )
+        return [
+            TeamView(
+                name=team.name,
+                members=sorted(name for team_id, name in members if team_id == team.id),
+                submissions=counts.get(team.id, 0),
+                excluded=team.excluded,
+                excluded_reason=team.excluded_reason,
+                created_at=team.created_at,
+            )
+            for team in teams
+        ]
+
+
 def list_challenges(db: Database) -> list[ChallengeView]:
     """Every challenge with its phases (no hidden data)."""
+    now = utcnow()
     with db.session() as session:
         rows = session.execute(select(Challenge).order_by(Challenge.id)).scalars()
-        return [ChallengeView.of(c) for c in rows]
+        return [ChallengeView.of(c, now) for c in rows]

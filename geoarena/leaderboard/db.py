@@ -32,8 +32,9 @@ from geoarena.leaderboard.settings import normalise_url
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def _sqlite_engine(url: str, begin: str) -> Engine:
+def _sqlite_engine(url: str, begin: str, *, foreign_keys: bool = True) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+    enforce = "ON" if foreign_keys else "OFF"
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -41,7 +42,7 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA foreign_keys={enforce}")
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -118,9 +119,25 @@ class Database:
 
     # --- schema -------------------------------------------------------------------------------
     def migrate(self, revision: str = "head") -> None:
-        """Bring the schema to ``revision`` with the Alembic migrations shipped in the package."""
-        with self.write_engine.begin() as connection:
-            command.upgrade(alembic_config(connection), revision)
+        """Bring the schema to ``revision`` with the Alembic migrations shipped in the package.
+
+        On SQLite a migration that changes a table rebuilds it (copy, drop, rename), which
+        foreign keys would forbid while rows refer to it: they are checked once, after the
+        migration, instead of during it.
+        """
+        if not self.is_sqlite:
+            with self.write_engine.begin() as connection:
+                command.upgrade(alembic_config(connection), revision)
+            return
+        engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE", foreign_keys=False)
+        try:
+            with engine.begin() as connection:
+                command.upgrade(alembic_config(connection), revision)
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migration left rows with broken references: {broken}")
+        finally:
+            engine.dispose()
 
     def schema_revision(self) -> str | None:
         """The revision the database is at (None: no geoarena schema yet)."""

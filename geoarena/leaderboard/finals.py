@@ -1,29 +1,36 @@
-"""The end of a challenge: each team's final submissions, and the reveal of the private
-board."""
+"""The end of a phase: each team's final submissions, closing (and reopening) it, and
+the reveal of its private board. The rules are ``lifecycle``'s; this module applies them
+in a transaction and audits every transition."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from geoarena.errors import Forbidden, InvalidInput, NotFound
+from geoarena.leaderboard import lifecycle
 from geoarena.leaderboard.access import Principal, require_member_of
 from geoarena.leaderboard.audit import CLI_ACTOR, audit
-from geoarena.leaderboard.challenges import bump_board, get_challenge, get_phase
+from geoarena.leaderboard.challenges import active_rescore, bump_board, get_challenge, get_phase
 from geoarena.leaderboard.db import Database
-from geoarena.leaderboard.schema import Submission, utcnow
+from geoarena.leaderboard.lifecycle import Action
+from geoarena.leaderboard.schema import Phase, Submission, utcnow
 from geoarena.leaderboard.states import SubmissionState
 
 
 def select_finals(
     db: Database, *, principal: Principal, slug: str, uuids: list[str], phase: str | None = None
 ) -> list[str]:
-    """Mark the team's final submissions (replacing the previous choice)."""
+    """Mark the team's final submissions (replacing the previous choice), while the phase
+    allows it (open, or in its finals window; never after reveal)."""
     if principal.team_id is None:
         raise Forbidden("only teams select final submissions")
     with db.transaction() as session:
+        now = utcnow()
         challenge = get_challenge(session, slug)
         require_member_of(principal, challenge)
-        phase_row = get_phase(session, challenge, phase, utcnow())
+        phase_row = get_phase(session, challenge, phase, now)
+        lifecycle.require(phase_row, Action.SELECT_FINALS, now)
         if len(set(uuids)) > phase_row.final_selections:
             raise InvalidInput.about(
                 f"select at most {phase_row.final_selections} final submissions",
@@ -43,10 +50,10 @@ def select_finals(
         missing = set(uuids) - {s.uuid for s in chosen}
         if missing:
             raise NotFound(f"not your submissions in this phase: {sorted(missing)}")
-        not_scored = [s.uuid for s in chosen if s.status is not SubmissionState.SCORED]
-        if not_scored:
+        unfit = [s.uuid for s in chosen if s.status is not SubmissionState.SCORED or s.is_late]
+        if unfit:
             raise InvalidInput.about(
-                f"only scored submissions can be finals: {not_scored}", column="submissions"
+                f"only scored, on-time submissions can be finals: {unfit}", column="submissions"
             )
         session.execute(
             update(Submission)
@@ -57,11 +64,43 @@ def select_finals(
         return sorted(uuids)
 
 
-def reveal(db: Database, *, slug: str, actor: str = CLI_ACTOR) -> None:
-    """Publish the private leaderboard."""
+def _phase(session: Session, slug: str, phase: str | None) -> Phase:
+    return get_phase(session, get_challenge(session, slug), phase, utcnow())
+
+
+def close_phase(
+    db: Database, *, slug: str, phase: str | None = None, actor: str = CLI_ACTOR
+) -> None:
+    """Close the phase now (before its close time, or when it has none)."""
     with db.transaction() as session:
-        challenge = get_challenge(session, slug)
-        if challenge.revealed_at is None:
-            challenge.revealed_at = utcnow()
-        bump_board(session, challenge_id=challenge.id)
-        audit(session, actor, "challenge.reveal", challenge.id)
+        row = _phase(session, slug, phase)
+        lifecycle.close(row, utcnow())
+        bump_board(session, phase_id=row.id)
+        audit(session, actor, "phase.close", row.challenge_id, phase=row.name)
+
+
+def reopen_phase(
+    db: Database, *, slug: str, phase: str | None = None, actor: str = CLI_ACTOR
+) -> None:
+    """Reopen a closed phase (never after reveal)."""
+    with db.transaction() as session:
+        row = _phase(session, slug, phase)
+        lifecycle.reopen(row, utcnow())
+        bump_board(session, phase_id=row.id)
+        audit(session, actor, "phase.reopen", row.challenge_id, phase=row.name)
+
+
+def reveal(db: Database, *, slug: str, phase: str | None = None, actor: str = CLI_ACTOR) -> None:
+    """Publish the private board of a closed phase whose submissions are all scored."""
+    with db.transaction() as session:
+        row = _phase(session, slug, phase)
+        pending = session.execute(
+            select(func.count()).where(
+                Submission.phase_id == row.id,
+                Submission.status.in_([SubmissionState.QUEUED, SubmissionState.SCORING]),
+            )
+        ).scalar_one()
+        rescoring = active_rescore(session, row.challenge_id) is not None
+        lifecycle.reveal(row, utcnow(), pending=pending, rescoring=rescoring)
+        bump_board(session, phase_id=row.id)
+        audit(session, actor, "phase.reveal", row.challenge_id, phase=row.name)

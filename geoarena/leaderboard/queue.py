@@ -30,6 +30,7 @@ from geoarena.leaderboard.challenges import bump_board
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.schema import Job, Rescore, Score, Submission, utcnow
 from geoarena.leaderboard.scores import SplitScore
+from geoarena.leaderboard.scoring import ScoringContext
 from geoarena.leaderboard.states import (
     FailureKind,
     JobState,
@@ -68,15 +69,6 @@ class FailureDetail(BaseModel):
     @classmethod
     def of(cls, error: InputError) -> FailureDetail:
         return cls(message=str(error), problems=list(error.problems[:50]), total=error.total)
-
-
-@dataclass(frozen=True)
-class ScoredWith:
-    """What a score was computed with (stored beside it, so it can be reproduced)."""
-
-    rules: str
-    evaluator_version: str
-    truth_sha256: str
 
 
 def enqueue(session: Session, submission_id: int, rescore_id: int | None = None) -> None:
@@ -165,23 +157,40 @@ class JobQueue:
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     # --- ending work ---------------------------------------------------------------------
-    def finish(self, claim: Claim, scores: dict[Split, SplitScore], scored_with: ScoredWith):
-        """Store the scores of a finished job: the shown ones for a first scoring, a new
-        generation for a rescore."""
+    def finish(
+        self,
+        claim: Claim,
+        scores: dict[Split, SplitScore],
+        context: ScoringContext,
+        evaluator_version: str,
+    ) -> None:
+        """Store the scores of a finished job in its context's generation.
+
+        The first scoring of a submission that arrived during a rescore can finish after
+        the rescore's job for it and its publication: both computed the same generation
+        from the same truth, so the scores already there are kept.
+        """
         with self.db.transaction() as session:
             self._release(session, claim, JobState.DONE)
-            generation = claim.rescore_id or 0
+            stored = session.execute(
+                select(Score.split).where(
+                    Score.submission_id == claim.submission_id,
+                    Score.generation == context.generation,
+                )
+            ).scalars()
+            known = set(stored)
             for split, score in scores.items():
+                if split in known:
+                    continue
                 session.add(
                     Score(
                         submission_id=claim.submission_id,
                         split=split,
-                        generation=generation,
-                        current=claim.rescore_id is None,
+                        generation=context.generation,
                         **score.columns(),
-                        rules=scored_with.rules,
-                        evaluator_version=scored_with.evaluator_version,
-                        truth_sha256=scored_with.truth_sha256,
+                        rules=context.rules,
+                        evaluator_version=evaluator_version,
+                        truth_sha256=context.truth_sha256,
                     )
                 )
             if claim.rescore_id is None:

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 from geoarena.errors import Forbidden
 from geoarena.leaderboard.access import Principal, require_member_of
-from geoarena.leaderboard.challenges import get_challenge, get_phase, is_open
+from geoarena.leaderboard.challenges import get_challenge, get_phase
 from geoarena.leaderboard.db import Database
+from geoarena.leaderboard.lifecycle import state_of
 from geoarena.leaderboard.schema import Phase, Submission, utcnow
-from geoarena.leaderboard.states import FailureKind, SubmissionState
+from geoarena.leaderboard.states import FailureKind, PhaseState, SubmissionState
 
 
 def _left(limit: int | None, used: int) -> int | None:
@@ -32,7 +33,8 @@ class Quota(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     phase: str
-    #: whether the phase takes submissions now
+    #: where the phase is in its life cycle (it takes submissions while ``open``)
+    state: PhaseState
     open: bool
     daily_limit: int | None
     daily_used: int
@@ -115,7 +117,8 @@ def quota_for(session: Session, *, team_id: int, phase: Phase, now: datetime) ->
     ).one()
     return Quota(
         phase=phase.name,
-        open=is_open(phase, now),
+        state=state_of(phase, now),
+        open=state_of(phase, now) is PhaseState.OPEN,
         daily_limit=phase.daily_limit,
         daily_used=row[1],
         total_limit=phase.total_limit,

@@ -31,6 +31,8 @@ class Entry:
     created_at: datetime
     selected_final: bool
     baseline_label: str | None
+    #: arrived after the close: shown, never ranked
+    late: bool
     values: dict[Split, float]
 
 
@@ -63,17 +65,28 @@ def _key(entry: Entry, split: Split) -> tuple[float, datetime, int]:
     return (-entry.values[split], entry.created_at, entry.submission_id)
 
 
-def rank(
-    entries: list[Entry], *, split: Split, final_selections: int
-) -> tuple[list[Standing], list[Standing]]:
-    """(ranked teams, baselines) of ``split`` from every scored entry of a phase."""
+@dataclass(frozen=True)
+class Ranking:
+    """A board's standings before full scores are attached."""
+
+    ranked: list[Standing]
+    baselines: list[Standing]
+    #: each team's best late submission, unranked
+    late: list[Standing]
+
+
+def rank(entries: list[Entry], *, split: Split, final_selections: int) -> Ranking:
+    """The standings of ``split`` from every scored entry of a phase."""
     baselines: list[Standing] = []
     by_team: dict[str, list[Entry]] = {}
+    late: dict[str, list[Entry]] = {}
     for entry in entries:
         if Split.PUBLIC not in entry.values or split not in entry.values:
             continue
         if entry.team is None:
             baselines.append(Standing(None, entry.baseline_label or "baseline", entry, 1))
+        elif entry.late:
+            late.setdefault(entry.team, []).append(entry)
         else:
             by_team.setdefault(entry.team, []).append(entry)
     best: list[tuple[str, Entry, int]] = []
@@ -92,4 +105,9 @@ def rank(
         for place, (team, entry, count) in enumerate(best, start=1)
     ]
     baselines.sort(key=lambda s: _key(s.entry, split))
-    return ranked, baselines
+    late_best = [
+        Standing(None, team, min(team_entries, key=lambda e: _key(e, split)), len(team_entries))
+        for team, team_entries in late.items()
+    ]
+    late_best.sort(key=lambda s: _key(s.entry, split))
+    return Ranking(ranked, baselines, late_best)

@@ -6,17 +6,29 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, update
 
-from geoarena.errors import Conflict, NotFound
+from geoarena.errors import Conflict, InvalidInput, NotFound
 from geoarena.leaderboard import queue
 from geoarena.leaderboard.audit import CLI_ACTOR, audit
-from geoarena.leaderboard.blobs import put_blob
+from geoarena.leaderboard.blobs import get_blob, put_blob
 from geoarena.leaderboard.boards import scored_entries
-from geoarena.leaderboard.challenges import bump_board, check_truth, get_challenge
+from geoarena.leaderboard.challenges import (
+    active_rescore,
+    bump_board,
+    check_truth,
+    get_challenge,
+    lock_challenge,
+)
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.ranking import rank
 from geoarena.leaderboard.schema import Challenge, Job, Phase, Rescore, Score, Submission, utcnow
 from geoarena.leaderboard.scores import evaluator_version
-from geoarena.leaderboard.states import JobState, RescoreState, Split, SubmissionState
+from geoarena.leaderboard.states import (
+    JobState,
+    RescoreState,
+    Split,
+    SplitSource,
+    SubmissionState,
+)
 
 
 class RankChange(BaseModel):
@@ -53,19 +65,42 @@ def start_rescore(
     slug: str,
     truth: bytes | None = None,
     truth_filename: str | None = None,
+    split_salt: str | None = None,
+    public_fraction: float | None = None,
     reason: str = "",
     actor: str = CLI_ACTOR,
 ) -> int:
-    """Queue a re-scoring of every scored submission (new truth, or current truth with the
-    current evaluator). Nothing shown changes until :func:`publish_rescore`."""
+    """Queue a re-scoring of every submission into a new generation: with a new truth, a
+    new split (``split_salt``/``public_fraction``: a re-split), or neither (the current
+    evaluator). Submissions that arrive before it is published are scored on it too.
+    Nothing shown changes until :func:`publish_rescore`; one rescore runs at a time."""
     with db.session() as session:
         challenge = get_challenge(session, slug)
-        salt = challenge.split_salt
-        fraction = min(p.public_fraction for p in challenge.phases)
-    if truth is not None:
-        check_truth(truth, truth_filename or "truth.csv", salt, fraction)
+        rules = challenge.rules
+        salt = split_salt or challenge.split_salt
+        fraction = public_fraction if public_fraction is not None else challenge.public_fraction
+        resplit = split_salt is not None or public_fraction is not None
+        source = SplitSource.HASH_BY_CITY if resplit else challenge.split_source
+        current_truth = get_blob(session, challenge.truth_sha256) if resplit and not truth else None
+    if not 0 < fraction < 1:
+        raise InvalidInput.about(
+            f"public fraction must be between 0 and 1, not {fraction}", column="public_fraction"
+        )
+    checked = truth if truth is not None else current_truth
+    if checked is not None:
+        name = truth_filename or "truth.csv"
+        source = check_truth(checked, name, salt, fraction, rules=rules, method=source)
+        if resplit and source is SplitSource.COLUMN:
+            raise InvalidInput.about(
+                "the truth's split column sets the split: a re-split cannot change it",
+                column="split",
+            )
     with db.transaction() as session:
         challenge = get_challenge(session, slug)
+        lock_challenge(session, challenge.id, shared=False)
+        running = active_rescore(session, challenge.id)
+        if running is not None:
+            raise Conflict(f"rescore {running.id} is {running.status}: publish or discard it first")
         if truth is not None:
             sha, name = put_blob(session, truth), truth_filename or "truth.csv"
         else:
@@ -74,6 +109,9 @@ def start_rescore(
             challenge_id=challenge.id,
             truth_sha256=sha,
             truth_filename=name,
+            split_source=source,
+            split_salt=salt,
+            public_fraction=fraction,
             reason=reason,
             status=RescoreState.RUNNING,
         )
@@ -85,7 +123,7 @@ def start_rescore(
                 .join(Phase, Phase.id == Submission.phase_id)
                 .where(
                     Phase.challenge_id == challenge.id,
-                    Submission.status == SubmissionState.SCORED,
+                    Submission.status != SubmissionState.FAILED,
                 )
                 .order_by(Submission.id)
             )
@@ -96,6 +134,7 @@ def start_rescore(
             queue.enqueue(session, submission_id, rescore_id=run.id)
         if not submissions:
             run.status = RescoreState.READY
+        bump_board(session, challenge_id=challenge.id)  # the boards say a rescore is on
         audit(
             session,
             actor,
@@ -103,6 +142,8 @@ def start_rescore(
             challenge.id,
             rescore=run.id,
             truth_sha256=sha,
+            resplit=resplit,
+            public_fraction=fraction,
             reason=reason,
             submissions=len(submissions),
         )
@@ -123,12 +164,12 @@ def rescore_status(db: Database, *, rescore_id: int) -> RescoreView:
         if run.status is RescoreState.READY:
             metric = challenge.ranking_metric
             for phase in challenge.phases:
-                old_entries = scored_entries(session, phase, metric)
-                new_entries = scored_entries(session, phase, metric, generation=run.id)
+                old_entries = scored_entries(session, phase, metric, challenge.generation)
+                new_entries = scored_entries(session, phase, metric, run.id)
                 for split in Split:
                     finals = phase.final_selections
-                    old, _ = rank(old_entries, split=split, final_selections=finals)
-                    new, _ = rank(new_entries, split=split, final_selections=finals)
+                    old = rank(old_entries, split=split, final_selections=finals).ranked
+                    new = rank(new_entries, split=split, final_selections=finals).ranked
                     before = {s.team: s for s in old}
                     for s in new:
                         was = before.get(s.team)
@@ -154,11 +195,17 @@ def rescore_status(db: Database, *, rescore_id: int) -> RescoreView:
 
 
 def publish_rescore(db: Database, *, rescore_id: int, actor: str = CLI_ACTOR) -> None:
-    """Make a finished rescore's scores the shown ones; older scores stay as history."""
+    """Make a finished rescore's generation the one shown (with its truth and split).
+
+    Refused while any submission of the challenge that is not failed lacks a score of the
+    rescore's generation: the boards would mix two truths. Older generations stay as
+    history."""
     with db.transaction() as session:
         run = session.get(Rescore, rescore_id)
         if run is None:
             raise NotFound(f"no rescore {rescore_id}")
+        lock_challenge(session, run.challenge_id, shared=False)
+        session.refresh(run)
         if run.status is not RescoreState.READY:
             raise Conflict(f"rescore {rescore_id} is {run.status}, not ready to publish")
         failed = session.execute(
@@ -167,16 +214,30 @@ def publish_rescore(db: Database, *, rescore_id: int, actor: str = CLI_ACTOR) ->
         if failed:
             raise Conflict(
                 f"{failed} submission(s) could not be re-scored in rescore {rescore_id}; "
-                "publishing it would mix old and new scores: start a new rescore"
+                "publishing it would mix old and new scores: discard it and start a new one"
             )
         rescored = select(Score.submission_id).where(Score.generation == run.id)
-        session.execute(
-            update(Score).where(Score.submission_id.in_(rescored)).values(current=False)
-        )
-        session.execute(update(Score).where(Score.generation == run.id).values(current=True))
+        missing = session.execute(
+            select(func.count())
+            .select_from(Submission)
+            .join(Phase, Phase.id == Submission.phase_id)
+            .where(
+                Phase.challenge_id == run.challenge_id,
+                Submission.status != SubmissionState.FAILED,
+                Submission.id.not_in(rescored),
+            )
+        ).scalar_one()
+        if missing:
+            raise Conflict(
+                f"{missing} submission(s) are not yet scored on rescore {rescore_id}; "
+                "wait for the workers"
+            )
         challenge = session.get_one(Challenge, run.challenge_id)
-        old_truth = challenge.truth_sha256
+        old_truth, old_generation = challenge.truth_sha256, challenge.generation
         challenge.truth_sha256, challenge.truth_filename = run.truth_sha256, run.truth_filename
+        challenge.split_source, challenge.split_salt = run.split_source, run.split_salt
+        challenge.public_fraction = run.public_fraction
+        challenge.generation = run.id
         run.status, run.published_at = RescoreState.PUBLISHED, utcnow()
         bump_board(session, challenge_id=challenge.id)
         audit(
@@ -185,9 +246,31 @@ def publish_rescore(db: Database, *, rescore_id: int, actor: str = CLI_ACTOR) ->
             "rescore.publish",
             challenge.id,
             rescore=run.id,
+            old_generation=old_generation,
             old_truth_sha256=old_truth,
             truth_sha256=run.truth_sha256,
+            public_fraction=run.public_fraction,
         )
+
+
+def discard_rescore(db: Database, *, rescore_id: int, actor: str = CLI_ACTOR) -> None:
+    """Drop an unpublished rescore: its queued jobs are failed, its scores stay as history."""
+    with db.transaction() as session:
+        run = session.get(Rescore, rescore_id)
+        if run is None:
+            raise NotFound(f"no rescore {rescore_id}")
+        lock_challenge(session, run.challenge_id, shared=False)
+        session.refresh(run)
+        if run.status not in (RescoreState.RUNNING, RescoreState.READY):
+            raise Conflict(f"rescore {rescore_id} is {run.status}: nothing to discard")
+        session.execute(
+            update(Job)
+            .where(Job.rescore_id == run.id, Job.status == JobState.QUEUED)
+            .values(status=JobState.FAILED, last_error="rescore discarded", finished_at=utcnow())
+        )
+        run.status = RescoreState.DISCARDED
+        bump_board(session, challenge_id=run.challenge_id)
+        audit(session, actor, "rescore.discard", run.challenge_id, rescore=run.id)
 
 
 def outdated_scores(db: Database, *, slug: str) -> int:
@@ -202,7 +285,7 @@ def outdated_scores(db: Database, *, slug: str) -> int:
             .join(Phase, Phase.id == Submission.phase_id)
             .where(
                 Phase.challenge_id == challenge.id,
-                Score.current,
+                Score.generation == challenge.generation,
                 (Score.evaluator_version != evaluator_version())
                 | (Score.truth_sha256 != challenge.truth_sha256),
             )

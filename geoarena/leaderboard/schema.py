@@ -28,11 +28,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 from geoarena.evaluator import Metric
 from geoarena.leaderboard.states import (
+    Exclusion,
     FailureKind,
     JobState,
+    LatePolicy,
     RescoreState,
     Role,
     Split,
@@ -123,7 +126,11 @@ class Challenge(Base):
     truth_filename: Mapped[str] = mapped_column(String(255))
     split_source: Mapped[SplitSource] = mapped_column(EnumText(SplitSource))
     split_salt: Mapped[str] = mapped_column(String(64))
-    revealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: share of images in the public split when the truth has no ``split`` column.
+    public_fraction: Mapped[float] = mapped_column(Float, default=0.3, server_default="0.3")
+    #: the score generation the boards show: 0 (first scoring) or a published rescore's id.
+    #: One generation is one (truth, split), so a board never mixes two.
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     phases: Mapped[list[Phase]] = relationship(back_populates="challenge", order_by="Phase.id")
@@ -142,8 +149,15 @@ class Phase(Base):
     concurrent_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: how many final submissions a team may select (Kaggle: 2).
     final_selections: Mapped[int] = mapped_column(Integer, default=2)
-    #: share of images in the public split when the truth has no ``split`` column.
-    public_fraction: Mapped[float] = mapped_column(Float, default=0.3)
+    #: finals may still be changed after the close, until then (None: only while open).
+    finals_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    late_policy: Mapped[LatePolicy] = mapped_column(
+        EnumText(LatePolicy), default=LatePolicy.REFUSE, server_default=LatePolicy.REFUSE.value
+    )
+    #: when an organizer closed the phase (before ``closes_at``, or without one).
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: when the private board was published; the phase is final from then on.
+    revealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: bumped by every change that can reorder the boards (score, finals, rescore, reveal):
     #: servers cache a ranked board until it moves, across processes and machines.
     board_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -159,6 +173,8 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(100))
     #: bumped by every upload: the row lock that serialises a team's quota check.
     lock_version: Mapped[int] = mapped_column(Integer, default=0)
+    excluded: Mapped[Exclusion | None] = mapped_column(EnumText(Exclusion), nullable=True)
+    excluded_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     challenge: Mapped[Challenge] = relationship()
@@ -214,6 +230,13 @@ class Submission(Base):
     is_baseline: Mapped[bool] = mapped_column(Boolean, default=False)
     baseline_label: Mapped[str | None] = mapped_column(String(100), nullable=True)
     selected_final: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: arrived after the phase closed (scored, never ranked).
+    is_late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    excluded: Mapped[Exclusion | None] = mapped_column(EnumText(Exclusion), nullable=True)
+    excluded_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: the table validated at upload, in columnar form: workers score it without parsing
+    #: the CSV again (None for submissions stored before 0.2).
+    table_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -230,6 +253,10 @@ class Rescore(Base):
     challenge_id: Mapped[int] = mapped_column(ForeignKey("challenges.id"), index=True)
     truth_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
     truth_filename: Mapped[str] = mapped_column(String(255))
+    #: the split the rescore scores with (a re-split changes it; else the challenge's)
+    split_source: Mapped[SplitSource] = mapped_column(EnumText(SplitSource))
+    split_salt: Mapped[str] = mapped_column(String(64))
+    public_fraction: Mapped[float] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[RescoreState] = mapped_column(EnumText(RescoreState))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -256,7 +283,7 @@ class Job(Base):
 
 class Score(Base):
     """A submission's score on one split; ``generation`` 0 is the first scoring, a rescore
-    writes its own generation, and ``current`` marks the one shown."""
+    writes its own generation, and the challenge's ``generation`` is the one shown."""
 
     __tablename__ = "scores"
     __table_args__ = (UniqueConstraint("submission_id", "split", "generation"),)
@@ -264,7 +291,6 @@ class Score(Base):
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
     split: Mapped[Split] = mapped_column(EnumText(Split, 8))
     generation: Mapped[int] = mapped_column(Integer, default=0)
-    current: Mapped[bool] = mapped_column(Boolean, default=True)
     f1: Mapped[float] = mapped_column(Float)
     precision: Mapped[float] = mapped_column(Float)
     recall: Mapped[float] = mapped_column(Float)

@@ -86,14 +86,14 @@ _COLUMNS = (
 
 
 def load_scores(
-    session: Session, where: list[ColumnElement[bool]], generation: int | None = None
+    session: Session, where: list[ColumnElement[bool]], generation: int
 ) -> dict[int, dict[Split, SplitScore]]:
-    """{submission_id: {split: SplitScore}} of current scores (or of one generation)."""
+    """{submission_id: {split: SplitScore}} of one score generation (the challenge's
+    ``generation`` is the one shown)."""
     query = (
         select(*_COLUMNS)
         .join(Submission, Submission.id == Score.submission_id)
-        .where(*where)
-        .where(Score.current if generation is None else Score.generation == generation)
+        .where(*where, Score.generation == generation)
     )
     out: dict[int, dict[Split, SplitScore]] = {}
     for row in session.execute(query):

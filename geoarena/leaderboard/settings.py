@@ -7,6 +7,7 @@ tests and the CLI can build their own instance and hand it to the app factory.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,11 +31,28 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     #: requests per minute allowed per token (token bucket, per server process).
     rate_limit_per_minute: int = 120
-    #: uploads validated at once per server process (each parses a whole CSV in memory);
-    #: further uploads wait their turn instead of exhausting memory.
-    max_parallel_uploads: int = 4
+    #: uploads validated at once per server (each in its own process, in bounded memory);
+    #: further uploads wait for a slot before their body is read.
+    max_parallel_uploads: int = 2
+    #: validate uploads in a pool of processes (the server keeps answering while large
+    #: files are parsed); off, they are validated in the server's own threads.
+    validate_in_processes: bool = True
+    #: seconds an upload may wait for a validation slot before the server answers "busy".
+    upload_wait_seconds: float = 120.0
+    #: folder for upload spool files (default: the system's temporary folder).
+    spool_dir: Path | None = None
     #: number of inline scoring worker threads started with ``serve --workers N``.
     inline_workers: int = 0
+    #: seconds a client may take to send a request's headers (slow-header attacks).
+    header_timeout_seconds: float = 10.0
+    #: seconds an upload's body may stall between two chunks.
+    body_idle_seconds: float = 30.0
+    #: seconds a whole upload body may take to arrive.
+    body_total_seconds: float = 900.0
+    #: seconds an idle keep-alive connection stays open.
+    keep_alive_seconds: int = 5
+    #: connections (and requests in flight) a server holds at once; more get 503.
+    max_connections: int = 200
 
 
 @lru_cache

@@ -1,8 +1,9 @@
 """Public/private split of a challenge's images.
 
 Taken from a ``split`` column of the truth CSV when there is one (the evaluator ignores
-extra columns, so it is read here with the csv module); otherwise the images are ordered by
-a salted sha256 of their ImageId and the first ``round(n * public_fraction)`` are public.
+extra columns, so it is read here with the csv module); otherwise, within each city, the
+images are ordered by a salted sha256 of their ImageId and the first
+``round(n * public_fraction)`` are public.
 Ordering (rather than thresholding each hash) gives the exact fraction and never an empty
 split for two or more images, and the salt keeps the split unguessable and reproducible.
 """
@@ -12,10 +13,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Callable
 
 import pyarrow as pa
 from pyarrow import csv as pacsv
 
+from geoarena.evaluator import get_rules
 from geoarena.leaderboard.states import Split, SplitSource
 
 
@@ -85,6 +88,21 @@ def hashed_split(image_ids: list[str], salt: str, public_fraction: float) -> dic
     return {i: Split.PUBLIC if i in public else Split.PRIVATE for i in unique}
 
 
+def city_split(
+    image_ids: list[str], salt: str, public_fraction: float, city_of: Callable[[str], str]
+) -> dict[str, Split]:
+    """:func:`hashed_split` within each city, so every city with two or more images is in
+    both splits in about the same proportion (a plain hash once put only Khartoum in one
+    challenge's public split)."""
+    by_city: dict[str, list[str]] = {}
+    for image_id in sorted(set(image_ids)):
+        by_city.setdefault(city_of(image_id), []).append(image_id)
+    out: dict[str, Split] = {}
+    for ids in by_city.values():
+        out.update(hashed_split(ids, salt, public_fraction))
+    return out
+
+
 def truth_image_ids(truth: bytes) -> list[str]:
     """Sorted unique ImageIds of a truth CSV (including images with no building)."""
     (images,) = _columns(truth, [_header(truth).get("imageid", "ImageId")])
@@ -92,10 +110,21 @@ def truth_image_ids(truth: bytes) -> list[str]:
 
 
 def assign_splits(
-    truth: bytes, salt: str, public_fraction: float
+    truth: bytes,
+    salt: str,
+    public_fraction: float,
+    *,
+    rules: str,
+    method: SplitSource = SplitSource.HASH_BY_CITY,
 ) -> tuple[dict[str, Split], SplitSource]:
-    """(ImageId -> split, where the split came from)."""
+    """(ImageId -> split, where the split came from): the truth's ``split`` column when it
+    has one, else the salted hash ``method`` (per city by the ``rules``' city rule, or over
+    all images for challenges created before the per-city split)."""
     from_column = split_column(truth)
     if from_column is not None:
         return from_column, SplitSource.COLUMN
-    return hashed_split(truth_image_ids(truth), salt, public_fraction), SplitSource.HASH
+    ids = truth_image_ids(truth)
+    if method is SplitSource.HASH:
+        return hashed_split(ids, salt, public_fraction), SplitSource.HASH
+    city = get_rules(rules).city_of
+    return city_split(ids, salt, public_fraction, city), SplitSource.HASH_BY_CITY

@@ -29,8 +29,37 @@ class SplitSource(StrEnum):
 
     #: the truth CSV's ``split`` column
     COLUMN = "column"
-    #: a salted hash of each ImageId
+    #: a salted hash of each ImageId, over all images (challenges created before 0.2)
     HASH = "hash"
+    #: a salted hash of each ImageId, within each city: every city is in both splits
+    HASH_BY_CITY = "hash-city"
+
+
+class PhaseState(StrEnum):
+    """scheduled -> open -> closed -> revealed (see ``lifecycle``)."""
+
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    CLOSED = "closed"
+    REVEALED = "revealed"
+
+
+class LatePolicy(StrEnum):
+    """What happens to a submission that arrives after its phase closed."""
+
+    #: refused with a message saying the phase is closed
+    REFUSE = "refuse"
+    #: scored and shown beside the board, never ranked
+    UNRANKED = "unranked"
+
+
+class Exclusion(StrEnum):
+    """Why an organizer took a submission or a team off the board (reversibly)."""
+
+    #: a mistake (a test upload, a duplicate team): not shown
+    HIDDEN = "hidden"
+    #: a rule broken: not ranked
+    DISQUALIFIED = "disqualified"
 
 
 class SubmissionState(StrEnum):

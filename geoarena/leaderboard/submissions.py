@@ -8,30 +8,45 @@ rejected file costs no quota and two uploads cannot both take a team's last slot
 
 from __future__ import annotations
 
+import tempfile
 import uuid as uuidlib
 from datetime import datetime
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from geoarena.errors import Forbidden, NotFound, Problem
+from geoarena.errors import Forbidden, NotFound
 from geoarena.evaluator import InputError, Metric
 from geoarena.leaderboard import queue
 from geoarena.leaderboard.access import Principal, private_visible, require_member_of
 from geoarena.leaderboard.audit import audit
-from geoarena.leaderboard.blobs import get_blob, put_blob
-from geoarena.leaderboard.challenges import get_challenge, get_phase, is_open
+from geoarena.leaderboard.blobs import get_blob, put_file
+from geoarena.leaderboard.challenges import (
+    active_rescore,
+    get_challenge,
+    get_phase,
+    lock_challenge,
+)
 from geoarena.leaderboard.db import Database
-from geoarena.leaderboard.errors import PhaseClosed, QuotaExceeded
+from geoarena.leaderboard.errors import QuotaExceeded
+from geoarena.leaderboard.lifecycle import admit_submission
 from geoarena.leaderboard.queue import FailureDetail
 from geoarena.leaderboard.quotas import quota_for
 from geoarena.leaderboard.schema import Challenge, Phase, Score, Submission, Team, utcnow
 from geoarena.leaderboard.scores import SplitScore, load_scores
 from geoarena.leaderboard.settings import Settings, get_settings
 from geoarena.leaderboard.splits import truth_image_ids
-from geoarena.leaderboard.states import FailureKind, Split, SubmissionState
-from geoarena.leaderboard.validation import validate_upload
+from geoarena.leaderboard.states import (
+    Exclusion,
+    FailureKind,
+    RescoreState,
+    Split,
+    SubmissionState,
+)
+from geoarena.leaderboard.validation import UploadLimits, ValidatedUpload
+from geoarena.leaderboard.validators import InlineValidator, Validator
 
 
 class SubmissionView(BaseModel):
@@ -55,6 +70,11 @@ class SubmissionView(BaseModel):
     error: FailureDetail | None
     counts_to_quota: bool
     selected_final: bool
+    #: arrived after the phase closed: scored, never ranked
+    late: bool
+    #: taken off the board by an organizer (``hidden`` or ``disqualified``), with why
+    excluded: Exclusion | None
+    excluded_reason: str | None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -68,8 +88,10 @@ def submission_view(
 ) -> SubmissionView:
     phase = submission.phase
     challenge = phase.challenge
-    scores = load_scores(session, [Score.submission_id == submission.id]).get(submission.id, {})
-    visible = [Split.PUBLIC] + ([Split.PRIVATE] if private_visible(principal, challenge) else [])
+    scores = load_scores(session, [Score.submission_id == submission.id], challenge.generation).get(
+        submission.id, {}
+    )
+    visible = [Split.PUBLIC] + ([Split.PRIVATE] if private_visible(principal, phase) else [])
     status = submission.status
     return SubmissionView(
         uuid=submission.uuid,
@@ -94,6 +116,10 @@ def submission_view(
             status is SubmissionState.FAILED and submission.failure_kind is FailureKind.PLATFORM
         ),
         selected_final=submission.selected_final,
+        late=submission.is_late,
+        excluded=submission.excluded or (submission.team.excluded if submission.team else None),
+        excluded_reason=submission.excluded_reason
+        or (submission.team.excluded_reason if submission.team else None),
         created_at=submission.created_at,
         started_at=submission.started_at,
         finished_at=submission.finished_at,
@@ -120,100 +146,145 @@ def display_name(filename: str | None) -> str:
     return shown or "submission.csv"
 
 
+def check_admission(
+    db: Database,
+    *,
+    principal: Principal,
+    slug: str,
+    phase: str | None,
+    baseline_label: str | None,
+) -> tuple[int, int, frozenset[str]]:
+    """Refuse what the commit would refuse anyway (role, membership, a closed phase),
+    before the file is read: (phase id, challenge id, the ImageIds it may name)."""
+    if principal.is_organizer and not baseline_label:
+        raise Forbidden("organizer submissions are baselines: give a baseline label")
+    if not principal.is_organizer and baseline_label:
+        raise Forbidden("only organizers submit baselines")
+    with db.session() as session:
+        challenge = get_challenge(session, slug)
+        require_member_of(principal, challenge)
+        phase_row = get_phase(session, challenge, phase, utcnow())
+        admit_submission(phase_row, utcnow(), organizer=principal.is_organizer)
+        return phase_row.id, challenge.id, _truth_ids(db, session, challenge)
+
+
 def submit(
     db: Database,
     *,
     principal: Principal,
     slug: str,
-    data: bytes,
+    data: bytes | Path,
     filename: str = "submission.csv",
     phase: str | None = None,
     description: str = "",
     baseline_label: str | None = None,
     settings: Settings | None = None,
+    validator: Validator | None = None,
 ) -> SubmissionView:
-    """Validate, store and enqueue one prediction CSV.
+    """Validate, store and enqueue one prediction CSV (bytes, or a spooled file).
 
-    Raises :class:`InputError` (row-level problems, nothing stored, no quota used),
-    :class:`QuotaExceeded`, :class:`PhaseClosed` or :class:`Forbidden`.
-    Organizer submissions must be baselines (``baseline_label``); they use no quota.
+    Raises :class:`InputError` (located problems, nothing stored, no quota used),
+    :class:`QuotaExceeded`, :class:`PhaseClosed` or :class:`Forbidden`. Organizer
+    submissions must be baselines (``baseline_label``); they use no quota. The phase and
+    the quota are checked again when the submission is written, so the time that counts
+    is the commit's, not the start of validation's.
     """
     settings = settings or get_settings()
-    now = utcnow()
     name = display_name(filename)
-    if len(data) > settings.max_upload_bytes:
-        raise InputError(
-            [Problem(name, 0, "", f"exceeds the {settings.max_upload_bytes} byte limit")]
-        )
-    with db.session() as session:
-        challenge = get_challenge(session, slug)
-        require_member_of(principal, challenge)
-        phase_row = get_phase(session, challenge, phase, now)
-        if principal.is_organizer:
-            if not baseline_label:
-                raise Forbidden("organizer submissions are baselines: give a baseline label")
-        else:
-            if baseline_label:
-                raise Forbidden("only organizers submit baselines")
-            if not is_open(phase_row, now):
-                raise PhaseClosed(f"phase {phase_row.name!r} is not open for submissions")
-        image_ids = _truth_ids(db, session, challenge)
-        phase_id, challenge_id = phase_row.id, challenge.id
-    try:
-        plain = validate_upload(
-            data,
-            name=name,
-            image_ids=image_ids,
-            max_bytes=settings.max_upload_bytes,
-            max_vertices=settings.max_vertices,
-            max_errors=settings.max_reported_errors,
-        )
-    except InputError as exc:
-        message = f"file rejected: nothing was stored and no quota was used\n{exc}"
-        raise InputError(exc.problems, exc.total, message=message) from None
-    with db.transaction() as session:
-        phase_row = session.get_one(Phase, phase_id)
-        if principal.team_id is not None:
-            # Lock the team row first: concurrent uploads of one team queue up here.
-            session.execute(
-                update(Team)
-                .where(Team.id == principal.team_id)
-                .values(lock_version=Team.lock_version + 1)
+    phase_id, challenge_id, image_ids = check_admission(
+        db, principal=principal, slug=slug, phase=phase, baseline_label=baseline_label
+    )
+    limits = UploadLimits(
+        max_bytes=settings.max_upload_bytes,
+        max_vertices=settings.max_vertices,
+        max_problems=settings.max_reported_errors,
+    )
+    with tempfile.TemporaryDirectory(prefix="geoarena-", dir=settings.spool_dir) as tmp:
+        workdir = Path(tmp)
+        source = data if isinstance(data, Path) else workdir / "upload"
+        if isinstance(data, bytes):
+            source.write_bytes(data)
+        try:
+            upload = (validator or InlineValidator()).validate(
+                source, name=name, image_ids=image_ids, limits=limits, workdir=workdir
             )
-            quota = quota_for(session, team_id=principal.team_id, phase=phase_row, now=now)
-            refusal = quota.refusal()
-            if refusal:
-                raise QuotaExceeded(refusal, quota)
-        submission = Submission(
-            uuid=str(uuidlib.uuid4()),
-            phase_id=phase_id,
-            team_id=principal.team_id,
-            member_id=principal.member_id,
-            file_sha256=put_blob(session, plain),
-            file_size=len(plain),
-            filename=name,
-            description=description[:2000],
-            status=SubmissionState.QUEUED,
-            is_baseline=bool(baseline_label),
-            baseline_label=baseline_label,
-            created_at=now,
-        )
-        session.add(submission)
-        session.flush()
-        queue.enqueue(session, submission.id)
-        if baseline_label:
-            audit(
+        except InputError as exc:
+            message = f"file rejected: nothing was stored and no quota was used\n{exc}"
+            raise InputError(exc.problems, exc.total, message=message) from None
+        with db.transaction() as session:
+            submission_id = _store(
                 session,
-                principal.actor,
-                "baseline.submit",
-                challenge_id,
-                uuid=submission.uuid,
-                label=baseline_label,
-                sha256=submission.file_sha256,
+                principal=principal,
+                phase_id=phase_id,
+                challenge_id=challenge_id,
+                upload=upload,
+                description=description,
+                baseline_label=baseline_label,
             )
-        submission_id = submission.id
     with db.session() as session:
         return submission_view(session, session.get_one(Submission, submission_id), principal)
+
+
+def _store(
+    session: Session,
+    *,
+    principal: Principal,
+    phase_id: int,
+    challenge_id: int,
+    upload: ValidatedUpload,
+    description: str,
+    baseline_label: str | None,
+) -> int:
+    """The write transaction of an accepted upload; returns the new submission's id."""
+    lock_challenge(session, challenge_id, shared=True)
+    now = utcnow()
+    phase_row = session.get_one(Phase, phase_id)
+    is_late = admit_submission(phase_row, now, organizer=principal.is_organizer)
+    if principal.team_id is not None:
+        # Lock the team row first: concurrent uploads of one team queue up here.
+        session.execute(
+            update(Team)
+            .where(Team.id == principal.team_id)
+            .values(lock_version=Team.lock_version + 1)
+        )
+        quota = quota_for(session, team_id=principal.team_id, phase=phase_row, now=now)
+        refusal = quota.refusal()
+        if refusal:
+            raise QuotaExceeded(refusal, quota)
+    submission = Submission(
+        uuid=str(uuidlib.uuid4()),
+        phase_id=phase_id,
+        team_id=principal.team_id,
+        member_id=principal.member_id,
+        file_sha256=put_file(session, upload.csv),
+        table_sha256=put_file(session, upload.table),
+        file_size=upload.csv.size,
+        filename=upload.name,
+        description=description[:2000],
+        status=SubmissionState.QUEUED,
+        is_baseline=bool(baseline_label),
+        baseline_label=baseline_label,
+        is_late=is_late,
+        created_at=now,
+    )
+    session.add(submission)
+    session.flush()
+    queue.enqueue(session, submission.id)
+    rescore = active_rescore(session, challenge_id)
+    if rescore is not None:  # scored on the rescore's truth too, so it can be published
+        queue.enqueue(session, submission.id, rescore_id=rescore.id)
+        rescore.status = RescoreState.RUNNING
+    if baseline_label:
+        audit(
+            session,
+            principal.actor,
+            "baseline.submit",
+            challenge_id,
+            uuid=submission.uuid,
+            label=baseline_label,
+            sha256=submission.file_sha256,
+        )
+    return submission.id
 
 
 def _load(session: Session, uuid: str, principal: Principal) -> Submission:

@@ -14,13 +14,14 @@ import socket
 import threading
 import traceback
 
-from geoarena.evaluator import InputError
+from geoarena.evaluator import InputError, PolygonTable, read_proposals
+from geoarena.evaluator.columnar import table_from_bytes
 from geoarena.leaderboard.blobs import get_blob
 from geoarena.leaderboard.db import Database
-from geoarena.leaderboard.queue import Claim, FailureDetail, JobQueue, LeaseLost, ScoredWith
-from geoarena.leaderboard.schema import Challenge, Phase, Rescore, Submission
+from geoarena.leaderboard.queue import Claim, FailureDetail, JobQueue, LeaseLost
+from geoarena.leaderboard.schema import Challenge, Rescore, Submission
 from geoarena.leaderboard.scores import evaluator_version
-from geoarena.leaderboard.scoring import TruthCache, score_both_splits
+from geoarena.leaderboard.scoring import ScoringContext, TruthCache, score_both_splits
 from geoarena.leaderboard.settings import Settings, get_settings
 from geoarena.leaderboard.states import FailureKind
 
@@ -56,7 +57,9 @@ class Worker:
         poll_interval: float = 0.5,
         exit_when_idle: bool = False,
     ) -> int:
-        """Score jobs until ``stop`` is set (or the queue is empty with ``exit_when_idle``)."""
+        """Score jobs until ``stop`` is set, or with ``exit_when_idle`` until no job is
+        queued or running anywhere (a job leased by a worker that died is waited for: it
+        becomes claimable when its lease expires)."""
         stop = stop or threading.Event()
         while not stop.is_set():
             try:
@@ -65,7 +68,7 @@ class Worker:
                 log.exception("worker %s: claim failed", self.name)
                 worked = False
             if not worked:
-                if exit_when_idle:
+                if exit_when_idle and self.queue.pending() == 0:
                     break
                 stop.wait(poll_interval)
         return self.processed
@@ -102,33 +105,47 @@ class Worker:
     def _process(self, claim: Claim) -> None:
         with self.db.session() as session:
             submission = session.get_one(Submission, claim.submission_id)
-            phase = session.get_one(Phase, submission.phase_id)
-            challenge = session.get_one(Challenge, phase.challenge_id)
-            run = session.get(Rescore, claim.rescore_id) if claim.rescore_id else None
-            truth_sha = run.truth_sha256 if run else challenge.truth_sha256
-            proposals = get_blob(session, submission.file_sha256)
-            rules, salt = challenge.rules, challenge.split_salt
-            fraction, filename = phase.public_fraction, submission.filename
+            challenge = session.get_one(Challenge, submission.phase.challenge_id)
+            if claim.rescore_id is None:
+                context = ScoringContext.current(challenge)
+            else:
+                context = ScoringContext.of_rescore(
+                    session.get_one(Rescore, claim.rescore_id), challenge
+                )
+            table_sha, csv_sha = submission.table_sha256, submission.file_sha256
+            filename = submission.filename
         try:
-            prepared = self.truths.get(
-                load=lambda: self._load(truth_sha),
-                truth_sha256=truth_sha,
-                rules=rules,
-                salt=salt,
-                public_fraction=fraction,
-            )
-            scores = score_both_splits(
-                prepared, proposals, name=filename, max_vertices=self.settings.max_vertices
-            )
+            prepared = self.truths.get(context, lambda: self._load(context.truth_sha256))
+            scores = score_both_splits(prepared, self._table(table_sha, csv_sha, filename))
         except InputError as exc:
-            # Validation passed at upload, so this is rare (e.g. stricter new evaluator).
-            self.queue.fail(claim, FailureKind.PARTICIPANT, FailureDetail.of(exc))
+            # The upload was validated before it was accepted, so a problem found now is
+            # the platform's (a stricter evaluator, other limits): it costs no quota.
+            message = (
+                "scoring found a problem that the upload's validation accepted (platform "
+                f"error; this submission does not count against your quota): {exc}"
+            )
+            detail = FailureDetail(
+                message=message, problems=list(exc.problems[:50]), total=exc.total
+            )
+            self.queue.fail(claim, FailureKind.PLATFORM, detail)
             return
         except Exception as exc:
             log.exception("worker %s: scoring job %s failed", self.name, claim.job_id)
             self.queue.retry(claim, f"{type(exc).__name__}: {exc}", traceback.format_exc())
             return
-        self.queue.finish(claim, scores, ScoredWith(rules, evaluator_version(), truth_sha))
+        self.queue.finish(claim, scores, context, evaluator_version())
+
+    def _table(self, table_sha: str | None, csv_sha: str, filename: str) -> PolygonTable:
+        """The submission's rows: the table validated at upload, or (for submissions
+        stored before tables were) its CSV parsed again."""
+        if table_sha is not None:
+            return table_from_bytes(self._load(table_sha), name=filename)
+        return read_proposals(
+            self._load(csv_sha),
+            name=filename,
+            on_error="raise",
+            max_vertices=self.settings.max_vertices,
+        )
 
     def _load(self, digest: str) -> bytes:
         with self.db.session() as session:

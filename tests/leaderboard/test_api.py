@@ -27,7 +27,10 @@ def arena(db):
 
 
 def _client(arena, **settings) -> TestClient:
-    app = create_app(Settings(database_url=arena.db.url, **settings), arena.db, workers=0)
+    """The app in-process; uploads validated in its threads (the process pool is the
+    real server's, exercised by the end-to-end tests)."""
+    options = {"validate_in_processes": False, **settings}
+    app = create_app(Settings(database_url=arena.db.url, **options), arena.db, workers=0)
     return TestClient(app)
 
 
@@ -189,12 +192,9 @@ def test_private_scores_hidden_until_reveal_and_truth_never_served(arena) -> Non
                 assert polygon not in r.text, page
                 assert "truth.csv" not in r.text, page
         assert not any("truth" in p for p in client.get("/openapi.json").json()["paths"])
-        assert (
-            client.post(
-                f"/api/v1/organizer/challenges/{arena.slug}/reveal", headers=org
-            ).status_code
-            == 204
-        )
+        organizer = f"/api/v1/organizer/challenges/{arena.slug}"
+        assert client.post(f"{organizer}/close", headers=org).status_code == 204
+        assert client.post(f"{organizer}/reveal", headers=org).status_code == 204
         assert client.get(lb, params={"split": "private"}, headers=alpha).status_code == 200
         assert set(client.get(f"/api/v1/submissions/{uuid}", headers=alpha).json()["scores"]) == {
             "public",
@@ -240,7 +240,7 @@ def test_organizer_flow_over_http(db) -> None:
     truth, props = synthetic()
     raw = lb.issue_token(db, member="boss", role="organizer")
     org = _auth(raw)
-    app = create_app(Settings(database_url=db.url), db, workers=0)
+    app = create_app(Settings(database_url=db.url, validate_in_processes=False), db, workers=0)
     with TestClient(app) as client:
         r = client.post(
             "/api/v1/organizer/challenges",

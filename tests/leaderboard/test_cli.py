@@ -100,6 +100,7 @@ def test_organizer_commands(db_url: str, tmp_path) -> None:
         out = _invoke("rescore", "cli", *db, "--show", str(run_id))
         assert "ready" in out and "alpha: rank 1 -> 1" in out
         assert "published" in _invoke("rescore", "cli", *db, "--publish", str(run_id))
+        assert "closed" in _invoke("close", "cli", *db)
         assert "revealed" in _invoke("reveal", "cli", *db)
         _invoke("token", "revoke", *db, token)
         assert lb.authenticate(database, token) is None

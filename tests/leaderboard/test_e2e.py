@@ -155,6 +155,7 @@ def test_cli_server_worker_round_trip(db_url, tmp_path) -> None:
         # An oversized body is cut off while it streams, whatever it claims to be.
         r = _post_endless(url, tokens["beta"])
         assert r.status_code == 413 and "limit" in r.json()["detail"]
+    _ok(procs.run_cli("leaderboard", "close", "e2e", *db))
     _ok(procs.run_cli("leaderboard", "reveal", "e2e", *db))
     exported = _ok(procs.run_cli("leaderboard", "export", "e2e", *db, "--split", "private"))
     assert exported.splitlines()[1].startswith("1,alpha,")

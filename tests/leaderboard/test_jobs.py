@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from geoarena import leaderboard as lb
-from geoarena.leaderboard.queue import JobQueue, LeaseLost, ScoredWith
+from geoarena.leaderboard.queue import JobQueue, LeaseLost
+from geoarena.leaderboard.scoring import ScoringContext
+from geoarena.leaderboard.states import SplitSource
 from geoarena.leaderboard.schema import Job, Score, Submission
 from geoarena.leaderboard.scoring import TruthCache
 from geoarena.leaderboard.settings import Settings
@@ -75,7 +77,8 @@ class TestJobQueue:
         queue = JobQueue(db, lease_seconds=30, max_attempts=3)
         assert not queue.extend(stale)
         with pytest.raises(LeaseLost):  # a stale lease must not complete the job
-            queue.finish(stale, {}, ScoredWith("deepglobe", "test", "sha"))
+            context = ScoringContext("sha", "deepglobe", SplitSource.HASH_BY_CITY, "s", 0.3, 0)
+            queue.finish(stale, {}, context, "test")
         Worker(db).run_once()  # nothing claimable: the job is held by "alive"
         with db.session() as s:
             assert s.execute(select(func.count()).select_from(Score)).scalar_one() == 0
@@ -95,7 +98,7 @@ class TestJobQueue:
         arena, (uuid,) = _queue(db, 1)
 
         class BrokenCache(TruthCache):
-            def get(self, **kwargs):
+            def get(self, *args, **kwargs):
                 raise RuntimeError("disk on fire")
 
         worker = Worker(db, Settings(max_attempts=2), truths=BrokenCache())

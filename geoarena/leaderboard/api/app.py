@@ -15,6 +15,7 @@ from geoarena.leaderboard.api.deps import RateLimiter
 from geoarena.leaderboard.api.files import BodyLimitMiddleware
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.settings import Settings, get_settings
+from geoarena.leaderboard.validators import InlineValidator, PoolValidator
 from geoarena.leaderboard.worker import start_inline_workers
 
 API_PREFIX = "/api/v1"
@@ -46,6 +47,8 @@ def create_app(
                 stop.set()
                 for thread in threads:
                     thread.join(timeout=30)
+            if isinstance(app.state.validator, PoolValidator):
+                app.state.validator.close()
 
     app = FastAPI(
         title="geoarena leaderboard",
@@ -58,6 +61,11 @@ def create_app(
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.upload_slots = asyncio.Semaphore(settings.max_parallel_uploads)
+    app.state.validator = (
+        PoolValidator(settings.max_parallel_uploads)
+        if settings.validate_in_processes
+        else InlineValidator()
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     errors.install(app)
 

@@ -24,12 +24,14 @@ from geoarena.errors import (
     NotFound,
     Problem,
 )
+from geoarena.leaderboard.api.files import UploadTimeout
 from geoarena.leaderboard.errors import QuotaExceeded, SchemaMismatch, Unauthorized
 from geoarena.leaderboard.quotas import Quota
 
 #: error class -> HTTP status; the first match wins, so subclasses come before bases.
 STATUS: tuple[tuple[type[GeoarenaError], int], ...] = (
     (InvalidInput, 422),
+    (UploadTimeout, 408),
     (Unauthorized, 401),
     (Forbidden, 403),
     (NotFound, 404),

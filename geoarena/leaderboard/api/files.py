@@ -10,18 +10,29 @@ off after ``max_upload_bytes`` bytes whatever its encoding or Content-Length cla
 
 from __future__ import annotations
 
+import asyncio
 import json
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from geoarena.errors import InvalidInput
+from geoarena.errors import GeoarenaError, InvalidInput, LimitExceeded
+from geoarena.leaderboard import submissions
+from geoarena.leaderboard.access import Principal
 from geoarena.leaderboard.boards import Board
+from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.report import board_csv
+from geoarena.leaderboard.settings import Settings
+from geoarena.leaderboard.submissions import SubmissionView
 
 #: multipart framing allowance on top of the file cap.
 MULTIPART_SLACK = 16 * 1024
@@ -87,27 +98,141 @@ class BodyLimitMiddleware:
 
 @dataclass
 class Upload:
-    data: bytes
+    """An upload spooled to disk: the file, its display name and the other fields."""
+
+    path: Path
     filename: str
     fields: dict[str, str] = field(default_factory=dict)
 
 
-async def read_upload(request: Request, file_field: str = "file") -> Upload:
-    """The uploaded bytes, its display name and the other form fields."""
+class UploadTimeout(GeoarenaError):
+    """The client sent the upload too slowly."""
+
+
+async def _chunks_with_deadlines(
+    stream: AsyncIterator[bytes], idle: float, total: float
+) -> AsyncIterator[bytes]:
+    """The body's chunks, each within ``idle`` seconds and all within ``total``: a client
+    that trickles its body cannot hold a connection (and an upload slot) for long."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + total
+    iterator = aiter(stream)
+    while True:
+        wait = min(idle, deadline - loop.time())
+        if wait <= 0:
+            raise UploadTimeout(f"upload took longer than {total:g} s")
+        try:
+            chunk = await asyncio.wait_for(anext(iterator), timeout=wait)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise UploadTimeout(f"upload stalled for {wait:g} s") from None
+        yield chunk
+
+
+async def receive_upload(
+    request: Request, workdir: Path, *, idle: float, total: float, file_field: str = "file"
+) -> Upload:
+    """Spool the uploaded file to ``workdir/upload`` without holding it in memory.
+
+    Two encodings: ``multipart/form-data`` with a ``file`` field (browsers, ``curl -F``)
+    and a raw body (the CLI, which streams the file) named by ``X-Filename`` or
+    ``?filename=``. The byte cap is :class:`BodyLimitMiddleware`'s.
+    """
+    target = workdir / "upload"
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=20)
+        try:
+            form = await asyncio.wait_for(request.form(max_files=1, max_fields=20), total)
+        except TimeoutError:
+            raise UploadTimeout(f"upload took longer than {total:g} s") from None
         upload = form.get(file_field)
         if not isinstance(upload, UploadFile):
             raise InvalidInput.about(
                 f"multipart upload needs a file field named {file_field!r}", column=file_field
             )
-        data = await upload.read()
+        with target.open("wb") as out:
+            while chunk := await upload.read(1 << 20):
+                out.write(chunk)
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        return Upload(data, upload.filename or "submission.csv", fields)
-    data = await request.body()
+        return Upload(target, upload.filename or "submission.csv", fields)
+    with target.open("wb") as out:
+        async for chunk in _chunks_with_deadlines(request.stream(), idle, total):
+            out.write(chunk)
     name = request.headers.get("x-filename") or request.query_params.get("filename")
-    return Upload(data, name or "submission.csv", dict(request.query_params))
+    return Upload(target, name or "submission.csv", dict(request.query_params))
+
+
+@asynccontextmanager
+async def upload_slot(request: Request) -> AsyncIterator[Path]:
+    """Wait for one of the server's validation slots, then a spool folder for the upload.
+
+    Taken before the body is read: a burst of uploads waits its turn (TCP holds the
+    bodies back) instead of all arriving at once; a slot that stays busy past
+    ``upload_wait_seconds`` answers 429 with a retry time.
+    """
+    settings: Settings = request.app.state.settings
+    slots: asyncio.Semaphore = request.app.state.upload_slots
+    try:
+        await asyncio.wait_for(slots.acquire(), settings.upload_wait_seconds)
+    except TimeoutError:
+        raise LimitExceeded(
+            "the server is busy validating other uploads; try again in a minute",
+            retry_after=60,
+        ) from None
+    try:
+        with tempfile.TemporaryDirectory(prefix="geoarena-upload-", dir=settings.spool_dir) as tmp:
+            yield Path(tmp)
+    finally:
+        slots.release()
+
+
+async def receive_submission(
+    request: Request,
+    db: Database,
+    settings: Settings,
+    *,
+    principal: Principal,
+    slug: str,
+    phase: str | None,
+) -> SubmissionView:
+    """An upload's way in: refused early when the commit would refuse it, then one
+    validation slot, the body spooled to disk, validated in the server's pool and stored.
+
+    An organizer's upload is a baseline named by a ``label`` (or ``baseline_label``) field
+    or query parameter."""
+    query = request.query_params
+    label = (query.get("label") or query.get("baseline_label")) if principal.is_organizer else None
+    phase = phase or query.get("phase")
+    await run_in_threadpool(
+        submissions.check_admission,
+        db,
+        principal=principal,
+        slug=slug,
+        phase=phase,
+        baseline_label=label or ("(label)" if principal.is_organizer else None),
+    )
+    async with upload_slot(request) as workdir:
+        upload = await receive_upload(
+            request, workdir, idle=settings.body_idle_seconds, total=settings.body_total_seconds
+        )
+        if principal.is_organizer:
+            label = label or upload.fields.get("label") or upload.fields.get("baseline_label")
+            if not label:
+                raise InvalidInput.about("a baseline needs a label", column="label")
+        return await run_in_threadpool(
+            submissions.submit,
+            db,
+            principal=principal,
+            slug=slug,
+            data=upload.path,
+            filename=upload.filename,
+            phase=phase or upload.fields.get("phase"),
+            description=upload.fields.get("description", ""),
+            baseline_label=label,
+            settings=settings,
+            validator=request.app.state.validator,
+        )
 
 
 def board_download(board: Board) -> PlainTextResponse:

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
-from geoarena.errors import InvalidInput
 from geoarena.evaluator import Metric
-from geoarena.leaderboard import boards, challenges, finals, rescoring, submissions
+from geoarena.leaderboard import access, boards, challenges, finals, moderation, rescoring
+from geoarena.leaderboard.access import TokenView
 from geoarena.leaderboard.api.deps import DbDep, OrganizerDep, SettingsDep
 from geoarena.leaderboard.api.errors import COMMON_RESPONSES, ErrorBody
-from geoarena.leaderboard.api.files import board_download, read_upload
-from geoarena.leaderboard.challenges import ChallengeView, Limit, PhaseChange
+from geoarena.leaderboard.api.files import board_download, receive_submission
+from geoarena.leaderboard.api.schemas import ExclusionUpdate
+from geoarena.leaderboard.challenges import ChallengeView, Limit, PhaseChange, PhaseView, TeamView
 from geoarena.leaderboard.rescoring import RescoreView
 from geoarena.leaderboard.states import Split
 from geoarena.leaderboard.submissions import SubmissionView
 
-router = APIRouter(prefix="/organizer", tags=["organizer"], responses=COMMON_RESPONSES)
+router = APIRouter(
+    prefix="/organizer",
+    tags=["organizer"],
+    responses={**COMMON_RESPONSES, 403: {"model": ErrorBody, "description": "not an organizer"}},
+)
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
+_CHANGE: dict[int | str, dict[str, Any]] = {**_NOT_FOUND, 409: {"model": ErrorBody}}
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
@@ -47,7 +54,6 @@ async def create_challenge(
 ) -> ChallengeView:
     """Create a challenge from its truth CSV (multipart ``file`` plus the fields)."""
     phase = PhaseChange(
-        public_fraction=public_fraction,
         daily_limit=daily_limit,
         total_limit=total_limit,
         concurrent_limit=concurrent_limit,
@@ -63,6 +69,7 @@ async def create_challenge(
         rules=rules,
         ranking_metric=ranking_metric,
         description=description,
+        public_fraction=public_fraction,
         phase=phase,
         actor=principal.actor,
     )
@@ -78,53 +85,66 @@ async def submit_baseline(
     slug: str, request: Request, principal: OrganizerDep, db: DbDep, settings: SettingsDep
 ) -> SubmissionView:
     """Upload a baseline (shown on the board, unranked); the ``label`` field names it."""
-    upload = await read_upload(request)
-    label = upload.fields.get("label") or upload.fields.get("baseline_label")
-    if not label:
-        raise InvalidInput.about("a baseline needs a label", column="label")
-    return await run_in_threadpool(
-        submissions.submit,
-        db,
-        principal=principal,
-        slug=slug,
-        data=upload.data,
-        filename=upload.filename,
-        phase=upload.fields.get("phase"),
-        description=upload.fields.get("description", ""),
-        baseline_label=label,
-        settings=settings,
+    return await receive_submission(
+        request, db, settings, principal=principal, slug=slug, phase=None
     )
+
+
+@router.post(
+    "/challenges/{slug}/close",
+    status_code=204,
+    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+def close(slug: str, principal: OrganizerDep, db: DbDep, phase: str | None = None) -> None:
+    """Close a phase now (before its close time, or when it has none)."""
+    finals.close_phase(db, slug=slug, phase=phase, actor=principal.actor)
+
+
+@router.post(
+    "/challenges/{slug}/reopen",
+    status_code=204,
+    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+def reopen(slug: str, principal: OrganizerDep, db: DbDep, phase: str | None = None) -> None:
+    """Reopen a closed phase (never after its reveal)."""
+    finals.reopen_phase(db, slug=slug, phase=phase, actor=principal.actor)
 
 
 @router.post(
     "/challenges/{slug}/reveal",
     status_code=204,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
 )
-def reveal(slug: str, principal: OrganizerDep, db: DbDep) -> None:
-    """Publish the private leaderboard."""
-    finals.reveal(db, slug=slug, actor=principal.actor)
+def reveal(slug: str, principal: OrganizerDep, db: DbDep, phase: str | None = None) -> None:
+    """Publish the private board of a closed phase whose submissions are all scored."""
+    finals.reveal(db, slug=slug, phase=phase, actor=principal.actor)
 
 
 @router.post(
     "/challenges/{slug}/rescore",
     status_code=202,
     response_model=RescoreView,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
 )
-async def rescore(slug: str, request: Request, principal: OrganizerDep, db: DbDep) -> RescoreView:
-    """Re-score every submission (optionally with a replacement truth as ``file``)."""
-    truth, name, reason = None, None, ""
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        upload = await read_upload(request)
-        truth, name = upload.data or None, upload.filename
-        reason = upload.fields.get("reason", "")
+async def rescore(
+    slug: str,
+    principal: OrganizerDep,
+    db: DbDep,
+    file: UploadFile | None = None,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    public_fraction: Annotated[float | None, Form(gt=0, lt=1)] = None,
+    split_salt: Annotated[str | None, Form(min_length=1, max_length=64)] = None,
+) -> RescoreView:
+    """Re-score every submission: with a replacement truth (``file``), a new split
+    (``public_fraction``, ``split_salt``: a re-split) or neither (the current evaluator)."""
     run_id = await run_in_threadpool(
         rescoring.start_rescore,
         db,
         slug=slug,
-        truth=truth,
-        truth_filename=name,
+        truth=await file.read() if file is not None else None,
+        truth_filename=file.filename if file is not None else None,
+        split_salt=split_salt,
+        public_fraction=public_fraction,
         reason=reason,
         actor=principal.actor,
     )
@@ -139,6 +159,15 @@ async def rescore(slug: str, request: Request, principal: OrganizerDep, db: DbDe
 def rescore_status(rescore_id: int, principal: OrganizerDep, db: DbDep) -> RescoreView:
     """Progress and, once ready, the rank changes the rescore would publish."""
     return rescoring.rescore_status(db, rescore_id=rescore_id)
+
+
+@router.post(
+    "/rescores/{rescore_id}/discard",
+    status_code=204,
+    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+def discard_rescore(rescore_id: int, principal: OrganizerDep, db: DbDep) -> None:
+    rescoring.discard_rescore(db, rescore_id=rescore_id, actor=principal.actor)
 
 
 @router.post(
@@ -166,3 +195,62 @@ def export(
     return board_download(
         boards.leaderboard(db, slug=slug, split=split, phase=phase, principal=principal)
     )
+
+
+@router.put(
+    "/challenges/{slug}/phases/{name}",
+    response_model=PhaseView,
+    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+def set_phase(
+    slug: str, name: str, change: PhaseChange, principal: OrganizerDep, db: DbDep
+) -> PhaseView:
+    """Create phase ``name`` or change the fields given (not after its reveal)."""
+    return challenges.set_phase(db, slug=slug, name=name, change=change, actor=principal.actor)
+
+
+@router.get("/challenges/{slug}/teams", response_model=list[TeamView], responses=_NOT_FOUND)
+def teams(slug: str, principal: OrganizerDep, db: DbDep) -> list[TeamView]:
+    """Teams with their members, submission counts and exclusions."""
+    return challenges.list_teams(db, slug=slug)
+
+
+@router.get("/tokens", response_model=list[TokenView])
+def tokens(principal: OrganizerDep, db: DbDep, challenge: str | None = None) -> list[TokenView]:
+    """Tokens by public key (secrets are never stored): find a lost one to revoke."""
+    return access.list_tokens(db, slug=challenge)
+
+
+@router.delete("/tokens/{key}", status_code=204, responses=_NOT_FOUND)
+def revoke_token(key: str, principal: OrganizerDep, db: DbDep) -> None:
+    access.revoke_token(db, key=key, actor=principal.actor)
+
+
+@router.put("/submissions/{uuid}/exclusion", status_code=204, responses=_NOT_FOUND)
+def exclude_submission(
+    uuid: str, body: ExclusionUpdate, principal: OrganizerDep, db: DbDep
+) -> None:
+    """Hide or disqualify a submission (off the board, reversible, audited)."""
+    moderation.exclude_submission(
+        db, uuid=uuid, kind=body.kind, reason=body.reason, actor=principal.actor
+    )
+
+
+@router.delete("/submissions/{uuid}/exclusion", status_code=204, responses=_CHANGE)
+def reinstate_submission(uuid: str, principal: OrganizerDep, db: DbDep) -> None:
+    moderation.reinstate_submission(db, uuid=uuid, actor=principal.actor)
+
+
+@router.put("/challenges/{slug}/teams/{team}/exclusion", status_code=204, responses=_NOT_FOUND)
+def exclude_team(
+    slug: str, team: str, body: ExclusionUpdate, principal: OrganizerDep, db: DbDep
+) -> None:
+    """Hide or disqualify a team and all its submissions (reversible, audited)."""
+    moderation.exclude_team(
+        db, slug=slug, team=team, kind=body.kind, reason=body.reason, actor=principal.actor
+    )
+
+
+@router.delete("/challenges/{slug}/teams/{team}/exclusion", status_code=204, responses=_CHANGE)
+def reinstate_team(slug: str, team: str, principal: OrganizerDep, db: DbDep) -> None:
+    moderation.reinstate_team(db, slug=slug, team=team, actor=principal.actor)

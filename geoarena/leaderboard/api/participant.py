@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
 from geoarena.leaderboard import boards, finals, quotas, submissions
@@ -14,7 +13,7 @@ from geoarena.leaderboard.api.deps import (
     SettingsDep,
 )
 from geoarena.leaderboard.api.errors import COMMON_RESPONSES, ErrorBody
-from geoarena.leaderboard.api.files import board_download, read_upload
+from geoarena.leaderboard.api.files import board_download, receive_submission
 from geoarena.leaderboard.api.schemas import FinalsPublic, FinalsUpdate, SubmissionsPage
 from geoarena.leaderboard.boards import Board
 from geoarena.leaderboard.quotas import Quota
@@ -54,20 +53,9 @@ async def submit(
     Validated before anything is stored: a rejected file costs no quota and the answer
     (422) lists row-level problems. Accepted files are queued for scoring (202).
     """
-    upload = await read_upload(request)
-    async with request.app.state.upload_slots:  # parsing is memory-heavy: bounded
-        return await run_in_threadpool(
-            submissions.submit,
-            db,
-            principal=principal,
-            slug=slug,
-            data=upload.data,
-            filename=upload.filename,
-            phase=phase or upload.fields.get("phase"),
-            description=upload.fields.get("description", ""),
-            baseline_label=upload.fields.get("baseline_label") if principal.is_organizer else None,
-            settings=settings,
-        )
+    return await receive_submission(
+        request, db, settings, principal=principal, slug=slug, phase=phase
+    )
 
 
 @router.get("/submissions", response_model=SubmissionsPage, responses=_REFUSALS)

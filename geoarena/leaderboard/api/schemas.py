@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from geoarena.leaderboard.states import Exclusion
 from geoarena.leaderboard.submissions import SubmissionView
 
 
@@ -21,3 +22,9 @@ class FinalsUpdate(BaseModel):
 
 class FinalsPublic(BaseModel):
     selected: list[str]
+
+
+class ExclusionUpdate(BaseModel):
+    kind: Exclusion
+    #: shown to the team and kept in the audit log
+    reason: str = Field("", max_length=2000)

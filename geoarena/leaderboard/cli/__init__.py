@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from geoarena.leaderboard.cli import organizer, participant
+from geoarena.leaderboard.cli import operations, organizer, participant
 
 
 @click.group()
@@ -13,7 +13,7 @@ def leaderboard() -> None:
     """Host a challenge: database, teams, tokens, server, workers; submit to one."""
 
 
-for command in (*organizer.COMMANDS, *participant.COMMANDS):
+for command in (*organizer.COMMANDS, *operations.COMMANDS, *participant.COMMANDS):
     leaderboard.add_command(command)
 
 __all__ = ["leaderboard"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,14 +19,13 @@ from pydantic import ValidationError
 from geoarena.cli import exit_on_error
 from geoarena.errors import invalid_input_from
 from geoarena.evaluator import PRESETS, Metric
-from geoarena.leaderboard import access, boards, challenges, finals, report, rescoring
-from geoarena.leaderboard.access import CLI_ORGANIZER
+from geoarena.leaderboard import access, challenges
 from geoarena.leaderboard.api import create_app
 from geoarena.leaderboard.challenges import PhaseChange
 from geoarena.leaderboard.cli.options import DB_OPTION
 from geoarena.leaderboard.db import open_database
 from geoarena.leaderboard.settings import Settings
-from geoarena.leaderboard.states import RescoreState, Role, Split
+from geoarena.leaderboard.states import LatePolicy, Role
 from geoarena.leaderboard.worker import Worker
 
 
@@ -112,7 +110,6 @@ def challenge_create(
     """Create challenge SLUG (with a first phase 'main') from a truth CSV."""
     phase = _phase_change(
         {
-            "public_fraction": public_fraction,
             "daily_limit": _limit(daily_limit),
             "total_limit": _limit(total_limit),
             "concurrent_limit": _limit(concurrent_limit),
@@ -128,6 +125,7 @@ def challenge_create(
         rules=rules,
         ranking_metric=Metric(metric) if metric else None,
         split_salt=salt,
+        public_fraction=public_fraction,
         phase=phase,
     )
     click.echo(
@@ -142,7 +140,8 @@ def challenge_create(
 @exit_on_error()
 def challenge_list(database: str) -> None:
     for c in challenges.list_challenges(open_database(database)):
-        click.echo(f"{c.slug}\t{c.title}\tphases: {', '.join(c.phases)}")
+        phases = ", ".join(f"{p.name} ({p.state})" for p in c.phases)
+        click.echo(f"{c.slug}\t{c.title}\tphases: {phases}")
 
 
 @click.command("phase")
@@ -154,8 +153,16 @@ def challenge_list(database: str) -> None:
 @click.option("--daily-limit", default=None, help="Per UTC day, or 'none'.")
 @click.option("--total-limit", default=None)
 @click.option("--concurrent-limit", default=None)
-@click.option("--finals", type=int, default=None)
-@click.option("--public-fraction", type=float, default=None)
+@click.option("--finals", type=int, default=None, help="Final submissions a team selects.")
+@click.option(
+    "--finals-until", default=None, help="ISO time: finals may change after the close until then."
+)
+@click.option(
+    "--late",
+    type=click.Choice([p.value for p in LatePolicy]),
+    default=None,
+    help="After the close: refuse uploads, or score them unranked.",
+)
 @exit_on_error()
 def phase(
     database: str,
@@ -167,9 +174,12 @@ def phase(
     total_limit: str | None,
     concurrent_limit: str | None,
     finals: int | None,
-    public_fraction: float | None,
+    finals_until: str | None,
+    late: str | None,
 ) -> None:
-    """Create phase NAME of SLUG, or change the options given."""
+    """Create phase NAME of SLUG, or change the options given (not after its reveal).
+
+    The public/private split belongs to the challenge: see ``resplit``."""
     given: dict[str, object] = {}
     if opens is not None:
         given["opens_at"] = _when(opens)
@@ -184,20 +194,33 @@ def phase(
             given[key] = _limit(value)
     if finals is not None:
         given["final_selections"] = finals
-    if public_fraction is not None:
-        given["public_fraction"] = public_fraction
+    if finals_until is not None:
+        given["finals_until"] = _when(finals_until)
+    if late is not None:
+        given["late_policy"] = late
     change = _phase_change(given)
     row = challenges.set_phase(open_database(database), slug=slug, name=name, change=change)
     click.echo(
-        f"phase {row.name}: opens {row.opens_at}, closes {row.closes_at}, daily "
+        f"phase {row.name} ({row.state}): opens {row.opens_at}, closes {row.closes_at}, daily "
         f"{row.daily_limit}, total {row.total_limit}, concurrent {row.concurrent_limit}, "
-        f"finals {row.final_selections}, public fraction {row.public_fraction}"
+        f"finals {row.final_selections} (until {row.finals_until}), late {row.late_policy}"
     )
 
 
 @click.group()
 def team() -> None:
     """Manage teams."""
+
+
+@team.command("list")
+@DB_OPTION
+@click.argument("slug")
+@exit_on_error()
+def team_list(database: str, slug: str) -> None:
+    """Teams of SLUG: members, submissions, exclusion."""
+    for t in challenges.list_teams(open_database(database), slug=slug):
+        excluded = f"\t{t.excluded}: {t.excluded_reason}" if t.excluded else ""
+        click.echo(f"{t.name}\t{t.submissions} submission(s)\t{', '.join(t.members)}{excluded}")
 
 
 @team.command("add")
@@ -235,6 +258,18 @@ def token_issue(
         team=team_name,
     )
     click.echo(raw)
+
+
+@token.command("list")
+@DB_OPTION
+@click.option("--challenge", "slug", default=None, help="Only the tokens of this challenge.")
+@exit_on_error()
+def token_list(database: str, slug: str | None) -> None:
+    """Tokens by their public key (the secret is never stored): find one to revoke."""
+    for t in access.list_tokens(open_database(database), slug=slug):
+        state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
+        where = f"{t.challenge}/{t.team}" if t.team else "all challenges"
+        click.echo(f"{t.key}\t{t.role}\t{t.member}\t{where}\t{state}")
 
 
 @token.command("revoke")
@@ -284,106 +319,6 @@ def worker(database: str, exit_when_idle: bool, poll: float) -> None:
     click.echo(f"worker {w.name} scored {done} job(s)", err=True)
 
 
-@click.command()
-@DB_OPTION
-@click.argument("slug")
-@click.option(
-    "--split", type=click.Choice([s.value for s in Split]), default="private", show_default=True
-)
-@click.option("--phase", default=None)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@exit_on_error()
-def export(database: str, slug: str, split: str, phase: str | None, output: Path | None) -> None:
-    """Write the leaderboard as CSV (organizers: private split before reveal too)."""
-    board = boards.leaderboard(
-        open_database(database),
-        slug=slug,
-        split=Split(split),
-        phase=phase,
-        principal=CLI_ORGANIZER,
-    )
-    text = report.board_csv(board)
-    if output:
-        output.write_text(text)
-        click.echo(f"wrote {output}", err=True)
-    else:
-        click.echo(text, nl=False)
-
-
-@click.command()
-@DB_OPTION
-@click.argument("slug")
-@click.option(
-    "--truth",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Replacement truth CSV (default: re-score with the current one).",
-)
-@click.option("--reason", default="")
-@click.option(
-    "--wait",
-    "wait_s",
-    type=float,
-    default=0.0,
-    help="Wait this many seconds for workers, then show the rank changes.",
-)
-@click.option("--show", "show_id", type=int, default=None, help="Show rescore ID's changes.")
-@click.option("--publish", "publish_id", type=int, default=None, help="Publish rescore ID.")
-@exit_on_error()
-def rescore(
-    database: str,
-    slug: str,
-    truth: Path | None,
-    reason: str,
-    wait_s: float,
-    show_id: int | None,
-    publish_id: int | None,
-) -> None:
-    """Re-score every submission; show the rank changes; publish them when asked."""
-    db = open_database(database)
-    if publish_id is not None:
-        rescoring.publish_rescore(db, rescore_id=publish_id)
-        click.echo(f"published rescore {publish_id}")
-        return
-    run_id = show_id
-    if run_id is None:
-        run_id = rescoring.start_rescore(
-            db,
-            slug=slug,
-            truth=truth.read_bytes() if truth else None,
-            truth_filename=truth.name if truth else None,
-            reason=reason,
-        )
-        click.echo(f"rescore {run_id} queued; workers will score it")
-    deadline = time.monotonic() + wait_s
-    state = rescoring.rescore_status(db, rescore_id=run_id)
-    while state.status is RescoreState.RUNNING and time.monotonic() < deadline:
-        time.sleep(0.5)
-        state = rescoring.rescore_status(db, rescore_id=run_id)
-    jobs = {str(k): v for k, v in state.jobs.items()}
-    click.echo(f"rescore {run_id}: {state.status} jobs {jobs}")
-    for c in state.changes:
-        arrow = "" if c.old_rank == c.new_rank else "  <- rank changed"
-        old = "-" if c.old_score is None else f"{c.old_score:.4f}"
-        new = "-" if c.new_score is None else f"{c.new_score:.4f}"
-        click.echo(
-            f"  {c.phase}/{c.split}: {c.team}: rank {c.old_rank} -> {c.new_rank}, "
-            f"score {old} -> {new}{arrow}"
-        )
-    if state.status is RescoreState.READY:
-        click.echo(f"publish with: geoarena leaderboard rescore {slug} --publish {run_id}")
-
-
-@click.command()
-@DB_OPTION
-@click.argument("slug")
-@exit_on_error()
-def reveal(database: str, slug: str) -> None:
-    """Publish the private leaderboard of SLUG."""
-    finals.reveal(open_database(database), slug=slug)
-    click.echo(f"revealed the private leaderboard of {slug}")
-
-
 upgrade = click.Command(
     "upgrade", params=init_db.params, callback=init_db.callback, help=init_db.help
 )
@@ -397,7 +332,4 @@ COMMANDS: tuple[click.Command, ...] = (
     token,
     serve,
     worker,
-    export,
-    rescore,
-    reveal,
 )

@@ -1,0 +1,152 @@
+"""A :class:`PolygonTable` as bytes: an Arrow IPC stream with the geometries as WKB.
+
+Parsing WKT is most of the cost of reading a CSV; WKB decodes several times faster and
+round-trips every coordinate bit for bit, so a table validated once (a leaderboard upload,
+a prepared truth) can be stored in this form and scored again without the CSV. A stream
+holds one record batch per chunk written (large files are validated chunk by chunk, with
+bounded memory); buffers are LZ4-compressed; ``format`` in the schema metadata versions
+the layout.
+
+Examples
+--------
+>>> t = PolygonTable.from_wkt(["img1"], [7], ["POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0))"], [0.9])
+>>> back = table_from_bytes(table_to_bytes(t), name="copy")
+>>> back.building_id.tolist(), back.geometry[0].equals_exact(t.geometry[0], 0), back.name
+([7], True, 'copy')
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import numpy as np
+import pyarrow as pa
+import shapely
+
+from .errors import InputError
+from .table import PolygonTable
+
+FORMAT = b"geoarena-table/1"
+_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+
+
+def _schema(confidence: bool) -> pa.Schema:
+    fields = [
+        pa.field("image_id", pa.dictionary(pa.int32(), pa.string())),
+        pa.field("building_id", pa.int64()),
+        pa.field("geometry", pa.large_binary()),
+        pa.field("line", pa.int64()),
+    ]
+    if confidence:
+        fields.append(pa.field("confidence", pa.float64()))
+    return pa.schema(fields, metadata={b"format": FORMAT})
+
+
+class TableWriter:
+    """Writes the tables (chunks of one file) given to :meth:`write` to ``sink``, a path or
+    an Arrow output stream; all chunks must agree on having a ``Confidence`` column."""
+
+    def __init__(self, sink: str | pa.NativeFile, *, confidence: bool) -> None:
+        self._schema = _schema(confidence)
+        self._writer = pa.ipc.new_stream(sink, self._schema, options=_OPTIONS)
+        self.confidence = confidence
+        self.rows = 0
+
+    def write(self, table: PolygonTable) -> None:
+        if (table.confidence is not None) != self.confidence:
+            raise ValueError("every chunk must have (or lack) the Confidence column")
+        columns = [
+            _dictionary(table.image_id),
+            pa.array(table.building_id, type=pa.int64()),
+            _binary(shapely.to_wkb(table.geometry, output_dimension=3)),
+            pa.array(table.line, type=pa.int64()),
+        ]
+        if table.confidence is not None:
+            columns.append(pa.array(table.confidence, type=pa.float64()))
+        self._writer.write_batch(pa.record_batch(columns, schema=self._schema))
+        self.rows += len(table)
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def table_to_bytes(table: PolygonTable) -> bytes:
+    """The rows of ``table`` (skipped-row records are not kept) as Arrow IPC bytes."""
+    sink = pa.BufferOutputStream()
+    with TableWriter(sink, confidence=table.confidence is not None) as writer:
+        writer.write(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def table_from_bytes(data: bytes, *, name: str) -> PolygonTable:
+    """The table written by :class:`TableWriter`; ``name`` labels it in messages."""
+    try:
+        reader = pa.ipc.open_stream(pa.py_buffer(data))
+        batches = list(reader)
+    except pa.ArrowInvalid as exc:
+        raise InputError.about(f"not a stored polygon table ({exc})", file=name) from None
+    metadata = reader.schema.metadata or {}
+    if metadata.get(b"format") != FORMAT:
+        found = metadata.get(b"format", b"none").decode(errors="replace")
+        raise InputError.about(f"unsupported polygon table format {found!r}", file=name)
+    has_confidence = "confidence" in reader.schema.names
+
+    def column(key: str) -> list[pa.Array]:
+        return [batch.column(key) for batch in batches]
+
+    wkb = np.concatenate([np.asarray(c.to_pylist(), dtype=object) for c in column("geometry")])
+    return PolygonTable(
+        name=name,
+        image_id=np.concatenate([_strings(c) for c in column("image_id")] or [_strings(None)]),
+        building_id=_numbers(column("building_id"), np.int64),
+        geometry=np.asarray(shapely.from_wkb(wkb), dtype=object),
+        confidence=_numbers(column("confidence"), np.float64) if has_confidence else None,
+        line=_numbers(column("line"), np.int64),
+    )
+
+
+def _dictionary(values: np.ndarray) -> pa.Array:
+    """A dictionary-encoded string column (a table holds few distinct ImageIds)."""
+    positions: dict[str, int] = {}
+    codes = np.fromiter(
+        (positions.setdefault(v, len(positions)) for v in values.tolist()),
+        dtype=np.int32,
+        count=len(values),
+    )
+    return pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(list(positions), pa.string()))
+
+
+def _binary(values: np.ndarray) -> pa.Array:
+    """An Arrow binary column from an object array of bytes, built from one joined buffer
+    (several times faster than converting 100,000 Python objects one by one)."""
+    lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(values))]
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(values), buffers)
+
+
+def _strings(column: pa.DictionaryArray | None) -> np.ndarray:
+    """A dictionary column decoded into an object array of str."""
+    if column is None:
+        return np.empty(0, dtype=object)
+    names = np.empty(len(column.dictionary), dtype=object)
+    names[:] = column.dictionary.to_pylist()
+    return np.asarray(names[np.asarray(column.indices.to_numpy(), dtype=np.int64)])
+
+
+def _numbers(chunks: list[pa.Array], dtype: type[np.generic]) -> np.ndarray:
+    if not chunks:
+        return np.empty(0, dtype=dtype)
+    return np.concatenate([np.asarray(c.to_numpy(), dtype=dtype) for c in chunks])
