@@ -11,11 +11,10 @@ from sqlalchemy import func, select
 
 from geoarena import leaderboard as lb
 from geoarena.leaderboard.queue import JobQueue, LeaseLost
-from geoarena.leaderboard.scoring import ScoringContext
-from geoarena.leaderboard.states import SplitSource
 from geoarena.leaderboard.schema import Job, Score, Submission
-from geoarena.leaderboard.scoring import TruthCache
+from geoarena.leaderboard.scoring import ScoringContext, TruthCache
 from geoarena.leaderboard.settings import Settings
+from geoarena.leaderboard.states import SplitSource
 from geoarena.leaderboard.worker import Worker
 
 from .factories import degrade, make_arena, synthetic
