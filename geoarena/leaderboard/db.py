@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -119,7 +119,16 @@ class Database:
 
     # --- schema -------------------------------------------------------------------------------
     def migrate(self, revision: str = "head") -> None:
-        """Bring the schema to ``revision`` with the Alembic migrations shipped in the package.
+        """Bring the schema up to ``revision`` with the Alembic migrations shipped in the
+        package."""
+        self._alembic(command.upgrade, revision)
+
+    def downgrade(self, revision: str) -> None:
+        """Take the schema back down to ``revision`` (each migration has its way back)."""
+        self._alembic(command.downgrade, revision)
+
+    def _alembic(self, step: Callable[[Config, str], None], revision: str) -> None:
+        """Run an Alembic command in one transaction.
 
         On SQLite a migration that changes a table rebuilds it (copy, drop, rename), which
         foreign keys would forbid while rows refer to it: they are checked once, after the
@@ -127,12 +136,12 @@ class Database:
         """
         if not self.is_sqlite:
             with self.write_engine.begin() as connection:
-                command.upgrade(alembic_config(connection), revision)
+                step(alembic_config(connection), revision)
             return
         engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE", foreign_keys=False)
         try:
             with engine.begin() as connection:
-                command.upgrade(alembic_config(connection), revision)
+                step(alembic_config(connection), revision)
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                 if broken:
                     raise RuntimeError(f"migration left rows with broken references: {broken}")

@@ -76,3 +76,76 @@ def test_upgrade_keeps_existing_data(db_url: str) -> None:
         assert tuple(row) == ("main", 0)
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     db.dispose()
+
+
+def test_upgrade_to_0003_keeps_what_the_boards_showed(db_url: str) -> None:
+    """0002 -> 0003: the published generation, the reveal and the split move to their new
+    places, so an upgraded challenge shows exactly what it showed before."""
+    from sqlalchemy import text
+
+    db = Database(db_url)
+    db.migrate("0002")
+    now = datetime(2026, 1, 1)
+    with db.write_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO blobs (sha256, size, compression, data, created_at) "
+                "VALUES ('ab', 1, 'none', :data, :now)"
+            ),
+            {"data": b"x", "now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO challenges (id, slug, title, description, rules, ranking_metric, "
+                "truth_sha256, truth_filename, split_source, split_salt, revealed_at, "
+                "created_at) VALUES (1, 'old', 'Old', '', 'deepglobe', 'f1', 'ab', 't.csv', "
+                "'hash', 's', :now, :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO phases (id, challenge_id, name, final_selections, public_fraction,"
+                " board_version) VALUES (1, 1, 'main', 2, 0.4, 0)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO submissions (id, uuid, phase_id, file_sha256, file_size, "
+                "filename, description, status, is_baseline, selected_final, created_at) "
+                "VALUES (1, 'u1', 1, 'ab', 1, 'f.csv', '', 'scored', false, false, :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO rescores (id, challenge_id, truth_sha256, truth_filename, reason, "
+                "status, created_at) VALUES (7, 1, 'ab', 't.csv', '', 'published', :now)"
+            ),
+            {"now": now},
+        )
+        for generation, current in ((0, False), (7, True)):
+            conn.execute(
+                text(
+                    "INSERT INTO scores (submission_id, split, generation, current, f1, "
+                    "precision, recall, tp, fp, fn, mean_city_f1, cities, rules, "
+                    "evaluator_version, truth_sha256, created_at) VALUES (1, 'public', :g, "
+                    ":c, 0.5, 0.5, 0.5, 1, 1, 1, 0.5, '{}', 'deepglobe', '1', 'ab', :now)"
+                ),
+                {"g": generation, "c": current, "now": now},
+            )
+    db.migrate()
+    with db.engine.connect() as conn:
+        challenge = conn.execute(
+            text("SELECT generation, public_fraction, split_source FROM challenges")
+        ).one()
+        assert tuple(challenge) == (7, 0.4, "hash")  # legacy split method kept
+        assert conn.execute(text("SELECT revealed_at FROM phases")).scalar_one() is not None
+        rescore = conn.execute(text("SELECT split_salt, public_fraction FROM rescores")).one()
+        assert tuple(rescore) == ("s", 0.4)
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    db.downgrade("0002")  # and back down
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT generation, current FROM scores ORDER BY generation"))
+        assert [tuple(r) for r in rows] == [(0, False), (7, True)]
+    db.dispose()

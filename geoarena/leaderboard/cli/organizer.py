@@ -13,13 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-import uvicorn
 from pydantic import ValidationError
 
 from geoarena.cli import exit_on_error
 from geoarena.errors import invalid_input_from
 from geoarena.evaluator import PRESETS, Metric
-from geoarena.leaderboard import access, challenges
+from geoarena.leaderboard import access, challenges, serving
 from geoarena.leaderboard.api import create_app
 from geoarena.leaderboard.challenges import PhaseChange
 from geoarena.leaderboard.cli.options import DB_OPTION
@@ -298,7 +297,7 @@ def serve(database: str, host: str, port: int, workers: int) -> None:
     """Serve the API and pages (uvicorn)."""
     settings = Settings(database_url=database)
     db = open_database(database)
-    uvicorn.run(create_app(settings, db, workers=workers), host=host, port=port, log_level="info")
+    serving.serve(create_app(settings, db, workers=workers), settings, host=host, port=port)
 
 
 @click.command()
