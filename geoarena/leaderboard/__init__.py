@@ -6,70 +6,156 @@ may do what), ``submissions`` (upload and views), ``quotas``, ``finals`` (final
 selections, reveal), ``boards`` + ``ranking`` (the ranked ``Board``), ``rescoring``,
 ``queue`` (the job queue) + ``worker`` (scoring), ``db`` + ``schema`` + ``migrations``
 (storage), ``api`` (FastAPI app and pages), ``cli``, ``client`` (HTTP client), ``demo``.
-The public API is re-exported here.
+The public API is re-exported here, loaded on first use: the scoring workers' and the
+validation processes' imports stay small (a validation process needs no web framework).
 """
 
-from geoarena.leaderboard.access import (
-    Principal,
-    TokenView,
-    authenticate,
-    issue_token,
-    list_tokens,
-    revoke_token,
-)
-from geoarena.leaderboard.boards import Board, BoardRow, leaderboard
-from geoarena.leaderboard.challenges import (
-    ChallengeView,
-    PhaseChange,
-    PhaseView,
-    TeamView,
-    add_team,
-    create_challenge,
-    list_challenges,
-    list_teams,
-    set_phase,
-)
-from geoarena.leaderboard.client import LeaderboardClient
-from geoarena.leaderboard.db import Database, open_database
-from geoarena.leaderboard.demo import run_local_demo
-from geoarena.leaderboard.finals import close_phase, reopen_phase, reveal, select_finals
-from geoarena.leaderboard.moderation import (
-    exclude_submission,
-    exclude_team,
-    reinstate_submission,
-    reinstate_team,
-)
-from geoarena.leaderboard.queue import JobQueue
-from geoarena.leaderboard.quotas import Quota, get_quota
-from geoarena.leaderboard.rescoring import (
-    RescoreView,
-    discard_rescore,
-    outdated_scores,
-    publish_rescore,
-    rescore_status,
-    start_rescore,
-)
-from geoarena.leaderboard.scores import CityScore, SplitScore
-from geoarena.leaderboard.settings import Settings
-from geoarena.leaderboard.states import (
-    Exclusion,
-    FailureKind,
-    JobState,
-    LatePolicy,
-    PhaseState,
-    RescoreState,
-    Role,
-    Split,
-    SubmissionState,
-)
-from geoarena.leaderboard.submissions import (
-    SubmissionView,
-    get_submission,
-    list_submissions,
-    submit,
-    team_history,
-)
-from geoarena.leaderboard.worker import Worker
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from geoarena.leaderboard.access import (
+        Principal,
+        TokenView,
+        authenticate,
+        issue_token,
+        list_tokens,
+        revoke_token,
+    )
+    from geoarena.leaderboard.boards import (
+        Board,
+        BoardRow,
+        leaderboard,
+    )
+    from geoarena.leaderboard.challenges import (
+        ChallengeView,
+        PhaseChange,
+        PhaseView,
+        TeamView,
+        add_team,
+        create_challenge,
+        list_challenges,
+        list_teams,
+        set_phase,
+    )
+    from geoarena.leaderboard.client import LeaderboardClient
+    from geoarena.leaderboard.db import (
+        Database,
+        open_database,
+    )
+    from geoarena.leaderboard.demo import run_local_demo
+    from geoarena.leaderboard.finals import (
+        close_phase,
+        reopen_phase,
+        reveal,
+        select_finals,
+    )
+    from geoarena.leaderboard.moderation import (
+        exclude_submission,
+        exclude_team,
+        reinstate_submission,
+        reinstate_team,
+    )
+    from geoarena.leaderboard.queue import JobQueue
+    from geoarena.leaderboard.quotas import (
+        Quota,
+        get_quota,
+    )
+    from geoarena.leaderboard.rescoring import (
+        RescoreView,
+        discard_rescore,
+        outdated_scores,
+        publish_rescore,
+        rescore_status,
+        start_rescore,
+    )
+    from geoarena.leaderboard.scores import (
+        CityScore,
+        SplitScore,
+    )
+    from geoarena.leaderboard.settings import Settings
+    from geoarena.leaderboard.states import (
+        Exclusion,
+        FailureKind,
+        JobState,
+        LatePolicy,
+        PhaseState,
+        RescoreState,
+        Role,
+        Split,
+        SubmissionState,
+    )
+    from geoarena.leaderboard.submissions import (
+        SubmissionView,
+        get_submission,
+        list_submissions,
+        submit,
+        team_history,
+    )
+    from geoarena.leaderboard.worker import Worker
+
+#: public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "Principal": "geoarena.leaderboard.access",
+    "TokenView": "geoarena.leaderboard.access",
+    "authenticate": "geoarena.leaderboard.access",
+    "issue_token": "geoarena.leaderboard.access",
+    "list_tokens": "geoarena.leaderboard.access",
+    "revoke_token": "geoarena.leaderboard.access",
+    "Board": "geoarena.leaderboard.boards",
+    "BoardRow": "geoarena.leaderboard.boards",
+    "leaderboard": "geoarena.leaderboard.boards",
+    "ChallengeView": "geoarena.leaderboard.challenges",
+    "PhaseChange": "geoarena.leaderboard.challenges",
+    "PhaseView": "geoarena.leaderboard.challenges",
+    "TeamView": "geoarena.leaderboard.challenges",
+    "add_team": "geoarena.leaderboard.challenges",
+    "create_challenge": "geoarena.leaderboard.challenges",
+    "list_challenges": "geoarena.leaderboard.challenges",
+    "list_teams": "geoarena.leaderboard.challenges",
+    "set_phase": "geoarena.leaderboard.challenges",
+    "LeaderboardClient": "geoarena.leaderboard.client",
+    "Database": "geoarena.leaderboard.db",
+    "open_database": "geoarena.leaderboard.db",
+    "run_local_demo": "geoarena.leaderboard.demo",
+    "close_phase": "geoarena.leaderboard.finals",
+    "reopen_phase": "geoarena.leaderboard.finals",
+    "reveal": "geoarena.leaderboard.finals",
+    "select_finals": "geoarena.leaderboard.finals",
+    "exclude_submission": "geoarena.leaderboard.moderation",
+    "exclude_team": "geoarena.leaderboard.moderation",
+    "reinstate_submission": "geoarena.leaderboard.moderation",
+    "reinstate_team": "geoarena.leaderboard.moderation",
+    "JobQueue": "geoarena.leaderboard.queue",
+    "Quota": "geoarena.leaderboard.quotas",
+    "get_quota": "geoarena.leaderboard.quotas",
+    "RescoreView": "geoarena.leaderboard.rescoring",
+    "discard_rescore": "geoarena.leaderboard.rescoring",
+    "outdated_scores": "geoarena.leaderboard.rescoring",
+    "publish_rescore": "geoarena.leaderboard.rescoring",
+    "rescore_status": "geoarena.leaderboard.rescoring",
+    "start_rescore": "geoarena.leaderboard.rescoring",
+    "CityScore": "geoarena.leaderboard.scores",
+    "SplitScore": "geoarena.leaderboard.scores",
+    "Settings": "geoarena.leaderboard.settings",
+    "Exclusion": "geoarena.leaderboard.states",
+    "FailureKind": "geoarena.leaderboard.states",
+    "JobState": "geoarena.leaderboard.states",
+    "LatePolicy": "geoarena.leaderboard.states",
+    "PhaseState": "geoarena.leaderboard.states",
+    "RescoreState": "geoarena.leaderboard.states",
+    "Role": "geoarena.leaderboard.states",
+    "Split": "geoarena.leaderboard.states",
+    "SubmissionState": "geoarena.leaderboard.states",
+    "SubmissionView": "geoarena.leaderboard.submissions",
+    "get_submission": "geoarena.leaderboard.submissions",
+    "list_submissions": "geoarena.leaderboard.submissions",
+    "submit": "geoarena.leaderboard.submissions",
+    "team_history": "geoarena.leaderboard.submissions",
+    "Worker": "geoarena.leaderboard.worker",
+}
 
 __all__ = [
     "Board",
@@ -130,3 +216,10 @@ __all__ = [
     "submit",
     "team_history",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'geoarena.leaderboard' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

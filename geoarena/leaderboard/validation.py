@@ -29,7 +29,7 @@ from geoarena.errors import Problem
 from geoarena.evaluator import InputError, PolygonTable
 from geoarena.evaluator.columnar import TableWriter
 from geoarena.evaluator.io import read_columns, read_header
-from geoarena.evaluator.table import build_table, encode
+from geoarena.evaluator.table import build_table, encode, strip_all
 
 #: byte-order marks of encodings that are not UTF-8.
 FOREIGN_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
@@ -45,7 +45,7 @@ class UploadLimits:
     #: problems kept on a rejection (all are counted).
     max_problems: int = 50
     #: bytes of CSV parsed at a time (the memory a validation needs is a few times this).
-    chunk_bytes: int = 8 << 20
+    chunk_bytes: int = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -178,8 +178,8 @@ def _safe_cut(block: bytes) -> int:
     breaks = np.flatnonzero(raw == 0x0A)
     if len(breaks) == 0:
         return 0
-    quotes_before = np.cumsum(raw == 0x22)[breaks]
-    even = breaks[quotes_before % 2 == 0]
+    quotes = np.flatnonzero(raw == 0x22)
+    even = breaks[np.searchsorted(quotes, breaks) % 2 == 0]
     return int(even[-1]) + 1 if len(even) else 0
 
 
@@ -213,25 +213,33 @@ class _Rows:
         self.log = log
         self.keys: list[np.ndarray] = []
 
-    def check(self, table: PolygonTable) -> None:
-        codes = encode(table.image_id, self.vocabulary)
-        unknown = np.flatnonzero(codes < 0)
+    def drop_unknown(
+        self, columns: dict[str, np.ndarray], lines: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Report rows naming an image the challenge does not have, and drop them before
+        their WKT is parsed: a flood of such files costs little to reject. (Empty ImageIds
+        and repeated header rows are left to the reader, which names them.)"""
+        ids = strip_all(columns["ImageId"])
+        unknown = (encode(ids, self.vocabulary) < 0) & (ids != "") & (ids != "ImageId")
+        where = np.flatnonzero(unknown)
         self.log.count(
-            len(unknown),
+            len(where),
             (
                 Problem(
-                    self.name,
-                    int(table.line[k]),
-                    "ImageId",
-                    f"ImageId {table.image_id[k]!r} is not in this phase",
+                    self.name, int(lines[k]), "ImageId", f"ImageId {ids[k]!r} is not in this phase"
                 )
-                for k in unknown
+                for k in where
             ),
         )
-        known = codes >= 0
-        self.keys.append(
-            np.stack([codes[known], table.building_id[known], table.line[known]], axis=1)
-        )
+        if not len(where):
+            return columns, lines
+        keep = ~unknown
+        return {c: v[keep] for c, v in columns.items()}, lines[keep]
+
+    def check(self, table: PolygonTable) -> None:
+        """Remember the (image, building) pairs of the table's rows (all known images)."""
+        codes = encode(table.image_id, self.vocabulary)
+        self.keys.append(np.stack([codes, table.building_id, table.line], axis=1))
 
     def duplicates(self) -> None:
         """Every row repeating an earlier (ImageId, BuildingId), naming the earlier line."""
@@ -277,9 +285,10 @@ def validate_upload(
         for first_line, chunk in _chunks(plain, limits.chunk_bytes):
             columns, lines, ragged = read_columns(header_text + chunk, header, 1, name)
             offset = first_line - 2
+            columns, lines = rows.drop_unknown(columns, lines + offset)
             table = build_table(
                 columns,
-                lines + offset,
+                lines,
                 name=name,
                 on_error="skip",
                 max_vertices=limits.max_vertices,

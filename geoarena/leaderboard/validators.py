@@ -9,6 +9,7 @@ while files are checked. Scripts and tests validate in their own process.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Collection
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -46,13 +47,21 @@ class InlineValidator:
         )
 
 
+def _lower_priority() -> None:
+    """Validation yields the CPU to the server's own requests (boards, status) first."""
+    os.nice(5)
+
+
 class PoolValidator:
     """Validates in a pool of ``processes`` spawned processes (never forked: the server
-    runs threads, and a fork would copy their locks mid-use)."""
+    runs threads, and a fork would copy their locks mid-use), each at a lower CPU
+    priority than the server."""
 
     def __init__(self, processes: int) -> None:
         self._pool = ProcessPoolExecutor(
-            max_workers=processes, mp_context=multiprocessing.get_context("spawn")
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_lower_priority,
         )
 
     def validate(
