@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from geoarena.evaluator import read_proposals, read_truth, score
-from geoarena.models.config import ConfigError
 from geoarena.models.maps import load_maps, maps_to_table
 from geoarena.models.nets import load_checkpoint, load_model
 from geoarena.models.predict import predict
 from geoarena.models.train import EpochResult, train
+from geoarena.models.train_config import ConfigError
 
 #: measured: 0.84 micro F1 after 3 epochs (0.80-0.88 over runs and step counts); margin.
 MIN_F1 = 0.5
@@ -52,13 +52,11 @@ def test_cpu_training_reaches_a_real_f1(trained):
 def test_cached_maps_reproduce_the_validation_score(trained):
     config, result = trained
     maps = load_maps(result.val_maps)
-    proposals = maps_to_table(
-        maps, t_energy=config.t_energy, t_mask=config.t_mask, min_area=config.min_area
-    )
+    proposals = maps_to_table(maps, config.thresholds)
     rescored = score(maps.truth_table(), proposals, rules="deepglobe")
     assert rescored.micro.f1 == pytest.approx(result.best_f1)
     # thresholds matter: an absurd mask threshold loses the buildings
-    strict = maps_to_table(maps, t_energy=0.3, t_mask=0.999, min_area=config.min_area)
+    strict = maps_to_table(maps, config.thresholds.replace(t_mask=0.999))
     assert score(maps.truth_table(), strict).micro.f1 < rescored.micro.f1
 
 
@@ -78,17 +76,14 @@ def test_predict_writes_a_scorable_csv(trained, synth_dir: Path, tmp_path: Path)
     assert full.micro.f1 > MIN_F1
     maps = load_maps(tmp_path / "maps.npz")
     assert len(maps) == 20
-    again = maps_to_table(
-        maps, t_energy=config.t_energy, t_mask=config.t_mask, min_area=config.min_area
-    )
+    again = maps_to_table(maps, config.thresholds)
     assert score(truth, again).micro == full.micro
     # explicit thresholds override the checkpoint's; TTA runs the same pipeline
     none = predict(
         result.best_checkpoint,
         synth_dir / "images",
         tmp_path / "none.csv",
-        t_mask=0.9999,
-        min_area=1e6,
+        thresholds=config.thresholds.replace(t_mask=0.9999, min_area=1e6),
         tta=True,
     )
     assert set(read_proposals(none).image_ids) == set(truth.image_ids)

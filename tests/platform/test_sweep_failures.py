@@ -14,12 +14,17 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from geoarena.platform.config import load_sweep
-from geoarena.platform.launcher import launch
-from geoarena.platform.results import NoResultError, load_study
-from geoarena.platform.storage import INTERRUPTED_ATTR
-from geoarena.platform.study import RETRY_ATTR, WorkerOptions, launch_study, run_worker
-from geoarena.platform.tracking import PARENT_ATTR, RUN_ATTR
+from geoarena.platform import (
+    NoResultError,
+    StudyAttr,
+    TrialAttr,
+    WorkerOptions,
+    launch,
+    launch_study,
+    load_study,
+    load_sweep,
+    run_worker,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +51,9 @@ def running_trial(sweep, pid: int | None = None):
     except NoResultError:  # the process has not created the study yet
         return None
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if RUN_ATTR in t.user_attrs and (pid is None or t.user_attrs["worker"]["pid"] == pid):
+        if TrialAttr.RUN_ID in t.user_attrs and (
+            pid is None or t.user_attrs["worker"]["pid"] == pid
+        ):
             return t
     return None
 
@@ -80,11 +87,11 @@ def test_ctrl_c_stops_cleanly_and_rerun_resumes(make_sweep, mlflow_db: str) -> N
 
     trials = load_study(sweep).get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
-    assert trials[0].user_attrs[INTERRUPTED_ATTR] is True
-    assert trials[1].user_attrs[RETRY_ATTR] == 0 and trials[1].params == trials[0].params
+    assert trials[0].user_attrs[TrialAttr.INTERRUPTED] is True
+    assert trials[1].user_attrs[TrialAttr.RETRY_OF] == 0 and trials[1].params == trials[0].params
     client = MlflowClient(mlflow_db)
-    assert client.get_run(trials[0].user_attrs[RUN_ATTR]).info.status == "KILLED"
-    parent = load_study(sweep).user_attrs[PARENT_ATTR]
+    assert client.get_run(trials[0].user_attrs[TrialAttr.RUN_ID]).info.status == "KILLED"
+    parent = load_study(sweep).user_attrs[StudyAttr.PARENT_RUN_ID]
     assert client.get_run(parent).info.status == "KILLED"
 
     launch(sweep, progress=False)  # the same command again
@@ -147,11 +154,11 @@ def test_killed_worker_trial_is_failed_and_retried(make_sweep, storage_spec, mlf
         trials = load_study(sweep).get_trials()
         assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
         assert trials[0].number == victim.number
-        assert trials[1].user_attrs[RETRY_ATTR] == victim.number
+        assert trials[1].user_attrs[TrialAttr.RETRY_OF] == victim.number
         assert trials[1].params == victim.params
         assert trials[1].user_attrs["worker"]["worker"] == "rescuer"
         assert [t.number for t in report.trials] == [1]
-        run = MlflowClient(mlflow_db).get_run(victim.user_attrs[RUN_ATTR])
+        run = MlflowClient(mlflow_db).get_run(victim.user_attrs[TrialAttr.RUN_ID])
         assert run.info.status == "FAILED" and run.data.tags["geoarena.worker_died"] == "true"
     finally:
         if proc.poll() is None:
@@ -176,7 +183,7 @@ def test_ctrl_c_reaches_every_worker_process(make_sweep) -> None:
                 running = load_study(sweep).get_trials(states=(TrialState.RUNNING,))
             except NoResultError:
                 return None
-            started = all(RUN_ATTR in t.user_attrs for t in running)
+            started = all(TrialAttr.RUN_ID in t.user_attrs for t in running)
             return sorted(t.number for t in running) if len(running) == 2 and started else None
 
         running = wait_for(both_running, 180, "two running trials", proc)
@@ -189,8 +196,10 @@ def test_ctrl_c_reaches_every_worker_process(make_sweep) -> None:
     assert proc.returncode == 130, output.decode()[-3000:]
     trials = load_study(sweep).get_trials()
     assert not [t for t in trials if t.state == TrialState.RUNNING]
-    interrupted = [t for t in trials if t.user_attrs.get(INTERRUPTED_ATTR)]
+    interrupted = [t for t in trials if t.user_attrs.get(TrialAttr.INTERRUPTED)]
     states = {t.number: (t.state.name, t.user_attrs.get("error")) for t in trials}
     assert sorted(t.number for t in interrupted) == running, (states, output.decode()[-4000:])
-    waiting = sorted(t.user_attrs[RETRY_ATTR] for t in trials if t.state == TrialState.WAITING)
+    waiting = sorted(
+        t.user_attrs[TrialAttr.RETRY_OF] for t in trials if t.state == TrialState.WAITING
+    )
     assert waiting == sorted(t.number for t in interrupted)
