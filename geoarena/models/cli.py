@@ -24,6 +24,15 @@ from geoarena.models.train_config import TrainConfig
 
 #: a threshold on a probability map.
 UNIT = click.FloatRange(0, 1, min_open=True, max_open=True)
+#: the folder of tiles to predict (``predict``, ``sweep submit``).
+IMAGES = click.option(
+    "--images",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="Folder of tiles to predict (searched recursively).",
+)
+#: test-time augmentation, as ``geoarena.models.inference.TilePredictor`` does it.
+TTA = click.option("--tta", is_flag=True, help="Test-time augmentation: average over 4 flips.")
 
 
 @click.group()
@@ -130,19 +139,14 @@ def train(config_path: Path, resume: bool, overrides: tuple[str, ...]) -> None:
 @click.option(
     "--checkpoint", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True
 )
-@click.option(
-    "--images",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    required=True,
-    help="Folder of tiles (searched recursively).",
-)
+@IMAGES
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
     help="Proposals CSV to write.",
 )
-@click.option("--tta", is_flag=True, help="Average over horizontal/vertical flips.")
+@TTA
 @click.option("--t-energy", type=UNIT, default=None, help="Default: the checkpoint's.")
 @click.option("--t-mask", type=UNIT, default=None, help="Default: the checkpoint's.")
 @click.option(

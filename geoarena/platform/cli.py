@@ -20,6 +20,7 @@ from rich.table import Table
 from geoarena.cli import exit_on_error
 from geoarena.leaderboard import LeaderboardClient
 from geoarena.models import Thresholds
+from geoarena.models.cli import IMAGES, TTA
 from geoarena.platform.best_prediction import predict_best
 from geoarena.platform.demo import run_demo
 from geoarena.platform.launcher import launch, parse_gpus, run_worker_process
@@ -244,12 +245,7 @@ def best(sweep_file: Path, export: Path | None) -> None:
 
 @sweep.command()
 @SWEEP_FILE
-@click.option(
-    "--images",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-    help="Folder of test tiles to predict.",
-)
+@IMAGES
 @click.option("--server", required=True, help="Leaderboard base URL, e.g. http://host:8000.")
 @click.option(
     "--token", required=True, envvar="GEOARENA_TOKEN", help="Team token ($GEOARENA_TOKEN)."
@@ -261,7 +257,7 @@ def best(sweep_file: Path, export: Path | None) -> None:
     default=None,
     help="Where to keep the predictions CSV (default <out_dir>/best_predictions.csv).",
 )
-@click.option("--tta", is_flag=True, help="Test-time augmentation (average over 4 flips).")
+@TTA
 def submit(
     sweep_file: Path,
     images: Path,

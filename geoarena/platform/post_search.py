@@ -35,8 +35,7 @@ class PostSearchResult:
     thresholds: Thresholds
     #: objective metric at ``thresholds`` (the trial's value)
     value: float
-    #: the training config's thresholds, and the objective metric at them
-    fixed: Thresholds
+    #: objective metric at the training config's thresholds
     fixed_value: float
     #: the full score at ``thresholds``
     score: ScoreResult
@@ -140,7 +139,6 @@ def tune_post(
     return PostSearchResult(
         thresholds=best.thresholds,
         value=best.value,
-        fixed=fixed,
         fixed_value=base.value,
         score=best.score,
         proposals=best.table,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -65,19 +65,9 @@ class TrialRow:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of ``sweep status --format json`` (the record as stored)."""
-        return {
-            "number": self.number,
-            "state": self.state,
-            "value": self.value,
-            "params": self.params,
-            "seconds": self.seconds,
-            "epochs": self.epochs,
-            "gpu": self.gpu,
-            "worker": self.worker,
-            "mlflow_run_id": self.mlflow_run_id,
-            "note": self.note,
-            "record": None if self.record is None else self.record.to_attr(),
-        }
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["record"] = None if self.record is None else self.record.to_attr()
+        return values
 
 
 def trial_rows(study: optuna.Study) -> list[TrialRow]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -66,13 +66,7 @@ class WorkerIdentity:
     worker: str
 
     def to_attr(self) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "pid": self.pid,
-            "pid_start": self.pid_start,
-            "gpu": self.gpu,
-            "worker": self.worker,
-        }
+        return asdict(self)
 
     @classmethod
     def of(cls, trial: FrozenTrial) -> WorkerIdentity | None:

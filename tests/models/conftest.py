@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from geoarena.models.data.synth import write_synthetic
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread() -> Iterator[None]:
-    """Steady CPU training on a loaded 2-core runner (see ``one_torch_thread``)."""
+    """Steady CPU training on a loaded 2-core runner (see ``one_torch_thread``), in the
+    worker processes tests start too (the platform's conftest uses this fixture)."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     with one_torch_thread():
         yield
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import timm
 import torch
 
 from geoarena.models import TINY_NET
@@ -114,7 +115,6 @@ def test_none_kwargs_keep_defaults():
 
 
 def test_local_pretrained_weights_are_loaded(tmp_path: Path):
-    import timm
 
     source = timm.create_model("test_resnet", pretrained=False)
     torch.nn.init.constant_(source.conv1[0].weight, 0.125)

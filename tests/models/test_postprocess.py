@@ -6,6 +6,7 @@ import shapely
 from shapely import affinity
 from shapely.geometry import Polygon, box
 
+from geoarena.evaluator import read_proposals
 from geoarena.models.data.targets import make_targets, rasterize_instances
 from geoarena.models.postprocess import (
     Thresholds,
@@ -108,7 +109,6 @@ def test_labels_are_unique_per_instance():
 
 
 def test_rows_and_csv(tmp_path):
-    from geoarena.evaluator import read_proposals
 
     assert instances_to_rows("AOI_1_X_img1", []) == [("AOI_1_X_img1", -1, "POLYGON EMPTY", 1.0)]
     mask, energy = make_targets([box(2, 2, 12, 12)], (20, 20))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from geoarena.evaluator import read_proposals, read_truth, score
+from geoarena.models.data.synth import write_synthetic
 from geoarena.models.maps import load_maps, maps_to_table
 from geoarena.models.nets import load_checkpoint, load_model
 from geoarena.models.predict import predict
@@ -160,7 +163,6 @@ def test_fpn_trains_too_with_bf16_autocast(tiny_config, tmp_path: Path):
 
 
 def test_separate_validation_folder_and_city_monitor(tiny_config, tmp_path: Path):
-    from geoarena.models.data.synth import write_synthetic
 
     write_synthetic(tmp_path / "val", tiles=4, size=96, seed=11, cities=["Oldtown", "Towerpark"])
     config = tiny_config(
@@ -184,11 +186,6 @@ def test_separate_validation_folder_and_city_monitor(tiny_config, tmp_path: Path
 def test_predict_normalises_16_bit_tiles_like_training(tiny_config, tmp_path: Path):
     """Validation and prediction of the same 16-bit tiles give identical maps: predict
     reuses the per-city ranges fitted in training instead of refitting on its input."""
-    import shutil
-
-    import numpy as np
-
-    from geoarena.models.data.synth import write_synthetic
 
     data = tmp_path / "data16"
     write_synthetic(data, tiles=8, size=96, seed=4, bits=16)

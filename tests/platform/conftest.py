@@ -3,17 +3,17 @@ and a factory of sweep files whose trials are real (tiny, seconds-long) training
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from geoarena.models import TINY_NET, one_torch_thread
+from geoarena.models import TINY_NET
 from geoarena.models.data.synth import write_synthetic
+from tests.models.conftest import _one_torch_thread  # noqa: F401 (autouse here too)
 
 #: seconds-long real training: the tiny network, 64 px tiles at half resolution.
 TINY_TRAIN: dict[str, Any] = {
@@ -35,19 +35,12 @@ TINY_SPACE: dict[str, Any] = {
 }
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _one_torch_thread() -> Iterator[None]:
-    """Steadier CPU training on a loaded 2-core runner, in workers started here too."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    with one_torch_thread():
-        yield
-
-
 @pytest.fixture(scope="session")
 def synth_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("platform-synth")
-    write_synthetic(out, tiles=8, size=64, seed=3)
-    return out
+    """Eight 64 px tiles: enough for trials that train for seconds."""
+    return write_synthetic(
+        tmp_path_factory.mktemp("platform-synth"), tiles=8, size=64, seed=3
+    ).parent
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,16 @@ import pytest
 from click.testing import CliRunner
 from mlflow import MlflowClient
 from optuna.trial import TrialState
+from rich.console import Console
 
 from geoarena.evaluator import PreparedTruth, read_truth, score
 from geoarena.platform import load_study, load_sweep, run_demo
+from geoarena.platform.cli import demo
 
 pytestmark = pytest.mark.slow
 
 
 def test_demo_runs_sweep_predicts_and_posts_to_leaderboard(tmp_path: Path) -> None:
-    from rich.console import Console
 
     console = Console(record=True, width=120)
     work = tmp_path / "demo"
@@ -64,7 +65,6 @@ def test_demo_runs_sweep_predicts_and_posts_to_leaderboard(tmp_path: Path) -> No
 
 
 def test_demo_cli_help_is_cheap() -> None:
-    from geoarena.platform.cli import demo
 
     result = CliRunner().invoke(demo, ["--help"])
     assert result.exit_code == 0 and "--trials" in result.output

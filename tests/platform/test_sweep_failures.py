@@ -8,11 +8,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
+from sqlalchemy import create_engine, text
 
 from geoarena.platform import (
     NoResultError,
@@ -58,30 +61,33 @@ def running_trial(sweep, pid: int | None = None):
     return None
 
 
-def env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1"}
+@contextmanager
+def geoarena(*args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``geoarena ARGS`` in a subprocess (one torch thread), killed if still running after."""
+    proc = subprocess.Popen(
+        [*CLI, *args],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
 
 
 def test_ctrl_c_stops_cleanly_and_rerun_resumes(make_sweep, mlflow_db: str) -> None:
     path = make_sweep("ctrl-c", train=LONG, budget={"n_trials": 2})
     sweep = load_sweep(path)
-    proc = subprocess.Popen(
-        [*CLI, "sweep", "run", str(path), "--no-progress"],
-        env=env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    with geoarena("sweep", "run", str(path), "--no-progress") as proc:
         first = wait_for(lambda: running_trial(sweep), 120, "a running trial", proc)
         # after the first epoch's checkpoint, so the re-run can resume from it
         last = sweep.trial_dir(first.number) / "last.pt"
         wait_for(last.is_file, 120, "the first epoch checkpoint", proc)
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=60)
     assert proc.returncode == 130, output.decode()[-3000:]
     assert b"run the same command again to resume" in output
 
@@ -114,7 +120,6 @@ def storage_spec(request, tmp_path: Path):
         pytest.skip("GEOARENA_TEST_POSTGRES_URL is not set")
     # a schema of our own: Optuna's tables (and its alembic_version) stay out of the
     # database's public schema, which other components' tests share
-    from sqlalchemy import create_engine, text
 
     schema = f"pl_{uuid.uuid4().hex[:12]}"
     engine = create_engine(base)
@@ -138,13 +143,7 @@ def test_killed_worker_trial_is_failed_and_retried(make_sweep, storage_spec, mlf
     path = make_sweep(name, train=LONG, budget={"n_trials": 1}, storage=storage_spec)
     sweep = load_sweep(path)
     launch_study(sweep)
-    proc = subprocess.Popen(
-        [*CLI, "sweep", "worker", str(path), "--name", "victim"],
-        env=env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    with geoarena("sweep", "worker", str(path), "--name", "victim") as proc:
         victim = wait_for(lambda: running_trial(sweep, proc.pid), 120, "the victim's trial", proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
@@ -160,39 +159,25 @@ def test_killed_worker_trial_is_failed_and_retried(make_sweep, storage_spec, mlf
         assert [t.number for t in report.trials] == [1]
         run = MlflowClient(mlflow_db).get_run(victim.user_attrs[TrialAttr.RUN_ID])
         assert run.info.status == "FAILED" and run.data.tags["geoarena.worker_died"] == "true"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=60)
 
 
 def test_ctrl_c_reaches_every_worker_process(make_sweep) -> None:
     # long trials: both workers are surely mid-trial when the signal comes
     path = make_sweep("ctrl-c-2", train={"epochs": 60}, budget={"n_trials": 4})
     sweep = load_sweep(path)
-    proc = subprocess.Popen(
-        [*CLI, "sweep", "run", str(path), "--workers", "2", "--no-progress"],
-        env=env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
 
-        def both_running():
-            try:
-                running = load_study(sweep).get_trials(states=(TrialState.RUNNING,))
-            except NoResultError:
-                return None
-            started = all(TrialAttr.RUN_ID in t.user_attrs for t in running)
-            return sorted(t.number for t in running) if len(running) == 2 and started else None
+    def both_running() -> list[int] | None:
+        try:
+            running = load_study(sweep).get_trials(states=(TrialState.RUNNING,))
+        except NoResultError:
+            return None
+        started = all(TrialAttr.RUN_ID in t.user_attrs for t in running)
+        return sorted(t.number for t in running) if len(running) == 2 and started else None
 
+    with geoarena("sweep", "run", str(path), "--workers", "2", "--no-progress") as proc:
         running = wait_for(both_running, 180, "two running trials", proc)
         proc.send_signal(signal.SIGINT)  # the launcher only, as a supervisor would
         output, _ = proc.communicate(timeout=180)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=60)
     assert proc.returncode == 130, output.decode()[-3000:]
     trials = load_study(sweep).get_trials()
     assert not [t for t in trials if t.state == TrialState.RUNNING]

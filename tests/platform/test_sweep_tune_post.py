@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geoarena.evaluator import Metric, city_of
+from geoarena.evaluator import Metric, city_of, score
 from geoarena.models import MapCache, Thresholds, maps_to_table
 from geoarena.models.data.targets import make_targets, polygons_from_wkt
 from geoarena.platform.post_search import search_tiles, tune_post
@@ -34,7 +34,6 @@ def maps(synth_data: Path) -> MapCache:
 
 
 def score_at(maps: MapCache, params: Thresholds) -> float:
-    from geoarena.evaluator import score
 
     table = maps_to_table(maps, params)
     return score(maps.truth_table(), table, rules="deepglobe").micro.f1
@@ -59,7 +58,6 @@ def test_search_beats_bad_fixed_thresholds(maps: MapCache) -> None:
 def test_baseline_is_always_a_candidate(maps: MapCache) -> None:
     good = Thresholds(t_energy=0.3, t_mask=0.4, min_area=4)
     result = tune_post(maps, metric=Metric.MEAN_CITY_F1, search=PostSearch(n_trials=3), fixed=good)
-    from geoarena.evaluator import score
 
     assert result.value >= result.fixed_value
     fixed = score(maps.truth_table(), maps_to_table(maps, good), rules="deepglobe")

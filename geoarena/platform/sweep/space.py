@@ -7,7 +7,7 @@ config is ``geoarena.platform.sweep.trial_params``.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 import optuna
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,27 +22,41 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FloatParam(Strict):
-    """Uniform float in ``[low, high]`` (log-uniform with ``log: true``; ``step`` discretises)."""
+class _Range(Strict):
+    """What the numeric ranges share: the checks of ``low``, ``high``, ``log``, the bounds."""
 
-    type: Literal["float"]
     low: float
     high: float
     log: bool = False
-    step: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
-    def _check(self) -> FloatParam:
+    def _check(self) -> Self:
         check_range(self.low, self.high, self.log)
-        if self.log and self.step is not None:
+        if self.log and self.stepped:
             raise ValueError("step cannot be combined with log")
         return self
 
-    def suggest(self, trial: optuna.Trial, name: str) -> float:
-        return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
+    @property
+    def stepped(self) -> bool:
+        """Whether values are restricted to steps (which log-uniform ranges cannot be)."""
+        raise NotImplementedError
 
     def bounds(self) -> list[ParamValue]:
         return [self.low, self.high]
+
+
+class FloatParam(_Range):
+    """Uniform float in ``[low, high]`` (log-uniform with ``log: true``; ``step`` discretises)."""
+
+    type: Literal["float"]
+    step: float | None = Field(None, gt=0)
+
+    @property
+    def stepped(self) -> bool:
+        return self.step is not None
+
+    def suggest(self, trial: optuna.Trial, name: str) -> float:
+        return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
 
     def contains(self, value: object) -> bool:
         return isinstance(value, int | float) and self.low <= value <= self.high
@@ -61,27 +75,20 @@ class LogParam(FloatParam):
         return self
 
 
-class IntParam(Strict):
+class IntParam(_Range):
     """Integer in ``[low, high]`` with ``step`` (or log-uniform)."""
 
     type: Literal["int"]
     low: int
     high: int
-    log: bool = False
     step: int = Field(1, ge=1)
 
-    @model_validator(mode="after")
-    def _check(self) -> IntParam:
-        check_range(self.low, self.high, self.log)
-        if self.log and self.step != 1:
-            raise ValueError("step cannot be combined with log")
-        return self
+    @property
+    def stepped(self) -> bool:
+        return self.step != 1
 
     def suggest(self, trial: optuna.Trial, name: str) -> int:
         return trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
-
-    def bounds(self) -> list[ParamValue]:
-        return [self.low, self.high]
 
     def contains(self, value: object) -> bool:
         return (
