@@ -88,17 +88,20 @@ def test_every_bad_field_is_reported_with_its_line(tmp_path: Path) -> None:
           w_lovasz: {type: float, low: 2.0, high: 1.0}
           w_bce: {type: flot, low: 0, high: 1}
           lr: {type: log, low: 0.0, high: 1.0}
+          w_dice: {type: float, low: -1.0, high: 1.0}
         budget: {timeout: 2 weeks}
         sampler: {type: cmaes}
         """,
     )
     found = {path: (line, reason) for line, path, reason in errors}
+    # checked against the training config even though the file is invalid elsewhere
+    assert found["space.w_dice"][0] == 9 and "value -1.0 is invalid" in found["space.w_dice"][1]
     assert found["train.lrr"] == (4, "unknown field (got 0.1)")
     assert found["space.w_lovasz"][0] == 6 and "must not exceed high" in found["space.w_lovasz"][1]
     assert found["space.w_bce"][0] == 7 and "'flot'" in found["space.w_bce"][1]
     assert found["space.lr"][0] == 8 and "low > 0" in found["space.lr"][1]
-    assert found["budget.timeout"][0] == 9 and "duration" in found["budget.timeout"][1]
-    assert found["sampler.type"][0] == 10 and "'tpe'" in found["sampler.type"][1]
+    assert found["budget.timeout"][0] == 10 and "duration" in found["budget.timeout"][1]
+    assert found["sampler.type"][0] == 11 and "'tpe'" in found["sampler.type"][1]
 
 
 def test_space_checked_against_the_training_config(tmp_path: Path) -> None:

@@ -14,10 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from geoarena.errors import InvalidInput, Problem
-from geoarena.models import ConfigError, Thresholds, TrainConfig
+from geoarena.models import Thresholds, TrainConfig
 from geoarena.models.config_yaml import YamlDocument, YamlPath, dotted
 from geoarena.platform.sweep.schema import SweepConfig
 from geoarena.platform.sweep.space import Param
@@ -30,6 +30,8 @@ from geoarena.platform.sweep.trial_params import (
     seed_params,
     split_name,
 )
+
+_PARAM: TypeAdapter[Param] = TypeAdapter(Param)
 
 
 class SweepConfigError(InvalidInput):
@@ -96,10 +98,10 @@ def _semantic_problems(
         except ValidationError:
             base = TrainConfig()  # keep checking the space against the defaults
     raw_space = data.get("space")
-    names = list(raw_space) if isinstance(raw_space, dict) else []
+    raw_space = raw_space if isinstance(raw_space, dict) else {}
     post_search = sweep.objective.post_search.enabled if sweep is not None else True
-    for name in names:
-        param = sweep.space[name] if sweep is not None else None
+    for name, raw in raw_space.items():
+        param = sweep.space[name] if sweep is not None else _param_or_none(raw)
         reason = _space_problem(base, name, param, post_search=post_search)
         if reason:
             problems.append((("space", name), reason))
@@ -107,6 +109,14 @@ def _semantic_problems(
         bad = {path[1] for path, _ in problems if path[0] == "space"}
         problems += _seed_problems(base, sweep.space, sweep.enqueue, bad)
     return problems
+
+
+def _param_or_none(raw: object) -> Param | None:
+    """A space entry of a file that failed validation, if this entry itself is valid."""
+    try:
+        return _PARAM.validate_python(raw)
+    except ValidationError:
+        return None
 
 
 def _space_problem(
@@ -147,10 +157,11 @@ def _seed_problems(
 
 
 def _invalid_value(base: TrainConfig, name: str, value: Any) -> str | None:
+    """Why the training config refuses ``value`` for parameter ``name`` (None: it accepts it)."""
     try:
-        TrainConfig.from_dict({**base.model_dump(), **apply_params(base, {name: value})})
-    except ConfigError as exc:
-        return "; ".join(p.reason for p in exc.problems)
+        TrainConfig.model_validate({**base.model_dump(), **apply_params(base, {name: value})})
+    except ValidationError as exc:
+        return "; ".join(err["msg"].removeprefix("Value error, ") for err in exc.errors())
     return None
 
 
