@@ -24,24 +24,34 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
 
-def score_methods(maps, grid_mask, grid_energy, defaults):
+from geoarena.evaluator import score
+from geoarena.models import MapCache, Thresholds, TrainConfig, load_maps, maps_to_table, train
+from geoarena.models.data.spacenet import load_split, read_raw_tile
+from geoarena.models.data.synth import write_synthetic
+from geoarena.models.data.targets import make_targets, polygons_from_wkt
+from geoarena.models.inference import TilePredictor
+from geoarena.models.nets import create_model, load_model
+from geoarena.models.postprocess import maps_to_polygons
+from geoarena.models.training_session import prepare_data
+
+
+def score_methods(maps, grid_mask, grid_energy, defaults: Thresholds):
     """F1 of both methods at the default thresholds and at their best grid point."""
-    from geoarena.evaluator import score
-    from geoarena.models.maps import maps_to_table
-
     truth = maps.truth_table()
 
     def f1(method, t_mask, t_energy):
         table = maps_to_table(
-            maps, t_energy=t_energy, t_mask=t_mask, min_area=defaults["min_area"], method=method
+            maps, defaults.replace(t_energy=t_energy, t_mask=t_mask), method=method
         )
         return score(truth, table, rules="deepglobe").micro
 
     out = {}
     for method in ("components", "watershed"):
-        energies = grid_energy if method == "watershed" else [defaults["t_energy"]]
-        at_default = f1(method, defaults["t_mask"], defaults["t_energy"])
+        energies = grid_energy if method == "watershed" else [defaults.t_energy]
+        at_default = f1(method, defaults.t_mask, defaults.t_energy)
         best = max(
             ((f1(method, m, e), m, e) for m, e in itertools.product(grid_mask, energies)),
             key=lambda r: r[0].f1,
@@ -52,10 +62,6 @@ def score_methods(maps, grid_mask, grid_energy, defaults):
 
 def perfect_maps(val_tiles, cache_files):
     """Maps equal to the truth targets: the ceiling of each post-processing."""
-    import numpy as np
-
-    from geoarena.models.maps import MapCache
-
     maps = MapCache(truth={t.image_id: list(t.wkts) for t in val_tiles})
     for tile, path in zip(val_tiles, cache_files, strict=True):
         stack = np.load(path)
@@ -77,25 +83,14 @@ def report(title, results):
     print(f"  watershed - components: {gain:+.4f} at train thresholds, {best_gain:+.4f} tuned")
 
 
-def time_postprocessing(maps_by_tile, t_energy, t_mask, min_area, repeats):
-    from geoarena.models.postprocess import maps_to_polygons
-
+def time_postprocessing(maps_by_tile, thresholds: Thresholds, repeats):
     rows = []
     for image_id, (prob, energy) in maps_by_tile.items():
         for method in ("watershed", "components"):
             times, n = [], 0
             for _ in range(repeats):
                 t = time.perf_counter()
-                n = len(
-                    maps_to_polygons(
-                        prob,
-                        energy,
-                        t_energy=t_energy,
-                        t_mask=t_mask,
-                        min_area=min_area,
-                        method=method,
-                    )
-                )
+                n = len(maps_to_polygons(prob, energy, thresholds, method=method))
                 times.append(time.perf_counter() - t)
             rows.append((image_id, method, n, statistics.median(times) * 1000))
     return rows
@@ -112,18 +107,6 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.tiles, args.size, args.epochs, args.crops_per_tile = 12, 128, 1, 2
-
-    import numpy as np
-    import torch
-
-    from geoarena.models.config import TrainConfig
-    from geoarena.models.data.spacenet import load_split, read_raw_tile
-    from geoarena.models.data.synth import write_synthetic
-    from geoarena.models.data.targets import make_targets, polygons_from_wkt
-    from geoarena.models.inference import TilePredictor
-    from geoarena.models.maps import load_maps
-    from geoarena.models.nets import create_model, load_model
-    from geoarena.models.train import prepare_data, train
 
     torch.set_num_threads(1)  # steady timings on a shared, noisy machine
     with tempfile.TemporaryDirectory() as tmp:
@@ -161,11 +144,7 @@ def main() -> None:
         for h in result.history:
             print(f"  epoch {h.epoch}: loss {h.train_loss:.4f}  val F1 {h.val_f1:.4f}")
 
-        defaults = {
-            "t_energy": config.t_energy,
-            "t_mask": config.t_mask,
-            "min_area": config.min_area,
-        }
+        defaults = config.thresholds
         grid_mask, grid_energy = [0.3, 0.4, 0.5, 0.6, 0.7], [0.2, 0.3, 0.4, 0.5, 0.6]
         maps = load_maps(result.val_maps)
         n_truth = sum(len(v) for v in maps.truth.values())
@@ -201,7 +180,7 @@ def main() -> None:
             truth_by_tile[tile.image_id] = (mask.astype(np.float32), energy)
         for label, source in (("maps from the model", maps_by_tile), ("truth maps", truth_by_tile)):
             print(f"\npost-processing per 650x650 tile, {label} (1 thread, median of 5):")
-            for image_id, method, n, ms in time_postprocessing(source, repeats=5, **defaults):
+            for image_id, method, n, ms in time_postprocessing(source, defaults, repeats=5):
                 print(f"  {image_id:<24} {method:<11} {n:>4} buildings {ms:7.1f} ms")
         print(
             f"\nCPU inference, 1 thread: small model {1 / statistics.median(infer):.2f} tiles/s "

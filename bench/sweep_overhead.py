@@ -28,15 +28,20 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-TRAIN = {
-    "encoder": "test_resnet",
-    "decoder_channels": [32, 16, 16, 8],
-    "aspp_channels": 32,
-    "aspp_rates": [2, 4],
+# imported after the environment above: huggingface_hub and mlflow read it at import
+import yaml
+
+from geoarena.models import TINY_NET, TrainConfig, one_torch_thread, train
+from geoarena.models.data.synth import write_synthetic
+from geoarena.platform import WorkerOptions, launch_study, load_sweep, run_worker
+
+TRAIN: dict[str, Any] = {
+    **TINY_NET,
     "batch_size": 8,
     "crops_per_tile": 8,
     "crop_size": 64,
@@ -59,11 +64,6 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     args = parser.parse_args()
 
-    import torch
-
-    from geoarena.models.data.synth import write_synthetic
-
-    torch.set_num_threads(1)  # steadier timings on a shared machine
     work = Path(tempfile.mkdtemp(prefix="sweep-overhead-"))
     write_synthetic(work / "data", tiles=args.tiles, size=args.size, seed=0)
     print(f"{args.tiles} synthetic tiles of {args.size} px, {args.batches} batches per epoch")
@@ -71,19 +71,13 @@ def main() -> None:
         f"{'epochs':>6s} {'trial s':>8s} {'train s':>8s} {'claim s':>8s} {'post s':>8s} "
         f"{'mlflow s':>8s} {'outside':>8s} {'trial/bare':>10s}"
     )
-    for epochs in args.epochs:
-        measure(work, epochs, args)
+    with one_torch_thread():  # steadier timings on a shared machine
+        for epochs in args.epochs:
+            measure(work, epochs, args)
 
 
 def measure(work: Path, epochs: int, args: argparse.Namespace) -> None:
     """Median timings of ``args.trials`` trials and bare runs of ``epochs`` epochs."""
-    import yaml
-
-    from geoarena.models.config import TrainConfig
-    from geoarena.models.train import train
-    from geoarena.platform.config import load_sweep
-    from geoarena.platform.study import WorkerOptions, launch_study, run_worker
-
     fixed = {
         **TRAIN,
         "data_dir": str(work / "data"),

@@ -23,6 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
+from geoarena.models import TrainConfig
+from geoarena.models.data.synth import write_synthetic
+from geoarena.models.inference import resolve_device
+from geoarena.models.training_session import TrainingSession, prepare_data
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -34,13 +41,6 @@ def main() -> None:
     parser.add_argument("--tiles", type=int, default=16, help="synthetic 650x650 tiles")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-
-    import torch
-
-    from geoarena.models.config import TrainConfig
-    from geoarena.models.data.synth import write_synthetic
-    from geoarena.models.inference import resolve_device
-    from geoarena.models.train import TrainingSession, prepare_data
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"

@@ -1,14 +1,38 @@
 """``geoarena data``, ``geoarena train`` and ``geoarena predict``.
 
-torch, timm and scikit-image are imported inside the command bodies, so listing commands
-or asking for ``--help`` stays instant.
+The root command group imports this module only when one of these commands runs, so
+``geoarena --help`` stays instant although torch loads here. Errors are mapped to exit
+codes by :func:`geoarena.cli.exit_on_error`.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from pathlib import Path
 
 import click
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from geoarena.cli import exit_on_error
+from geoarena.models.data.spacenet import Tile, load_split, read_raw_tile
+from geoarena.models.data.synth import write_synthetic
+from geoarena.models.predict import Detector
+from geoarena.models.train import train as run_training
+from geoarena.models.train_config import TrainConfig
+
+#: a threshold on a probability map.
+UNIT = click.FloatRange(0, 1, min_open=True, max_open=True)
+#: the folder of tiles to predict (``predict``, ``sweep submit``).
+IMAGES = click.option(
+    "--images",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="Folder of tiles to predict (searched recursively).",
+)
+#: test-time augmentation, as ``geoarena.models.inference.TilePredictor`` does it.
+TTA = click.option("--tta", is_flag=True, help="Test-time augmentation: average over 4 flips.")
 
 
 @click.group()
@@ -42,8 +66,6 @@ def data() -> None:
 @click.option("--bits", type=click.Choice(["8", "16"]), default="8", show_default=True)
 def synth(out: Path, tiles: int, seed: int, size: int, cities: tuple[str, ...], bits: str) -> None:
     """Write synthetic city tiles plus a SpaceNet truth CSV."""
-    from geoarena.models.data.synth import write_synthetic
-
     try:
         truth = write_synthetic(
             out, tiles=tiles, seed=seed, size=size, cities=list(cities) or None, bits=int(bits)
@@ -58,16 +80,9 @@ def synth(out: Path, tiles: int, seed: int, size: int, cities: tuple[str, ...], 
 @click.option("--truth-glob", default="**/*.csv", show_default=True)
 def info(folder: Path, truth_glob: str) -> None:
     """Tiles, buildings and pixel types per city of a data folder (checks it loads)."""
-    from collections import defaultdict
-
-    from rich.console import Console
-    from rich.table import Table
-
-    from geoarena.models.data.spacenet import DataError, load_split, read_raw_tile
-
-    try:
+    with exit_on_error():
         tiles = load_split(folder, truth_glob)
-        by_city: dict[str, list] = defaultdict(list)
+        by_city: dict[str, list[Tile]] = defaultdict(list)
         for tile in tiles:
             by_city[tile.city].append(tile)
         table = Table("city", "tiles", "buildings", "per tile", "empty tiles", "pixels")
@@ -82,8 +97,6 @@ def info(folder: Path, truth_glob: str) -> None:
                 str(sum(not t.wkts for t in group)),
                 f"{first.shape[1]}x{first.shape[0]} {first.dtype}",
             )
-    except DataError as exc:
-        raise click.ClickException(str(exc)) from None
     Console(width=120).print(table)
 
 
@@ -93,7 +106,7 @@ def info(folder: Path, truth_glob: str) -> None:
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="Training YAML (fields of geoarena.models.config.TrainConfig).",
+    help="Training YAML (fields of geoarena.models.TrainConfig).",
 )
 @click.option("--resume", is_flag=True, help="Continue from OUT_DIR/last.pt.")
 @click.option(
@@ -105,30 +118,17 @@ def info(folder: Path, truth_glob: str) -> None:
 )
 def train(config_path: Path, resume: bool, overrides: tuple[str, ...]) -> None:
     """Train the building detector from a YAML config."""
-    import yaml
-
-    from geoarena.models.config import ConfigError, TrainConfig
-
-    try:
+    changes = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: expected FIELD=VALUE", param_hint="--set")
+        changes[key.strip()] = yaml.safe_load(value)
+    with exit_on_error():
         config = TrainConfig.from_yaml(config_path)
-        changes = {}
-        for item in overrides:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ConfigError(f"--set {item!r}: expected FIELD=VALUE")
-            changes[key.strip()] = yaml.safe_load(value)
         if changes:
             config = TrainConfig.from_dict({**config.model_dump(), **changes}, source="--set")
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-
-    from geoarena.models.data.spacenet import DataError
-    from geoarena.models.train import train as run_training
-
-    try:
         result = run_training(config, resume=resume)
-    except DataError as exc:
-        raise click.ClickException(str(exc)) from None
     click.echo(
         f"best {config.monitor} {result.best_f1:.4f} at epoch {result.best_epoch}: "
         f"{result.best_checkpoint} (validation maps: {result.val_maps})"
@@ -139,23 +139,21 @@ def train(config_path: Path, resume: bool, overrides: tuple[str, ...]) -> None:
 @click.option(
     "--checkpoint", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True
 )
-@click.option(
-    "--images",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    required=True,
-    help="Folder of tiles (searched recursively).",
-)
+@IMAGES
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
     help="Proposals CSV to write.",
 )
-@click.option("--tta", is_flag=True, help="Average over horizontal/vertical flips.")
-@click.option("--t-energy", type=float, default=None, help="Default: the checkpoint's.")
-@click.option("--t-mask", type=float, default=None, help="Default: the checkpoint's.")
+@TTA
+@click.option("--t-energy", type=UNIT, default=None, help="Default: the checkpoint's.")
+@click.option("--t-mask", type=UNIT, default=None, help="Default: the checkpoint's.")
 @click.option(
-    "--min-area", type=float, default=None, help="Original pixels; default: checkpoint's."
+    "--min-area",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Original pixels; default: checkpoint's.",
 )
 @click.option(
     "--cache-maps",
@@ -176,22 +174,12 @@ def predict(
     device: str,
 ) -> None:
     """Predict building polygons for a folder of tiles (SpaceNet CSV)."""
-    from geoarena.models.data.spacenet import DataError
-    from geoarena.models.predict import predict as run_predict
-
-    try:
-        path = run_predict(
-            checkpoint,
-            images,
-            out,
-            tta=tta,
-            t_energy=t_energy,
-            t_mask=t_mask,
-            min_area=min_area,
-            cache_maps=cache_maps,
-            device=device,
-            progress=True,
+    with exit_on_error():
+        detector = Detector.load(checkpoint, tta=tta, device=device)
+        thresholds = detector.thresholds.replace(
+            t_energy=t_energy, t_mask=t_mask, min_area=min_area
         )
-    except (DataError, ValueError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from None
+        path = detector.predict(
+            images, out, thresholds=thresholds, cache_maps=cache_maps, progress=True
+        )
     click.echo(f"wrote {path}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.typing import NDArray
 from torch import nn
 
 from geoarena.models.data.augment import normalize_image
@@ -36,7 +37,10 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return torch.float16 if amp == "fp16" else torch.bfloat16
 
 
-def autocast(device: torch.device, dtype: torch.dtype | None):
+def autocast(
+    device: torch.device, dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager[object]:
+    """Autocast to ``dtype`` on ``device``, or nothing when ``dtype`` is None."""
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
@@ -55,7 +59,7 @@ class TilePredictor:
     tta: bool = False
 
     @torch.inference_mode()
-    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """uint8 (H, W, 3) tile -> float32 (H, W) mask probability and energy."""
         height, width = image.shape[:2]
         x = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
@@ -77,5 +81,5 @@ class TilePredictor:
         maps = maps.mean(0, keepdim=True)[..., :up_h, :up_w]
         if (up_h, up_w) != (height, width):
             maps = F.interpolate(maps, size=(height, width), mode="bilinear", antialias=True)
-        maps = maps[0].clamp(0, 1).cpu().numpy()
-        return maps[0], maps[1]
+        both = maps[0].clamp(0, 1).cpu().numpy()
+        return both[0], both[1]

@@ -7,6 +7,7 @@ first, because the hard-example sampler needs each tile's own loss.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import torch
@@ -89,6 +90,6 @@ class CompositeLoss(nn.Module):
         if self.weights["energy"]:
             err = (torch.sigmoid(out.energy.float()) - energy) ** 2
             terms["energy"] = err.reshape(n, -1).mean(1)
-        per_image = sum(self.weights[k] * v for k, v in terms.items())
+        per_image = functools.reduce(torch.add, [self.weights[k] * v for k, v in terms.items()])
         parts = {k: float(v.detach().mean()) for k, v in terms.items()}
         return LossParts(per_image.mean(), parts, per_image.detach())

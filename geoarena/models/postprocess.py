@@ -16,9 +16,12 @@ import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 from shapely.geometry import Polygon
 from skimage.measure import find_contours
@@ -27,6 +30,37 @@ from skimage.segmentation import watershed
 METHODS = ("watershed", "components")
 #: simplification tolerance in original-tile pixels: drops collinear contour points only.
 SIMPLIFY_TOLERANCE = 0.3
+
+
+class Thresholds(BaseModel):
+    """The three post-processing knobs, always together: they are validated, stored in
+    checkpoints, searched per trial and passed to prediction as one value.
+
+    Units: ``t_energy`` and ``t_mask`` are probabilities, ``min_area`` is in original-tile
+    pixels. The defaults are the training config's (the paper's values).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: marker threshold on the energy map.
+    t_energy: float = Field(0.3, gt=0, lt=1)
+    #: building threshold on the mask probability.
+    t_mask: float = Field(0.5, gt=0, lt=1)
+    #: smallest kept building, in original-tile pixels.
+    min_area: float = Field(20.0, ge=0)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The field names, as users write them in YAML and on the command line."""
+        return tuple(cls.model_fields)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"t_energy": self.t_energy, "t_mask": self.t_mask, "min_area": self.min_area}
+
+    def replace(self, **changes: float | None) -> Thresholds:
+        """A validated copy with ``changes`` applied (``None`` keeps the current value)."""
+        kept = {k: v for k, v in changes.items() if v is not None}
+        return Thresholds.model_validate({**self.to_dict(), **kept})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +75,13 @@ class Instance:
 
 
 def label_instances(
-    prob: np.ndarray,
-    energy: np.ndarray,
+    prob: NDArray[np.float32],
+    energy: NDArray[np.float32],
+    thresholds: Thresholds,
     *,
-    t_energy: float,
-    t_mask: float,
     method: str = "watershed",
-) -> np.ndarray:
-    """Instance labels (int32, 0 = background) of one tile's maps.
+) -> NDArray[np.int32]:
+    """Instance labels (int32, 0 = background) of one tile's maps (``min_area`` unused).
 
     ``method="components"`` is the baseline without energy: connected components of the
     mask. With ``"watershed"``, a mask component without any marker is kept whole (a
@@ -56,11 +89,11 @@ def label_instances(
     """
     if method not in METHODS:
         raise ValueError(f"unknown post-processing method {method!r}; choose from {METHODS}")
-    mask = prob > t_mask
-    comp, n_comp = ndimage.label(mask)
+    mask = prob > thresholds.t_mask
+    comp, n_comp = _label(mask)
     if method == "components" or n_comp == 0:
         return comp
-    markers, n_markers = ndimage.label((energy > t_energy) & mask)
+    markers, n_markers = _label((energy > thresholds.t_energy) & mask)
     if n_markers < 2:
         return comp
     # every marker lies inside one mask component: a scatter finds which, in O(pixels)
@@ -82,9 +115,15 @@ def label_instances(
     return labels
 
 
+def _label(mask: NDArray[np.bool_]) -> tuple[NDArray[np.int32], int]:
+    """Connected components of ``mask`` (4-connectivity) and their count."""
+    labels, count = ndimage.label(mask)
+    return np.asarray(labels, dtype=np.int32), int(count)
+
+
 def _packed_watershed(
-    crops: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-) -> list[np.ndarray]:
+    crops: list[tuple[NDArray[Any], NDArray[Any], NDArray[np.bool_]]],
+) -> list[NDArray[np.int32]]:
     """Watershed of many small (image, markers, mask) crops in one scikit-image call.
 
     Each call costs ~0.4 ms of fixed overhead, more than flooding a building-sized crop,
@@ -111,16 +150,17 @@ def _packed_watershed(
         image[y : y + h, x : x + w], seeds[y : y + h, x : x + w], mask[y : y + h, x : x + w] = (
             crops[i]
         )
-    flooded = watershed(image, seeds, mask=mask)
-    out: list[np.ndarray] = [np.empty(0)] * len(crops)
+    flooded = np.asarray(watershed(image, seeds, mask=mask), dtype=np.int32)  # type: ignore[no-untyped-call]
+    out: list[NDArray[np.int32]] = [np.empty(0, dtype=np.int32)] * len(crops)
     for i, y, x in places:
         out[i] = flooded[y : y + heights[i], x : x + widths[i]]
     return out
 
 
-def _outer_ring(padded_region: np.ndarray) -> np.ndarray | None:
+def _outer_ring(padded_region: NDArray[np.uint8]) -> NDArray[np.float64] | None:
     """(row, col) vertices of the largest contour of a zero-padded 0/1 region."""
-    contours = [c for c in find_contours(padded_region, 0.5) if len(c) >= 4]
+    found: list[NDArray[np.float64]] = find_contours(padded_region, 0.5)  # type: ignore[no-untyped-call]
+    contours = [c for c in found if len(c) >= 4]
     if not contours:
         return None
     if len(contours) == 1:
@@ -133,21 +173,28 @@ def _outer_ring(padded_region: np.ndarray) -> np.ndarray | None:
     return contours[int(np.argmax(areas))]
 
 
-def _valid_polygons(rings: list[np.ndarray]) -> np.ndarray:
+def _valid_polygons(rings: list[NDArray[np.float64]]) -> list[Polygon | None]:
     """Polygons from (x, y) rings, lightly simplified and made valid, vectorised in GEOS."""
     coords = np.concatenate(rings)
     owner = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
-    polys = shapely.polygons(shapely.linearrings(coords, indices=owner))
-    polys = shapely.simplify(polys, SIMPLIFY_TOLERANCE, preserve_topology=False)
-    for i in np.nonzero(~shapely.is_valid(polys) | shapely.is_empty(polys))[0]:
+    simplified: NDArray[np.object_] = np.asarray(
+        shapely.simplify(
+            shapely.polygons(shapely.linearrings(coords, indices=owner)),
+            SIMPLIFY_TOLERANCE,
+            preserve_topology=False,
+        ),
+        dtype=object,
+    )
+    polys: list[Polygon | None] = list(simplified)
+    for i in np.nonzero(~shapely.is_valid(simplified) | shapely.is_empty(simplified))[0]:
         fixed = shapely.make_valid(shapely.polygons(rings[i]))
-        parts = [g for g in getattr(fixed, "geoms", [fixed]) if g.geom_type == "Polygon"]
+        parts = [g for g in getattr(fixed, "geoms", [fixed]) if isinstance(g, Polygon)]
         polys[i] = max(parts, key=lambda g: g.area) if parts else None
     return polys
 
 
 def region_polygon(
-    region: np.ndarray, row0: int = 0, col0: int = 0, scale: float = 1.0
+    region: NDArray[np.bool_], row0: int = 0, col0: int = 0, scale: float = 1.0
 ) -> Polygon | None:
     """Outer boundary of a boolean region (cropped at ``row0, col0``) as a valid polygon.
 
@@ -162,12 +209,13 @@ def region_polygon(
 
 
 def labels_to_instances(
-    labels: np.ndarray, prob: np.ndarray, *, min_area: float, scale: float = 1.0
+    labels: NDArray[np.int32], prob: NDArray[np.float32], *, min_area: float, scale: float = 1.0
 ) -> list[Instance]:
     """One ``Instance`` per label with at least ``min_area`` original pixels."""
     min_pixels = max(min_area * scale * scale, 1)
     height, width = labels.shape
-    rings, stats = [], []
+    rings: list[NDArray[np.float64]] = []
+    stats: list[tuple[float, float]] = []
     for k, sl in enumerate(ndimage.find_objects(labels), start=1):
         if sl is None:
             continue
@@ -198,12 +246,10 @@ def labels_to_instances(
 
 
 def maps_to_polygons(
-    prob: np.ndarray,
-    energy: np.ndarray,
+    prob: NDArray[np.floating[Any]],
+    energy: NDArray[np.floating[Any]],
+    thresholds: Thresholds,
     *,
-    t_energy: float,
-    t_mask: float,
-    min_area: float,
     scale: float = 1.0,
     method: str = "watershed",
 ) -> list[Instance]:
@@ -212,9 +258,7 @@ def maps_to_polygons(
     Args:
         prob: (H, W) sigmoid mask probability.
         energy: (H, W) predicted energy in [0, 1].
-        t_energy: marker threshold on the energy.
-        t_mask: building threshold on the probability.
-        min_area: smallest kept region, in original-tile pixels.
+        thresholds: marker, mask and area thresholds (``min_area`` in original pixels).
         scale: how much the maps are upscaled relative to the original tile.
         method: "watershed" (the paper) or "components" (baseline without energy).
     """
@@ -222,10 +266,16 @@ def maps_to_polygons(
         raise ValueError(
             f"prob and energy must be equal 2-D maps, got {prob.shape}, {energy.shape}"
         )
-    prob = np.asarray(prob, dtype=np.float32)
-    energy = np.asarray(energy, dtype=np.float32)
-    labels = label_instances(prob, energy, t_energy=t_energy, t_mask=t_mask, method=method)
-    return labels_to_instances(labels, prob, min_area=min_area, scale=scale)
+    prob32 = np.asarray(prob, dtype=np.float32)
+    energy32 = np.asarray(energy, dtype=np.float32)
+    labels = label_instances(prob32, energy32, thresholds, method=method)
+    return labels_to_instances(labels, prob32, min_area=thresholds.min_area, scale=scale)
+
+
+def filter_area(instances: Sequence[Instance], min_area: float) -> list[Instance]:
+    """The instances of at least ``min_area`` original pixels: what ``maps_to_polygons``
+    keeps at that ``min_area``, from its output at a smaller one (unscaled maps)."""
+    return [i for i in instances if i.area >= min_area]
 
 
 #: a proposals CSV row: ImageId, BuildingId, PolygonWKT_Pix, Confidence

@@ -17,17 +17,23 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    track,
+)
 
-from geoarena.models.config import ConfigError, TrainConfig
-from geoarena.models.data.augment import AugmentSettings, augment_batch
-from geoarena.models.data.dataset import CropDataset, build_cache, window_size
-from geoarena.models.data.sampler import HardExampleSampler
-from geoarena.models.data.spacenet import CityNormalizer, Tile, load_split, split_by_city
-from geoarena.models.inference import TilePredictor, autocast, autocast_dtype, resolve_device
-from geoarena.models.losses import CompositeLoss
+from geoarena.evaluator import Metric, ScoreResult, score
+from geoarena.models.data.spacenet import CityNormalizer, Tile
+from geoarena.models.inference import TilePredictor
 from geoarena.models.maps import MapCache, maps_to_table, save_maps
-from geoarena.models.nets import create_model, load_checkpoint, model_state
+from geoarena.models.nets import DetectorNet, load_checkpoint, model_state
+from geoarena.models.train_config import TrainConfig
+from geoarena.models.training_session import TrainingSession, prepare_data
 
 
 class MetricLogger(Protocol):
@@ -71,6 +77,10 @@ class EpochResult:
     loss_parts: dict[str, float] = field(default_factory=dict)
     train_images_per_s: float = 0.0
 
+    def value(self, metric: Metric) -> float:
+        """The validation value of ``metric`` (what ``monitor`` and pruning compare)."""
+        return self.val_f1 if Metric(metric) is Metric.F1 else self.val_mean_city_f1
+
     def metrics(self) -> dict[str, float]:
         """Flat metric dict for loggers (``val_f1_<city>`` per city)."""
         flat = {k: v for k, v in asdict(self).items() if isinstance(v, int | float)}
@@ -101,63 +111,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def lr_lambda(total_steps: int, warmup_steps: int, min_ratio: float) -> Callable[[int], float]:
-    """Linear warmup from 10% to 100%, then cosine decay to ``min_ratio``."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return 0.1 + 0.9 * step / max(warmup_steps, 1)
-        progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-    return factor
-
-
-@dataclass
-class _Data:
-    train: list[Tile]
-    val: list[Tile]
-    normalizer: CityNormalizer
-    train_cache: list[Path]
-    val_cache: list[Path]
-
-
-def prepare_data(config: TrainConfig) -> _Data:
-    """Load the splits, fit the 16-bit normalisation and build the target cache."""
-    tiles = load_split(config.data_dir, config.truth_glob)
-    if config.val_dir is not None:
-        train_tiles, val_tiles = tiles, load_split(config.val_dir, config.truth_glob)
-    else:
-        train_tiles, val_tiles = split_by_city(tiles, config.val_fraction, config.seed)
-    if not val_tiles:
-        raise ConfigError("val_fraction/val_dir: no validation tiles (validation runs every epoch)")
-    if not train_tiles:
-        raise ConfigError(f"data_dir: no training tiles left in {config.data_dir}")
-    normalizer = CityNormalizer(config.norm_percentiles).fit(
-        {t.image_id: t.path for t in [*train_tiles, *val_tiles]}, seed=config.seed
-    )
-    cache = config.resolved_cache_dir
-    return _Data(
-        train_tiles,
-        val_tiles,
-        normalizer,
-        build_cache(train_tiles, cache, normalizer, progress=config.progress),
-        build_cache(val_tiles, cache, normalizer, progress=config.progress),
-    )
-
-
 def validate(
     predictor: TilePredictor,
     val: Sequence[Tile],
     cache_files: Sequence[Path],
     config: TrainConfig,
-    console: Any = None,
-) -> tuple[Any, MapCache]:
+    console: Console | None = None,
+) -> tuple[ScoreResult, MapCache]:
     """Full pipeline on the validation tiles: maps -> watershed -> polygons -> evaluator."""
-    from rich.progress import track
-
-    from geoarena.evaluator import score
-
     maps = MapCache(truth={t.image_id: list(t.wkts) for t in val})
     show = console is not None and console.is_terminal
     pairs = zip(val, cache_files, strict=True)
@@ -166,149 +127,24 @@ def validate(
     ):
         image = np.load(path, mmap_mode="r")[..., :3]
         maps.add(tile.image_id, *predictor(image))
-    proposals = maps_to_table(
-        maps, t_energy=config.t_energy, t_mask=config.t_mask, min_area=config.min_area
-    )
+    proposals = maps_to_table(maps, config.thresholds)
     return score(maps.truth_table(), proposals, rules="deepglobe"), maps
 
 
 def checkpoint_meta(
-    model: torch.nn.Module, config: TrainConfig, normalizer: CityNormalizer
+    model: DetectorNet, config: TrainConfig, normalizer: CityNormalizer
 ) -> dict[str, Any]:
-    """Everything ``predict`` needs besides the weights."""
+    """Everything ``predict`` needs besides the weights (plain values: checkpoints load
+    with ``weights_only``)."""
     return {
         **model_state(model),
         "mean": list(model.encoder.mean),
         "std": list(model.encoder.std),
         "upscale": config.upscale,
-        "postprocess": {
-            "t_energy": config.t_energy,
-            "t_mask": config.t_mask,
-            "min_area": config.min_area,
-        },
+        "postprocess": config.thresholds.to_dict(),
         "normalizer": normalizer.to_dict(),
         "config": config.to_dict(),
     }
-
-
-class TrainingSession:
-    """Model, optimiser, schedule, sampler and the per-batch step of one training run.
-
-    ``train`` drives it epoch by epoch; ``bench/train_throughput.py`` times ``step``
-    (data pipeline included) against ``optimize`` on ready-made tensors.
-    """
-
-    def __init__(self, config: TrainConfig, data: _Data) -> None:
-        self.config = config
-        self.device = device = resolve_device(config.device)
-        self.amp_dtype = autocast_dtype(config.amp, device)
-        self.channels_last = config.channels_last == "on" or (
-            config.channels_last == "auto" and device.type == "cuda"
-        )
-        arch_kwargs = (
-            {
-                "decoder_channels": config.decoder_channels,
-                "aspp_channels": config.aspp_channels,
-                "aspp_rates": config.aspp_rates,
-            }
-            if config.arch == "unet_aspp"
-            else {"fpn_channels": config.fpn_channels}
-        )
-        model = create_model(
-            config.arch, config.encoder, pretrained=config.pretrained, **arch_kwargs
-        ).to(device)
-        if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        self.model = model
-        self.mean = torch.tensor(model.encoder.mean, device=device)
-        self.std = torch.tensor(model.encoder.std, device=device)
-        self.criterion = CompositeLoss(
-            config.w_bce, config.w_lovasz, config.w_energy, config.w_dice
-        )
-        self.optimizer = torch.optim.AdamW(
-            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-        )
-        n_train = len(data.train)
-        steps = max(n_train * config.crops_per_tile // config.batch_size, 1)
-        if config.max_train_batches_per_epoch:
-            steps = min(steps, config.max_train_batches_per_epoch)
-        self.steps = steps
-        self.sampler = HardExampleSampler(
-            n_train,
-            steps * config.batch_size,
-            mode=config.sampling,
-            temperature=config.hard_temperature,
-            mix=config.hard_mix,
-            seed=config.seed,
-        )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer,
-            lr_lambda(
-                config.epochs * steps, round(config.warmup_epochs * steps), config.min_lr_ratio
-            ),
-        )
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
-        self.augment = AugmentSettings(
-            config.crop_size,
-            config.upscale,
-            config.crop_scale,
-            config.rot90,
-            config.flips,
-            config.brightness,
-            config.contrast,
-        )
-        self.dataset = CropDataset(
-            data.train_cache, window_size(config.crop_size, config.upscale, config.crop_scale)
-        )
-
-    def loader(self, epoch: int) -> DataLoader:
-        """This epoch's batches; seeded by (seed, epoch) so a resumed run replays them."""
-        torch.manual_seed(self.config.seed * 1009 + epoch)
-        self.sampler.set_epoch(epoch)
-        return DataLoader(
-            self.dataset,
-            batch_size=self.config.batch_size,
-            sampler=self.sampler,
-            num_workers=self.config.num_workers,
-            pin_memory=self.device.type == "cuda",
-            generator=torch.Generator().manual_seed(self.config.seed * 7919 + epoch),
-        )
-
-    def step(self, windows: torch.Tensor, *, generator: torch.Generator | None = None):
-        """Augment a batch of uint8 windows on the device and take one optimiser step."""
-        windows = windows.to(self.device, non_blocking=True)
-        image, mask, energy = augment_batch(
-            windows, self.augment, self.mean, self.std, generator=generator
-        )
-        return self.optimize(image, mask, energy)
-
-    def optimize(self, image: torch.Tensor, mask: torch.Tensor, energy: torch.Tensor):
-        """Forward, composite loss, backward, clipping, AdamW and schedule step."""
-        if self.channels_last:
-            image = image.contiguous(memory_format=torch.channels_last)
-        with autocast(self.device, self.amp_dtype):
-            out = self.model(image)
-        loss = self.criterion(out, mask, energy)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss.total).backward()
-        if self.config.grad_clip:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()
-        return loss
-
-    def predictor(self) -> TilePredictor:
-        return TilePredictor(
-            self.model,
-            self.mean,
-            self.std,
-            self.config.upscale,
-            self.device,
-            self.amp_dtype,
-            self.config.val_tta,
-        )
 
 
 def train(
@@ -324,9 +160,6 @@ def train(
     (best monitored F1) and ``out_dir/val_maps.npz`` (validation maps of the best epoch).
     With ``resume=True`` training continues from ``last.pt`` (same config expected).
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     logger = logger or NullLogger()
     console = Console(quiet=not config.progress, stderr=True)
     out_dir = Path(config.out_dir)
@@ -367,7 +200,8 @@ def train(
         loader = session.loader(epoch)
         aug_gen = torch.Generator().manual_seed(config.seed * 104729 + epoch)
         model.train()
-        total, count, parts_sum = 0.0, 0, {}
+        total, count = 0.0, 0
+        parts_sum: dict[str, float] = {}
         progress = Progress(
             TextColumn(f"epoch {epoch}/{config.epochs}"),
             BarColumn(),
@@ -414,7 +248,7 @@ def train(
             train_images_per_s=count / max(train_seconds, 1e-9),
         )
         history.append(epoch_result)
-        monitored = epoch_result.val_f1 if config.monitor == "f1" else epoch_result.val_mean_city_f1
+        monitored = epoch_result.value(config.monitor)
         meta = checkpoint_meta(model, config, data.normalizer)
         if monitored > best_f1:
             best_f1, best_epoch = monitored, epoch

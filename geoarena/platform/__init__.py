@@ -1,43 +1,69 @@
 """Experiments: Optuna sweeps over training jobs, logged to MLflow, scored with the real metric.
 
-Importing this package is cheap (no optuna, mlflow or torch): the public names below
-load on first access.
-
-Modules: ``config`` (the sweep YAML), ``storage`` (Optuna storages, claim lock, dead
-workers), ``study`` (the worker loop and trial objective), ``tune_post`` (inner
-post-processing search), ``tracking`` (MLflow parent/child runs), ``launcher`` (worker
-processes per GPU / CPU slot), ``results`` (status, best trial, export), ``submit``
-(predict and post to a leaderboard), ``demo``.
+Modules: ``sweep/`` (the sweep file: space, strategy, schema, parameters -> training
+config, loading), ``trial_record`` (what the sweep stores in Optuna: ``TrialRecord``,
+``WorkerIdentity``, attribute keys), ``storage`` (Optuna storages, claim lock, dead
+workers), ``studies`` (create/resume, seeding, budget, retries), ``objective`` (one
+trial: train, tune, record), ``worker`` (``SweepWorker``: claim, run, record),
+``post_search`` (the inner threshold search), ``tracking`` (MLflow parent/child runs),
+``launcher`` (worker processes per GPU / CPU slot), ``results`` (status rows, best
+trial, export), ``best_prediction`` (predict with the best trial), ``demo``, ``cli``.
 """
 
-from __future__ import annotations
+from geoarena.platform.best_prediction import BestPrediction, predict_best
+from geoarena.platform.demo import run_demo
+from geoarena.platform.launcher import LaunchResult, launch
+from geoarena.platform.objective import TrialObjective, TrialTiming
+from geoarena.platform.post_search import PostSearchResult, tune_post
+from geoarena.platform.results import (
+    SearchGain,
+    TrialRow,
+    best_config,
+    best_trial,
+    export_best,
+    post_search_gain,
+    trial_rows,
+)
+from geoarena.platform.studies import NoResultError, launch_study, load_study
+from geoarena.platform.sweep import SweepConfig, SweepConfigError, load_sweep, parse_sweep
+from geoarena.platform.tracking import BaseTracker, MLflowTracker, NullTracker, make_tracker
+from geoarena.platform.trial_record import StudyAttr, TrialAttr, TrialRecord, WorkerIdentity
+from geoarena.platform.worker import SweepWorker, WorkerOptions, WorkerReport, run_worker
 
-import importlib
-from typing import Any
-
-_LAZY: dict[str, str] = {
-    "SweepConfig": "geoarena.platform.config",
-    "SweepConfigError": "geoarena.platform.config",
-    "load_sweep": "geoarena.platform.config",
-    "parse_sweep": "geoarena.platform.config",
-    "BaseTracker": "geoarena.platform.tracking",
-    "NullTracker": "geoarena.platform.tracking",
-    "MLflowTracker": "geoarena.platform.tracking",
-    "launch": "geoarena.platform.launcher",
-    "run_worker": "geoarena.platform.study",
-    "WorkerOptions": "geoarena.platform.study",
-    "tune_post": "geoarena.platform.tune_post",
-    "best_trial": "geoarena.platform.results",
-    "export_best": "geoarena.platform.results",
-    "trial_rows": "geoarena.platform.results",
-    "run_demo": "geoarena.platform.demo",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'geoarena.platform' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__all__ = [
+    "BaseTracker",
+    "BestPrediction",
+    "LaunchResult",
+    "MLflowTracker",
+    "NoResultError",
+    "NullTracker",
+    "PostSearchResult",
+    "SearchGain",
+    "StudyAttr",
+    "SweepConfig",
+    "SweepConfigError",
+    "SweepWorker",
+    "TrialAttr",
+    "TrialObjective",
+    "TrialRecord",
+    "TrialRow",
+    "TrialTiming",
+    "WorkerIdentity",
+    "WorkerOptions",
+    "WorkerReport",
+    "best_config",
+    "best_trial",
+    "export_best",
+    "launch",
+    "launch_study",
+    "load_study",
+    "load_sweep",
+    "make_tracker",
+    "parse_sweep",
+    "post_search_gain",
+    "predict_best",
+    "run_demo",
+    "run_worker",
+    "trial_rows",
+    "tune_post",
+]

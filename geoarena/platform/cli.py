@@ -1,34 +1,52 @@
 """``geoarena sweep ...`` and ``geoarena demo``.
 
-Importing this module is cheap: optuna, mlflow and torch load inside the commands.
+The root command group imports this module only when one of these commands runs (it
+loads optuna, mlflow and torch). Errors are mapped to exit codes by
+:func:`geoarena.cli.exit_on_error`.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
 
 import click
+import optuna
+from rich.console import Console
+from rich.table import Table
+
+from geoarena.cli import exit_on_error
+from geoarena.leaderboard import LeaderboardClient
+from geoarena.models import Thresholds
+from geoarena.models.cli import IMAGES, TTA
+from geoarena.platform.best_prediction import predict_best
+from geoarena.platform.demo import run_demo
+from geoarena.platform.launcher import launch, parse_gpus, run_worker_process
+from geoarena.platform.results import (
+    TrialRow,
+    best_trial,
+    export_best,
+    post_search_gain,
+    trial_rows,
+)
+from geoarena.platform.storage import is_rdb
+from geoarena.platform.studies import load_study
+from geoarena.platform.sweep import SweepConfig, load_sweep
 
 SWEEP_FILE = click.argument(
     "sweep_file", type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 
 
-def _load(sweep_file: Path):
-    from geoarena.platform.config import SweepConfigError, load_sweep
-
-    try:
+def _load(sweep_file: Path) -> SweepConfig:
+    with exit_on_error():
         return load_sweep(sweep_file)
-    except SweepConfigError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def _quiet_optuna() -> None:
     """Our own progress replaces Optuna's per-trial INFO lines."""
-    import optuna
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -56,10 +74,6 @@ def run(sweep_file: Path, gpus: str | None, workers: int | None, no_progress: bo
     (PostgreSQL) storage. Ctrl-C stops cleanly: running trials are re-queued, and running
     the command again resumes.
     """
-    from rich.console import Console
-
-    from geoarena.platform.launcher import launch, parse_gpus
-
     sweep_cfg = _load(sweep_file)
     if gpus and workers:
         raise click.UsageError("--gpus and --workers are exclusive: one worker per GPU")
@@ -88,8 +102,6 @@ def worker(
     sweep_file: Path, name: str, index: int, gpu: str | None, deadline: float | None
 ) -> None:
     """One worker process (started by `sweep run`)."""
-    from geoarena.platform.launcher import run_worker_process
-
     _quiet_optuna()
     sys.exit(run_worker_process(sweep_file, name=name, index=index, gpu=gpu, deadline=deadline))
 
@@ -99,39 +111,30 @@ def worker(
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
 def status(sweep_file: Path, fmt: str) -> None:
     """Table of trials: state, parameters, F1 (tuned and fixed), duration, GPU."""
-    from rich.console import Console
-
-    from geoarena.platform.results import NoResultError, load_study, trial_rows
-
     sweep_cfg = _load(sweep_file)
-    try:
+    with exit_on_error():
         study = load_study(sweep_cfg)
-    except NoResultError as exc:
-        raise click.ClickException(str(exc)) from None
     if fmt == "json":
         click.echo(json.dumps([r.to_dict() for r in trial_rows(study)], indent=2, default=str))
-        return
-    if fmt == "csv":
+    elif fmt == "csv":
         _write_csv(sweep_cfg, trial_rows(study))
-        return
-    _print_status(sweep_cfg, study, Console())
+    else:
+        _print_status(sweep_cfg, study, Console())
 
 
-def _write_csv(sweep_cfg, rows) -> None:
+def _write_csv(sweep_cfg: SweepConfig, rows: list[TrialRow]) -> None:
     """One line per trial, parameters and tuned thresholds as their own columns."""
-    import csv
-
     names = list(sweep_cfg.space)
-    post = ["t_energy", "t_mask", "min_area"]
+    post = Thresholds.names()
     writer = csv.writer(sys.stdout)
     writer.writerow(
         [
             "number",
             "state",
             "value",
-            "value_fixed",
+            "fixed_value",
             *names,
-            *(f"post_{p}" for p in post),
+            *(f"thresholds.{p}" for p in post),
             "epochs",
             "seconds",
             "gpu",
@@ -141,88 +144,71 @@ def _write_csv(sweep_cfg, rows) -> None:
         ]
     )
     for r in rows:
+        record = r.record
+        tuned = record.thresholds.to_dict() if record and record.thresholds else {}
         writer.writerow(
             [
                 r.number,
                 r.state,
                 r.value,
-                r.value_fixed,
+                record.fixed_value if record else None,
                 *(r.params.get(n) for n in names),
-                *(r.post.get(p) for p in post),
+                *(tuned.get(p) for p in post),
                 r.epochs,
                 r.seconds,
                 r.gpu,
                 r.worker,
-                r.run_id,
+                r.mlflow_run_id,
                 r.note,
             ]
         )
 
 
-def _print_status(sweep_cfg, study, console) -> None:
-    from rich.table import Table
-
-    from geoarena.platform.results import post_search_gain, trial_rows
-
+def _print_status(sweep_cfg: SweepConfig, study: optuna.Study, console: Console) -> None:
     rows = trial_rows(study)
     names = list(sweep_cfg.space)
-    table = Table(title=f"study {sweep_cfg.name} ({sweep_cfg.objective.metric}, maximize)")
-    for col in (
-        "#",
-        "state",
-        "value",
-        "fixed",
-        *names,
-        "post t_e/t_m/area",
-        "epochs",
-        "time",
-        "gpu",
-    ):
+    metric = sweep_cfg.objective.metric
+    table = Table(title=f"study {sweep_cfg.name} ({metric}, maximize)")
+    columns = ("#", "state", "value", "fixed", *names, "post t_e/t_m/area", "epochs", "time", "gpu")
+    for col in columns:
         table.add_column(col, justify="left" if col in ("state", "gpu") else "right")
     table.add_column("note")
-    best = max(
-        (r.value for r in rows if r.state == "COMPLETE" and r.value is not None), default=None
-    )
+    done = [r.value for r in rows if r.state == "COMPLETE" and r.value is not None]
+    best = max(done, default=None)
     for r in rows:
-        style = (
-            "bold green" if best is not None and r.value == best and r.state == "COMPLETE" else None
-        )
-        post = r.post
+        top = best is not None and r.value == best and r.state == "COMPLETE"
+        tuned = r.record.thresholds if r.record else None
         table.add_row(
             str(r.number),
             r.state,
             _fmt(r.value),
-            _fmt(r.value_fixed),
+            _fmt(r.record.fixed_value if r.record else None),
             *[_fmt(r.params.get(n)) for n in names],
-            f"{post['t_energy']:.2f}/{post['t_mask']:.2f}/{post['min_area']:g}" if post else "",
+            f"{tuned.t_energy:.2f}/{tuned.t_mask:.2f}/{tuned.min_area:g}" if tuned else "",
             str(r.epochs),
             f"{r.seconds:.0f}s" if r.seconds is not None else "",
             r.gpu,
             r.note,
-            style=style,
+            style="bold green" if top else None,
         )
     console.print(table)
     gain = post_search_gain(study)
     if gain:
         console.print(
-            f"post-processing search added {gain['mean']:+.4f} {sweep_cfg.objective.metric} on "
-            f"average over fixed thresholds (max {gain['max']:+.4f}, {gain['trials']} trials)"
+            f"post-processing search added {gain.mean:+.4f} {metric} on average over fixed "
+            f"thresholds (max {gain.max:+.4f}, {gain.trials} trials)"
         )
+    storage = sweep_cfg.storage_url
+    dashboard = storage if is_rdb(storage) else str(Path(storage).resolve())
     console.print(
         f"MLflow UI:        mlflow ui --backend-store-uri {sweep_cfg.tracking_uri}\n"
-        f"optuna-dashboard: optuna-dashboard {_dashboard_storage(sweep_cfg.storage_url)}",
+        f"optuna-dashboard: optuna-dashboard {dashboard}",
         highlight=False,
         soft_wrap=True,
     )
 
 
-def _dashboard_storage(url: str) -> str:
-    from geoarena.platform.storage import is_rdb
-
-    return url if is_rdb(url) else str(Path(url).resolve())
-
-
-def _fmt(value) -> str:
+def _fmt(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -240,36 +226,26 @@ def _fmt(value) -> str:
 )
 def best(sweep_file: Path, export: Path | None) -> None:
     """The best completed trial; optionally export it as a training config."""
-    from geoarena.platform.results import NoResultError, best_trial, export_best, load_study
-    from geoarena.platform.study import RESULT_ATTR
-
     sweep_cfg = _load(sweep_file)
-    try:
+    with exit_on_error():
         study = load_study(sweep_cfg)
-        trial = best_trial(study)
+        trial, record = best_trial(study)
         if export is not None:
             export_best(sweep_cfg, study, export)
-    except NoResultError as exc:
-        raise click.ClickException(str(exc)) from None
-    result = trial.user_attrs.get(RESULT_ATTR, {})
     click.echo(f"best trial: #{trial.number}  {sweep_cfg.objective.metric} {trial.value:.4f}")
     for name, value in trial.params.items():
         click.echo(f"  {name}: {value}")
-    for name, value in result.get("post", {}).items():
-        click.echo(f"  {name} (tuned): {value}")
-    click.echo(f"  checkpoint: {result.get('checkpoint', '-')}")
+    if record.thresholds is not None:
+        for name, tuned in record.thresholds.to_dict().items():
+            click.echo(f"  {name} (tuned): {tuned}")
+    click.echo(f"  checkpoint: {record.checkpoint}")
     if export is not None:
         click.echo(f"config written to {export} (geoarena train {export} / geoarena predict ...)")
 
 
 @sweep.command()
 @SWEEP_FILE
-@click.option(
-    "--images",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-    help="Folder of test tiles to predict.",
-)
+@IMAGES
 @click.option("--server", required=True, help="Leaderboard base URL, e.g. http://host:8000.")
 @click.option(
     "--token", required=True, envvar="GEOARENA_TOKEN", help="Team token ($GEOARENA_TOKEN)."
@@ -281,7 +257,7 @@ def best(sweep_file: Path, export: Path | None) -> None:
     default=None,
     help="Where to keep the predictions CSV (default <out_dir>/best_predictions.csv).",
 )
-@click.option("--tta", is_flag=True, help="Test-time augmentation (8 flips/rotations).")
+@TTA
 def submit(
     sweep_file: Path,
     images: Path,
@@ -292,23 +268,15 @@ def submit(
     tta: bool,
 ) -> None:
     """Predict the test tiles with the best trial and submit the CSV to a leaderboard."""
-    from geoarena.platform.results import NoResultError
-    from geoarena.platform.submit import SubmitError, post_submission, predict_best
-
     sweep_cfg = _load(sweep_file)
     out = out or sweep_cfg.root / "best_predictions.csv"
-    try:
+    with exit_on_error():
         pred = predict_best(sweep_cfg, images, out, tta=tta)
         click.echo(f"predicted {images} with trial #{pred.trial.number} -> {pred.csv}")
-        answer = post_submission(
-            server,
-            token,
-            challenge,
-            pred.csv,
-            description=f"{sweep_cfg.name} trial {pred.trial.number}",
-        )
-    except (NoResultError, FileNotFoundError, SubmitError) as exc:
-        raise click.ClickException(str(exc)) from None
+        with LeaderboardClient(server, token) as client:
+            answer = client.submit(
+                challenge, pred.csv, description=f"{sweep_cfg.name} trial {pred.trial.number}"
+            )
     click.echo(json.dumps(answer, indent=2, default=str))
 
 
@@ -326,12 +294,11 @@ def submit(
     "--epochs",
     type=click.IntRange(min=1),
     default=None,
-    help="Epochs per trial (default 8: enough for the tiny net to find buildings).",
+    help="Epochs per trial (default 16: enough for the tiny net to find buildings).",
 )
 @click.option("--fresh", is_flag=True, help="Delete the working folder first.")
 def demo(work_dir: Path, trials: int, epochs: int | None, fresh: bool) -> None:
     """Synthetic cities -> sweep -> best model -> test predictions -> local leaderboard."""
-    from geoarena.platform.demo import run_demo
-
     _quiet_optuna()
-    run_demo(work_dir, trials=trials, fresh=fresh, train={"epochs": epochs} if epochs else None)
+    with exit_on_error():
+        run_demo(work_dir, trials=trials, fresh=fresh, train={"epochs": epochs} if epochs else None)

@@ -13,12 +13,25 @@ import time
 from pathlib import Path
 from typing import Any
 
-#: a network small enough to train in seconds on two cores (timm's test model).
+import optuna
+import yaml
+from optuna.trial import TrialState
+from rich.console import Console
+from rich.panel import Panel
+
+from geoarena.evaluator import ScoreResult, score
+from geoarena.leaderboard import run_local_demo
+from geoarena.models import TINY_NET, one_torch_thread, predict
+from geoarena.models.data.synth import write_synthetic
+from geoarena.platform.best_prediction import predict_best
+from geoarena.platform.launcher import launch
+from geoarena.platform.results import post_search_gain
+from geoarena.platform.sweep import SweepConfig, load_sweep
+from geoarena.platform.trial_record import TrialAttr
+
+#: the tiny network, trained briefly: seconds per trial on two cores.
 DEMO_TRAIN: dict[str, Any] = {
-    "encoder": "test_resnet",
-    "decoder_channels": [32, 16, 16, 8],
-    "aspp_channels": 32,
-    "aspp_rates": [2, 4],
+    **TINY_NET,
     "epochs": 16,
     "batch_size": 8,
     "crops_per_tile": 4,
@@ -45,8 +58,6 @@ TRAIN_TILES, TEST_TILES, TILE_SIZE = 32, 8, 128
 
 def write_demo_sweep(work: Path, *, trials: int, train: dict[str, Any] | None = None) -> Path:
     """The demo's sweep file (a readable example of the format, too)."""
-    import yaml
-
     sweep = {
         "name": "demo",
         "out_dir": "sweep",
@@ -73,29 +84,20 @@ def run_demo(
     trials: int = 3,
     fresh: bool = False,
     train: dict[str, Any] | None = None,
-    console: Any = None,
-) -> dict:
-    """Run the demo in ``work``; return a summary dict (also printed).
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Run the demo in ``work``; return a summary (also printed).
 
     ``train`` overrides fixed training settings (the tests shorten the epochs).
     """
-    import torch
-    from rich.console import Console
-    from rich.panel import Panel
+    with one_torch_thread():
+        return _run(Path(work), trials, fresh, train, console or Console(stderr=True))
 
-    from geoarena.models.data.synth import write_synthetic
-    from geoarena.platform.config import load_sweep
-    from geoarena.platform.launcher import launch
-    from geoarena.platform.results import best_trial, post_search_gain
-    from geoarena.platform.study import RESULT_ATTR
-    from geoarena.platform.submit import predict_best
 
-    # one intra-op thread: with two on two busy cores, OpenMP spin-waits make this tiny
-    # network 10x slower (measured: 4 minutes instead of 20 s); one is steady everywhere
-    torch.set_num_threads(1)
-    console = console or Console(stderr=True)
+def _run(
+    work: Path, trials: int, fresh: bool, train: dict[str, Any] | None, console: Console
+) -> dict[str, Any]:
     started = time.perf_counter()
-    work = Path(work)
     if fresh and work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -127,7 +129,7 @@ def run_demo(
     stats = _test_score(work, best.csv)
 
     gain = post_search_gain(study)
-    result_attrs = best_trial(study).user_attrs.get(RESULT_ATTR, {})
+    fixed_value = best.record.fixed_value
     states: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
         states[t.state.name] = states.get(t.state.name, 0) + 1
@@ -135,19 +137,21 @@ def run_demo(
         "trials": states,
         "best_trial": best.trial.number,
         "best_val": best.trial.value,
-        "val_at_fixed_thresholds": result_attrs.get("value_fixed"),
-        "post_search_gain_mean": gain["mean"] if gain else None,
+        "val_at_fixed_thresholds": fixed_value,
+        "post_search_gain_mean": gain.mean if gain else None,
         "test_f1": stats.micro.f1,
         "test_mean_city_f1": stats.mean_city_f1,
         "seconds": time.perf_counter() - started,
         "leaderboard": board,
     }
     board_db = (work / "leaderboard.db").resolve()
+    tuned = best.record.thresholds.to_dict() if best.record.thresholds is not None else {}
+    fixed = f"{fixed_value:.3f}" if fixed_value is not None else "-"
     lines = [
         f"trials: {', '.join(f'{n} {s.lower()}' for s, n in sorted(states.items()))}",
         f"best trial #{best.trial.number}: validation F1 {best.trial.value:.3f} "
-        f"(fixed thresholds {result_attrs.get('value_fixed', float('nan')):.3f}; tuned "
-        + ", ".join(f"{k} {v:g}" for k, v in best.post.items())
+        f"(fixed thresholds {fixed}; tuned "
+        + ", ".join(f"{k} {v:g}" for k, v in tuned.items())
         + ")",
         f"test split: F1 {stats.micro.f1:.3f}, mean per-city F1 {stats.mean_city_f1:.3f}",
         f"MLflow:  mlflow ui --backend-store-uri {sweep.tracking_uri}   (experiment 'demo')",
@@ -159,25 +163,19 @@ def run_demo(
     return summary
 
 
-def _baseline_predictions(sweep: Any, study: Any, work: Path) -> Path:
+def _baseline_predictions(sweep: SweepConfig, study: optuna.Study, work: Path) -> Path:
     """The seed trial (the fixed config's values, untuned thresholds) on the test tiles."""
-    from optuna.trial import TrialState
-
-    from geoarena.models.predict import predict
-
     seed = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-        if t.user_attrs.get("seed_trial")
+        if t.user_attrs.get(TrialAttr.SEED)
     ]
     trial = seed[0] if seed else study.get_trials(deepcopy=False)[0]
     checkpoint = sweep.trial_dir(trial.number) / "best.pt"
     return predict(checkpoint, work / "data" / "test" / "images", work / "baseline.csv")
 
 
-def _leaderboard(work: Path, best_csv: Path, baseline_csv: Path) -> dict:
-    from geoarena.leaderboard import run_local_demo
-
+def _leaderboard(work: Path, best_csv: Path, baseline_csv: Path) -> dict[str, Any]:
     truth = (work / "data" / "test" / "truth.csv").read_bytes()
     return run_local_demo(
         database=str(work / "leaderboard.db"),
@@ -189,7 +187,5 @@ def _leaderboard(work: Path, best_csv: Path, baseline_csv: Path) -> dict:
     )
 
 
-def _test_score(work: Path, csv: Path) -> Any:
-    from geoarena.evaluator import score
-
+def _test_score(work: Path, csv: Path) -> ScoreResult:
     return score(work / "data" / "test" / "truth.csv", csv, rules="deepglobe")

@@ -19,18 +19,21 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from geoarena.platform.config import SweepConfig
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from geoarena.platform.interrupt import StopRequest
-from geoarena.platform.study import (
-    TrialTiming,
-    WorkerOptions,
-    counted_trials,
-    launch_study,
-    run_worker,
-)
-from geoarena.platform.tracking import make_tracker
+from geoarena.platform.objective import TrialTiming
+from geoarena.platform.studies import counted_trials, launch_study
+from geoarena.platform.sweep import SweepConfig, load_sweep
+from geoarena.platform.tracking import BaseTracker, make_tracker
+from geoarena.platform.worker import WorkerOptions, run_worker
+
+Processes = dict[str, "subprocess.Popen[bytes]"]
 
 #: seconds a worker gets to record its trial after Ctrl-C before it is killed.
 STOP_GRACE = 60.0
@@ -39,7 +42,7 @@ POLL_SECONDS = 1.0
 
 @dataclass
 class LaunchResult:
-    study: Any
+    study: optuna.Study
     interrupted: bool = False
     #: per-trial timings (in-process runs only)
     timings: list[TrialTiming] = field(default_factory=list)
@@ -53,8 +56,6 @@ def parse_gpus(text: str | None) -> list[str]:
     if not text:
         return []
     if text == "all":
-        import torch
-
         return [str(i) for i in range(torch.cuda.device_count())]
     gpus = [g.strip() for g in text.split(",") if g.strip()]
     if len(set(gpus)) != len(gpus):
@@ -68,18 +69,16 @@ def launch(
     gpus: list[str] | None = None,
     workers: int | None = None,
     progress: bool = True,
-    console: Any = None,
+    console: Console | None = None,
 ) -> LaunchResult:
     """Run the sweep to its budget with ``len(gpus)`` GPU workers or ``workers`` CPU workers."""
-    from rich.console import Console
-
     console = console or Console(stderr=True)
     deadline = time.time() + sweep.budget.timeout if sweep.budget.timeout else None
     tracker = make_tracker(sweep)
     study, warnings = launch_study(sweep, tracker)
     for text in warnings:
         console.print(f"[yellow]warning:[/] {text}")
-    slots = (
+    slots: list[tuple[str, str | None]] = (
         [(f"gpu{g}", g) for g in gpus] if gpus else [(f"cpu{i}", None) for i in range(workers or 1)]
     )
     result = LaunchResult(study=study, warnings=warnings)
@@ -89,14 +88,18 @@ def launch(
         else:
             _run_processes(sweep, slots, deadline, progress, console, result)
     finally:
-        _close(sweep, tracker, study, result.interrupted)
+        _close(tracker, study, result.interrupted)
     return result
 
 
 def _run_here(
-    sweep: SweepConfig, deadline: float | None, progress: bool, console: Any, result: LaunchResult
+    sweep: SweepConfig,
+    deadline: float | None,
+    progress: bool,
+    console: Console,
+    result: LaunchResult,
 ) -> None:
-    def show(trial: Any, timing: TrialTiming) -> None:
+    def show(trial: FrozenTrial, timing: TrialTiming) -> None:
         value = "-" if trial.value is None else f"{trial.value:.4f}"
         share = timing.overhead / max(timing.total, 1e-9)
         console.print(
@@ -119,12 +122,12 @@ def _run_processes(
     slots: list[tuple[str, str | None]],
     deadline: float | None,
     progress: bool,
-    console: Any,
+    console: Console,
     result: LaunchResult,
 ) -> None:
     logs = sweep.root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    procs: dict[str, subprocess.Popen] = {}
+    procs: Processes = {}
     for index, (name, gpu) in enumerate(slots):
         cmd = worker_command(sweep, name=name, index=index, gpu=gpu, deadline=deadline)
         env = worker_env(gpu, len(slots))
@@ -183,16 +186,13 @@ def worker_command(
 
 def _watch(
     sweep: SweepConfig,
-    study: Any,
-    procs: dict[str, subprocess.Popen],
+    study: optuna.Study,
+    procs: Processes,
     progress: bool,
-    console: Any,
+    console: Console,
     stop: StopRequest,
 ) -> None:
     """Poll the study for a progress bar until every worker has exited."""
-    from optuna.trial import TrialState
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     total = sweep.budget.n_trials
     bar = Progress(
         TextColumn("[bold]{task.description}"),
@@ -226,7 +226,7 @@ def _watch(
             time.sleep(POLL_SECONDS)
 
 
-def _stop(procs: dict[str, subprocess.Popen]) -> None:
+def _stop(procs: Processes) -> None:
     for proc in procs.values():
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -241,10 +241,8 @@ def _stop(procs: dict[str, subprocess.Popen]) -> None:
                 proc.wait()
 
 
-def _close(sweep: SweepConfig, tracker: Any, study: Any, interrupted: bool) -> None:
+def _close(tracker: BaseTracker, study: optuna.Study, interrupted: bool) -> None:
     """Finish the parent run once the budget is spent and nothing runs (any launcher may)."""
-    from optuna.trial import TrialState
-
     trials = study.get_trials(deepcopy=False)
     running = any(t.state == TrialState.RUNNING for t in trials)
     if interrupted:
@@ -257,16 +255,12 @@ def run_worker_process(
     sweep_path: Path, *, name: str, index: int, gpu: str | None, deadline: float | None
 ) -> int:
     """Body of ``geoarena sweep worker``: exit status 0, or 130 after Ctrl-C."""
-    from geoarena.platform.config import load_sweep
-
     sweep = load_sweep(sweep_path)
     if gpu is None:
-        import torch
-
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     options = WorkerOptions(worker=name, gpu=gpu, deadline=deadline, index=index)
 
-    def show(trial: Any, timing: TrialTiming) -> None:
+    def show(trial: FrozenTrial, timing: TrialTiming) -> None:
         print(f"[{name}] trial {trial.number}: {trial.state.name} value={trial.value}", flush=True)
 
     try:

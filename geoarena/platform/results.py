@@ -3,142 +3,141 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import statistics
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from geoarena.platform.config import SweepConfig
-from geoarena.platform.storage import INTERRUPTED_ATTR, WORKER_ATTR, open_storage
-from geoarena.platform.study import RESULT_ATTR, RETRY_ATTR
-from geoarena.platform.tracking import RUN_ATTR
+import optuna
+from optuna.trial import FrozenTrial, TrialState
 
-
-class NoResultError(LookupError):
-    """The study has no finished trial (or does not exist) yet."""
+from geoarena.models import TrainConfig
+from geoarena.platform.studies import NoResultError
+from geoarena.platform.sweep import SweepConfig
+from geoarena.platform.trial_record import TrialAttr, TrialRecord, WorkerIdentity
 
 
 @dataclass(frozen=True)
 class TrialRow:
-    """One line of ``geoarena sweep status``."""
+    """One line of ``geoarena sweep status``: the trial as Optuna knows it, and its record."""
 
     number: int
     state: str
     value: float | None
-    value_fixed: float | None
     params: dict[str, Any]
-    post: dict[str, float]
     seconds: float | None
     epochs: int
     gpu: str
     worker: str
-    run_id: str | None
+    mlflow_run_id: str | None
     note: str
+    record: TrialRecord | None
+
+    @classmethod
+    def of(cls, trial: FrozenTrial) -> TrialRow:
+        identity = WorkerIdentity.of(trial)
+        seconds = None
+        if trial.datetime_start is not None and trial.datetime_complete is not None:
+            seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
+        attrs = trial.user_attrs
+        notes = []
+        if TrialAttr.RETRY_OF in attrs:
+            notes.append(f"retry of #{attrs[TrialAttr.RETRY_OF]}")
+        if attrs.get(TrialAttr.INTERRUPTED):
+            notes.append("interrupted")
+        if TrialAttr.ERROR in attrs:
+            notes.append(str(attrs[TrialAttr.ERROR])[:80])
+        if attrs.get(TrialAttr.SEED):
+            notes.append("seed")
+        return cls(
+            number=trial.number,
+            state=trial.state.name,
+            value=trial.value,
+            params=dict(trial.params),
+            seconds=seconds,
+            epochs=len(trial.intermediate_values),
+            gpu=str(identity.gpu or "-") if identity is not None else "-",
+            worker=identity.worker if identity is not None else "",
+            mlflow_run_id=attrs.get(TrialAttr.RUN_ID),
+            note="; ".join(notes),
+            record=TrialRecord.of(trial),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        """The JSON form of ``sweep status --format json`` (the record as stored)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["record"] = None if self.record is None else self.record.to_attr()
+        return values
 
 
-def load_study(sweep: SweepConfig) -> Any:
-    """The sweep's study, read-only use; ``NoResultError`` if it was never run."""
-    import optuna
-
-    storage = open_storage(
-        sweep.storage_url,
-        heartbeat_interval=sweep.storage.heartbeat_interval,
-        grace_period=sweep.storage.grace_period,
-    )
-    try:
-        return optuna.load_study(study_name=sweep.name, storage=storage)
-    except KeyError:
-        raise NoResultError(
-            f"no study named {sweep.name!r} in {sweep.storage_url}; run `geoarena sweep run` first"
-        ) from None
+def trial_rows(study: optuna.Study) -> list[TrialRow]:
+    return [TrialRow.of(t) for t in study.get_trials(deepcopy=False)]
 
 
-def trial_rows(study: Any) -> list[TrialRow]:
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        result = t.user_attrs.get(RESULT_ATTR, {})
-        worker = t.user_attrs.get(WORKER_ATTR, {}) or {}
-        seconds = None
-        if t.datetime_start is not None and t.datetime_complete is not None:
-            seconds = (t.datetime_complete - t.datetime_start).total_seconds()
-        notes = []
-        if RETRY_ATTR in t.user_attrs:
-            notes.append(f"retry of #{t.user_attrs[RETRY_ATTR]}")
-        if t.user_attrs.get(INTERRUPTED_ATTR):
-            notes.append("interrupted")
-        if "error" in t.user_attrs:
-            notes.append(str(t.user_attrs["error"])[:80])
-        if t.user_attrs.get("seed_trial"):
-            notes.append("seed")
-        rows.append(
-            TrialRow(
-                number=t.number,
-                state=t.state.name,
-                value=t.value,
-                value_fixed=result.get("value_fixed"),
-                params=dict(t.params),
-                post=result.get("post", {}),
-                seconds=seconds,
-                epochs=len(t.intermediate_values),
-                gpu=str(worker.get("gpu") or "-"),
-                worker=str(worker.get("worker", "")),
-                run_id=t.user_attrs.get(RUN_ATTR),
-                note="; ".join(notes),
-            )
-        )
-    return rows
-
-
-def best_trial(study: Any) -> Any:
-    """The COMPLETE trial with the highest tuned F1."""
-    from optuna.trial import TrialState
-
+def best_trial(study: optuna.Study) -> tuple[FrozenTrial, TrialRecord]:
+    """The COMPLETE trial with the highest tuned value (ties: the earliest), and its record."""
     done = [
-        t
+        (t, record)
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.value is not None and math.isfinite(t.value)
+        if t.value is not None and math.isfinite(t.value) and (record := TrialRecord.of(t))
     ]
     if not done:
         raise NoResultError(f"study {study.study_name!r} has no completed trial yet")
-    return max(done, key=lambda t: (t.value, -t.number))
+    return max(done, key=lambda pair: (pair[0].value, -pair[0].number))
 
 
-def best_config(sweep: SweepConfig, trial: Any) -> Any:
+def best_config(sweep: SweepConfig, trial: FrozenTrial, record: TrialRecord) -> TrainConfig:
     """The best trial's training config with its tuned post-processing thresholds, ready to
     retrain (``out_dir`` = ``<sweep out>/best``) or to predict with."""
-    result = trial.user_attrs.get(RESULT_ATTR, {})
-    config = sweep.trial_config(trial.params, trial.number)
-    return config.replace(out_dir=sweep.root / "best", **result.get("post", {}))
+    config = sweep.trial_config(trial.params, trial.number, out_dir=sweep.root / "best")
+    return config.replace(thresholds=record.thresholds)
 
 
-def export_best(sweep: SweepConfig, study: Any, path: str | Path) -> tuple[Path, Any]:
+def export_best(
+    sweep: SweepConfig, study: optuna.Study, path: str | Path
+) -> tuple[Path, FrozenTrial, TrialRecord]:
     """Write the best trial's config as YAML with a header saying where it came from."""
-    trial = best_trial(study)
-    config = best_config(sweep, trial)
-    path = config.to_yaml(path)
-    result = trial.user_attrs.get(RESULT_ATTR, {})
+    trial, record = best_trial(study)
+    written = best_config(sweep, trial, record).to_yaml(path)
+    fixed = record.fixed_value
     header = [
         f"# exported by `geoarena sweep best` from study {sweep.name!r}, trial {trial.number}",
         f"# {sweep.objective.metric} {trial.value:.4f} after post-processing search"
-        + (
-            f" ({result['value_fixed']:.4f} at fixed thresholds)" if "value_fixed" in result else ""
-        ),
-        f"# checkpoint: {result.get('checkpoint', '?')}",
-        f"# mlflow run: {trial.user_attrs.get(RUN_ATTR, '-')}",
+        + (f" ({fixed:.4f} at fixed thresholds)" if fixed is not None else ""),
+        f"# checkpoint: {record.checkpoint}",
+        f"# mlflow run: {trial.user_attrs.get(TrialAttr.RUN_ID, '-')}",
     ]
-    path.write_text("\n".join(header) + "\n" + path.read_text())
-    return path, trial
+    written.write_text("\n".join(header) + "\n" + written.read_text())
+    return written, trial, record
 
 
-def post_search_gain(study: Any) -> dict[str, float] | None:
-    """Mean and max of what the inner search added over fixed thresholds, across trials."""
+@dataclass(frozen=True)
+class SearchGain:
+    """What the inner search added over fixed thresholds, across trials."""
+
+    trials: int
+    mean: float
+    max: float
+
+
+def post_search_gain(study: optuna.Study) -> SearchGain | None:
     gains = [
-        r["gain"]
+        gain
         for t in study.get_trials(deepcopy=False)
-        if isinstance(r := t.user_attrs.get(RESULT_ATTR), dict) and "gain" in r
+        if (record := TrialRecord.of(t)) is not None and (gain := record.gain) is not None
     ]
     if not gains:
         return None
-    return {"trials": len(gains), "mean": sum(gains) / len(gains), "max": max(gains)}
+    return SearchGain(len(gains), statistics.fmean(gains), max(gains))
+
+
+__all__ = [
+    "NoResultError",
+    "SearchGain",
+    "TrialRow",
+    "best_config",
+    "best_trial",
+    "export_best",
+    "post_search_gain",
+    "trial_rows",
+]

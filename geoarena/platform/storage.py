@@ -30,14 +30,17 @@ import socket
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-#: trial user attribute holding ``{"host", "pid", "pid_start", "gpu", "worker"}``.
-WORKER_ATTR = "worker"
-#: trial user attribute set on trials stopped by Ctrl-C (they are re-queued).
-INTERRUPTED_ATTR = "interrupted"
+import optuna
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import text
 
-StaleCallback = Callable[[Any, Any], None]
+from geoarena.platform.trial_record import WorkerIdentity
+
+#: called with the study and the (already failed) trial of a dead worker.
+StaleCallback = Callable[[optuna.Study, FrozenTrial], None]
 
 
 def is_rdb(url: str) -> bool:
@@ -55,15 +58,12 @@ def open_storage(
     heartbeat_interval: int = 60,
     grace_period: int | None = None,
     on_stale: StaleCallback | None = None,
-) -> Any:
+) -> BaseStorage:
     """An Optuna storage for ``url`` (a journal file path, or a database URL).
 
     ``on_stale(study, frozen_trial)`` runs for every trial whose worker stopped sending
     heartbeats (RDB storages), after Optuna has marked it FAIL.
     """
-    import optuna
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
-
     if not is_rdb(url):
         path = journal_path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +72,7 @@ def open_storage(
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
+        return RDBStorage(
             url,
             heartbeat_interval=heartbeat_interval,
             grace_period=grace_period or 2 * heartbeat_interval,
@@ -82,7 +82,7 @@ def open_storage(
 
 
 @contextlib.contextmanager
-def claim_lock(url: str, storage: Any, study_name: str) -> Iterator[None]:
+def claim_lock(url: str, storage: BaseStorage, study_name: str) -> Iterator[None]:
     """Hold a cross-process lock of ``study_name`` while counting and creating trials."""
     if not is_rdb(url):
         with _file_lock(Path(str(journal_path(url)) + ".claim")):
@@ -90,11 +90,9 @@ def claim_lock(url: str, storage: Any, study_name: str) -> Iterator[None]:
     elif url.startswith("sqlite:///"):
         with _file_lock(Path(url.removeprefix("sqlite:///") + ".claim")):
             yield
-    elif url.startswith("postgresql"):
+    elif url.startswith("postgresql") and isinstance(storage, RDBStorage):
         key = int.from_bytes(hashlib.sha1(f"geoarena:{study_name}".encode()).digest()[:8], "big")
         key -= 1 << 63 if key >= 1 << 63 else 0  # bigint range
-        from sqlalchemy import text
-
         with storage.engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
             try:
@@ -118,16 +116,10 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 # --- worker identity and dead local workers ---------------------------------------------------
-def worker_identity(*, gpu: str | None, worker: str) -> dict[str, Any]:
-    """What a claimed trial records about the process running it."""
+def worker_identity(*, gpu: str | None, worker: str) -> WorkerIdentity:
+    """What a claimed trial records about the process running it (this one)."""
     pid = os.getpid()
-    return {
-        "host": socket.gethostname(),
-        "pid": pid,
-        "pid_start": _pid_start(pid),
-        "gpu": gpu,
-        "worker": worker,
-    }
+    return WorkerIdentity(socket.gethostname(), pid, _pid_start(pid), gpu, worker)
 
 
 def _pid_start(pid: int) -> int | None:
@@ -142,11 +134,9 @@ def _pid_start(pid: int) -> int | None:
     return int(fields[19])
 
 
-def process_alive(identity: dict[str, Any]) -> bool:
+def process_alive(identity: WorkerIdentity) -> bool:
     """Whether the process described by ``identity`` (on this host) still runs."""
-    pid = identity.get("pid")
-    if not isinstance(pid, int):
-        return True  # unknown: never reap what we cannot identify
+    pid = identity.pid
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -156,23 +146,22 @@ def process_alive(identity: dict[str, Any]) -> bool:
     start = _pid_start(pid)
     if start == -1:
         return False
-    return start is None or identity.get("pid_start") in (None, start)
+    return start is None or identity.pid_start in (None, start)
 
 
-def reap_dead_trials(study: Any, on_dead: StaleCallback) -> list[int]:
+def reap_dead_trials(study: optuna.Study, on_dead: StaleCallback) -> list[int]:
     """Fail RUNNING trials whose worker process on this host has died; return their numbers.
 
-    Call it under ``claim_lock`` so two workers never reap the same trial.
+    A trial without an identity we wrote is never reaped. Call it under ``claim_lock`` so
+    two workers never reap the same trial.
     """
-    from optuna.trial import TrialState
-
     host = socket.gethostname()
     reaped = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        identity = trial.user_attrs.get(WORKER_ATTR)
-        if not isinstance(identity, dict) or identity.get("host") != host:
+        identity = WorkerIdentity.of(trial)
+        if identity is None or identity.host != host:
             continue
-        if identity.get("pid") == os.getpid() or process_alive(identity):
+        if identity.pid == os.getpid() or process_alive(identity):
             continue
         study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         on_dead(study, study._storage.get_trial(trial._trial_id))

@@ -2,48 +2,39 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-#: small but learnable: 128 px tiles of all four cities, run at half resolution.
-TINY_NET = {
-    "arch": "unet_aspp",
-    "encoder": "test_resnet",
-    "decoder_channels": [32, 32, 16, 16],
-    "aspp_channels": 32,
-    "aspp_rates": [2, 4],
-    "fpn_channels": 32,
-}
+from geoarena.models import TINY_NET, TrainConfig, one_torch_thread
+from geoarena.models.data.synth import write_synthetic
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _one_torch_thread():
-    """One intra-op thread: on a loaded 2-core runner, OpenMP spin-waits of 2 threads make
-    CPU training up to 10x slower and erratic; one thread is steady."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _one_torch_thread() -> Iterator[None]:
+    """Steady CPU training on a loaded 2-core runner (see ``one_torch_thread``), in the
+    worker processes tests start too (the platform's conftest uses this fixture)."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from geoarena.models.data.synth import write_synthetic
-
+    """Small but learnable: 128 px tiles of all four cities (run at half resolution)."""
     out = tmp_path_factory.mktemp("synth")
     write_synthetic(out, tiles=20, size=128, seed=5)
     return out
 
 
 @pytest.fixture(scope="session")
-def tiny_config(synth_dir: Path):
+def tiny_config(synth_dir: Path) -> Callable[..., TrainConfig]:
     """A config factory: tiny net, half-resolution crops, no workers, no progress bar."""
-    from geoarena.models.config import TrainConfig
 
-    def make(out_dir: Path, **changes):
+    def make(out_dir: Path, **changes: Any) -> TrainConfig:
         base = {
             **TINY_NET,
             "data_dir": synth_dir,

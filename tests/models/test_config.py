@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from geoarena.models.config import ConfigError, TrainConfig
+from geoarena.models.train_config import ConfigError, TrainConfig
 
 
 def test_defaults_follow_the_paper():
@@ -21,7 +21,7 @@ def test_defaults_follow_the_paper():
 def test_none_keeps_the_default():
     cfg = TrainConfig.from_dict({"lr": None, "t_energy": None, "epochs": 3})
     assert cfg.lr == TrainConfig().lr
-    assert cfg.t_energy == TrainConfig().t_energy
+    assert cfg.thresholds.t_energy == TrainConfig().thresholds.t_energy
     assert cfg.epochs == 3
     assert cfg.replace(lr=None, epochs=5).lr == cfg.lr
 
@@ -30,9 +30,10 @@ def test_errors_name_every_bad_field():
     with pytest.raises(ConfigError) as err:
         TrainConfig.from_dict({"learning_rate": 1, "epochs": 0, "crop_scale": [2, 1]})
     msg = str(err.value)
-    assert "learning_rate: unknown field" in msg
-    assert "epochs:" in msg
-    assert "crop_scale:" in msg
+    assert "[learning_rate] unknown field" in msg
+    assert "[epochs]" in msg
+    assert "[crop_scale]" in msg
+    assert {p.column for p in err.value.problems} == {"learning_rate", "epochs", "crop_scale"}
 
 
 def test_bad_choice_is_an_error():
@@ -57,9 +58,9 @@ def test_yaml_errors_name_the_file(tmp_path: Path):
         TrainConfig.from_yaml(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("epochs: [1,\n")
-    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml:\d+: not valid YAML"):
         TrainConfig.from_yaml(bad)
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text("epochz: 3\n")
-    with pytest.raises(ConfigError, match=r"wrong\.yaml.*\n.*epochz: unknown field"):
+    with pytest.raises(ConfigError, match=r"wrong\.yaml:1: \[epochz\] unknown field"):
         TrainConfig.from_yaml(wrong)

@@ -7,7 +7,7 @@ import pytest
 import tifffile
 import torch
 
-from geoarena.evaluator import city_of
+from geoarena.evaluator import city_of, read_truth
 from geoarena.models.data.augment import AugmentSettings, augment_batch
 from geoarena.models.data.dataset import CropDataset, build_cache, window_size
 from geoarena.models.data.sampler import HardExampleSampler
@@ -31,7 +31,6 @@ def test_image_ids_and_cities():
 
 
 def test_synthetic_set_is_scorable_and_deterministic(tmp_path: Path):
-    from geoarena.evaluator import read_truth
 
     a = write_synthetic(tmp_path / "a", tiles=8, size=96, seed=3)
     b = write_synthetic(tmp_path / "b", tiles=8, size=96, seed=3)

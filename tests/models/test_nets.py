@@ -3,10 +3,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import timm
 import torch
 
+from geoarena.models import TINY_NET
 from geoarena.models.nets import (
     ARCHITECTURES,
+    CheckpointError,
     NetOutput,
     create_model,
     load_checkpoint,
@@ -16,13 +19,18 @@ from geoarena.models.nets import (
 
 
 def tiny(arch: str):
-    """A tiny random-weight network (the ``test_resnet`` encoder of timm's registry)."""
+    """The tiny network of ``TINY_NET`` (timm's ``test_resnet`` encoder), random weights."""
+    net = TINY_NET
     kwargs = (
-        {"decoder_channels": (32, 32, 16, 16), "aspp_channels": 32, "aspp_rates": (2, 4)}
+        {
+            "decoder_channels": tuple(net["decoder_channels"]),
+            "aspp_channels": net["aspp_channels"],
+            "aspp_rates": tuple(net["aspp_rates"]),
+        }
         if arch == "unet_aspp"
-        else {"fpn_channels": 32}
+        else {"fpn_channels": net["fpn_channels"]}
     )
-    return create_model(arch, "test_resnet", **kwargs)
+    return create_model(arch, net["encoder"], **kwargs)
 
 
 class BaseNetTester:
@@ -92,7 +100,7 @@ def test_registry_and_errors(tmp_path: Path):
         create_model("unet_aspp", "test_resnet", decoder_channels=(8, 8))
     with pytest.raises(FileNotFoundError, match="pretrained weights file not found"):
         create_model("unet_aspp", "test_resnet", pretrained=tmp_path / "none.pth")
-    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "none.pt")
     (tmp_path / "other.pt").write_bytes(b"")
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
@@ -107,7 +115,6 @@ def test_none_kwargs_keep_defaults():
 
 
 def test_local_pretrained_weights_are_loaded(tmp_path: Path):
-    import timm
 
     source = timm.create_model("test_resnet", pretrained=False)
     torch.nn.init.constant_(source.conv1[0].weight, 0.125)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from geoarena.evaluator import read_proposals, read_truth, score
-from geoarena.models.config import ConfigError
+from geoarena.models.data.synth import write_synthetic
 from geoarena.models.maps import load_maps, maps_to_table
 from geoarena.models.nets import load_checkpoint, load_model
 from geoarena.models.predict import predict
 from geoarena.models.train import EpochResult, train
+from geoarena.models.train_config import ConfigError
 
 #: measured: 0.84 micro F1 after 3 epochs (0.80-0.88 over runs and step counts); margin.
 MIN_F1 = 0.5
@@ -52,13 +55,11 @@ def test_cpu_training_reaches_a_real_f1(trained):
 def test_cached_maps_reproduce_the_validation_score(trained):
     config, result = trained
     maps = load_maps(result.val_maps)
-    proposals = maps_to_table(
-        maps, t_energy=config.t_energy, t_mask=config.t_mask, min_area=config.min_area
-    )
+    proposals = maps_to_table(maps, config.thresholds)
     rescored = score(maps.truth_table(), proposals, rules="deepglobe")
     assert rescored.micro.f1 == pytest.approx(result.best_f1)
     # thresholds matter: an absurd mask threshold loses the buildings
-    strict = maps_to_table(maps, t_energy=0.3, t_mask=0.999, min_area=config.min_area)
+    strict = maps_to_table(maps, config.thresholds.replace(t_mask=0.999))
     assert score(maps.truth_table(), strict).micro.f1 < rescored.micro.f1
 
 
@@ -78,17 +79,14 @@ def test_predict_writes_a_scorable_csv(trained, synth_dir: Path, tmp_path: Path)
     assert full.micro.f1 > MIN_F1
     maps = load_maps(tmp_path / "maps.npz")
     assert len(maps) == 20
-    again = maps_to_table(
-        maps, t_energy=config.t_energy, t_mask=config.t_mask, min_area=config.min_area
-    )
+    again = maps_to_table(maps, config.thresholds)
     assert score(truth, again).micro == full.micro
     # explicit thresholds override the checkpoint's; TTA runs the same pipeline
     none = predict(
         result.best_checkpoint,
         synth_dir / "images",
         tmp_path / "none.csv",
-        t_mask=0.9999,
-        min_area=1e6,
+        thresholds=config.thresholds.replace(t_mask=0.9999, min_area=1e6),
         tta=True,
     )
     assert set(read_proposals(none).image_ids) == set(truth.image_ids)
@@ -165,7 +163,6 @@ def test_fpn_trains_too_with_bf16_autocast(tiny_config, tmp_path: Path):
 
 
 def test_separate_validation_folder_and_city_monitor(tiny_config, tmp_path: Path):
-    from geoarena.models.data.synth import write_synthetic
 
     write_synthetic(tmp_path / "val", tiles=4, size=96, seed=11, cities=["Oldtown", "Towerpark"])
     config = tiny_config(
@@ -189,11 +186,6 @@ def test_separate_validation_folder_and_city_monitor(tiny_config, tmp_path: Path
 def test_predict_normalises_16_bit_tiles_like_training(tiny_config, tmp_path: Path):
     """Validation and prediction of the same 16-bit tiles give identical maps: predict
     reuses the per-city ranges fitted in training instead of refitting on its input."""
-    import shutil
-
-    import numpy as np
-
-    from geoarena.models.data.synth import write_synthetic
 
     data = tmp_path / "data16"
     write_synthetic(data, tiles=8, size=96, seed=4, bits=16)

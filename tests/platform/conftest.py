@@ -3,20 +3,21 @@ and a factory of sweep files whose trials are real (tiny, seconds-long) training
 
 from __future__ import annotations
 
-import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-#: seconds-long real training: timm's test encoder, 64 px tiles at half resolution.
+from geoarena.models import TINY_NET
+from geoarena.models.data.synth import write_synthetic
+from tests.models.conftest import _one_torch_thread  # noqa: F401 (autouse here too)
+
+#: seconds-long real training: the tiny network, 64 px tiles at half resolution.
 TINY_TRAIN: dict[str, Any] = {
-    "encoder": "test_resnet",
-    "decoder_channels": [16, 16, 8, 8],
-    "aspp_channels": 16,
-    "aspp_rates": [2, 4],
+    **TINY_NET,
     "epochs": 2,
     "batch_size": 4,
     "crop_size": 32,
@@ -34,25 +35,12 @@ TINY_SPACE: dict[str, Any] = {
 }
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _one_torch_thread():
-    """One intra-op thread: steadier CPU training on a loaded 2-core runner."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="session")
 def synth_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from geoarena.models.data.synth import write_synthetic
-
-    out = tmp_path_factory.mktemp("platform-synth")
-    write_synthetic(out, tiles=8, size=64, seed=3)
-    return out
+    """Eight 64 px tiles: enough for trials that train for seconds."""
+    return write_synthetic(
+        tmp_path_factory.mktemp("platform-synth"), tiles=8, size=64, seed=3
+    ).parent
 
 
 @pytest.fixture(scope="module")
@@ -98,13 +86,13 @@ def write_sweep(
 
 
 @pytest.fixture(scope="session")
-def sweep_writer():
+def sweep_writer() -> Callable[..., Path]:
     """``write_sweep`` for module-scoped fixtures (test modules here are not a package)."""
     return write_sweep
 
 
 @pytest.fixture
-def make_sweep(tmp_path: Path, synth_data: Path, mlflow_db: str):
+def make_sweep(tmp_path: Path, synth_data: Path, mlflow_db: str) -> Callable[..., Path]:
     """``write_sweep`` into this test's folder, with the module's MLflow store."""
 
     def make(name: str | None = None, **kwargs: Any) -> Path:

@@ -8,18 +8,26 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
+from sqlalchemy import create_engine, text
 
-from geoarena.platform.config import load_sweep
-from geoarena.platform.launcher import launch
-from geoarena.platform.results import NoResultError, load_study
-from geoarena.platform.storage import INTERRUPTED_ATTR
-from geoarena.platform.study import RETRY_ATTR, WorkerOptions, launch_study, run_worker
-from geoarena.platform.tracking import PARENT_ATTR, RUN_ATTR
+from geoarena.platform import (
+    NoResultError,
+    StudyAttr,
+    TrialAttr,
+    WorkerOptions,
+    launch,
+    launch_study,
+    load_study,
+    load_sweep,
+    run_worker,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -46,45 +54,50 @@ def running_trial(sweep, pid: int | None = None):
     except NoResultError:  # the process has not created the study yet
         return None
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if RUN_ATTR in t.user_attrs and (pid is None or t.user_attrs["worker"]["pid"] == pid):
+        if TrialAttr.RUN_ID in t.user_attrs and (
+            pid is None or t.user_attrs["worker"]["pid"] == pid
+        ):
             return t
     return None
 
 
-def env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1"}
+@contextmanager
+def geoarena(*args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``geoarena ARGS`` in a subprocess (one torch thread), killed if still running after."""
+    proc = subprocess.Popen(
+        [*CLI, *args],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
 
 
 def test_ctrl_c_stops_cleanly_and_rerun_resumes(make_sweep, mlflow_db: str) -> None:
     path = make_sweep("ctrl-c", train=LONG, budget={"n_trials": 2})
     sweep = load_sweep(path)
-    proc = subprocess.Popen(
-        [*CLI, "sweep", "run", str(path), "--no-progress"],
-        env=env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    with geoarena("sweep", "run", str(path), "--no-progress") as proc:
         first = wait_for(lambda: running_trial(sweep), 120, "a running trial", proc)
         # after the first epoch's checkpoint, so the re-run can resume from it
         last = sweep.trial_dir(first.number) / "last.pt"
         wait_for(last.is_file, 120, "the first epoch checkpoint", proc)
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=60)
     assert proc.returncode == 130, output.decode()[-3000:]
     assert b"run the same command again to resume" in output
 
     trials = load_study(sweep).get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
-    assert trials[0].user_attrs[INTERRUPTED_ATTR] is True
-    assert trials[1].user_attrs[RETRY_ATTR] == 0 and trials[1].params == trials[0].params
+    assert trials[0].user_attrs[TrialAttr.INTERRUPTED] is True
+    assert trials[1].user_attrs[TrialAttr.RETRY_OF] == 0 and trials[1].params == trials[0].params
     client = MlflowClient(mlflow_db)
-    assert client.get_run(trials[0].user_attrs[RUN_ATTR]).info.status == "KILLED"
-    parent = load_study(sweep).user_attrs[PARENT_ATTR]
+    assert client.get_run(trials[0].user_attrs[TrialAttr.RUN_ID]).info.status == "KILLED"
+    parent = load_study(sweep).user_attrs[StudyAttr.PARENT_RUN_ID]
     assert client.get_run(parent).info.status == "KILLED"
 
     launch(sweep, progress=False)  # the same command again
@@ -107,7 +120,6 @@ def storage_spec(request, tmp_path: Path):
         pytest.skip("GEOARENA_TEST_POSTGRES_URL is not set")
     # a schema of our own: Optuna's tables (and its alembic_version) stay out of the
     # database's public schema, which other components' tests share
-    from sqlalchemy import create_engine, text
 
     schema = f"pl_{uuid.uuid4().hex[:12]}"
     engine = create_engine(base)
@@ -131,13 +143,7 @@ def test_killed_worker_trial_is_failed_and_retried(make_sweep, storage_spec, mlf
     path = make_sweep(name, train=LONG, budget={"n_trials": 1}, storage=storage_spec)
     sweep = load_sweep(path)
     launch_study(sweep)
-    proc = subprocess.Popen(
-        [*CLI, "sweep", "worker", str(path), "--name", "victim"],
-        env=env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    with geoarena("sweep", "worker", str(path), "--name", "victim") as proc:
         victim = wait_for(lambda: running_trial(sweep, proc.pid), 120, "the victim's trial", proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
@@ -147,50 +153,38 @@ def test_killed_worker_trial_is_failed_and_retried(make_sweep, storage_spec, mlf
         trials = load_study(sweep).get_trials()
         assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
         assert trials[0].number == victim.number
-        assert trials[1].user_attrs[RETRY_ATTR] == victim.number
+        assert trials[1].user_attrs[TrialAttr.RETRY_OF] == victim.number
         assert trials[1].params == victim.params
         assert trials[1].user_attrs["worker"]["worker"] == "rescuer"
         assert [t.number for t in report.trials] == [1]
-        run = MlflowClient(mlflow_db).get_run(victim.user_attrs[RUN_ATTR])
+        run = MlflowClient(mlflow_db).get_run(victim.user_attrs[TrialAttr.RUN_ID])
         assert run.info.status == "FAILED" and run.data.tags["geoarena.worker_died"] == "true"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=60)
 
 
 def test_ctrl_c_reaches_every_worker_process(make_sweep) -> None:
     # long trials: both workers are surely mid-trial when the signal comes
     path = make_sweep("ctrl-c-2", train={"epochs": 60}, budget={"n_trials": 4})
     sweep = load_sweep(path)
-    proc = subprocess.Popen(
-        [*CLI, "sweep", "run", str(path), "--workers", "2", "--no-progress"],
-        env=env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
 
-        def both_running():
-            try:
-                running = load_study(sweep).get_trials(states=(TrialState.RUNNING,))
-            except NoResultError:
-                return None
-            started = all(RUN_ATTR in t.user_attrs for t in running)
-            return sorted(t.number for t in running) if len(running) == 2 and started else None
+    def both_running() -> list[int] | None:
+        try:
+            running = load_study(sweep).get_trials(states=(TrialState.RUNNING,))
+        except NoResultError:
+            return None
+        started = all(TrialAttr.RUN_ID in t.user_attrs for t in running)
+        return sorted(t.number for t in running) if len(running) == 2 and started else None
 
+    with geoarena("sweep", "run", str(path), "--workers", "2", "--no-progress") as proc:
         running = wait_for(both_running, 180, "two running trials", proc)
         proc.send_signal(signal.SIGINT)  # the launcher only, as a supervisor would
         output, _ = proc.communicate(timeout=180)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=60)
     assert proc.returncode == 130, output.decode()[-3000:]
     trials = load_study(sweep).get_trials()
     assert not [t for t in trials if t.state == TrialState.RUNNING]
-    interrupted = [t for t in trials if t.user_attrs.get(INTERRUPTED_ATTR)]
+    interrupted = [t for t in trials if t.user_attrs.get(TrialAttr.INTERRUPTED)]
     states = {t.number: (t.state.name, t.user_attrs.get("error")) for t in trials}
     assert sorted(t.number for t in interrupted) == running, (states, output.decode()[-4000:])
-    waiting = sorted(t.user_attrs[RETRY_ATTR] for t in trials if t.state == TrialState.WAITING)
+    waiting = sorted(
+        t.user_attrs[TrialAttr.RETRY_OF] for t in trials if t.state == TrialState.WAITING
+    )
     assert waiting == sorted(t.number for t in interrupted)

@@ -15,13 +15,24 @@ from click.testing import CliRunner
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from geoarena.models.config import TrainConfig
+from geoarena.models import TrainConfig
+from geoarena.platform import (
+    StudyAttr,
+    TrialAttr,
+    TrialRecord,
+    launch,
+    load_study,
+    load_sweep,
+    make_tracker,
+)
 from geoarena.platform.cli import sweep as sweep_cli
-from geoarena.platform.config import load_sweep
-from geoarena.platform.launcher import launch
-from geoarena.platform.results import load_study
-from geoarena.platform.study import RESULT_ATTR
-from geoarena.platform.tracking import PARENT_ATTR, RUN_ATTR, make_tracker
+
+
+def record_of(trial) -> TrialRecord:
+    record = TrialRecord.of(trial)
+    assert record is not None, trial
+    return record
+
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +65,7 @@ def test_three_trials_with_parent_and_child_runs(finished, mlflow_db: str) -> No
     assert trials[0].params == {"lr": 0.005, "w_lovasz": 0.5}  # the fixed config's values
 
     client = MlflowClient(mlflow_db)
-    parent_id = study.user_attrs[PARENT_ATTR]
+    parent_id = study.user_attrs[StudyAttr.PARENT_RUN_ID]
     parent = client.get_run(parent_id)
     assert parent.info.status == "FINISHED"
     assert parent.info.run_name == "three"
@@ -64,22 +75,22 @@ def test_three_trials_with_parent_and_child_runs(finished, mlflow_db: str) -> No
     runs = children(client, "three", parent_id)
     assert len(runs) == 3
     for trial, run in zip(trials, runs, strict=True):
-        assert trial.user_attrs[RUN_ATTR] == run.info.run_id
+        assert trial.user_attrs[TrialAttr.RUN_ID] == run.info.run_id
         assert run.info.status == "FINISHED" and run.data.tags["optuna.state"] == "COMPLETE"
         # every config field is a param (sampled values included), plus the tuned thresholds
         assert float(run.data.params["lr"]) == pytest.approx(trial.params["lr"])
         assert float(run.data.params["w_lovasz"]) == pytest.approx(trial.params["w_lovasz"])
         assert run.data.params["encoder"] == "test_resnet"
-        post = trial.user_attrs[RESULT_ATTR]["post"]
-        assert float(run.data.params["post_t_mask"]) == pytest.approx(post["t_mask"])
+        tuned = record_of(trial).thresholds
+        assert float(run.data.params["thresholds.t_mask"]) == pytest.approx(tuned.t_mask)
         # per-epoch curves, per city, and final metrics
         history = client.get_metric_history(run.info.run_id, "val_f1")
         assert [m.step for m in history] == [1, 2]
         assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1, 2]
         assert any(k.startswith("val_f1_AOI_") for k in run.data.metrics)
-        assert run.data.metrics["objective"] == pytest.approx(trial.value)
-        assert run.data.metrics["tuned_value"] == pytest.approx(trial.value)
-        assert run.data.metrics["post_gain"] >= 0
+        assert run.data.metrics["value"] == pytest.approx(trial.value)
+        assert run.data.metrics["gain"] >= 0
+        assert run.data.metrics["fixed_value"] == pytest.approx(record_of(trial).fixed_value)
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"config.yaml", "best.pt", "val_predictions.csv", "post_search.json"} <= artifacts
         overlays = [a.path for a in client.list_artifacts(run.info.run_id, "overlays")]
@@ -89,11 +100,14 @@ def test_three_trials_with_parent_and_child_runs(finished, mlflow_db: str) -> No
 def test_trial_value_is_tuned_f1_never_below_fixed(finished) -> None:
     _, sweep, _ = finished
     for trial in load_study(sweep).get_trials():
-        result = trial.user_attrs[RESULT_ATTR]
-        assert trial.value == result["value"] >= result["value_fixed"]
-        assert math.isclose(result["gain"], result["value"] - result["value_fixed"])
-        assert Path(result["checkpoint"]).is_file()
-        assert Path(result["predictions"]).read_text().startswith("ImageId,BuildingId")
+        record = record_of(trial)
+        assert trial.value == record.value >= record.fixed_value
+        assert math.isclose(record.gain, record.value - record.fixed_value)
+        assert record.checkpoint.is_file()
+        assert record.predictions.read_text().startswith("ImageId,BuildingId")
+        # the same record, with the same names, in the trial's folder
+        saved = json.loads((sweep.trial_dir(trial.number) / "post_search.json").read_text())
+        assert saved == record.to_attr()
 
 
 def test_status_best_and_export(finished, tmp_path: Path) -> None:
@@ -108,7 +122,8 @@ def test_status_best_and_export(finished, tmp_path: Path) -> None:
     lines = list(csv.DictReader(io.StringIO(as_csv.output)))
     assert [int(r["number"]) for r in lines] == [0, 1, 2]
     assert [float(r["lr"]) for r in lines] == [r["params"]["lr"] for r in rows]
-    assert all(r["post_t_mask"] and r["mlflow_run_id"] for r in lines)
+    assert all(r["thresholds.t_mask"] and r["fixed_value"] and r["mlflow_run_id"] for r in lines)
+    assert [r["record"]["value"] for r in rows] == [r["value"] for r in rows]
     table = runner.invoke(sweep_cli, ["status", str(path)])
     assert "study three" in table.output and "mlflow ui --backend-store-uri" in table.output
 
@@ -119,11 +134,8 @@ def test_status_best_and_export(finished, tmp_path: Path) -> None:
     top = max(study.get_trials(), key=lambda t: t.value)
     assert f"best trial: #{top.number}" in best.output
     config = TrainConfig.from_yaml(out)
-    post = top.user_attrs[RESULT_ATTR]["post"]
     assert config.lr == pytest.approx(top.params["lr"])
-    assert (config.t_energy, config.t_mask, config.min_area) == pytest.approx(
-        (post["t_energy"], post["t_mask"], post["min_area"])
-    )
+    assert config.thresholds == record_of(top).thresholds
     assert out.read_text().startswith("# exported by `geoarena sweep best`")
 
 
@@ -137,7 +149,7 @@ def test_large_artifacts_stay_on_disk_with_their_path_tagged(make_sweep, mlflow_
     launch(sweep, progress=False)
     (trial,) = load_study(sweep).get_trials()
     client = MlflowClient(mlflow_db)
-    run = client.get_run(trial.user_attrs[RUN_ATTR])
+    run = client.get_run(trial.user_attrs[TrialAttr.RUN_ID])
     logged = {a.path for a in client.list_artifacts(run.info.run_id)}
     checkpoint = sweep.trial_dir(0) / "best.pt"
     assert checkpoint.stat().st_size > 10 * 1024 and "best.pt" not in logged
@@ -156,7 +168,7 @@ def test_pruned_trial_is_pruned_in_optuna_and_mlflow(make_sweep, mlflow_db: str)
     (trial,) = load_study(sweep).get_trials()
     assert trial.state == TrialState.PRUNED
     assert list(trial.intermediate_values) == [1]  # stopped after the first epoch
-    run = MlflowClient(mlflow_db).get_run(trial.user_attrs[RUN_ATTR])
+    run = MlflowClient(mlflow_db).get_run(trial.user_attrs[TrialAttr.RUN_ID])
     assert run.info.status == "KILLED" and run.data.tags["optuna.state"] == "PRUNED"
     client = MlflowClient(mlflow_db)
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_f1")] == [1]
@@ -178,7 +190,7 @@ def test_two_worker_processes_share_one_journal(make_sweep, mlflow_db: str) -> N
     params = [tuple(sorted(t.params.items())) for t in trials]
     assert len(set(params)) == 4  # distinct trials, not the same sample twice
     client = MlflowClient(mlflow_db)
-    parent = load_study(sweep).user_attrs[PARENT_ATTR]
+    parent = load_study(sweep).user_attrs[StudyAttr.PARENT_RUN_ID]
     assert len(children(client, "two-workers", parent)) == 4
 
 
@@ -199,7 +211,7 @@ def test_resumed_study_continues_numbering(make_sweep) -> None:
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     assert sum(1 for t in trials if t.user_attrs.get("seed_trial")) == 1  # not seeded twice
     assert [t.number for t in result.timings] == [2, 3]
-    assert len({t.user_attrs[RUN_ATTR] for t in trials}) == 4
+    assert len({t.user_attrs[TrialAttr.RUN_ID] for t in trials}) == 4
     # the re-created sampler does not replay the first launch's samples
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 4
 

@@ -5,21 +5,23 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+from geoarena.platform import TrialAttr, WorkerIdentity, load_sweep
+from geoarena.platform.launcher import parse_gpus, worker_command, worker_env
 from geoarena.platform.storage import (
-    WORKER_ATTR,
     claim_lock,
     open_storage,
     process_alive,
     reap_dead_trials,
     worker_identity,
 )
-from geoarena.platform.study import RETRY_ATTR, counted_trials, retry_trial
+from geoarena.platform.studies import counted_trials, retry_trial
 
 DIST = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
 
@@ -48,7 +50,7 @@ def test_budget_counts_finished_running_and_unretried_failures(study: optuna.Stu
     assert counted_trials(study.get_trials()) == 3
     retry = study.get_trials()[-1]
     assert retry.state == TrialState.WAITING
-    assert retry.params == failed.params and retry.user_attrs[RETRY_ATTR] == 2
+    assert retry.params == failed.params and retry.user_attrs[TrialAttr.RETRY_OF] == 2
     # the retry runs and fails again: max_retry=1 is spent, so no third try
     trial = study.ask()
     assert trial.number == retry.number and trial.params == {"x": 0.5}
@@ -70,19 +72,20 @@ def test_reaper_fails_and_requeues_trials_of_dead_local_workers(
     zombie = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
         identities = {
-            "dead": {**worker_identity(gpu=None, worker="a"), "pid": _dead_pid()},
-            "live": {**worker_identity(gpu=None, worker="b"), "pid": live.pid, "pid_start": None},
-            "zombie": {**worker_identity(gpu=None, worker="c"), "pid": zombie.pid},
-            "other-host": {**worker_identity(gpu=None, worker="d"), "host": "elsewhere", "pid": 1},
+            "dead": replace(worker_identity(gpu=None, worker="a"), pid=_dead_pid()),
+            "live": replace(worker_identity(gpu=None, worker="b"), pid=live.pid, pid_start=None),
+            "zombie": replace(worker_identity(gpu=None, worker="c"), pid=zombie.pid),
+            "other-host": replace(worker_identity(gpu=None, worker="d"), host="elsewhere", pid=1),
         }
         deadline = time.time() + 30
-        while process_alive({"pid": zombie.pid}) and time.time() < deadline:
+        unknown_start = WorkerIdentity("", zombie.pid, None, None, "")
+        while process_alive(unknown_start) and time.time() < deadline:
             time.sleep(0.05)  # exits, but nobody waits for it: a zombie
         trials = {}
         for name, identity in identities.items():
             trial = study.ask()
             trial.suggest_float("x", 0.0, 1.0)
-            trial.set_user_attr(WORKER_ATTR, identity)
+            trial.set_user_attr(TrialAttr.WORKER, identity.to_attr())
             trials[name] = trial.number
         seen = []
 
@@ -97,7 +100,7 @@ def test_reaper_fails_and_requeues_trials_of_dead_local_workers(
         assert states[trials["live"]] == TrialState.RUNNING
         assert states[trials["other-host"]] == TrialState.RUNNING
         waiting = [t for t in study.get_trials() if t.state == TrialState.WAITING]
-        assert sorted(t.user_attrs[RETRY_ATTR] for t in waiting) == sorted(reaped)
+        assert sorted(t.user_attrs[TrialAttr.RETRY_OF] for t in waiting) == sorted(reaped)
     finally:
         live.kill()
         live.wait(timeout=60)
@@ -105,9 +108,6 @@ def test_reaper_fails_and_requeues_trials_of_dead_local_workers(
 
 
 def test_worker_processes_get_one_gpu_each_or_a_cpu_share(tmp_path: Path, monkeypatch) -> None:
-    from geoarena.platform.config import load_sweep
-    from geoarena.platform.launcher import parse_gpus, worker_command, worker_env
-
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert parse_gpus("0, 2,3") == ["0", "2", "3"]
     with pytest.raises(ValueError, match="twice"):

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geoarena.evaluator import city_of
+from geoarena.evaluator import Metric, city_of, score
+from geoarena.models import MapCache, Thresholds, maps_to_table
 from geoarena.models.data.targets import make_targets, polygons_from_wkt
-from geoarena.models.maps import MapCache, maps_to_table
-from geoarena.platform.config import PostSearch
-from geoarena.platform.tune_post import PostParams, search_tiles, tune_post
+from geoarena.platform.post_search import search_tiles, tune_post
+from geoarena.platform.sweep import PostSearch
 
 
 @pytest.fixture(scope="module")
@@ -33,62 +33,60 @@ def maps(synth_data: Path) -> MapCache:
     return cache
 
 
-def score_at(maps: MapCache, params: PostParams) -> float:
-    from geoarena.evaluator import score
+def score_at(maps: MapCache, params: Thresholds) -> float:
 
-    table = maps_to_table(maps, **params.as_dict())
+    table = maps_to_table(maps, params)
     return score(maps.truth_table(), table, rules="deepglobe").micro.f1
 
 
 def test_search_beats_bad_fixed_thresholds(maps: MapCache) -> None:
-    bad = PostParams(t_energy=0.3, t_mask=0.8, min_area=4)  # nothing reaches 0.8: F1 0
+    bad = Thresholds(t_energy=0.3, t_mask=0.8, min_area=4)  # nothing reaches 0.8: F1 0
     result = tune_post(
-        maps, metric="f1", search=PostSearch(n_trials=6, t_mask=(0.3, 0.5)), baseline=bad
+        maps, metric=Metric.F1, search=PostSearch(n_trials=6, t_mask=(0.3, 0.5)), fixed=bad
     )
-    assert result.baseline_value == 0.0
+    assert result.fixed_value == 0.0
     assert result.value > 0.8
-    assert result.gain == result.value - result.baseline_value
-    assert 0.3 <= result.best.t_mask <= 0.5
+    assert result.gain == result.value - result.fixed_value
+    assert 0.3 <= result.thresholds.t_mask <= 0.5
     # the reported value is what the evaluator gives for the chosen thresholds
-    assert result.value == pytest.approx(score_at(maps, result.best))
+    assert result.value == pytest.approx(score_at(maps, result.thresholds))
     # the fixed thresholds once, then 6 pairs x (5 grid areas + the baseline area)
     assert result.candidates == 1 + 6 * 6
     assert len(result.proposals) > 0
 
 
 def test_baseline_is_always_a_candidate(maps: MapCache) -> None:
-    good = PostParams(t_energy=0.3, t_mask=0.4, min_area=4)
-    result = tune_post(maps, metric="mean_city_f1", search=PostSearch(n_trials=3), baseline=good)
-    from geoarena.evaluator import score
+    good = Thresholds(t_energy=0.3, t_mask=0.4, min_area=4)
+    result = tune_post(maps, metric=Metric.MEAN_CITY_F1, search=PostSearch(n_trials=3), fixed=good)
 
-    assert result.value >= result.baseline_value
-    fixed = score(maps.truth_table(), maps_to_table(maps, **good.as_dict()), rules="deepglobe")
-    assert result.baseline_value == pytest.approx(fixed.mean_city_f1)
+    assert result.value >= result.fixed_value
+    fixed = score(maps.truth_table(), maps_to_table(maps, good), rules="deepglobe")
+    assert result.fixed_value == pytest.approx(fixed.mean_city_f1)
 
 
 def test_disabled_search_scores_only_the_fixed_thresholds(maps: MapCache) -> None:
-    fixed = PostParams(t_energy=0.3, t_mask=0.4, min_area=4)
+    fixed = Thresholds(t_energy=0.3, t_mask=0.4, min_area=4)
     result = tune_post(
-        maps, metric="f1", search=PostSearch(enabled=False, n_trials=10), baseline=fixed
+        maps, metric=Metric.F1, search=PostSearch(enabled=False, n_trials=10), fixed=fixed
     )
     assert result.candidates == 1
-    assert result.best == fixed and result.gain == 0.0
+    assert result.thresholds == fixed and result.gain == 0.0
 
 
 def test_timeout_stops_after_the_baseline(maps: MapCache) -> None:
-    fixed = PostParams(t_energy=0.3, t_mask=0.4, min_area=4)
+    fixed = Thresholds(t_energy=0.3, t_mask=0.4, min_area=4)
     result = tune_post(
-        maps, metric="f1", search=PostSearch(n_trials=50, timeout=1e-6), baseline=fixed
+        maps, metric=Metric.F1, search=PostSearch(n_trials=50, timeout=1e-6), fixed=fixed
     )
     assert result.candidates == 1 + 6  # the fixed pair over the area grid, nothing more
 
 
 def test_search_time_is_capped_by_a_fraction_of_training(maps: MapCache) -> None:
-    fixed = PostParams(t_energy=0.3, t_mask=0.4, min_area=4)
+    fixed = Thresholds(t_energy=0.3, t_mask=0.4, min_area=4)
     search = PostSearch(n_trials=50, max_fraction=0.01)
-    result = tune_post(maps, metric="f1", search=search, baseline=fixed, train_seconds=1e-3)
+    result = tune_post(maps, metric=Metric.F1, search=search, fixed=fixed, train_seconds=1e-3)
     assert result.candidates == 1 + 6
-    uncapped = tune_post(maps, metric="f1", search=search, baseline=fixed, train_seconds=None)
+    uncapped = tune_post(maps, metric=Metric.F1, search=search, fixed=fixed, train_seconds=None)
     assert uncapped.candidates == 1 + 50 * 6
 
 
@@ -96,10 +94,10 @@ def test_candidates_compared_on_a_city_subset_then_confirmed_on_all(maps: MapCac
     ids = search_tiles(maps.image_ids, 4, seed=0)
     assert len(ids) == 4 and len({city_of(i) for i in ids}) == 4  # every city represented
     assert search_tiles(maps.image_ids, None, seed=0) == maps.image_ids
-    bad = PostParams(t_energy=0.3, t_mask=0.8, min_area=4)
+    bad = Thresholds(t_energy=0.3, t_mask=0.8, min_area=4)
     search = PostSearch(n_trials=4, t_mask=(0.3, 0.5), max_tiles=4)
-    result = tune_post(maps, metric="f1", search=search, baseline=bad)
+    result = tune_post(maps, metric=Metric.F1, search=search, fixed=bad)
     # fixed on all tiles + 4 pairs x 6 areas on the subset + the winner on all tiles
     assert result.candidates == 1 + 4 * 6 + 1
     assert result.value > 0.8
-    assert result.value == pytest.approx(score_at(maps, result.best))  # an all-tile score
+    assert result.value == pytest.approx(score_at(maps, result.thresholds))  # an all-tile score

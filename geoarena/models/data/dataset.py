@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rich.progress import track
 from torch.utils.data import Dataset
 
 from geoarena.models.data.spacenet import CityNormalizer, Tile, read_raw_tile
@@ -60,8 +61,6 @@ def build_cache(
         if not path.is_file():
             todo.append((tile, path))
     if todo:
-        from rich.progress import track
-
         for tile, path in track(todo, description="caching targets", disable=not progress):
             image = load_tile_image(tile, normalizer)
             mask, energy = make_targets(polygons_from_wkt(tile.wkts), image.shape[:2])
@@ -80,7 +79,7 @@ def window_size(crop_size: int, upscale: float, crop_scale: tuple[float, float])
     return math.ceil(crop_size / (upscale * crop_scale[0])) + 2
 
 
-class CropDataset(Dataset):
+class CropDataset(Dataset[tuple[torch.Tensor, int]]):
     """Index = tile number; returns a random ``(5, P, P)`` uint8 window of that tile.
 
     The window is cut at original resolution; scaling, rotation, flips and photometric

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import Sampler
@@ -62,9 +63,9 @@ class HardExampleSampler(Sampler[int]):
     def __len__(self) -> int:
         return self.num_samples
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         return {"losses": self.losses.clone(), "epoch": self.epoch}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self.losses = state["losses"].clone().double()
         self.epoch = int(state["epoch"])

@@ -16,17 +16,26 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import tifffile
+from numpy.typing import NDArray
 
+from geoarena.errors import InvalidInput, Problem
 from geoarena.evaluator import city_of
 
 _IMAGE_ID = re.compile(r"AOI_\d+_[A-Za-z0-9]+_img\d+")
 TILE_SUFFIXES = (".tif", ".tiff")
 
 
-class DataError(ValueError):
-    """Unusable input data; the message names the file (and line) and the reason."""
+class DataError(InvalidInput):
+    """Unusable input data; each problem names the file (and line) and the reason."""
+
+    @classmethod
+    def of(cls, file: str | Path, reason: str, *, line: int = 0) -> DataError:
+        """One problem of one file (``line`` 0: the whole file)."""
+        return cls([Problem(str(file), line, "", reason)])
 
 
 def image_id_of(path: Path) -> str:
@@ -39,7 +48,7 @@ def find_tiles(folder: Path) -> dict[str, Path]:
     """ImageId -> tile path for every tile below ``folder`` (hidden folders skipped)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"{folder}: image folder not found")
+        raise DataError.of(folder, "image folder not found")
     tiles: dict[str, Path] = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).parts
@@ -47,30 +56,28 @@ def find_tiles(folder: Path) -> dict[str, Path]:
             continue
         image_id = image_id_of(path)
         if image_id in tiles:
-            raise DataError(f"{path}: ImageId {image_id} also used by {tiles[image_id]}")
+            raise DataError.of(path, f"ImageId {image_id} also used by {tiles[image_id]}")
         tiles[image_id] = path
     return tiles
 
 
-def read_raw_tile(path: Path) -> np.ndarray:
+def read_raw_tile(path: Path) -> NDArray[np.uint8 | np.uint16]:
     """Read a tile as (H, W, 3) of its stored dtype; clear errors name the file."""
-    import tifffile
-
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: tile not found")
+        raise DataError.of(path, "tile not found")
     try:
-        arr = tifffile.imread(path)
+        arr = np.asarray(tifffile.imread(path))
     except Exception as exc:  # tifffile raises many types for corrupt files
-        raise DataError(f"{path}: unreadable tile ({type(exc).__name__}: {exc})") from None
+        raise DataError.of(path, f"unreadable tile ({type(exc).__name__}: {exc})") from None
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     elif arr.ndim == 3 and arr.shape[0] < arr.shape[-1] and arr.shape[0] <= 16:
         arr = np.moveaxis(arr, 0, -1)  # CHW -> HWC
     if arr.ndim != 3 or arr.shape[2] < 3:
-        raise DataError(f"{path}: expected an RGB tile, got array of shape {arr.shape}")
+        raise DataError.of(path, f"expected an RGB tile, got array of shape {arr.shape}")
     if arr.dtype not in (np.uint8, np.uint16):
-        raise DataError(f"{path}: expected 8- or 16-bit pixels, got {arr.dtype}")
+        raise DataError.of(path, f"expected 8- or 16-bit pixels, got {arr.dtype}")
     return np.ascontiguousarray(arr[:, :, :3])
 
 
@@ -106,22 +113,24 @@ class CityNormalizer:
                 self.ranges[city] = (low.tolist(), np.maximum(high, low + 1).tolist())
         return self
 
-    def __call__(self, arr: np.ndarray, city: str) -> np.ndarray:
+    def __call__(self, arr: NDArray[np.uint8 | np.uint16], city: str) -> NDArray[np.uint8]:
         if arr.dtype == np.uint8:
-            return arr
+            return arr.astype(np.uint8, copy=False)
         if city not in self.ranges:
-            raise DataError(f"no 16-bit normalisation fitted for city {city!r}")
+            raise DataError.of(city, "no 16-bit normalisation fitted for this city")
         low, high = (np.asarray(v, dtype=np.float32) for v in self.ranges[city])
         scaled = (arr.astype(np.float32) - low) / (high - low) * 255.0
         return np.clip(scaled, 0, 255).astype(np.uint8)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The checkpoint's spelling (plain lists: checkpoints load with weights only)."""
         return {"percentiles": list(self.percentiles), "ranges": self.ranges}
 
     @classmethod
-    def from_dict(cls, data: dict) -> CityNormalizer:
+    def from_dict(cls, data: dict[str, Any]) -> CityNormalizer:
         ranges = {k: (list(v[0]), list(v[1])) for k, v in data.get("ranges", {}).items()}
-        return cls(tuple(data.get("percentiles", (1.0, 99.0))), ranges)
+        low, high = data.get("percentiles", (1.0, 99.0))
+        return cls((float(low), float(high)), ranges)
 
 
 def read_truth_rows(paths: Iterable[Path]) -> dict[str, list[tuple[int, str]]]:
@@ -137,15 +146,15 @@ def read_truth_rows(paths: Iterable[Path]) -> dict[str, list[tuple[int, str]]]:
             reader = csv.DictReader(fh)
             needed = {"ImageId", "BuildingId", "PolygonWKT_Pix"}
             if reader.fieldnames is None or not needed <= set(reader.fieldnames):
-                raise DataError(f"{path}:1: truth CSV needs columns {sorted(needed)}")
+                raise DataError.of(path, f"truth CSV needs columns {sorted(needed)}", line=1)
             for line, row in enumerate(reader, start=2):
                 image_id, wkt = (row["ImageId"] or "").strip(), (row["PolygonWKT_Pix"] or "")
                 if not image_id:
-                    raise DataError(f"{path}:{line}: empty ImageId")
+                    raise DataError.of(path, "empty ImageId", line=line)
                 try:
                     building = int(float(row["BuildingId"]))
                 except (TypeError, ValueError):
-                    raise DataError(f"{path}:{line}: BuildingId is not a number") from None
+                    raise DataError.of(path, "BuildingId is not a number", line=line) from None
                 entry = rows.setdefault(image_id, [])
                 if "EMPTY" not in wkt.upper():
                     entry.append((building, wkt.strip()))
@@ -157,7 +166,7 @@ def find_truth_csvs(folder: Path, pattern: str) -> list[Path]:
         p for p in Path(folder).glob(pattern) if p.is_file() and ".geoarena" not in str(p)
     )
     if not paths:
-        raise DataError(f"{folder}: no truth CSV matching {pattern!r}")
+        raise DataError.of(folder, f"no truth CSV matching {pattern!r}")
     return paths
 
 
@@ -178,15 +187,16 @@ def load_split(folder: Path, truth_glob: str = "**/*.csv") -> list[Tile]:
     """Every tile below ``folder`` with its truth; a tile without truth rows is an error."""
     tiles = find_tiles(folder)
     if not tiles:
-        raise DataError(f"{folder}: no *.tif tiles found")
+        raise DataError.of(folder, "no *.tif tiles found")
     csvs = find_truth_csvs(folder, truth_glob)
     truth = read_truth_rows(csvs)
     missing = [i for i in tiles if i not in truth]
     if missing:
         names = ", ".join(str(tiles[i]) for i in missing[:5])
-        raise DataError(
-            f"{len(missing)} tile(s) have no row in {', '.join(map(str, csvs))}: {names}; "
-            "a tile without buildings needs an 'ImageId,-1,POLYGON EMPTY' row"
+        raise DataError.of(
+            ", ".join(map(str, csvs)),
+            f"{len(missing)} tile(s) have no row: {names}; "
+            "a tile without buildings needs an 'ImageId,-1,POLYGON EMPTY' row",
         )
     return [Tile(i, p, tuple(w for _, w in truth[i])) for i, p in sorted(tiles.items())]
 

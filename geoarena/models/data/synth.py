@@ -22,9 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+import tifffile
+from numpy.typing import NDArray
 from scipy import ndimage
 from shapely import affinity
 from shapely.geometry import Polygon, box
+from shapely.geometry.base import BaseGeometry
 
 from geoarena.models.data.targets import rasterize_instances
 
@@ -115,17 +118,18 @@ CITIES: dict[str, CityStyle] = {
 }
 
 
-def _noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+def _noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> NDArray[np.float64]:
     """Smooth noise with unit standard deviation."""
-    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma)
-    return field / (field.std() + 1e-6)
+    field = np.asarray(ndimage.gaussian_filter(rng.standard_normal(shape), sigma), np.float64)
+    scaled: NDArray[np.float64] = field / (field.std() + 1e-6)
+    return scaled
 
 
 def _building(
     rng: np.random.Generator, x: float, y: float, w: float, d: float, p_l: float
-) -> Polygon:
+) -> BaseGeometry:
     """Axis-aligned rectangle or L-shape with its corner at (x, y)."""
-    rect = box(x, y, x + w, y + d)
+    rect: BaseGeometry = box(x, y, x + w, y + d)
     if rng.random() < p_l and w > 12 and d > 12:
         cw, cd = w * rng.uniform(0.35, 0.6), d * rng.uniform(0.35, 0.6)
         cx = x + w - cw if rng.random() < 0.5 else x
@@ -134,7 +138,9 @@ def _building(
     return rect
 
 
-def _fits(shape: Polygon, roads: Polygon, block: Polygon, buildings: list[Polygon]) -> bool:
+def _fits(
+    shape: BaseGeometry, roads: BaseGeometry, block: Polygon, buildings: list[BaseGeometry]
+) -> bool:
     """Clear of roads, inside its block, and touching (never overlapping) other buildings."""
     if shape.intersects(roads) or not shape.within(block.buffer(4)):
         return False
@@ -143,7 +149,7 @@ def _fits(shape: Polygon, roads: Polygon, block: Polygon, buildings: list[Polygo
 
 def _layout(
     rng: np.random.Generator, style: CityStyle, size: int
-) -> tuple[list[Polygon], list[Polygon]]:
+) -> tuple[list[Polygon], list[BaseGeometry]]:
     """(roads, buildings) in pixel coordinates; buildings never overlap roads or each other."""
     roads: list[Polygon] = []
     edges = {"x": [0.0], "y": [0.0]}
@@ -160,8 +166,8 @@ def _layout(
                 )
                 edges[axis] += [pos, pos + width]
         edges[axis].append(float(size))
-    road_union = shapely.union_all(roads) if roads else Polygon()
-    buildings: list[Polygon] = []
+    road_union: BaseGeometry = shapely.union_all(roads) if roads else Polygon()
+    buildings: list[BaseGeometry] = []
     xs, ys = edges["x"], edges["y"]
     for bx0, bx1 in zip(xs[::2], xs[1::2], strict=False):
         for by0, by1 in zip(ys[::2], ys[1::2], strict=False):
@@ -187,7 +193,7 @@ def _layout(
 
 def render_tile(
     rng: np.random.Generator, style: CityStyle, size: int
-) -> tuple[np.ndarray, list[Polygon]]:
+) -> tuple[NDArray[np.uint8], list[Polygon]]:
     """One (size, size, 3) uint8 tile of ``style`` and its building polygons."""
     shape = (size, size)
     roads, buildings = _layout(rng, style, size)
@@ -238,11 +244,11 @@ def render_tile(
 
     img = ndimage.gaussian_filter(img, sigma=(0.6, 0.6, 0))
     img = img * rng.uniform(0.85, 1.15) + rng.normal(0, 3, img.shape)
-    polygons = []
+    polygons: list[Polygon] = []
     tile_box = box(0, 0, size, size)
     for geom in buildings:
         clipped = geom.intersection(tile_box)
-        if clipped.geom_type == "Polygon" and clipped.area >= 8:
+        if isinstance(clipped, Polygon) and clipped.area >= 8:
             polygons.append(clipped)
     return np.clip(img, 0, 255).astype(np.uint8), polygons
 
@@ -261,8 +267,6 @@ def write_synthetic(
     Images go to ``out/images/AOI_<n>_<City>_img<k>.tif``; 16-bit output (``bits=16``)
     scales each city differently, like real pan-sharpened data. Returns the truth path.
     """
-    import tifffile
-
     names = cities or list(CITIES)
     unknown = [c for c in names if c not in CITIES]
     if unknown:
@@ -280,9 +284,10 @@ def write_synthetic(
             style = CITIES[names[k % len(names)]]
             image, polygons = render_tile(rng, style, size)
             image_id = f"AOI_{style.aoi}_{style.name}_img{k}"
+            pixels: NDArray[np.uint8 | np.uint16] = image
             if bits == 16:
-                image = image.astype(np.uint16) * (4 + style.aoi * 3) + 100 * style.aoi
-            tifffile.imwrite(out / "images" / f"{image_id}.tif", image)
+                pixels = image.astype(np.uint16) * (4 + style.aoi * 3) + 100 * style.aoi
+            tifffile.imwrite(out / "images" / f"{image_id}.tif", pixels)
             if not polygons:
                 writer.writerow([image_id, -1, "POLYGON EMPTY"])
             for b, poly in enumerate(polygons, start=1):

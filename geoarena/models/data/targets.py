@@ -8,21 +8,25 @@ inside the polygon.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 from scipy import ndimage
 from shapely.geometry.base import BaseGeometry
 from skimage.draw import polygon as fill_polygon
 
 
-def _fill_ring(out: np.ndarray, coords: np.ndarray, value: int | bool) -> None:
+def _fill_ring(out: NDArray[Any], coords: NDArray[np.float64], value: int | bool) -> None:
     xs, ys = coords[:, 0] - 0.5, coords[:, 1] - 0.5
-    rr, cc = fill_polygon(ys, xs, shape=out.shape)
+    rr, cc = fill_polygon(ys, xs, shape=out.shape)  # type: ignore[no-untyped-call]
     out[rr, cc] = value
 
 
-def rasterize_instances(polygons: Sequence[BaseGeometry], shape: tuple[int, int]) -> np.ndarray:
+def rasterize_instances(
+    polygons: Sequence[BaseGeometry], shape: tuple[int, int]
+) -> NDArray[np.int32]:
     """Instance raster: 0 = background, i + 1 = ``polygons[i]`` (later ones win overlaps).
 
     Holes are cut out; empty geometries and non-polygons are skipped.
@@ -43,7 +47,7 @@ def rasterize_instances(polygons: Sequence[BaseGeometry], shape: tuple[int, int]
     return labels
 
 
-def energy_from_instances(labels: np.ndarray) -> np.ndarray:
+def energy_from_instances(labels: NDArray[np.int32]) -> NDArray[np.float32]:
     """Per-building distance to its own boundary, normalised to [0, 1] per building.
 
     Distance is measured to the nearest pixel *not of the same building*, so two touching
@@ -67,7 +71,7 @@ def energy_from_instances(labels: np.ndarray) -> np.ndarray:
 
 def make_targets(
     polygons: Sequence[BaseGeometry], shape: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
     """(mask uint8 0/1, energy float32 in [0, 1]) for one tile."""
     labels = rasterize_instances(polygons, shape)
     return (labels > 0).astype(np.uint8), energy_from_instances(labels)

@@ -1,20 +1,17 @@
-"""Networks: a registry of architectures, a factory, and self-describing checkpoints.
+"""Networks: the architectures, their building blocks, and self-describing checkpoints."""
 
-A checkpoint stores the architecture name, encoder name and constructor kwargs next to
-the weights, so ``load_model(path)`` rebuilds the network without the training config.
-"""
-
-from __future__ import annotations
-
-from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
-
-from geoarena.models.nets.blocks import ASPP, DecoderBlock, NetOutput
+from geoarena.models.nets.blocks import ASPP, DecoderBlock, DetectorNet, NetOutput
 from geoarena.models.nets.encoder import TimmEncoder
 from geoarena.models.nets.fpn import FPN
+from geoarena.models.nets.registry import (
+    ARCHITECTURES,
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    create_model,
+    load_checkpoint,
+    load_model,
+    model_state,
+)
 from geoarena.models.nets.unet_aspp import UNetASPP
 
 __all__ = [
@@ -22,70 +19,14 @@ __all__ = [
     "ASPP",
     "CHECKPOINT_FORMAT",
     "FPN",
+    "CheckpointError",
     "DecoderBlock",
+    "DetectorNet",
     "NetOutput",
     "TimmEncoder",
     "UNetASPP",
     "create_model",
     "load_checkpoint",
     "load_model",
+    "model_state",
 ]
-
-#: architecture name -> class; the names are the values of ``TrainConfig.arch``.
-ARCHITECTURES: dict[str, type[nn.Module]] = {"unet_aspp": UNetASPP, "fpn": FPN}
-#: version tag written into every checkpoint.
-CHECKPOINT_FORMAT = "geoarena-detector/1"
-
-
-def create_model(arch: str, encoder: str, **kwargs: Any) -> nn.Module:
-    """Build ``arch`` on the timm ``encoder``; kwargs that are ``None`` keep their default."""
-    try:
-        cls = ARCHITECTURES[arch]
-    except KeyError:
-        raise KeyError(
-            f"unknown architecture {arch!r}; choose from {sorted(ARCHITECTURES)}"
-        ) from None
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    model = cls(encoder, **kwargs)
-    model.arch = arch
-    model.build_kwargs = {
-        "encoder": encoder,
-        **{k: v for k, v in kwargs.items() if k != "pretrained"},
-    }
-    return model
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint dict (weights only, no pickled code) and check its format."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a geoarena detector checkpoint ({CHECKPOINT_FORMAT})")
-    return ckpt
-
-
-def load_model(checkpoint: str | Path | dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the network stored in ``checkpoint`` (random init, then its weights).
-
-    Returns the model in eval mode and the checkpoint's metadata (normalisation, upscale,
-    post-processing thresholds, training config) without the weights.
-    """
-    ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
-    kwargs = dict(ckpt["model_kwargs"])
-    model = create_model(ckpt["arch"], **kwargs)
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval()
-    meta = {k: v for k, v in ckpt.items() if k not in {"state_dict", "optimizer", "scheduler"}}
-    return model, meta
-
-
-def model_state(model: nn.Module) -> dict[str, Any]:
-    """The part of a checkpoint that describes the network: arch, kwargs and weights."""
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "arch": model.arch,
-        "model_kwargs": model.build_kwargs,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }

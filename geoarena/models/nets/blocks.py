@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from geoarena.models.nets.encoder import TimmEncoder
 
 
 class NetOutput(NamedTuple):
@@ -16,6 +18,21 @@ class NetOutput(NamedTuple):
     mask: torch.Tensor
     #: energy logits, (N, 1, H, W); sigmoid gives the [0, 1] distance-to-boundary estimate.
     energy: torch.Tensor
+
+
+class DetectorNet(nn.Module):
+    """What every architecture is: a timm encoder, a decoder and the two heads.
+
+    ``arch`` and ``build_kwargs`` are set by ``create_model`` so that a checkpoint can
+    rebuild the network without the training config.
+    """
+
+    encoder: TimmEncoder
+    arch: str = ""
+    build_kwargs: dict[str, Any]
+
+    def forward(self, x: torch.Tensor) -> NetOutput:
+        raise NotImplementedError
 
 
 class ConvBNReLU(nn.Sequential):
@@ -52,7 +69,8 @@ class ASPP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outs = [branch(x) for branch in self.branches]
         pooled = self.pool(x).expand(-1, -1, x.shape[-2], x.shape[-1])
-        return self.project(torch.cat([*outs, pooled], dim=1))
+        fused: torch.Tensor = self.project(torch.cat([*outs, pooled], dim=1))
+        return fused
 
 
 class DecoderBlock(nn.Module):
@@ -76,7 +94,8 @@ class DecoderBlock(nn.Module):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         if skip is not None:
             x = torch.cat([x, skip], dim=1)
-        return self.conv2(x)
+        out: torch.Tensor = self.conv2(x)
+        return out
 
 
 class Heads(nn.Module):

@@ -7,8 +7,11 @@ model with ``features_only`` support plugs in (the smp ``TimmUniversalEncoder`` 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
+import timm
 import torch
+from timm.models import FeatureInfo
 from torch import nn
 
 
@@ -26,9 +29,7 @@ class TimmEncoder(nn.Module):
         self, name: str, *, pretrained: bool | str | Path = False, output_stride: int = 16
     ) -> None:
         super().__init__()
-        import timm
-
-        kwargs: dict = {"features_only": True}
+        kwargs: dict[str, Any] = {"features_only": True}
         if output_stride != 32:
             kwargs["output_stride"] = output_stride
         if isinstance(pretrained, str | Path) and not isinstance(pretrained, bool):
@@ -44,7 +45,7 @@ class TimmEncoder(nn.Module):
                 f"cannot build timm encoder {name!r} with features_only"
                 f"{f' at output stride {output_stride}' if output_stride != 32 else ''}: {exc}"
             ) from exc
-        info = self.model.feature_info
+        info = cast(FeatureInfo, self.model.feature_info)
         self.out_channels: list[int] = list(info.channels())
         self.reductions: list[int] = list(info.reduction())
         self.output_stride = output_stride
@@ -54,4 +55,5 @@ class TimmEncoder(nn.Module):
         self.std: tuple[float, ...] = tuple(cfg.get("std", (0.229, 0.224, 0.225)))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.model(x)
+        features: list[torch.Tensor] = self.model(x)
+        return features

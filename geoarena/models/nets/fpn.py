@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from geoarena.models.nets.blocks import ConvBNReLU, Heads, NetOutput
+from geoarena.models.nets.blocks import ConvBNReLU, DetectorNet, Heads, NetOutput
 from geoarena.models.nets.encoder import TimmEncoder
 
 
-class FPN(nn.Module):
+class FPN(DetectorNet):
     """Feature pyramid over the encoder's stride 4..32 maps, all resized to stride 4 and fused.
 
     Top-down pathway with lateral 1x1 convolutions; each pyramid level gets a 3x3 conv, is
@@ -52,4 +52,5 @@ class FPN(nn.Module):
             for smooth, p in zip(self.smooth, pyramid, strict=True)
         )
         y = F.interpolate(self.fuse(fused), size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return self.heads(y)
+        out: NetOutput = self.heads(y)
+        return out

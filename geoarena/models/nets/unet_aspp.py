@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from geoarena.models.nets.blocks import ASPP, DecoderBlock, Heads, NetOutput
+from geoarena.models.nets.blocks import ASPP, DecoderBlock, DetectorNet, Heads, NetOutput
 from geoarena.models.nets.encoder import TimmEncoder
 
 
-class UNetASPP(nn.Module):
+class UNetASPP(DetectorNet):
     """Encoder at output stride 16 -> ASPP -> 4 decoder blocks with skips -> two heads.
 
     Each decoder block doubles the resolution (16 -> 8 -> 4 -> 2 -> 1) and takes the encoder
@@ -62,4 +62,5 @@ class UNetASPP(nn.Module):
                 else (math.ceil(height / stride), math.ceil(width / stride))
             )
             y = block(y, skip, size)
-        return self.heads(y)
+        out: NetOutput = self.heads(y)
+        return out

@@ -1,9 +1,14 @@
-"""Training configuration: every knob the sweeps tune is a plain, validated value.
+"""The training config: every knob the sweeps tune is a plain, validated value.
 
 ``TrainConfig`` is the one place where defaults live. The sweep (``geoarena.platform``)
 builds configs from YAML plus sampled parameters; ``None`` for any field means "keep the
 default" (the timm ``create_model`` habit), so a search space that leaves a parameter
 unset never has to know its default.
+
+The post-processing thresholds are one :class:`~geoarena.models.postprocess.Thresholds`
+value (``config.thresholds``), written flat in YAML as users always have
+(``t_energy: 0.4``); :meth:`TrainConfig.flat` and :meth:`TrainConfig.to_dict` give that
+spelling back.
 """
 
 from __future__ import annotations
@@ -11,18 +16,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from geoarena.errors import InvalidInput, Problem
+from geoarena.evaluator import Metric
+from geoarena.models.config_yaml import YamlDocument, validation_reasons
+from geoarena.models.postprocess import Thresholds
 
-class ConfigError(ValueError):
-    """A training config is invalid; the message names each bad field and why."""
+
+class ConfigError(InvalidInput):
+    """A training config is invalid; ``problems`` locates each bad field (file, line,
+    field) with its reason, all of them at once."""
 
 
 class TrainConfig(BaseModel):
     """All settings of one training run (data, model, loss, schedule, post-processing).
 
     Units: ``crop_size`` in network pixels (after upscaling), ``min_area`` in original-tile
-    pixels, ``lr`` per AdamW step. Thresholds (``t_energy``, ``t_mask``, ``min_area``) are
+    pixels, ``lr`` per AdamW step. The thresholds (``t_energy``, ``t_mask``, ``min_area``) are
     used by per-epoch validation and stored in checkpoints as prediction defaults.
     """
 
@@ -89,10 +101,10 @@ class TrainConfig(BaseModel):
     w_dice: float = Field(0.0, ge=0)
 
     # --- post-processing (validation and prediction defaults) --------------------------------
-    t_energy: float = Field(0.3, gt=0, lt=1)
-    t_mask: float = Field(0.5, gt=0, lt=1)
-    min_area: float = Field(20.0, ge=0)
-    monitor: Literal["f1", "mean_city_f1"] = "f1"
+    #: written flat in YAML (``t_energy``, ``t_mask``, ``min_area``), stored in checkpoints.
+    thresholds: Thresholds = Thresholds()
+    #: the validation metric that picks ``best.pt``.
+    monitor: Metric = Metric.F1
     val_tta: bool = False
 
     # --- runtime ----------------------------------------------------------------------------------
@@ -107,10 +119,17 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _drop_none(cls, data: Any) -> Any:
-        """``None`` means "keep the default" for every field."""
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if v is not None}
+    def _drop_none_and_nest_thresholds(cls, data: Any) -> Any:
+        """``None`` means "keep the default" for every field; the flat threshold fields
+        users write (``t_energy: 0.4``) update ``thresholds``."""
+        if not isinstance(data, dict):
+            return data
+        data = {k: v for k, v in data.items() if v is not None}
+        flat = {k: data.pop(k) for k in Thresholds.names() if k in data}
+        if flat:
+            nested = data.get("thresholds", {})
+            nested = nested.to_dict() if isinstance(nested, Thresholds) else nested
+            data["thresholds"] = {**nested, **flat} if isinstance(nested, dict) else nested
         return data
 
     @field_validator("crop_scale", "norm_percentiles")
@@ -134,58 +153,67 @@ class TrainConfig(BaseModel):
             return value.lower() == "true"
         return value
 
-    # --- construction helpers ---------------------------------------------------------------------
+    # --- construction and the flat (YAML) spelling ------------------------------------------
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> TrainConfig:
+    def field_names(cls) -> tuple[str, ...]:
+        """Every field as users write it (the thresholds flat)."""
+        names = [n for n in cls.model_fields if n != "thresholds"]
+        return (*names, *Thresholds.names())
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "config") -> TrainConfig:
         """Validate ``data``; raise ``ConfigError`` naming every bad field."""
         if not isinstance(data, dict):
-            raise ConfigError(f"{source}: expected a mapping of field: value, got {type(data)}")
+            reason = f"expected a mapping of field: value, got {type(data).__name__}"
+            raise ConfigError([Problem(source, 0, "", reason)])
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, source)) from None
+            problems = [
+                Problem(source, 0, ".".join(map(str, path)), reason)
+                for path, reason in validation_reasons(exc, data)
+            ]
+            raise ConfigError(problems) from None
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
-        """Read a YAML mapping of fields (missing file or bad YAML is a ``ConfigError``)."""
-        import yaml
-
-        path = Path(path)
+        """Read a YAML mapping of fields; every problem is reported with its line."""
+        doc = YamlDocument.read(path, ConfigError)
+        data = {} if doc.data is None else doc.data
+        if not isinstance(data, dict):
+            raise ConfigError([doc.problem((), "expected a mapping of field: value")])
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        return cls.from_dict(data, source=str(path))
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(doc.problems(exc)) from None
+
+    def flat(self, *, only_set: bool = False) -> dict[str, Any]:
+        """Field values under their YAML names (``only_set``: those given explicitly)."""
+        values = self.model_dump(exclude_unset=only_set)
+        values.update(values.pop("thresholds", {}))
+        return values
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON/YAML-ready values (paths as strings, tuples as lists)."""
-        return self.model_dump(mode="json")
+        """Plain JSON/YAML-ready values under their YAML names (paths as strings, tuples as
+        lists): what YAML files, checkpoints and MLflow params hold."""
+        values = self.model_dump(mode="json")
+        values.update(values.pop("thresholds"))
+        return values
 
     def to_yaml(self, path: str | Path) -> Path:
-        import yaml
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
         return path
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A validated copy with ``changes`` applied (``None`` keeps the current value)."""
-        merged = self.model_dump()
-        merged.update({k: v for k, v in changes.items() if v is not None})
-        return self.from_dict(merged, source="replace()")
+        """A validated copy with ``changes`` (YAML names) applied; ``None`` keeps a value."""
+        kept = {k: v for k, v in changes.items() if v is not None}
+        return self.from_dict({**self.model_dump(), **kept}, source="replace()")
 
     @property
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir if self.cache_dir is not None else self.data_dir / ".geoarena-cache"
 
 
-def _describe(exc: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid training config"]
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "<root>"
-        reason = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-        lines.append(f"  {field}: {reason} (got {err.get('input')!r})")
-    return "\n".join(lines)
+__all__ = ["ConfigError", "TrainConfig"]

@@ -15,110 +15,78 @@ scoring call with a ``PreparedTruth`` built once.
 from __future__ import annotations
 
 import math
+import random
 import time
 from dataclasses import dataclass
-from typing import Any
 
-from geoarena.platform.config import PostSearch
+import optuna
 
-
-@dataclass(frozen=True)
-class PostParams:
-    t_energy: float
-    t_mask: float
-    min_area: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {"t_energy": self.t_energy, "t_mask": self.t_mask, "min_area": self.min_area}
+from geoarena.evaluator import Metric, PolygonTable, PreparedTruth, ScoreResult, city_of
+from geoarena.models import MapCache, Thresholds, instances_to_table, maps_to_instances
+from geoarena.models.postprocess import filter_area
+from geoarena.platform.sweep import PostSearch
 
 
 @dataclass(frozen=True)
-class PostResult:
+class PostSearchResult:
     """Outcome of the inner search on one trial's validation maps."""
 
-    best: PostParams
-    #: objective metric at ``best`` (the trial's value)
+    #: the chosen thresholds (the fixed ones unless a candidate beat them on every tile)
+    thresholds: Thresholds
+    #: objective metric at ``thresholds`` (the trial's value)
     value: float
     #: objective metric at the training config's thresholds
-    baseline_value: float
-    baseline: PostParams
-    #: the full ``ScoreResult`` at ``best``
-    score: Any
-    #: the proposals ``PolygonTable`` at ``best`` (validation predictions)
-    proposals: Any
-    #: the ``PreparedTruth`` of the validation maps (for detailed matches and overlays)
-    truth: Any
+    fixed_value: float
+    #: the full score at ``thresholds``
+    score: ScoreResult
+    #: the validation proposals at ``thresholds``
+    proposals: PolygonTable
+    #: the validation truth (for detailed matches and overlays)
+    truth: PreparedTruth
     candidates: int
     seconds: float
 
     @property
     def gain(self) -> float:
-        """What tuning added over the fixed thresholds (>= 0: the baseline is a candidate)."""
-        return self.value - self.baseline_value
+        """What tuning added over the fixed thresholds (>= 0: they are a candidate)."""
+        return self.value - self.fixed_value
 
 
 @dataclass(frozen=True)
 class _Candidate:
     value: float
-    params: PostParams
-    score: Any
-    table: Any
+    thresholds: Thresholds
+    score: ScoreResult
+    table: PolygonTable
 
 
 class _Scorer:
     """Polygons per ``(t_energy, t_mask)`` on some tiles, scored for every area of a grid."""
 
-    def __init__(self, maps: Any, metric: str, image_ids: list[str] | None = None) -> None:
-        from geoarena.evaluator import PreparedTruth
-
-        self.maps = maps
+    def __init__(self, maps: MapCache, metric: Metric, image_ids: list[str] | None = None) -> None:
         self.metric = metric
-        self.image_ids = image_ids if image_ids is not None else maps.image_ids
+        self.tiles = maps if image_ids is None else maps.select(image_ids)
         self.truth = PreparedTruth(maps.truth_table(), rules="deepglobe", image_ids=image_ids)
         self.evaluated = 0
 
-    def scan(self, t_energy: float, t_mask: float, areas: list[float]) -> list[_Candidate]:
-        """One candidate per area; the watershed runs once for the pair."""
-        from geoarena.models.postprocess import maps_to_polygons
-
-        found = {
-            image_id: maps_to_polygons(
-                self.maps.prob[image_id],
-                self.maps.energy[image_id],
-                t_energy=t_energy,
-                t_mask=t_mask,
-                min_area=0,
-            )
-            for image_id in self.image_ids
-        }
+    def scan(self, pair: Thresholds, areas: list[float]) -> list[_Candidate]:
+        """One candidate per area at ``pair``'s ``t_energy`` and ``t_mask``; the watershed
+        runs once for the pair."""
+        found = maps_to_instances(self.tiles, pair.replace(min_area=0))
         out = []
         for area in areas:
-            table = _table(found, area)
+            kept = {image_id: filter_area(instances, area) for image_id, instances in found.items()}
+            table = instances_to_table(kept, name="<validation proposals>")
             result = self.truth.score(table)
-            value = result.micro.f1 if self.metric == "f1" else result.mean_city_f1
-            out.append(_Candidate(value, PostParams(t_energy, t_mask, area), result, table))
+            out.append(
+                _Candidate(result.value(self.metric), pair.replace(min_area=area), result, table)
+            )
         self.evaluated += len(areas)
         return out
 
 
-def _table(instances: dict[str, list[Any]], min_area: float) -> Any:
-    from geoarena.evaluator import PolygonTable
-    from geoarena.models.postprocess import instances_to_rows
-
-    keep = max(min_area, 1.0)  # the rule of maps_to_polygons(min_area=...)
-    rows = []
-    for image_id, found in instances.items():
-        rows.extend(instances_to_rows(image_id, [i for i in found if i.area >= keep]))
-    ids, bids, wkts, confs = zip(*rows, strict=True)
-    return PolygonTable.from_wkt(ids, bids, wkts, confs, name="<validation proposals>")
-
-
 def search_tiles(image_ids: list[str], max_tiles: int | None, seed: int) -> list[str]:
     """At most ``max_tiles`` tiles, the cities taking turns (so none is left out)."""
-    import random
-
-    from geoarena.evaluator import city_of
-
     if max_tiles is None or len(image_ids) <= max_tiles:
         return list(image_ids)
     by_city: dict[str, list[str]] = {}
@@ -136,14 +104,14 @@ def search_tiles(image_ids: list[str], max_tiles: int | None, seed: int) -> list
 
 
 def tune_post(
-    maps: Any,
+    maps: MapCache,
     *,
-    metric: str,
+    metric: Metric,
     search: PostSearch,
-    baseline: PostParams,
+    fixed: Thresholds,
     train_seconds: float | None = None,
-) -> PostResult:
-    """Search thresholds on ``maps`` (a ``geoarena.models.maps.MapCache`` with truth).
+) -> PostSearchResult:
+    """Search thresholds on ``maps`` (validation maps, with their truth).
 
     The fixed thresholds are scored on every tile first. Candidates are then compared on
     a per-city subset of at most ``search.max_tiles`` tiles: the fixed pair at every area
@@ -154,7 +122,7 @@ def tune_post(
     """
     started = time.perf_counter()
     full = _Scorer(maps, metric)
-    base = full.scan(baseline.t_energy, baseline.t_mask, [baseline.min_area])[0]
+    base = full.scan(fixed, [fixed.min_area])[0]
     best = base
     scorers = [full]
     if search.enabled:
@@ -162,17 +130,16 @@ def tune_post(
         sub = full if len(ids) == len(maps.image_ids) else _Scorer(maps, metric, ids)
         scorers.append(sub)
         limit = _time_limit(search, train_seconds)
-        top = _search(sub, search, baseline, started, limit)
-        if top.params != baseline:
+        top = _search(sub, search, fixed, started, limit)
+        if top.thresholds != fixed:
             if sub is not full:
-                top = full.scan(top.params.t_energy, top.params.t_mask, [top.params.min_area])[0]
+                top = full.scan(top.thresholds, [top.thresholds.min_area])[0]
             if top.value > base.value:
                 best = top
-    return PostResult(
-        best=best.params,
+    return PostSearchResult(
+        thresholds=best.thresholds,
         value=best.value,
-        baseline_value=base.value,
-        baseline=baseline,
+        fixed_value=base.value,
         score=best.score,
         proposals=best.table,
         truth=full.truth,
@@ -189,18 +156,16 @@ def _time_limit(search: PostSearch, train_seconds: float | None) -> float:
 
 
 def _search(
-    scorer: _Scorer, search: PostSearch, baseline: PostParams, started: float, limit: float
+    scorer: _Scorer, search: PostSearch, fixed: Thresholds, started: float, limit: float
 ) -> _Candidate:
     """The best candidate on ``scorer``'s tiles (ties keep the fixed thresholds)."""
-    import optuna
-
-    areas = sorted({*search.min_area, baseline.min_area})
-    scan = scorer.scan(baseline.t_energy, baseline.t_mask, areas)
-    best = next(c for c in scan if c.params.min_area == baseline.min_area)
+    areas = sorted({*search.min_area, fixed.min_area})
+    scan = scorer.scan(fixed, areas)
+    best = next(c for c in scan if c.thresholds.min_area == fixed.min_area)
     for candidate in scan:
         if candidate.value > best.value:
             best = candidate
-    distributions = {
+    distributions: dict[str, optuna.distributions.BaseDistribution] = {
         "t_energy": optuna.distributions.FloatDistribution(*search.t_energy),
         "t_mask": optuna.distributions.FloatDistribution(*search.t_mask),
     }
@@ -213,7 +178,7 @@ def _search(
         )
     finally:
         optuna.logging.set_verbosity(verbosity)
-    first = {"t_energy": baseline.t_energy, "t_mask": baseline.t_mask}
+    first = {"t_energy": fixed.t_energy, "t_mask": fixed.t_mask}
     if all(distributions[k]._contains(v) for k, v in first.items()):
         seed = optuna.trial.create_trial(
             params=first, distributions=distributions, value=max(c.value for c in scan)
@@ -223,9 +188,12 @@ def _search(
         if time.perf_counter() - started > limit:
             break
         trial = study.ask(distributions)
-        pair = (trial.params["t_energy"], trial.params["t_mask"])
-        top = max(scorer.scan(*pair, areas), key=lambda c: c.value)
+        pair = fixed.replace(t_energy=trial.params["t_energy"], t_mask=trial.params["t_mask"])
+        top = max(scorer.scan(pair, areas), key=lambda c: c.value)
         study.tell(trial, top.value)
         if top.value > best.value:
             best = top
     return best
+
+
+__all__ = ["PostSearchResult", "search_tiles", "tune_post"]

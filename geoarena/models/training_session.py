@@ -1,0 +1,199 @@
+"""One training run's moving parts: data, model, optimiser, schedule, sampler, one step.
+
+``TrainingSession`` is what ``geoarena.models.train.train`` drives epoch by epoch and what
+``bench/train_throughput.py`` times (``step``, data pipeline included, against
+``optimize`` on ready-made tensors).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from geoarena.errors import Problem
+from geoarena.models.data.augment import AugmentSettings, augment_batch
+from geoarena.models.data.dataset import CropDataset, build_cache, window_size
+from geoarena.models.data.sampler import HardExampleSampler
+from geoarena.models.data.spacenet import CityNormalizer, Tile, load_split, split_by_city
+from geoarena.models.inference import TilePredictor, autocast, autocast_dtype, resolve_device
+from geoarena.models.losses import CompositeLoss, LossParts
+from geoarena.models.nets import create_model
+from geoarena.models.train_config import ConfigError, TrainConfig
+
+
+def lr_lambda(total_steps: int, warmup_steps: int, min_ratio: float) -> Callable[[int], float]:
+    """Linear warmup from 10% to 100%, then cosine decay to ``min_ratio``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return 0.1 + 0.9 * step / max(warmup_steps, 1)
+        progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+@dataclass
+class TrainData:
+    """The tiles of both splits, their normalisation and their cached targets."""
+
+    train: list[Tile]
+    val: list[Tile]
+    normalizer: CityNormalizer
+    train_cache: list[Path]
+    val_cache: list[Path]
+
+
+def prepare_data(config: TrainConfig) -> TrainData:
+    """Load the splits, fit the 16-bit normalisation and build the target cache."""
+    tiles = load_split(config.data_dir, config.truth_glob)
+    if config.val_dir is not None:
+        train_tiles, val_tiles = tiles, load_split(config.val_dir, config.truth_glob)
+    else:
+        train_tiles, val_tiles = split_by_city(tiles, config.val_fraction, config.seed)
+    if not val_tiles:
+        field = "val_dir" if config.val_dir is not None else "val_fraction"
+        reason = "no validation tiles (validation runs every epoch)"
+        raise ConfigError([Problem(str(config.val_dir or config.data_dir), 0, field, reason)])
+    if not train_tiles:
+        reason = "no training tiles left (every tile went to validation)"
+        raise ConfigError([Problem(str(config.data_dir), 0, "data_dir", reason)])
+    normalizer = CityNormalizer(config.norm_percentiles).fit(
+        {t.image_id: t.path for t in [*train_tiles, *val_tiles]}, seed=config.seed
+    )
+    cache = config.resolved_cache_dir
+    return TrainData(
+        train_tiles,
+        val_tiles,
+        normalizer,
+        build_cache(train_tiles, cache, normalizer, progress=config.progress),
+        build_cache(val_tiles, cache, normalizer, progress=config.progress),
+    )
+
+
+class TrainingSession:
+    """Model, optimiser, schedule, sampler and the per-batch step of one training run.
+
+    ``train`` drives it epoch by epoch; ``bench/train_throughput.py`` times ``step``
+    (data pipeline included) against ``optimize`` on ready-made tensors.
+    """
+
+    def __init__(self, config: TrainConfig, data: TrainData) -> None:
+        self.config = config
+        self.device = device = resolve_device(config.device)
+        self.amp_dtype = autocast_dtype(config.amp, device)
+        self.channels_last = config.channels_last == "on" or (
+            config.channels_last == "auto" and device.type == "cuda"
+        )
+        arch_kwargs = (
+            {
+                "decoder_channels": config.decoder_channels,
+                "aspp_channels": config.aspp_channels,
+                "aspp_rates": config.aspp_rates,
+            }
+            if config.arch == "unet_aspp"
+            else {"fpn_channels": config.fpn_channels}
+        )
+        model = create_model(
+            config.arch, config.encoder, pretrained=config.pretrained, **arch_kwargs
+        ).to(device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.mean = torch.tensor(model.encoder.mean, device=device)
+        self.std = torch.tensor(model.encoder.std, device=device)
+        self.criterion = CompositeLoss(
+            config.w_bce, config.w_lovasz, config.w_energy, config.w_dice
+        )
+        self.optimizer = torch.optim.AdamW(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        n_train = len(data.train)
+        steps = max(n_train * config.crops_per_tile // config.batch_size, 1)
+        if config.max_train_batches_per_epoch:
+            steps = min(steps, config.max_train_batches_per_epoch)
+        self.steps = steps
+        self.sampler = HardExampleSampler(
+            n_train,
+            steps * config.batch_size,
+            mode=config.sampling,
+            temperature=config.hard_temperature,
+            mix=config.hard_mix,
+            seed=config.seed,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lr_lambda(
+                config.epochs * steps, round(config.warmup_epochs * steps), config.min_lr_ratio
+            ),
+        )
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
+        self.augment = AugmentSettings(
+            config.crop_size,
+            config.upscale,
+            config.crop_scale,
+            config.rot90,
+            config.flips,
+            config.brightness,
+            config.contrast,
+        )
+        self.dataset = CropDataset(
+            data.train_cache, window_size(config.crop_size, config.upscale, config.crop_scale)
+        )
+
+    def loader(self, epoch: int) -> DataLoader[tuple[torch.Tensor, int]]:
+        """This epoch's batches; seeded by (seed, epoch) so a resumed run replays them."""
+        torch.manual_seed(self.config.seed * 1009 + epoch)
+        self.sampler.set_epoch(epoch)
+        return DataLoader(
+            self.dataset,
+            batch_size=self.config.batch_size,
+            sampler=self.sampler,
+            num_workers=self.config.num_workers,
+            pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(self.config.seed * 7919 + epoch),
+        )
+
+    def step(self, windows: torch.Tensor, *, generator: torch.Generator | None = None) -> LossParts:
+        """Augment a batch of uint8 windows on the device and take one optimiser step."""
+        windows = windows.to(self.device, non_blocking=True)
+        image, mask, energy = augment_batch(
+            windows, self.augment, self.mean, self.std, generator=generator
+        )
+        return self.optimize(image, mask, energy)
+
+    def optimize(self, image: torch.Tensor, mask: torch.Tensor, energy: torch.Tensor) -> LossParts:
+        """Forward, composite loss, backward, clipping, AdamW and schedule step."""
+        if self.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.amp_dtype):
+            out = self.model(image)
+        loss: LossParts = self.criterion(out, mask, energy)
+        self.optimizer.zero_grad(set_to_none=True)
+        torch.autograd.backward(self.scaler.scale(loss.total))
+        if self.config.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return loss
+
+    def predictor(self) -> TilePredictor:
+        return TilePredictor(
+            self.model,
+            self.mean,
+            self.std,
+            self.config.upscale,
+            self.device,
+            self.amp_dtype,
+            self.config.val_tta,
+        )
+
+
+__all__ = ["TrainData", "TrainingSession", "lr_lambda", "prepare_data"]
