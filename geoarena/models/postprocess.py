@@ -150,7 +150,7 @@ def _packed_watershed(
         image[y : y + h, x : x + w], seeds[y : y + h, x : x + w], mask[y : y + h, x : x + w] = (
             crops[i]
         )
-    flooded = np.asarray(watershed(image, seeds, mask=mask), dtype=np.int32)  # type: ignore[no-untyped-call]
+    flooded = np.asarray(watershed(image, seeds, mask=mask), dtype=np.int32)
     out: list[NDArray[np.int32]] = [np.empty(0, dtype=np.int32)] * len(crops)
     for i, y, x in places:
         out[i] = flooded[y : y + heights[i], x : x + widths[i]]
@@ -159,7 +159,7 @@ def _packed_watershed(
 
 def _outer_ring(padded_region: NDArray[np.uint8]) -> NDArray[np.float64] | None:
     """(row, col) vertices of the largest contour of a zero-padded 0/1 region."""
-    found: list[NDArray[np.float64]] = find_contours(padded_region, 0.5)  # type: ignore[no-untyped-call]
+    found: list[NDArray[np.float64]] = find_contours(padded_region, 0.5)
     contours = [c for c in found if len(c) >= 4]
     if not contours:
         return None

@@ -277,7 +277,7 @@ def submit(
             answer = client.submit(
                 challenge, pred.csv, description=f"{sweep_cfg.name} trial {pred.trial.number}"
             )
-    click.echo(json.dumps(answer, indent=2, default=str))
+    click.echo(answer.model_dump_json(indent=2))
 
 
 @click.command()

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from geoarena.evaluator import ScoreResult, score
-from geoarena.leaderboard import run_local_demo
+from geoarena.leaderboard import Board, run_local_demo
 from geoarena.models import TINY_NET, one_torch_thread, predict
 from geoarena.models.data.synth import write_synthetic
 from geoarena.platform.best_prediction import predict_best
@@ -175,7 +175,7 @@ def _baseline_predictions(sweep: SweepConfig, study: optuna.Study, work: Path) -
     return predict(checkpoint, work / "data" / "test" / "images", work / "baseline.csv")
 
 
-def _leaderboard(work: Path, best_csv: Path, baseline_csv: Path) -> dict[str, Any]:
+def _leaderboard(work: Path, best_csv: Path, baseline_csv: Path) -> Board:
     truth = (work / "data" / "test" / "truth.csv").read_bytes()
     return run_local_demo(
         database=str(work / "leaderboard.db"),

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from geoarena.evaluator import PreparedTruth, read_truth, score
+from geoarena.leaderboard import BoardRow
 from geoarena.platform import load_study, load_sweep, run_demo
 from geoarena.platform.cli import demo
 
@@ -38,8 +39,8 @@ def test_demo_runs_sweep_predicts_and_posts_to_leaderboard(tmp_path: Path) -> No
     # public split (a salted random subset of the test tiles, found here by trying them)
     assert (work / "best.csv").read_text().startswith("ImageId,BuildingId,PolygonWKT_Pix")
     board = summary["leaderboard"]
-    assert [r["team"] for r in board["rows"]] == ["sweep-best"]
-    assert len(board["baselines"]) == 1
+    assert [r.team for r in board.rows] == ["sweep-best"]
+    assert len(board.baselines) == 1
     truth_csv = work / "data" / "test" / "truth.csv"
     assert summary["test_f1"] == score(truth_csv, work / "best.csv").micro.f1
     truth = read_truth(truth_csv)
@@ -50,13 +51,11 @@ def test_demo_runs_sweep_predicts_and_posts_to_leaderboard(tmp_path: Path) -> No
         micro = PreparedTruth(truth, image_ids=public).score(csv).micro
         return micro.tp, micro.fp, micro.fn
 
-    def row_counts(row: dict) -> tuple[int, int, int]:
-        return row["tp"], row["fp"], row["fn"]
+    def row_counts(row: BoardRow) -> tuple[int, int, int]:
+        return row.score.tp, row.score.fp, row.score.fn
 
-    public = [s for s in subsets if counts(work / "best.csv", s) == row_counts(board["rows"][0])]
-    assert any(
-        counts(work / "baseline.csv", s) == row_counts(board["baselines"][0]) for s in public
-    )
+    public = [s for s in subsets if counts(work / "best.csv", s) == row_counts(board.rows[0])]
+    assert any(counts(work / "baseline.csv", s) == row_counts(board.baselines[0]) for s in public)
 
     exp = MlflowClient(sweep.tracking_uri).get_experiment_by_name("demo")
     runs = MlflowClient(sweep.tracking_uri).search_runs([exp.experiment_id])

@@ -41,7 +41,7 @@ def split_truth(synth_data: Path) -> bytes:
 def leaderboard(tmp_path: Path, synth_data: Path) -> Iterator[tuple[str, str]]:
     """A challenge on the synthetic truth, one team token, and a server scoring inline."""
     url = f"sqlite:///{tmp_path / 'board.db'}"
-    db = open_database(url)
+    db = open_database(url, migrate=True)
     try:
         create_challenge(db, slug="synth", title="synthetic", truth=split_truth(synth_data))
         add_team(db, slug="synth", name="sweepers")
@@ -74,14 +74,14 @@ def test_submit_best_trial_to_leaderboard(make_sweep, synth_data: Path, leaderbo
     expected = PreparedTruth(truth, rules="deepglobe", image_ids=public).score(csv)
     with LeaderboardClient(base, token) as client:
         deadline = time.monotonic() + 60
-        while not (board := client.leaderboard("synth"))["rows"]:  # scored by the server
+        while not (board := client.leaderboard("synth")).rows:  # scored by the server
             assert time.monotonic() < deadline, board
             time.sleep(0.3)
-    (row,) = board["rows"]
-    assert row["team"] == "sweepers"
-    assert (row["tp"], row["fp"], row["fn"]) == (
+    (row,) = board.rows
+    assert row.team == "sweepers"
+    assert (row.score.tp, row.score.fp, row.score.fn) == (
         expected.micro.tp,
         expected.micro.fp,
         expected.micro.fn,
     )
-    assert row["mean_city_f1"] == pytest.approx(expected.mean_city_f1)
+    assert row.score.mean_city_f1 == pytest.approx(expected.mean_city_f1)

@@ -20,7 +20,7 @@ from skimage.draw import polygon as fill_polygon
 
 def _fill_ring(out: NDArray[Any], coords: NDArray[np.float64], value: int | bool) -> None:
     xs, ys = coords[:, 0] - 0.5, coords[:, 1] - 0.5
-    rr, cc = fill_polygon(ys, xs, shape=out.shape)  # type: ignore[no-untyped-call]
+    rr, cc = fill_polygon(ys, xs, shape=out.shape)
     out[rr, cc] = value
 
 
