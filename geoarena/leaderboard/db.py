@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -30,6 +30,7 @@ from geoarena.leaderboard.errors import SchemaMismatch
 from geoarena.leaderboard.settings import normalise_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+T = TypeVar("T")
 
 
 def _sqlite_engine(url: str, begin: str, *, foreign_keys: bool = True) -> Engine:
@@ -64,6 +65,7 @@ class VersionedCache:
     def __init__(self, size: int = 256) -> None:
         self._items: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        self._computing = threading.Lock()
         self.size = size
 
     def get(self, key: Hashable, version: Hashable) -> Any | None:
@@ -80,6 +82,19 @@ class VersionedCache:
             self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
+
+    def get_or_compute(self, key: Hashable, version: Hashable, compute: Callable[[], T]) -> T:
+        """The cached value, or ``compute()``'s, computed once however many threads ask at
+        the same time (a burst of uploads must not parse the same truth file each)."""
+        hit = self.get(key, version)
+        if hit is not None:
+            return cast(T, hit)
+        with self._computing:
+            hit = self.get(key, version)
+            if hit is None:
+                hit = compute()
+                self.put(key, version, hit)
+            return cast(T, hit)
 
     def clear(self) -> None:
         with self._lock:

@@ -130,12 +130,10 @@ def submission_view(
 
 def _truth_ids(db: Database, session: Session, challenge: Challenge) -> frozenset[str]:
     """The ImageIds a submission may name (the truth's), cached per truth file."""
-    key = ("truth_ids", challenge.truth_sha256)
-    ids: frozenset[str] | None = db.cache.get(key, challenge.truth_sha256)
-    if ids is None:
-        ids = frozenset(truth_image_ids(get_blob(session, challenge.truth_sha256)))
-        db.cache.put(key, challenge.truth_sha256, ids)
-    return ids
+    sha = challenge.truth_sha256
+    return db.cache.get_or_compute(
+        ("truth_ids", sha), sha, lambda: frozenset(truth_image_ids(get_blob(session, sha)))
+    )
 
 
 def display_name(filename: str | None) -> str:
