@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
+from typing import get_args
 
 import numpy as np
 import pytest
@@ -21,6 +21,7 @@ from geoarena.evaluator import (
     read_truth,
     score,
 )
+from geoarena.evaluator.metrics import Metric
 from geoarena.evaluator.rules import CHOICES
 from geoarena.evaluator.synthetic import make_pair
 
@@ -212,11 +213,39 @@ def test_presets_are_named_for_themselves() -> None:
 
 
 @pytest.mark.parametrize("preset", PRESET_NAMES)
+def test_presets_are_valid_and_round_trip_through_json(preset: str) -> None:
+    """The presets are built without validation (rules.PRESETS): validate each here, and
+    check that a score's recorded rules rebuild the very same Rules."""
+    rules = PRESETS[preset]
+    again = Rules.model_validate(json.loads(json.dumps(rules.to_dict())))
+    assert again == rules and hash(again) == hash(rules)
+    modified = get_rules(preset, iou_threshold=0.6, truth_area_filter="none")
+    assert Rules.model_validate(modified.to_dict()) == modified
+
+
+def test_rules_are_frozen_values() -> None:
+    a, b = get_rules("solaris", order="file"), get_rules("solaris", order="file")
+    assert a == b and hash(a) == hash(b) and len({a, b, PRESETS["solaris"]}) == 2
+    assert a != PRESETS["solaris"] and a != get_rules("topcoder", order="file")
+    with pytest.raises(ValueError, match="frozen"):
+        a.order = "confidence"  # type: ignore[misc]
+    assert a.order == "file"
+
+
+@pytest.mark.parametrize("knob", sorted(CHOICES))
+def test_rules_literals_match_choices(knob: str) -> None:
+    """Each string knob's type lists exactly the choices CHOICES describes (and --help shows)."""
+    annotation = Rules.model_fields[knob].annotation
+    allowed = [m.value for m in Metric] if annotation is Metric else list(get_args(annotation))
+    assert allowed == list(CHOICES[knob])
+
+
+@pytest.mark.parametrize("preset", PRESET_NAMES)
 def test_result_to_dict_is_json_and_has_every_knob(sn2, preset: str) -> None:
     truth, props = sn2
     result = score(truth, props, get_rules(preset, iou_threshold=0.6))
     data = json.loads(json.dumps(result.to_dict()))
-    knobs = {f.name for f in dataclasses.fields(Rules)}
+    knobs = set(Rules.model_fields)
     assert set(data["rules"]) == knobs
     assert data["rules"]["iou_threshold"] == 0.6 and data["rules"]["modified"] == ["iou_threshold"]
     assert data["rules"]["name"] == preset
