@@ -260,12 +260,19 @@ def test_result_to_dict_is_json_and_has_every_knob(sn2, preset: str) -> None:
     assert data["evaluator_version"]
 
 
+def test_rtree_backend_says_what_to_install(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "rtree.index", None)  # as if rtree were not installed
+    with pytest.raises(ImportError, match=r"pip install 'geoarena\[rtree\]'"):
+        PreparedTruth(SN2_TRUTH, index="rtree")
+    assert PreparedTruth(SN2_TRUTH, index="strtree").index_kind.name == "strtree"
+
+
 def test_importing_the_evaluator_stays_light() -> None:
     heavy = ["torch", "mlflow", "optuna", "fastapi", "sqlalchemy", "timm"]
     code = (
         "import sys, json\n"
         "import geoarena.evaluator\n"
-        f"after_import = [m for m in {[*heavy, 'pandas']!r} if m in sys.modules]\n"
+        f"after_import = [m for m in {[*heavy, 'pandas', 'rtree']!r} if m in sys.modules]\n"
         f"geoarena.evaluator.score({str(SN2_TRUTH)!r}, {str(SN2_PREDS)!r}, bootstrap=5)\n"
         f"after_score = [m for m in {heavy!r} if m in sys.modules]\n"
         "print(json.dumps([after_import, after_score]))\n"
