@@ -210,7 +210,7 @@ def _strip_last(image_id: str) -> str:
 
 
 #: the named presets. model_construct skips validation: these are constants whose values
-#: the type checker checks against each knob's Literal, and test_presets_are_valid
+#: the type checker checks against each knob's Literal, and a test
 #: validates each one; validating them here would build the validator at import time.
 PRESETS: dict[str, Rules] = {
     "deepglobe": Rules.model_construct(),

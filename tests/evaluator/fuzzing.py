@@ -21,7 +21,7 @@ import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Literal
 
@@ -212,7 +212,7 @@ def random_input(rng: random.Random) -> bytes:
     pair = rng.choice(pairs())
     seed = rng.choice([pair.truth, pair.proposals] * 4 + list(seeds()))
     header = seed.find(b"\n") + 1
-    steps = []
+    steps: list[Step] = []
     while not steps or (len(steps) < 8 and rng.random() < 0.5):
         body = rng.random() < 0.8 and header < len(seed)
         at = rng.randrange(header, len(seed)) if body else rng.randrange(max(len(seed), 1))
@@ -236,10 +236,10 @@ def check(data: bytes, pair: Pair, preset: str, *, skip: bool = False) -> None:
     on_error: OnError = "skip" if skip else "raise"
     roles: tuple[Role, ...] = ("truth", "proposals")
     for role in roles:
-        exact = _outcome(lambda role=role: _read_and_score(data, pair, preset, role, on_error))
-        sources = (data, pair.proposals) if role == "truth" else (pair.truth, data)
+        exact = _outcome(partial(_read_and_score, data, pair, preset, role, on_error))
+        truth, proposals = (data, pair.proposals) if role == "truth" else (pair.truth, data)
         chunked = _outcome(
-            lambda sources=sources: score_files(*sources, preset, on_error=on_error, workers=1)
+            partial(score_files, truth, proposals, preset, on_error=on_error, workers=1)
         )
         assert summary(chunked) == summary(exact), f"score_files != score with {role} = data"
 

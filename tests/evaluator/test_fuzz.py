@@ -18,6 +18,7 @@ import csv
 import gzip
 import io
 import os
+from typing import Literal
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -79,7 +80,8 @@ numbers = st.one_of(
 def rings(draw: st.DrawFn, z: bool) -> str:
     n = draw(st.integers(0, 6))
     points = [[draw(numbers) for _ in range(3 if z else 2)] for _ in range(n)]
-    if points and draw(st.integers(0, 4)):  # usually closed
+    closed = draw(st.integers(0, 4)) > 0  # usually
+    if points and closed:
         points.append(points[0])
     return "(" + ", ".join(" ".join(p) for p in points) + ")"
 
@@ -135,7 +137,9 @@ def csv_files(draw: st.DrawFn, pair: Pair) -> bytes:
     }
     rows = [[draw(values[c]) for c in columns] for _ in range(draw(st.integers(0, 8)))]
     out = io.StringIO()
-    quoting = draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL, csv.QUOTE_NONNUMERIC]))
+    quoting: Literal[0, 1, 2] = draw(
+        st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL, csv.QUOTE_NONNUMERIC])
+    )
     newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
     writer = csv.writer(out, quoting=quoting, lineterminator=newline)
     writer.writerow(columns)
