@@ -9,6 +9,7 @@ import io
 import tracemalloc
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings
@@ -22,7 +23,7 @@ from geoarena.evaluator import (
     read_truth,
     score,
 )
-from geoarena.evaluator.io import REQUIRED, _columns_arrow, _columns_python
+from geoarena.evaluator.io import REQUIRED, _arrow_copy, _columns_arrow, _columns_python
 from geoarena.evaluator.parallel import score_files
 from geoarena.evaluator.table import build_table
 
@@ -580,6 +581,18 @@ def test_arrow_and_python_readers_agree(file) -> None:
 
     assert_same_table(table(fast), table(exact))
     assert_same_table(table(fast), read_proposals(data))
+
+
+def test_arrow_parses_memory_it_owns() -> None:
+    """Arrow's workers release the parser's input after read_csv returns; a Python-owned
+    input then needs the GIL, and at interpreter exit that aborted ``geoarena score``
+    (SIGABRT, "terminate called without an active exception")."""
+    data = (HEADER + row()).encode() * 100
+    before = pa.total_allocated_bytes()
+    wrapped = pa.py_buffer(data)  # what the reader used to hand Arrow: the bytes themselves
+    assert pa.total_allocated_bytes() == before and wrapped.to_pybytes() == data
+    copy = _arrow_copy(data)  # allocated from Arrow's memory pool
+    assert pa.total_allocated_bytes() - before >= len(data) and copy.to_pybytes() == data
 
 
 def test_exact_reader_accepts_large_polygons() -> None:
