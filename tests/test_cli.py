@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from geoarena.cli import COMMANDS, cli
+from tests.evaluator.fuzzing import corrupt_gzip
 
 SAMPLES = Path(__file__).resolve().parents[1] / "geoarena" / "evaluator" / "samples"
 TRUTH, PREDS = SAMPLES / "SN2_sample_truth.csv", SAMPLES / "SN2_sample_preds.csv"
@@ -20,6 +21,12 @@ HEAVY = ("torch", "timm", "mlflow", "optuna", "fastapi", "sqlalchemy")
 
 def run(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def geoarena(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real console script in a subprocess (what a team runs)."""
+    exe = Path(sys.executable).with_name("geoarena")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
@@ -68,6 +75,19 @@ def test_knob_override_is_recorded(tmp_path: Path) -> None:
     assert rules["name"] == "solaris" and rules["iou_threshold"] == 0.75
     assert rules["order"] == "file" and rules["modified"] == ["iou_threshold", "order"]
     assert json.loads(out.read_text())["micro"]["tp"] < 87  # stricter threshold, fewer TPs
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--truth-area-filter", "<20", "truth_area_filter: area filter must look like '>=20'"),
+        ("--iou-threshold", "1.5", "iou_threshold: input should be less than or equal to 1"),
+    ],
+)
+def test_bad_knob_value_is_one_line_exit_2(option: str, value: str, message: str) -> None:
+    result = CliRunner().invoke(cli, ["score", str(TRUTH), str(PREDS), option, value])
+    assert result.exit_code == 2 and message in result.output
+    assert "validation error" not in result.output and "pydantic" not in result.output
 
 
 def test_matches_and_plot(tmp_path: Path) -> None:
@@ -124,17 +144,38 @@ def test_gzip_is_accepted(tmp_path: Path) -> None:
 
 
 def test_real_subprocess_exit_codes(tmp_path: Path) -> None:
-    exe = Path(sys.executable).with_name("geoarena")
-    ok = subprocess.run(
-        [str(exe), "score", str(TRUTH), str(PREDS), "--rules", "spacenet-utilities"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    ok = geoarena("score", str(TRUTH), str(PREDS), "--rules", "spacenet-utilities")
     assert ok.returncode == 0, ok.stderr
     assert "headline (f1): 0.555911" in ok.stdout
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    bad = subprocess.run(
-        [str(exe), "score", str(TRUTH), str(empty)], capture_output=True, text=True, timeout=120
-    )
+    bad = geoarena("score", str(TRUTH), str(empty))
     assert bad.returncode == 2 and "file is empty" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+CORRUPT_GZIP = corrupt_gzip(b"".join(PREDS.read_bytes().splitlines(keepends=True)[:20]))
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPT_GZIP))
+def test_corrupt_gzip_exits_2_with_file_and_reason(tmp_path: Path, case: str) -> None:
+    """Issue #13: a broken gzip file is bad input (exit 2, file and reason), not a crash."""
+    bad = tmp_path / "preds.csv.gz"
+    bad.write_bytes(CORRUPT_GZIP[case])
+    out = geoarena("score", str(TRUTH), str(bad))
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(f"error: {bad}: corrupt gzip data: ")
+    assert "Traceback" not in out.stderr and out.stdout == ""
+
+
+def test_corrupt_gzip_truth_and_gzip_bomb_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "truth.csv.gz"
+    bad.write_bytes(CORRUPT_GZIP["bad CRC"])
+    out = geoarena("score", str(bad), str(PREDS))
+    assert out.returncode == 2 and out.stderr.startswith(f"error: {bad}: corrupt gzip data: CRC")
+    bomb = tmp_path / "bomb.csv.gz"
+    bomb.write_bytes(gzip.compress(PREDS.read_bytes() + b" " * (32 << 20)))
+    out = geoarena("score", str(TRUTH), str(bomb), "--max-bytes", str(1 << 20))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    reason = "gzip data decompresses to more than the limit of 1048576 bytes"
+    assert out.stderr == f"error: {bomb}: {reason}\n"

@@ -1,6 +1,6 @@
 """The standalone scorer: polygon F1 at an IoU threshold with greedy one-to-one matching.
 
-Imports numpy, shapely and pyarrow only (never torch, mlflow or optuna), so a team can
+Imports numpy, shapely, pyarrow and pydantic only (never torch, mlflow or optuna), so a team can
 ``pip install geoarena`` and score. See ``../shared/metric-spec.md`` for the semantics.
 """
 
@@ -8,7 +8,7 @@ from geoarena.errors import Problem
 
 from .errors import InputError
 from .index import BaseSpatialIndex, RtreeIndex, STRtreeIndex, get_index
-from .io import read_proposals, read_truth
+from .io import DEFAULT_MAX_BYTES, read_proposals, read_truth
 from .metrics import Counts, ImageScore, Metric, ScoreResult
 from .prepared import Matches, PreparedTruth, score
 from .rules import PRESETS, AreaFilter, Rules, city_of, get_rules
@@ -18,6 +18,7 @@ from .version import EVALUATOR_VERSION
 __version__ = EVALUATOR_VERSION
 
 __all__ = [
+    "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_VERTICES",
     "PRESETS",
     "AreaFilter",

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import shapely
 
+from .arrays import BoolArray, FloatArray, IntArray, ObjectArray
 from .rules import Rules
 from .sides import Side
 
@@ -27,7 +28,7 @@ _SLACK = 1e-9
 _PARALLEL_MIN = 20_000
 
 
-def slot_boxes(bounds: np.ndarray, image: np.ndarray, origin: float, width: float) -> np.ndarray:
+def slot_boxes(bounds: FloatArray, image: IntArray, origin: float, width: float) -> FloatArray:
     """Shift each box along x into its image's own slot, so images never share candidates."""
     boxes = bounds.copy()
     shift = image.astype(np.float64) * width - origin
@@ -37,8 +38,8 @@ def slot_boxes(bounds: np.ndarray, image: np.ndarray, origin: float, width: floa
 
 
 def iou_upper_bound(
-    p_area: np.ndarray, t_area: np.ndarray, p_bounds: np.ndarray, t_bounds: np.ndarray
-) -> np.ndarray:
+    p_area: FloatArray, t_area: FloatArray, p_bounds: FloatArray, t_bounds: FloatArray
+) -> FloatArray:
     """An upper bound on IoU from areas and boxes alone.
 
     The intersection is at most the smaller area and at most the overlap of the boxes; IoU
@@ -53,8 +54,8 @@ def iou_upper_bound(
 
 
 def iou_lower_bound(
-    p_area: np.ndarray, t_area: np.ndarray, p_bounds: np.ndarray, t_bounds: np.ndarray
-) -> np.ndarray:
+    p_area: FloatArray, t_area: FloatArray, p_bounds: FloatArray, t_bounds: FloatArray
+) -> FloatArray:
     """A lower bound on IoU from areas and boxes alone.
 
     The union lies inside the box that covers both boxes, so the intersection
@@ -69,8 +70,8 @@ def iou_lower_bound(
 
 
 def settled_without_geometry(
-    proposals: Side, truth: Side, pi: np.ndarray, ti: np.ndarray, rules: Rules
-) -> np.ndarray:
+    proposals: Side, truth: Side, pi: IntArray, ti: IntArray, rules: Rules
+) -> BoolArray:
     """Pairs that are certainly matched, decided from areas and boxes alone.
 
     A pair is settled when it is the only candidate of both its proposal and its truth
@@ -81,7 +82,7 @@ def settled_without_geometry(
     """
     if rules.collection_iou == "zero" or len(pi) == 0:
         return np.zeros(len(pi), dtype=bool)
-    lone = (np.bincount(pi, minlength=len(proposals.area))[pi] == 1) & (
+    lone: BoolArray = (np.bincount(pi, minlength=len(proposals.area))[pi] == 1) & (
         np.bincount(ti, minlength=len(truth.area))[ti] == 1
     )
     lone &= ~(proposals.invalid[pi] | truth.invalid[ti])
@@ -92,8 +93,8 @@ def settled_without_geometry(
 
 
 def pair_iou(
-    proposals: Side, truth: Side, pi: np.ndarray, ti: np.ndarray, rules: Rules
-) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
+    proposals: Side, truth: Side, pi: IntArray, ti: IntArray, rules: Rules
+) -> tuple[FloatArray, list[tuple[int, int, str]]]:
     """IoU of each (proposal, truth) pair, and the pairs GEOS could not intersect.
 
     Pairs with a polygon kept invalid on purpose are computed one by one (GEOS may refuse
@@ -130,10 +131,16 @@ def pair_iou(
     return iou, failures
 
 
-def _bulk_iou(a, b, a_area, b_area, collection_is_zero: bool) -> tuple[np.ndarray, np.ndarray]:
+def _bulk_iou(
+    a: ObjectArray,
+    b: ObjectArray,
+    a_area: FloatArray,
+    b_area: FloatArray,
+    collection_is_zero: bool,
+) -> tuple[FloatArray, BoolArray]:
     """IoU of aligned geometry arrays, and a mask of the pairs GEOS refused in bulk."""
 
-    def work(sl: slice) -> np.ndarray | None:
+    def work(sl: slice) -> FloatArray | None:
         try:
             inter = shapely.intersection(a[sl], b[sl])
         except shapely.errors.GEOSException:
@@ -166,12 +173,12 @@ def _bulk_iou(a, b, a_area, b_area, collection_is_zero: bool) -> tuple[np.ndarra
 
 
 def greedy_match(
-    rank: np.ndarray,
-    pi: np.ndarray,
-    ti: np.ndarray,
-    iou: np.ndarray,
+    rank: IntArray,
+    pi: IntArray,
+    ti: IntArray,
+    iou: FloatArray,
     n_truth: int,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[IntArray, FloatArray]:
     """Match proposals to truths given only the passing pairs.
 
     Parameters
@@ -219,8 +226,8 @@ def greedy_match(
 
 
 def chosen_candidates(
-    rank: np.ndarray, pi: np.ndarray, ti: np.ndarray, iou: np.ndarray, match: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    rank: IntArray, pi: IntArray, ti: IntArray, iou: FloatArray, match: IntArray
+) -> tuple[IntArray, FloatArray]:
     """Replay the matching over every candidate pair: the truth each proposal picked.
 
     At its turn each proposal picks the unmatched truth of highest IoU (> 0), passing or

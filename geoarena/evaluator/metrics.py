@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, overload
 
 import numpy as np
 
+from geoarena.errors import Problem
+
+from .arrays import FloatArray, IntArray, ObjectArray
 from .version import EVALUATOR_VERSION
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # both import this module: only the type checker may import them here
+    from .prepared import Matches
     from .rules import Rules
+
+#: how many GEOS failures the diagnostics spell out (all are counted).
+SHOWN_FAILURES = 20
 
 
 class Metric(StrEnum):
@@ -44,7 +51,15 @@ class Metric(StrEnum):
         return "mean of per-city F1 (SpaceNet round 2 / DeepGlobe prize rule)"
 
 
-def f1_from_counts(tp, fp, fn):
+@overload
+def f1_from_counts(tp: int, fp: int, fn: int) -> tuple[float, float, float]: ...
+@overload
+def f1_from_counts(
+    tp: FloatArray, fp: FloatArray, fn: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]: ...
+def f1_from_counts(
+    tp: int | FloatArray, fp: int | FloatArray, fn: int | FloatArray
+) -> tuple[float, float, float] | tuple[FloatArray, FloatArray, FloatArray]:
     """Precision, recall and F1 (each 0 where its denominator is 0); works on arrays.
 
     Examples
@@ -54,10 +69,10 @@ def f1_from_counts(tp, fp, fn):
     >>> f1_from_counts(0, 0, 0)
     (0.0, 0.0, 0.0)
     """
-    tp, fp, fn = (np.asarray(x, dtype=np.float64) for x in (tp, fp, fn))
+    t, p, n = (np.asarray(x, dtype=np.float64) for x in (tp, fp, fn))
     with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-        recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+        precision = np.where(t + p > 0, t / (t + p), 0.0)
+        recall = np.where(t + n > 0, t / (t + n), 0.0)
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
     if f1.ndim == 0:
         return float(precision), float(recall), float(f1)
@@ -98,6 +113,38 @@ class ImageScore:
     counts: Counts
 
 
+class GeosFailure(TypedDict):
+    """A (proposal, truth) pair GEOS could not intersect (scored as IoU 0)."""
+
+    proposal_line: int
+    truth_line: int
+    reason: str
+
+
+class Diagnostics(TypedDict):
+    """What a score counted on the way: per side, rows read, scored, dropped by each rule
+    and repaired (the keys of ``sides.Side.counts``); candidate pairs; GEOS failures."""
+
+    truth: dict[str, int]
+    proposals: dict[str, int]
+    candidate_pairs: int
+    pairs_settled_by_bounds: int
+    geos_failures: int
+    #: the first ``SHOWN_FAILURES`` failures (all are counted in ``geos_failures``)
+    geos_failure_examples: list[GeosFailure]
+
+
+class Bootstrap(TypedDict):
+    """Percentile intervals (``[low, high]``) of a stratified bootstrap."""
+
+    replicates: int
+    seed: int
+    level: float
+    micro_f1: list[float]
+    mean_city_f1: list[float]
+    cities: dict[str, list[float]]
+
+
 @dataclass(frozen=True, eq=False)
 class ScoreResult:
     """Everything a score says, frozen. ``headline`` is the preset's headline F1."""
@@ -107,11 +154,11 @@ class ScoreResult:
     cities: dict[str, Counts]
     micro: Counts
     mean_city_f1: float
-    diagnostics: dict[str, Any]
-    bootstrap: dict[str, Any] | None = None
-    matches: Any = field(default=None, repr=False)
+    diagnostics: Diagnostics
+    bootstrap: Bootstrap | None = None
+    matches: Matches | None = field(default=None, repr=False)
     #: rows dropped by ``on_error="skip"`` (truth first, then proposals), in line order
-    skipped: tuple = ()
+    skipped: tuple[Problem, ...] = ()
 
     def value(self, metric: Metric | str) -> float:
         """The score's value on ``metric`` (micro F1 or mean per-city F1)."""
@@ -143,10 +190,10 @@ class ScoreResult:
 def aggregate(
     rules: Rules,
     image_ids: list[str],
-    tp: np.ndarray,
-    fp: np.ndarray,
-    fn: np.ndarray,
-) -> tuple[list[ImageScore], dict[str, Counts], Counts, float, np.ndarray, list[str]]:
+    tp: IntArray,
+    fp: IntArray,
+    fn: IntArray,
+) -> tuple[list[ImageScore], dict[str, Counts], Counts, float, IntArray, list[str]]:
     """Per-image scores, per-city counts, micro counts and mean per-city F1.
 
     Also returns each image's city index and the sorted city names, for the bootstrap.
@@ -155,7 +202,7 @@ def aggregate(
     names = sorted(set(cities_of))
     city_index = np.searchsorted(
         np.asarray(names, dtype=object), np.asarray(cities_of, dtype=object)
-    )
+    ).astype(np.int64)
     images = [
         ImageScore(i, c, Counts(int(a), int(b), int(d)))
         for i, c, a, b, d in zip(
@@ -173,16 +220,16 @@ def aggregate(
 
 
 def bootstrap_intervals(
-    tp: np.ndarray,
-    fp: np.ndarray,
-    fn: np.ndarray,
-    city_index: np.ndarray,
+    tp: IntArray,
+    fp: IntArray,
+    fn: IntArray,
+    city_index: IntArray,
     city_names: list[str],
     *,
     n: int,
     seed: int,
     level: float = 0.95,
-) -> dict[str, Any]:
+) -> Bootstrap:
     """Percentile intervals for micro, mean per-city and per-city F1 by resampling images.
 
     Images are resampled with replacement within each city (a stratified bootstrap): the
@@ -200,35 +247,35 @@ def bootstrap_intervals(
     micro_f1 = f1_from_counts(micro[:, 0], micro[:, 1], micro[:, 2])[2]
     lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
 
-    def interval(values: np.ndarray) -> list[float]:
+    def interval(values: FloatArray) -> list[float]:
         return [float(np.percentile(values, lo)), float(np.percentile(values, hi))]
 
-    return {
-        "replicates": n,
-        "seed": seed,
-        "level": level,
-        "micro_f1": interval(micro_f1),
-        "mean_city_f1": interval(city_f1.mean(axis=1)),
-        "cities": {name: interval(city_f1[:, k]) for k, name in enumerate(city_names)},
-    }
+    return Bootstrap(
+        replicates=n,
+        seed=seed,
+        level=level,
+        micro_f1=interval(micro_f1),
+        mean_city_f1=interval(city_f1.mean(axis=1)),
+        cities={name: interval(city_f1[:, k]) for k, name in enumerate(city_names)},
+    )
 
 
 def assemble(
     rules: Rules,
-    image_ids: np.ndarray,
-    tp: np.ndarray,
-    fp: np.ndarray,
-    fn: np.ndarray,
-    diagnostics: dict[str, Any],
+    image_ids: ObjectArray,
+    tp: IntArray,
+    fp: IntArray,
+    fn: IntArray,
+    diagnostics: Diagnostics,
     *,
     bootstrap: int = 0,
     seed: int = 0,
-    matches: Any = None,
-    skipped: tuple = (),
+    matches: Matches | None = None,
+    skipped: tuple[Problem, ...] = (),
 ) -> ScoreResult:
     """A :class:`ScoreResult` from the counts of every listed image (sorted by ImageId)."""
     images, cities, micro, mean_city, city_index, names = aggregate(
-        rules, list(image_ids), tp, fp, fn
+        rules, image_ids.tolist(), tp, fp, fn
     )
     intervals = None
     if bootstrap > 0:

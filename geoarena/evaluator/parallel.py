@@ -15,27 +15,72 @@ import itertools
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from geoarena.errors import Problem
 
+from .arrays import IntArray, ObjectArray
 from .errors import InputError
 from .index import BaseSpatialIndex
-from .io import Source, load_bytes, read_columns, read_header
-from .metrics import ScoreResult, assemble
+from .io import DEFAULT_MAX_BYTES, Source, load_bytes, read_columns, read_header
+from .metrics import SHOWN_FAILURES, Diagnostics, ScoreResult, assemble
 from .prepared import PreparedTruth
 from .rules import Rules, get_rules
-from .table import DEFAULT_MAX_VERTICES, OnError, build_table, encode, strip_all, unique_ids
+from .table import (
+    DEFAULT_MAX_VERTICES,
+    OnError,
+    build_table,
+    encode,
+    object_array,
+    strip_all,
+    unique_ids,
+)
 
 #: below this many bytes (both files) one process is faster than forking workers.
 PARALLEL_MIN_BYTES = 8 << 20
 #: most images scored at once by one process: bounds the geometries alive at a time.
 CHUNK_IMAGES = 1_500
 
+
+@dataclass(frozen=True, eq=False)
+class _Columns:
+    """One file's raw string columns, read once by the parent."""
+
+    label: str
+    columns: dict[str, ObjectArray]
+    lines: IntArray
+    #: ragged rows found while reading (they have no ImageId, so no chunk owns them)
+    errors: list[Problem]
+    image_id: ObjectArray
+
+
+@dataclass(frozen=True, eq=False)
+class _Job:
+    """What every forked worker inherits: both files' columns and how to score them."""
+
+    sides: tuple[_Columns, _Columns]
+    #: per side, the row indices of each chunk
+    chunk_rows: tuple[list[IntArray], list[IntArray]]
+    rules: Rules
+    index: str | type[BaseSpatialIndex] | None
+    max_vertices: int
+
+
+@dataclass(frozen=True, eq=False)
+class _Part:
+    """What a worker sends back for its chunk: a few numbers per image."""
+
+    image_ids: list[str]
+    counts: IntArray  # (n, 3): tp, fp, fn
+    diagnostics: Diagnostics
+    skipped: tuple[tuple[Problem, ...], tuple[Problem, ...]]
+    rows: tuple[int, int]
+
+
 #: the job a forked worker inherits (set just before the pool forks).
-_JOB: dict[str, Any] = {}
+_JOB: _Job | None = None
 
 
 def score_files(
@@ -46,6 +91,7 @@ def score_files(
     index: str | type[BaseSpatialIndex] | None = "strtree",
     on_error: OnError = "raise",
     max_vertices: int = DEFAULT_MAX_VERTICES,
+    max_bytes: int = DEFAULT_MAX_BYTES,
     workers: int | None = None,
     bootstrap: int = 0,
     seed: int = 0,
@@ -54,27 +100,25 @@ def score_files(
 
     Same result as ``score(read_truth(...), read_proposals(...))``; ``workers`` defaults
     to the number of cores for files over ``PARALLEL_MIN_BYTES`` and 1 otherwise.
+
+    Examples
+    --------
+    >>> from geoarena.evaluator import score
+    >>> from geoarena.evaluator.synthetic import make_pair
+    >>> truth, proposals = make_pair(4, 10, seed=1)
+    >>> score_files(truth, proposals, workers=2).micro == score(truth, proposals).micro
+    True
     """
+    global _JOB
     rules = get_rules(rules)
-    sides, n_bytes = [], 0
-    for source in (truth, proposals):
-        data, label = load_bytes(source, None)
-        header, header_line = read_header(data, label)
-        columns, lines, errors = read_columns(data, header, header_line, label)
-        n_bytes += len(data)
-        del data  # the columns hold what is needed; free the raw bytes early
-        sides.append((label, columns, lines, errors, strip_all(columns["ImageId"])))
-    vocabulary = unique_ids(np.concatenate([side[4] for side in sides]))
+    read = [_read_columns(source, max_bytes) for source in (truth, proposals)]
+    sides = (read[0][0], read[1][0])
+    n_bytes = read[0][1] + read[1][1]
+    vocabulary = unique_ids(np.concatenate([side.image_id for side in sides]))
     n_workers = _n_workers(workers, n_bytes)
     n_chunks = max(n_workers, -(-len(vocabulary) // CHUNK_IMAGES))
-    chunk_rows = [_chunks(encode(side[4], vocabulary) % n_chunks, n_chunks) for side in sides]
-    _JOB.update(
-        sides=sides,
-        chunk_rows=chunk_rows,
-        rules=rules,
-        index=index,
-        max_vertices=max_vertices,
-    )
+    t_rows, p_rows = (_chunks(encode(s.image_id, vocabulary) % n_chunks, n_chunks) for s in sides)
+    _JOB = _Job(sides, (t_rows, p_rows), rules, index, max_vertices)
     try:
         if n_workers == 1:
             parts = [_score_chunk(k) for k in range(n_chunks)]
@@ -83,8 +127,16 @@ def score_files(
             with ProcessPoolExecutor(n_workers, mp_context=ctx) as pool:
                 parts = list(pool.map(_score_chunk, range(n_chunks)))
     finally:
-        _JOB.clear()
-    return _merge(parts, rules, on_error, [s[0] for s in sides], bootstrap, seed)
+        _JOB = None
+    return _merge(parts, rules, on_error, [s.label for s in sides], bootstrap, seed)
+
+
+def _read_columns(source: Source, max_bytes: int) -> tuple[_Columns, int]:
+    """A file's columns and its size in bytes; the raw bytes are freed on return."""
+    data, label = load_bytes(source, None, max_bytes)
+    header, header_line = read_header(data, label)
+    columns, lines, errors = read_columns(data, header, header_line, label)
+    return _Columns(label, columns, lines, errors, strip_all(columns["ImageId"])), len(data)
 
 
 def _n_workers(workers: int | None, n_bytes: int) -> int:
@@ -95,61 +147,59 @@ def _n_workers(workers: int | None, n_bytes: int) -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def _chunks(chunk_of_row: np.ndarray, n_chunks: int) -> list[np.ndarray]:
+def _chunks(chunk_of_row: IntArray, n_chunks: int) -> list[IntArray]:
     """Row indices of each chunk, in file order."""
     order = np.argsort(chunk_of_row, kind="stable")
     bounds = np.searchsorted(chunk_of_row[order], np.arange(n_chunks + 1))
-    return [order[lo:hi] for lo, hi in itertools.pairwise(bounds)]
+    return [order[lo:hi] for lo, hi in itertools.pairwise(bounds.tolist())]
 
 
-def _score_chunk(k: int) -> dict[str, Any]:
+def _score_chunk(k: int) -> _Part:
     """Parse and score chunk ``k`` of the images; return its per-image counts."""
     job = _JOB
-    tables = []
-    for (label, columns, lines, errors, _), rows in zip(
-        job["sides"], [c[k] for c in job["chunk_rows"]], strict=True
-    ):
-        tables.append(
-            build_table(
-                {c: v[rows] for c, v in columns.items()},
-                lines[rows],
-                name=label,
-                on_error="skip",
-                max_vertices=job["max_vertices"],
-                errors=errors if k == 0 else [],  # ragged rows have no ImageId: report once
-                allow_empty=True,
-            )
+    if job is None:
+        raise RuntimeError("_score_chunk runs inside score_files only")
+    truth, props = (
+        build_table(
+            {c: v[rows] for c, v in side.columns.items()},
+            side.lines[rows],
+            name=side.label,
+            on_error="skip",
+            max_vertices=job.max_vertices,
+            errors=side.errors if k == 0 else [],  # ragged rows have no ImageId: report once
+            allow_empty=True,
         )
-    truth, props = tables
-    result = PreparedTruth(truth, job["rules"], index=job["index"]).score(props)
+        for side, rows in zip(job.sides, (c[k] for c in job.chunk_rows), strict=True)
+    )
+    result = PreparedTruth(truth, job.rules, index=job.index).score(props)
     counts = np.array([[s.counts.tp, s.counts.fp, s.counts.fn] for s in result.images])
-    return {
-        "image_ids": [s.image_id for s in result.images],
-        "counts": counts.reshape(-1, 3),
-        "diagnostics": result.diagnostics,
-        "skipped": [list(truth.skipped), list(props.skipped)],
-        "rows": [len(truth), len(props)],
-    }
+    return _Part(
+        image_ids=[s.image_id for s in result.images],
+        counts=counts.reshape(-1, 3).astype(np.int64),
+        diagnostics=result.diagnostics,
+        skipped=(truth.skipped, props.skipped),
+        rows=(len(truth), len(props)),
+    )
 
 
 def _merge(
-    parts: list[dict[str, Any]],
+    parts: list[_Part],
     rules: Rules,
     on_error: OnError,
     labels: list[str],
     bootstrap: int,
     seed: int,
 ) -> ScoreResult:
-    skipped_sides = []
+    skipped_sides: list[Problem] = []
     for side, label in enumerate(labels):
-        skipped = sorted((e for p in parts for e in p["skipped"][side]), key=lambda e: e.line)
+        skipped = sorted((e for p in parts for e in p.skipped[side]), key=lambda e: e.line)
         if skipped and on_error == "raise":
             raise InputError(skipped)
-        if sum(p["rows"][side] for p in parts) == 0:
+        if sum(p.rows[side] for p in parts) == 0:
             raise InputError(skipped or [Problem(label, 1, "", "file has a header but no rows")])
         skipped_sides.extend(skipped)
-    ids = np.asarray([i for p in parts for i in p["image_ids"]], dtype=object)
-    counts = np.concatenate([p["counts"] for p in parts])
+    ids = object_array([i for p in parts for i in p.image_ids])
+    counts = np.concatenate([p.counts for p in parts])
     order = np.argsort(ids, kind="stable")
     ids, counts = ids[order], counts[order]
     return assemble(
@@ -158,22 +208,31 @@ def _merge(
         counts[:, 0],
         counts[:, 1],
         counts[:, 2],
-        _sum_diagnostics([p["diagnostics"] for p in parts]),
+        _sum_diagnostics([p.diagnostics for p in parts]),
         bootstrap=bootstrap,
         seed=seed,
         skipped=tuple(skipped_sides),
     )
 
 
-def _sum_diagnostics(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Add up the workers' counters; concatenate their example lists (kept short)."""
-    out: dict[str, Any] = {}
-    for part in parts:
-        for key, value in part.items():
-            if isinstance(value, dict):
-                out[key] = _sum_diagnostics([out.get(key, {}), value])
-            elif isinstance(value, list):
-                out[key] = (out.get(key, []) + value)[:20]
-            else:
-                out[key] = out.get(key, 0) + value
+def _sum_diagnostics(parts: list[Diagnostics]) -> Diagnostics:
+    """Add up the workers' counters; concatenate their failure examples (kept short)."""
+    return Diagnostics(
+        truth=_add_counters([p["truth"] for p in parts]),
+        proposals=_add_counters([p["proposals"] for p in parts]),
+        candidate_pairs=sum(p["candidate_pairs"] for p in parts),
+        pairs_settled_by_bounds=sum(p["pairs_settled_by_bounds"] for p in parts),
+        geos_failures=sum(p["geos_failures"] for p in parts),
+        geos_failure_examples=[e for p in parts for e in p["geos_failure_examples"]][
+            :SHOWN_FAILURES
+        ],
+    )
+
+
+def _add_counters(counters: list[dict[str, int]]) -> dict[str, int]:
+    """Key-wise sums; a key any worker reported is kept, even at 0."""
+    out: dict[str, int] = {}
+    for counter in counters:
+        for name, value in counter.items():
+            out[name] = out.get(name, 0) + value
     return out

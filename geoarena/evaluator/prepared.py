@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
 
+from .arrays import FloatArray, IntArray, ObjectArray
 from .index import BaseSpatialIndex, get_index
 from .io import Source, read_proposals, read_truth
 from .matching import (
@@ -17,13 +19,10 @@ from .matching import (
     settled_without_geometry,
     slot_boxes,
 )
-from .metrics import ScoreResult, assemble
+from .metrics import SHOWN_FAILURES, Diagnostics, GeosFailure, ScoreResult, assemble
 from .rules import Rules, get_rules
 from .sides import Side, select
-from .table import PolygonTable, encode, unique_ids
-
-#: how many GEOS failures the diagnostics spell out (all are counted).
-_SHOWN_FAILURES = 20
+from .table import PolygonTable, encode, object_array, unique_ids
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,18 +38,18 @@ class Matches:
 
     truth: PolygonTable
     proposals: PolygonTable
-    truth_rows: np.ndarray
-    truth_geometry: np.ndarray
-    truth_proposal: np.ndarray
-    truth_iou: np.ndarray
-    proposal_rows: np.ndarray
-    proposal_geometry: np.ndarray
-    proposal_truth: np.ndarray
-    proposal_iou: np.ndarray
-    proposal_best_truth: np.ndarray
+    truth_rows: IntArray
+    truth_geometry: ObjectArray
+    truth_proposal: IntArray
+    truth_iou: FloatArray
+    proposal_rows: IntArray
+    proposal_geometry: ObjectArray
+    proposal_truth: IntArray
+    proposal_iou: FloatArray
+    proposal_best_truth: IntArray
     #: per truth, the largest IoU of the proposals that picked it as their best unmatched
     #: candidate (passing or not): solaris's per-building ``iou_score``
-    truth_chosen_iou: np.ndarray
+    truth_chosen_iou: FloatArray
 
 
 class PreparedTruth:
@@ -72,14 +71,12 @@ class PreparedTruth:
         truth: PolygonTable | Source,
         rules: str | Rules = "deepglobe",
         *,
-        image_ids=None,
+        image_ids: Iterable[str] | None = None,
         index: str | type[BaseSpatialIndex] | None = "strtree",
     ) -> None:
         self.rules = get_rules(rules)
         self.table = truth if isinstance(truth, PolygonTable) else read_truth(truth)
-        self._restrict = (
-            None if image_ids is None else np.asarray(sorted(set(image_ids)), dtype=object)
-        )
+        self._restrict = None if image_ids is None else object_array(sorted(set(image_ids)))
         keep = None if self._restrict is None else encode(self.table.image_id, self._restrict) >= 0
         ids = self.table.image_id if keep is None else self.table.image_id[keep]
         #: sorted ImageIds of the truth (after the split restriction): always scored.
@@ -146,31 +143,31 @@ class PreparedTruth:
             listed = (np.bincount(p_image, minlength=n_img) > 0) | (
                 np.bincount(t_image, minlength=n_img) > 0
             )
-        diagnostics = {
-            "truth": {
+        diagnostics = Diagnostics(
+            truth={
                 "rows": len(self.table),
                 "scored": len(self.side.rows),
                 "skipped_rows": len(self.table.skipped),
                 **self.side.counts,
             },
-            "proposals": {
+            proposals={
                 "rows": len(table),
                 "scored": len(side.rows),
                 "skipped_rows": len(table.skipped),
                 **side.counts,
             },
-            "candidate_pairs": len(pi),
-            "pairs_settled_by_bounds": int(settled.sum()),
-            "geos_failures": len(failures),
-            "geos_failure_examples": [
-                {
-                    "proposal_line": int(table.line[side.rows[p]]),
-                    "truth_line": int(self.table.line[self.side.rows[t]]),
-                    "reason": reason,
-                }
-                for p, t, reason in sorted(failures)[:_SHOWN_FAILURES]
+            candidate_pairs=len(pi),
+            pairs_settled_by_bounds=int(settled.sum()),
+            geos_failures=len(failures),
+            geos_failure_examples=[
+                GeosFailure(
+                    proposal_line=int(table.line[side.rows[p]]),
+                    truth_line=int(self.table.line[self.side.rows[t]]),
+                    reason=reason,
+                )
+                for p, t, reason in sorted(failures)[:SHOWN_FAILURES]
             ],
-        }
+        )
         return assemble(
             rules,
             all_ids[listed],
@@ -186,7 +183,7 @@ class PreparedTruth:
             skipped=self.table.skipped + table.skipped,
         )
 
-    def _candidates(self, side: Side, p_vocab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _candidates(self, side: Side, p_vocab: IntArray) -> tuple[IntArray, IntArray]:
         """(proposal, truth) pairs of the same image whose boxes intersect."""
         # an empty geometry has no box: no backend may pair it (it can only be a FP)
         queried = np.flatnonzero((p_vocab >= 0) & ~shapely.is_empty(side.geometry))
@@ -196,7 +193,17 @@ class PreparedTruth:
         same = p_vocab[pi] == self._image[t]
         return pi[same], t[same]
 
-    def _matches(self, table, side, rank, pi, ti, iou, match, match_iou) -> Matches:
+    def _matches(
+        self,
+        table: PolygonTable,
+        side: Side,
+        rank: IntArray,
+        pi: IntArray,
+        ti: IntArray,
+        iou: FloatArray,
+        match: IntArray,
+        match_iou: FloatArray,
+    ) -> Matches:
         best_iou = np.zeros(len(side.rows))
         best_truth = np.full(len(side.rows), -1, dtype=np.int64)
         if len(pi):
@@ -258,7 +265,7 @@ def score(
     )
 
 
-def _visit_rank(table: PolygonTable, side: Side, rules: Rules) -> np.ndarray:
+def _visit_rank(table: PolygonTable, side: Side, rules: Rules) -> IntArray:
     """Visiting position of each scored proposal: file order, or Confidence descending
     with ties in file order (a stable sort)."""
     n = len(side.rows)

@@ -11,10 +11,12 @@ import shapely
 from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.table import Table
+from shapely.geometry.base import BaseGeometry
 
 from geoarena.errors import InvalidInput
 
-from .metrics import ScoreResult
+from .arrays import FloatArray
+from .metrics import Counts, Diagnostics, ScoreResult
 from .prepared import Matches
 
 #: outline colours of the PNG overlays (RGB).
@@ -25,13 +27,13 @@ COLOURS = {
 }
 
 
-def render(result: ScoreResult, console=None) -> None:
+def render(result: ScoreResult, console: Console | None = None) -> None:
     """Print the per-city table and the headline numbers with rich."""
     console = console or Console()
     table = Table(title=f"geoarena score ({result.rules.name} rules)")
-    boot = result.bootstrap or {}
+    boot = result.bootstrap
     columns = ["city", "images", "TP", "FP", "FN", "precision", "recall", "F1"]
-    if boot:
+    if boot is not None:
         columns.append(f"F1 {boot['level']:.0%} CI")
     for col in columns:
         table.add_column(col, justify="left" if col == "city" else "right")
@@ -39,13 +41,14 @@ def render(result: ScoreResult, console=None) -> None:
     for image in result.images:
         per_city[image.city] = per_city.get(image.city, 0) + 1
     for city, c in result.cities.items():
-        table.add_row(city, str(per_city[city]), *_count_cells(c, boot, ("cities", city)))
+        interval = None if boot is None else boot["cities"][city]
+        table.add_row(city, str(per_city[city]), *_count_cells(c, interval))
     table.add_section()
-    table.add_row(
-        "all (micro)", str(len(result.images)), *_count_cells(result.micro, boot, ("micro_f1",))
-    )
+    interval = None if boot is None else boot["micro_f1"]
+    table.add_row("all (micro)", str(len(result.images)), *_count_cells(result.micro, interval))
     console.print(table)
-    mean = f"{result.mean_city_f1:.6f} {_interval(boot.get('mean_city_f1'))}".rstrip()
+    interval = None if boot is None else boot["mean_city_f1"]
+    mean = f"{result.mean_city_f1:.6f} {_interval(interval)}".rstrip()
     console.print(f"mean per-city F1: [bold]{mean}[/]   micro F1: {result.micro.f1:.6f}")
     console.print(f"headline ({result.rules.headline}): [bold]{result.headline:.6f}[/]")
     if result.rules.modified:
@@ -55,25 +58,22 @@ def render(result: ScoreResult, console=None) -> None:
         console.print("[dim]" + "; ".join(notes) + "[/]")
 
 
-def _count_cells(c, boot: dict, key: tuple[str, ...]) -> list[str]:
+def _count_cells(c: Counts, interval: list[float] | None) -> list[str]:
+    """The count and rate cells of one row, and its F1 interval when bootstrapped."""
     cells = [str(c.tp), str(c.fp), str(c.fn), f"{c.precision:.4f}", f"{c.recall:.4f}"]
     cells.append(f"{c.f1:.4f}")
-    if boot:
-        interval = boot
-        for k in key:
-            interval = interval[k]
+    if interval is not None:
         cells.append(_interval(interval))
     return cells
 
 
-def _interval(interval) -> str:
+def _interval(interval: list[float] | None) -> str:
     return f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval else ""
 
 
-def _diagnostic_notes(d: dict) -> list[str]:
+def _diagnostic_notes(d: Diagnostics) -> list[str]:
     notes = []
-    for side in ("truth", "proposals"):
-        s = d[side]
+    for side, s in (("truth", d["truth"]), ("proposals", d["proposals"])):
         if s.get("invalid") and not s.get("repaired"):
             notes.append(f"{side}: {s['invalid']} invalid polygons scored as they are")
         for key, label in (
@@ -106,7 +106,7 @@ def write_per_image(result: ScoreResult, path: str | Path) -> None:
 
 def write_matches(matches: Matches, path: str | Path) -> None:
     """GeoJSON (pixel coordinates) of every scored truth and proposal with its outcome."""
-    features = []
+    features: list[dict[str, object]] = []
     t, p = matches.truth, matches.proposals
     for k, row in enumerate(matches.truth_rows.tolist()):
         j = int(matches.truth_proposal[k])
@@ -142,7 +142,7 @@ def write_matches(matches: Matches, path: str | Path) -> None:
     Path(path).write_text(json.dumps({"type": "FeatureCollection", "features": features}) + "\n")
 
 
-def _feature(geometry, **properties) -> dict:
+def _feature(geometry: BaseGeometry, **properties: object) -> dict[str, object]:
     return {
         "type": "Feature",
         "geometry": json.loads(shapely.to_geojson(geometry)),
@@ -188,6 +188,6 @@ def plot_overlays(matches: Matches, image_ids: list[str], out_dir: str | Path) -
     return written
 
 
-def _rings(geometry) -> list[np.ndarray]:
+def _rings(geometry: BaseGeometry) -> list[FloatArray]:
     rings = shapely.get_rings(shapely.get_parts(geometry))
     return [shapely.get_coordinates(r) for r in rings if not shapely.is_empty(r)]

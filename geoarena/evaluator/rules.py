@@ -1,18 +1,29 @@
 """Scoring rules: every point on which the reference scorers disagree is one knob.
 
-A :class:`Rules` value is plain, frozen data. The four presets reproduce the SpaceNet
-utilities scorer, solaris, the TopCoder tester, and our own ``deepglobe`` default
-(``../shared/metric-spec.md`` documents each verdict). A score records its Rules, so it
-can always be reproduced.
+A :class:`Rules` value is plain, frozen data, validated by pydantic when it is built (each
+string knob is a ``Literal`` of its choices, so the type checker sees them too). The four
+presets reproduce the SpaceNet utilities scorer, solaris, the TopCoder tester, and our own
+``deepglobe`` default (``../shared/metric-spec.md`` documents each verdict). A score
+records its Rules, so it can always be reproduced.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
+
+from .arrays import BoolArray, FloatArray
 from .metrics import Metric
 
 #: SpaceNet round 2 cities, as the SpaceNet utilities scorer finds them by substring.
@@ -68,8 +79,20 @@ CHOICES: dict[str, dict[str, str]] = {
     "headline": {metric.value: metric.description for metric in Metric},
 }
 
+# One Literal per string knob of CHOICES (test_rules_literals_match_choices keeps them equal).
+Order = Literal["file", "confidence"]
+AreaOf = Literal["raw", "repaired"]
+InvalidProposal = Literal["buffer0", "make_valid", "as_is"]
+InvalidTruth = Literal["make_valid", "buffer0", "as_is", "zero"]
+CollectionIou = Literal["area", "zero"]
+MultiPolygonRule = Literal["whole", "first"]
+NegativeIds = Literal["drop", "score"]
+EmptyProposal = Literal["drop", "fp"]
+EmptyImages = Literal["score", "skip"]
+CityRule = Literal["deepglobe", "aoi_names", "strip_last", "first3"]
 
-def city_of(image_id: str, rule: str = "deepglobe") -> str:
+
+def city_of(image_id: str, rule: CityRule = "deepglobe") -> str:
     """The city (AOI) of an ImageId under one of the ``city`` rules of :data:`CHOICES`.
 
     The one place a city is derived from an ImageId: scoring, per-city normalisation of
@@ -122,44 +145,55 @@ class AreaFilter:
         return f"{'>=' if self.inclusive else '>'}{self.min_area:g}"
 
 
-@dataclass(frozen=True)
-class Rules:
+class Rules(BaseModel):
     """Every knob of the metric. Build one with :func:`get_rules`.
 
     ``name`` is the preset it came from and ``modified`` lists the knobs overridden on top.
+    Frozen, hashable and compared by value; :meth:`to_dict` is its JSON form, and
+    ``Rules.model_validate(rules.to_dict()) == rules``.
+
+    Examples
+    --------
+    >>> Rules(order="file").order
+    'file'
+    >>> Rules(truth_area_filter=">20").truth_area_filter
+    AreaFilter(min_area=20.0, inclusive=False)
     """
 
+    # defer_build: the validator is built on the first validation (an override), not at
+    # import, so ``geoarena score`` with a plain preset never pays for it (see PRESETS)
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
     name: str = "deepglobe"
-    iou_threshold: float = 0.5
+    iou_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
     threshold_inclusive: bool = False
-    order: str = "confidence"
-    truth_area_filter: AreaFilter | None = field(default_factory=lambda: AreaFilter(20.0, True))
-    proposal_area_filter: AreaFilter | None = field(default_factory=lambda: AreaFilter(20.0, True))
-    area_of: str = "raw"
-    invalid_proposal: str = "buffer0"
-    invalid_truth: str = "make_valid"
-    collection_iou: str = "area"
-    multipolygon: str = "whole"
-    negative_ids: str = "drop"
-    empty_proposal: str = "drop"
-    empty_images: str = "score"
-    city: str = "deepglobe"
+    order: Order = "confidence"
+    truth_area_filter: AreaFilter | None = AreaFilter(20.0, True)
+    proposal_area_filter: AreaFilter | None = AreaFilter(20.0, True)
+    area_of: AreaOf = "raw"
+    invalid_proposal: InvalidProposal = "buffer0"
+    invalid_truth: InvalidTruth = "make_valid"
+    collection_iou: CollectionIou = "area"
+    multipolygon: MultiPolygonRule = "whole"
+    negative_ids: NegativeIds = "drop"
+    empty_proposal: EmptyProposal = "drop"
+    empty_images: EmptyImages = "score"
+    city: CityRule = "deepglobe"
     headline: Metric = Metric.MEAN_CITY_F1
     modified: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        for knob, choices in CHOICES.items():
-            value = getattr(self, knob)
-            if value not in choices:
-                raise ValueError(f"{knob} must be one of {', '.join(choices)}; got {value!r}")
-        for knob in ("truth_area_filter", "proposal_area_filter"):
-            object.__setattr__(self, knob, AreaFilter.parse(getattr(self, knob)))
-        object.__setattr__(self, "headline", Metric(self.headline))
-        if not 0.0 < self.iou_threshold <= 1.0:
-            raise ValueError(f"iou_threshold must be in (0, 1]; got {self.iou_threshold!r}")
+    @field_validator("truth_area_filter", "proposal_area_filter", mode="before")
+    @classmethod
+    def _parse_area_filter(cls, value: object) -> object:
+        """Area filters are given as text (``">=20"``, ``"none"``) on the command line."""
+        return AreaFilter.parse(value) if isinstance(value, str) else value
 
-    def passes(self, iou):
-        """Whether an IoU (scalar or array) passes the threshold."""
+    @field_serializer("truth_area_filter", "proposal_area_filter", when_used="json")
+    def _area_filter_text(self, value: AreaFilter | None) -> str:
+        return "none" if value is None else str(value)
+
+    def passes(self, iou: FloatArray) -> BoolArray:
+        """Which IoUs pass the threshold."""
         return iou >= self.iou_threshold if self.threshold_inclusive else iou > self.iou_threshold
 
     def city_of(self, image_id: str) -> str:
@@ -167,23 +201,20 @@ class Rules:
         return city_of(image_id, self.city)
 
     def to_dict(self) -> dict[str, Any]:
-        """All knob values, JSON-ready (area filters as text)."""
-        out = dataclasses.asdict(self)
-        out["headline"] = self.headline.value
-        for knob in ("truth_area_filter", "proposal_area_filter"):
-            value = getattr(self, knob)
-            out[knob] = "none" if value is None else str(value)
-        out["modified"] = list(self.modified)
-        return out
+        """All knob values, JSON-ready (area filters as text, ``modified`` as a list)."""
+        return self.model_dump(mode="json")
 
 
 def _strip_last(image_id: str) -> str:
     return image_id.rsplit("_", 1)[0] if "_" in image_id else image_id
 
 
+#: the named presets. model_construct skips validation: these are constants whose values
+#: the type checker checks against each knob's Literal, and a test
+#: validates each one; validating them here would build the validator at import time.
 PRESETS: dict[str, Rules] = {
-    "deepglobe": Rules(),
-    "spacenet-utilities": Rules(
+    "deepglobe": Rules.model_construct(),
+    "spacenet-utilities": Rules.model_construct(
         name="spacenet-utilities",
         threshold_inclusive=True,
         order="file",
@@ -195,14 +226,14 @@ PRESETS: dict[str, Rules] = {
         city="aoi_names",
         headline=Metric.F1,
     ),
-    "solaris": Rules(
+    "solaris": Rules.model_construct(
         name="solaris",
         proposal_area_filter=AreaFilter(20.0, False),
         invalid_truth="zero",
         negative_ids="score",
         city="strip_last",
     ),
-    "topcoder": Rules(
+    "topcoder": Rules.model_construct(
         name="topcoder",
         invalid_proposal="make_valid",
         invalid_truth="make_valid",
@@ -213,8 +244,11 @@ PRESETS: dict[str, Rules] = {
 }
 
 
-def get_rules(rules: str | Rules = "deepglobe", **overrides: Any) -> Rules:
+def get_rules(rules: str | Rules = "deepglobe", **overrides: object) -> Rules:
     """A preset by name (or a Rules value), with knobs overridden; None overrides are ignored.
+
+    A bad knob value raises one ``ValueError`` that names the knob, the value and, for a
+    string knob, every valid choice.
 
     Examples
     --------
@@ -223,6 +257,10 @@ def get_rules(rules: str | Rules = "deepglobe", **overrides: Any) -> Rules:
     >>> r = get_rules("deepglobe", iou_threshold=0.75)
     >>> r.iou_threshold, r.modified
     (0.75, ('iou_threshold',))
+    >>> get_rules("deepglobe", order="random")
+    Traceback (most recent call last):
+    ...
+    ValueError: order must be one of file, confidence; got 'random'
     >>> get_rules("kaggle")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -233,10 +271,24 @@ def get_rules(rules: str | Rules = "deepglobe", **overrides: Any) -> Rules:
             raise KeyError(f"unknown rules preset {rules!r}; choose one of {', '.join(PRESETS)}")
         rules = PRESETS[rules]
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(Rules)})
+    unknown = sorted(set(overrides) - set(Rules.model_fields))
     if unknown:
         raise TypeError(f"unknown rule knob {unknown[0]!r}")
     if not overrides:
         return rules
     changed = tuple(sorted(set(rules.modified) | set(overrides)))
-    return dataclasses.replace(rules, **overrides, modified=changed)
+    try:
+        # dict(rules) is shallow: area filters stay AreaFilter values, headline a Metric
+        return Rules.model_validate({**dict(rules), **overrides, "modified": changed})
+    except ValidationError as exc:
+        raise ValueError("; ".join(map(_knob_error, exc.errors()))) from None
+
+
+def _knob_error(error: ErrorDetails) -> str:
+    """One line per bad knob: the choices of a string knob, else pydantic's reason."""
+    knob = str(error["loc"][0])
+    if knob in CHOICES:
+        return f"{knob} must be one of {', '.join(CHOICES[knob])}; got {error['input']!r}"
+    if error["type"] == "value_error":  # our own validators' messages show the value
+        return f"{knob}: {error.get('ctx', {}).get('error', error['msg'])}"
+    return f"{knob}: {error['msg'].lower()}; got {error['input']!r}"

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import shapely
 
+from .arrays import BoolArray, FloatArray, IntArray, ObjectArray
 from .rules import AreaFilter, Rules
 from .table import PolygonTable
 
 _POLYGON, _MULTIPOLYGON, _COLLECTION = 3, 6, 7
+
+#: which side of the metric a table is; the rules treat the two sides differently.
+Role = Literal["truth", "proposal"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -21,15 +26,15 @@ class Side:
     invalid on purpose (``as_is``/``zero`` policies), whose pairs need special handling.
     """
 
-    rows: np.ndarray
-    geometry: np.ndarray
-    area: np.ndarray
-    bounds: np.ndarray
-    invalid: np.ndarray
+    rows: IntArray
+    geometry: ObjectArray
+    area: FloatArray
+    bounds: FloatArray  # (n, 4): xmin, ymin, xmax, ymax (zeros for an empty geometry)
+    invalid: BoolArray
     counts: dict[str, int]
 
 
-def select(table: PolygonTable, rules: Rules, role: str, keep: np.ndarray | None = None) -> Side:
+def select(table: PolygonTable, rules: Rules, role: Role, keep: BoolArray | None = None) -> Side:
     """Filter and repair ``table`` per ``rules``; ``role`` is "truth" or "proposal".
 
     ``keep`` optionally pre-selects rows (e.g. the images of one leaderboard split).
@@ -38,7 +43,7 @@ def select(table: PolygonTable, rules: Rules, role: str, keep: np.ndarray | None
     geometry = table.geometry[rows]
     counts: dict[str, int] = {}
 
-    def drop(mask: np.ndarray, what: str) -> None:
+    def drop(mask: BoolArray, what: str) -> None:
         nonlocal rows, geometry
         counts[what] = int(mask.sum())
         rows, geometry = rows[~mask], geometry[~mask]
@@ -89,7 +94,7 @@ def select(table: PolygonTable, rules: Rules, role: str, keep: np.ndarray | None
     return Side(rows, geometry, area, np.nan_to_num(bounds, nan=0.0), invalid, counts)
 
 
-def _polygonal(geometries: np.ndarray) -> np.ndarray:
+def _polygonal(geometries: ObjectArray) -> ObjectArray:
     """Keep only the polygon parts of make_valid's output (it may add lines and points,
     or collapse a polygon to a line): what is not polygonal becomes an empty polygon."""
     out = geometries.copy()
@@ -102,7 +107,7 @@ def _polygonal(geometries: np.ndarray) -> np.ndarray:
     return out
 
 
-def _passes(area: np.ndarray, area_filter: AreaFilter) -> np.ndarray:
+def _passes(area: FloatArray, area_filter: AreaFilter) -> BoolArray:
     if area_filter.inclusive:
         return area >= area_filter.min_area
     return area > area_filter.min_area

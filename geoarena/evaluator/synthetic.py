@@ -11,28 +11,32 @@ import io
 
 import numpy as np
 
+from .arrays import FloatArray
+
 CITIES = ("AOI_2_Vegas", "AOI_3_Paris", "AOI_4_Shanghai", "AOI_5_Khartoum")
 TILE = 650
 
 
-def _wkt(xy: np.ndarray) -> str:
+def _wkt(xy: FloatArray) -> str:
     """3-D WKT (z = 0) of a closed ring, as SpaceNet writes it."""
     ring = ",".join(f"{x:.2f} {y:.2f} 0" for x, y in xy)
     return f"POLYGON (({ring}))"
 
 
-def _rect(x0, y0, w, h, angle=0.0) -> np.ndarray:
-    pts = np.array([[0, 0], [w, 0], [w, h], [0, h], [0, 0]], dtype=float)
+def _rect(x0: float, y0: float, w: float, h: float, angle: float = 0.0) -> FloatArray:
+    pts = np.array([[0, 0], [w, 0], [w, h], [0, h], [0, 0]], dtype=np.float64)
     if angle:
         c, s = np.cos(angle), np.sin(angle)
-        pts = (pts - [w / 2, h / 2]) @ np.array([[c, s], [-s, c]]) + [w / 2, h / 2]
-    return pts + np.array([x0, y0])
+        turn = np.array([[c, s], [-s, c]], dtype=np.float64)
+        pts = (pts - [w / 2, h / 2]) @ turn + [w / 2, h / 2]
+    return pts + np.array([x0, y0], dtype=np.float64)
 
 
-def _l_shape(x0, y0, w, h) -> np.ndarray:
+def _l_shape(x0: float, y0: float, w: float, h: float) -> FloatArray:
     return np.array(
-        [[0, 0], [w, 0], [w, h / 2], [w / 2, h / 2], [w / 2, h], [0, h], [0, 0]], dtype=float
-    ) + np.array([x0, y0])
+        [[0, 0], [w, 0], [w, h / 2], [w / 2, h / 2], [w / 2, h], [0, h], [0, 0]],
+        dtype=np.float64,
+    ) + np.array([x0, y0], dtype=np.float64)
 
 
 def make_pair(n_images: int, buildings_per_image: int = 100, seed: int = 0) -> tuple[bytes, bytes]:

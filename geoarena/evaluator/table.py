@@ -4,14 +4,17 @@ vectorised validation that turns string columns into one (``build_table``)."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 
 from geoarena.errors import Problem
 
+from .arrays import BoolArray, FloatArray, IntArray, ObjectArray
 from .errors import InputError
 
 OnError = Literal["raise", "skip"]
@@ -42,11 +45,11 @@ class PolygonTable:
     """
 
     name: str
-    image_id: np.ndarray  # object array of str
-    building_id: np.ndarray  # int64
-    geometry: np.ndarray  # object array of shapely geometries
-    confidence: np.ndarray | None  # float64, None when the file has no Confidence column
-    line: np.ndarray  # int64, 1-based line in the source (row number for in-memory tables)
+    image_id: ObjectArray  # str
+    building_id: IntArray
+    geometry: ObjectArray  # shapely geometries
+    confidence: FloatArray | None  # None when the file has no Confidence column
+    line: IntArray  # 1-based line in the source (row number for in-memory tables)
     skipped: tuple[Problem, ...] = field(default=())
 
     def __len__(self) -> int:
@@ -57,7 +60,7 @@ class PolygonTable:
         """Sorted unique ImageIds, including images listed only by ``-1,POLYGON EMPTY``."""
         return sorted(set(self.image_id.tolist()))
 
-    def take(self, mask: np.ndarray) -> PolygonTable:
+    def take(self, mask: BoolArray | IntArray) -> PolygonTable:
         """A new table with the rows selected by a boolean mask or an index array."""
         return PolygonTable(
             name=self.name,
@@ -72,15 +75,18 @@ class PolygonTable:
     @classmethod
     def from_wkt(
         cls,
-        image_ids,
-        building_ids,
-        wkts,
-        confidences=None,
+        image_ids: Iterable[object],
+        building_ids: Iterable[object],
+        wkts: Iterable[str],
+        confidences: Iterable[object] | None = None,
         *,
         name: str = "<memory>",
         max_vertices: int | None = None,
     ) -> PolygonTable:
         """Build a table from in-memory columns, validated exactly like a CSV file.
+
+        Values are converted with ``str`` and checked as if they were CSV fields, so ids
+        and confidences may be numbers or text.
 
         Examples
         --------
@@ -89,12 +95,12 @@ class PolygonTable:
         (1, ['img1'])
         """
         columns = {
-            "ImageId": np.asarray([str(v) for v in image_ids], dtype=object),
-            "BuildingId": np.asarray([str(v) for v in building_ids], dtype=object),
-            "PolygonWKT_Pix": np.asarray(list(wkts), dtype=object),
+            "ImageId": object_array([str(v) for v in image_ids]),
+            "BuildingId": object_array([str(v) for v in building_ids]),
+            "PolygonWKT_Pix": object_array(list(wkts)),
         }
         if confidences is not None:
-            columns["Confidence"] = np.asarray([str(v) for v in confidences], dtype=object)
+            columns["Confidence"] = object_array([str(v) for v in confidences])
         lengths = {name: len(col) for name, col in columns.items()}
         if len(set(lengths.values())) > 1:
             raise ValueError(f"columns of different lengths: {lengths}")
@@ -108,20 +114,20 @@ class PolygonTable:
         )
 
 
-def unique_ids(values: np.ndarray) -> np.ndarray:
+def unique_ids(values: ObjectArray) -> ObjectArray:
     """Sorted unique strings as an object array (a set, then a sort of the few uniques)."""
-    return np.asarray(sorted(set(values.tolist())), dtype=object)
+    return object_array(sorted(set(values.tolist())))
 
 
-def encode(values: np.ndarray, vocabulary: np.ndarray) -> np.ndarray:
+def encode(values: ObjectArray, vocabulary: ObjectArray) -> IntArray:
     """Position of each string in ``vocabulary`` (-1 where absent), by dict lookup."""
     position = {v: i for i, v in enumerate(vocabulary.tolist())}
     return np.fromiter((position.get(v, -1) for v in values.tolist()), np.int64, len(values))
 
 
 def build_table(
-    columns: dict[str, np.ndarray],
-    lines: np.ndarray,
+    columns: dict[str, ObjectArray],
+    lines: IntArray,
     *,
     name: str,
     on_error: OnError,
@@ -138,9 +144,9 @@ def build_table(
     n = len(columns["ImageId"])
     bad = np.zeros(n, dtype=bool)
 
-    def flag(mask: np.ndarray, column: str, reasons) -> None:
+    def flag(mask: BoolArray, column: str, reasons: str | Callable[[int], str]) -> None:
         new = mask & ~bad
-        for i in np.flatnonzero(new):
+        for i in np.flatnonzero(new).tolist():
             reason = reasons(i) if callable(reasons) else reasons
             errors.append(Problem(name, int(lines[i]), column, reason))
         bad[new] = True
@@ -159,9 +165,11 @@ def build_table(
         flag(~ok, "Confidence", lambda i: f"not a number: {_show(columns['Confidence'][i])}")
         flag(ok & ~np.isfinite(confidence), "Confidence", lambda i: f"not finite: {confidence[i]}")
 
+    unparsed = wkt.copy()
+    unparsed[bad] = None  # rows already rejected are not parsed
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        geometry = shapely.from_wkt(np.where(bad, None, wkt), on_invalid="ignore")
+        geometry = shapely.from_wkt(unparsed, on_invalid="ignore")
     parsed = ~shapely.is_missing(geometry)
     flag(~parsed, "PolygonWKT_Pix", lambda i: _wkt_reason(wkt[i]))
     type_id = shapely.get_type_id(geometry)
@@ -208,19 +216,22 @@ def build_table(
     return table
 
 
-def object_array(values: list) -> np.ndarray:
+def object_array(values: Sequence[object]) -> ObjectArray:
     """A 1-D object array of the list's items (np.array would try to nest sequences)."""
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out
 
 
-def strip_all(values: np.ndarray) -> np.ndarray:
+def strip_all(values: ObjectArray) -> ObjectArray:
     """Strip surrounding whitespace from every string."""
     return object_array([str(v).strip() for v in values.tolist()])
 
 
-def _to_numbers(values: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
+_Number = TypeVar("_Number", np.int64, np.float64)
+
+
+def _to_numbers(values: ObjectArray, dtype: type[_Number]) -> tuple[NDArray[_Number], BoolArray]:
     """Parse strings to int64 or float64 in bulk; per element only when some fail.
 
     Integers are parsed as integers (never through float64, which would silently change

@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import tracemalloc
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings
@@ -21,9 +23,11 @@ from geoarena.evaluator import (
     read_truth,
     score,
 )
-from geoarena.evaluator.io import REQUIRED, _columns_arrow, _columns_python
+from geoarena.evaluator.io import REQUIRED, _arrow_copy, _columns_arrow, _columns_python
+from geoarena.evaluator.parallel import score_files
 from geoarena.evaluator.table import build_table
 
+from .fuzzing import corrupt_gzip
 from .helpers import SAMPLES
 
 HEADER = "ImageId,BuildingId,PolygonWKT_Pix,Confidence\n"
@@ -333,9 +337,95 @@ def test_gzip_equals_plain(name: str, tmp_path) -> None:
     assert b.name == str(path)
 
 
-def test_corrupt_gzip() -> None:
-    data = gzip.compress((HEADER + row()).encode())[:-12]
-    assert "gzip" in only_error(data).reason
+GOOD = (HEADER + row() + row(building="2")).encode()
+CORRUPT_GZIP = corrupt_gzip(GOOD)
+TRUTH_TABLE = PolygonTable.from_wkt(["AOI_2_Vegas_img1"], [1], [SQUARE.strip('"')])
+
+
+def _read_truth(data: bytes) -> object:
+    return read_truth(data, name="sub.csv")
+
+
+def _read_proposals(data: bytes) -> object:
+    return read_proposals(data, name="sub.csv")
+
+
+def _score_as_truth(data: bytes) -> object:
+    return score(data, TRUTH_TABLE)
+
+
+def _score_as_proposals(data: bytes) -> object:
+    return score(TRUTH_TABLE, data)
+
+
+def _score_files_as_truth(data: bytes) -> object:
+    return score_files(data, GOOD)
+
+
+def _score_files_as_proposals(data: bytes) -> object:
+    return score_files(GOOD, data)
+
+
+ENTRY_POINTS = [
+    _read_truth,
+    _read_proposals,
+    _score_as_truth,
+    _score_as_proposals,
+    _score_files_as_truth,
+    _score_files_as_proposals,
+]
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS, ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize("case", sorted(CORRUPT_GZIP))
+def test_corrupt_gzip_is_an_input_error_everywhere(case: str, entry) -> None:
+    """Whatever zlib or gzip raise inside (zlib.error, EOFError, BadGzipFile), every entry
+    point reports one whole-file problem (issue #13)."""
+    with pytest.raises(InputError) as info:
+        entry(CORRUPT_GZIP[case])
+    (problem,) = info.value.problems
+    assert problem.file in ("sub.csv", "<bytes>") and problem.line == 0
+    assert problem.reason.startswith("corrupt gzip data: ")
+
+
+def test_gzip_members_are_read_as_one_file() -> None:
+    """``cat a.csv.gz b.csv.gz`` is a valid gzip file: its members are one CSV, and line
+    numbers run on across them."""
+    more = (row(building="3") + row(building="4")).encode()
+    joined = read_proposals(gzip.compress(GOOD) + gzip.compress(more))
+    assert_same_table(joined, read_proposals(GOOD + more))
+    padded = read_proposals(gzip.compress(GOOD) + b"\0" * 512)  # tape-style zero padding
+    assert_same_table(padded, read_proposals(GOOD))
+    error = only_error(gzip.compress(GOOD) + gzip.compress(GOOD))
+    assert (error.line, error.reason) == (4, "repeated header row")
+
+
+def test_gzip_bomb_stops_at_the_limit() -> None:
+    """A small file that inflates past ``max_bytes`` is refused as soon as the output passes
+    the limit, without inflating the rest."""
+    bomb = gzip.compress(GOOD + b" " * (64 << 20), compresslevel=9)
+    assert len(bomb) < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError) as info:
+            read_proposals(bomb, name="bomb.csv.gz", max_bytes=1 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    (problem,) = info.value.problems
+    assert (problem.file, problem.line) == ("bomb.csv.gz", 0)
+    assert problem.reason == "gzip data decompresses to more than the limit of 1048576 bytes"
+    assert peak < 8 << 20  # inflating it all would hold 64 MiB
+    assert len(read_proposals(bomb, max_bytes=65 << 20)) == 2  # under a higher limit: read
+
+
+def test_max_bytes_applies_to_plain_files_too(tmp_path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes(GOOD)
+    for source in (lambda: path, lambda: GOOD, lambda: io.BytesIO(GOOD)):
+        with pytest.raises(InputError, match=f"exceeds the limit of {len(GOOD) - 1} bytes"):
+            read_proposals(source(), max_bytes=len(GOOD) - 1)
+        assert len(read_proposals(source(), max_bytes=len(GOOD))) == 2
 
 
 def test_crlf_bom_extra_columns_and_column_order() -> None:
@@ -491,6 +581,18 @@ def test_arrow_and_python_readers_agree(file) -> None:
 
     assert_same_table(table(fast), table(exact))
     assert_same_table(table(fast), read_proposals(data))
+
+
+def test_arrow_parses_memory_it_owns() -> None:
+    """Arrow's workers release the parser's input after read_csv returns; a Python-owned
+    input then needs the GIL, and at interpreter exit that aborted ``geoarena score``
+    (SIGABRT, "terminate called without an active exception")."""
+    data = (HEADER + row()).encode() * 100
+    before = pa.total_allocated_bytes()
+    wrapped = pa.py_buffer(data)  # what the reader used to hand Arrow: the bytes themselves
+    assert pa.total_allocated_bytes() == before and wrapped.to_pybytes() == data
+    copy = _arrow_copy(data)  # allocated from Arrow's memory pool
+    assert pa.total_allocated_bytes() - before >= len(data) and copy.to_pybytes() == data
 
 
 def test_exact_reader_accepts_large_polygons() -> None:

@@ -1,0 +1,24 @@
+"""The array types the evaluator's modules speak, named once.
+
+Every column and every intermediate of the scorer is a 1-D (sometimes ``(n, 4)`` or
+``(2, n)``) numpy array of one of these four dtypes; naming them keeps signatures short
+and lets the type checker catch an index array passed where a mask was meant.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: indices, counts, line numbers, BuildingIds.
+IntArray: TypeAlias = NDArray[np.int64]
+#: areas, IoUs, boxes, confidences.
+FloatArray: TypeAlias = NDArray[np.float64]
+#: row masks.
+BoolArray: TypeAlias = NDArray[np.bool_]
+#: strings (ImageIds, raw CSV fields) and shapely geometries.
+ObjectArray: TypeAlias = NDArray[np.object_]
+
+__all__ = ["BoolArray", "FloatArray", "IntArray", "ObjectArray"]
