@@ -18,11 +18,14 @@ Examples
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
 import shapely
+from numpy.typing import NDArray
 
+from .arrays import ObjectArray
 from .errors import InputError
 from .table import PolygonTable
 
@@ -102,13 +105,16 @@ def table_from_bytes(data: bytes, *, name: str) -> PolygonTable:
         raise InputError.about(f"unsupported polygon table format {found!r}", file=name)
     has_confidence = "confidence" in reader.schema.names
 
-    def column(key: str) -> list[pa.Array]:
+    def column(key: str) -> list[pa.Array[Any]]:
         return [batch.column(key) for batch in batches]
 
     wkb = np.concatenate([np.asarray(c.to_pylist(), dtype=object) for c in column("geometry")])
     return PolygonTable(
         name=name,
-        image_id=np.concatenate([_strings(c) for c in column("image_id")] or [_strings(None)]),
+        image_id=np.concatenate(
+            [_strings(cast(pa.DictionaryArray[Any, Any], c)) for c in column("image_id")]
+            or [_strings(None)]
+        ),
         building_id=_numbers(column("building_id"), np.int64),
         geometry=np.asarray(shapely.from_wkb(wkb), dtype=object),
         confidence=_numbers(column("confidence"), np.float64) if has_confidence else None,
@@ -116,7 +122,7 @@ def table_from_bytes(data: bytes, *, name: str) -> PolygonTable:
     )
 
 
-def _dictionary(values: np.ndarray) -> pa.Array:
+def _dictionary(values: ObjectArray) -> pa.Array[Any]:
     """A dictionary-encoded string column (a table holds few distinct ImageIds)."""
     positions: dict[str, int] = {}
     codes = np.fromiter(
@@ -124,20 +130,21 @@ def _dictionary(values: np.ndarray) -> pa.Array:
         dtype=np.int32,
         count=len(values),
     )
-    return pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(list(positions), pa.string()))
+    dictionary = pa.array(list(positions), pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()), dictionary)
 
 
-def _binary(values: np.ndarray) -> pa.Array:
+def _binary(values: NDArray[Any]) -> pa.Array[Any]:
     """An Arrow binary column from an object array of bytes, built from one joined buffer
     (several times faster than converting 100,000 Python objects one by one)."""
     lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
     offsets = np.zeros(len(values) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(values))]
+    buffers = [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(values))]
     return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(values), buffers)
 
 
-def _strings(column: pa.DictionaryArray | None) -> np.ndarray:
+def _strings(column: pa.DictionaryArray[Any, Any] | None) -> ObjectArray:
     """A dictionary column decoded into an object array of str."""
     if column is None:
         return np.empty(0, dtype=object)
@@ -146,7 +153,7 @@ def _strings(column: pa.DictionaryArray | None) -> np.ndarray:
     return np.asarray(names[np.asarray(column.indices.to_numpy(), dtype=np.int64)])
 
 
-def _numbers(chunks: list[pa.Array], dtype: type[np.generic]) -> np.ndarray:
+def _numbers(chunks: list[pa.Array[Any]], dtype: type[np.generic]) -> NDArray[Any]:
     if not chunks:
         return np.empty(0, dtype=dtype)
     return np.concatenate([np.asarray(c.to_numpy(), dtype=dtype) for c in chunks])

@@ -69,12 +69,12 @@ def select(table: PolygonTable, rules: Rules, role: Role, keep: BoolArray | None
     policy = rules.invalid_truth if role == "truth" else rules.invalid_proposal
     if policy in ("buffer0", "make_valid") and invalid.any():
         geometry = geometry.copy()
-        if policy == "buffer0":
-            geometry[invalid] = shapely.buffer(geometry[invalid], 0)
-        else:
-            geometry[invalid] = _polygonal(shapely.make_valid(geometry[invalid]))
-        counts["repaired"] = int(invalid.sum())
-        invalid = np.zeros(len(rows), dtype=bool)
+        repaired, failed = _repair(geometry[invalid], policy)
+        geometry[invalid] = repaired
+        counts["repaired"] = int(invalid.sum() - failed.sum())
+        if failed.any():  # GEOS cannot repair them: scored as is (IoU 0), and reported
+            counts["repair_failed"] = int(failed.sum())
+        invalid[invalid] = failed
     area = shapely.area(geometry)
 
     area_filter = rules.truth_area_filter if role == "truth" else rules.proposal_area_filter
@@ -92,6 +92,30 @@ def select(table: PolygonTable, rules: Rules, role: Role, keep: BoolArray | None
         )
     bounds = shapely.bounds(geometry)
     return Side(rows, geometry, area, np.nan_to_num(bounds, nan=0.0), invalid, counts)
+
+
+def _repair(geometries: ObjectArray, policy: str) -> tuple[ObjectArray, BoolArray]:
+    """The repaired geometries and which could not be repaired: GEOS refuses a few
+    (coordinates near the float limit overflow its precision model), and one refusal must
+    not abort the whole score."""
+
+    def fix(g: ObjectArray) -> ObjectArray:
+        if policy == "buffer0":
+            return np.asarray(shapely.buffer(g, 0), dtype=object)
+        return _polygonal(np.asarray(shapely.make_valid(g), dtype=object))
+
+    failed = np.zeros(len(geometries), dtype=bool)
+    try:
+        return fix(geometries), failed
+    except shapely.errors.GEOSException:
+        pass
+    out = geometries.copy()
+    for k in range(len(geometries)):
+        try:
+            out[k : k + 1] = fix(geometries[k : k + 1])
+        except shapely.errors.GEOSException:
+            failed[k] = True
+    return out, failed
 
 
 def _polygonal(geometries: ObjectArray) -> ObjectArray:

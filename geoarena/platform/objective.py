@@ -184,6 +184,7 @@ class TrialObjective:
         if overlays:
             worst = sorted(score.images, key=lambda i: -(i.counts.fp + i.counts.fn))[:overlays]
             matches = post.truth.score(table, details=True).matches
+            assert matches is not None, "details=True keeps the matches"
             ids = [i.image_id for i in worst if i.counts.tp + i.counts.fp + i.counts.fn]
             if ev_report.plot_overlays(matches, ids, out_dir / "overlays"):
                 self.tracker.log_artifact(out_dir / "overlays", "overlays")

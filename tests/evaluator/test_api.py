@@ -333,3 +333,14 @@ def test_make_valid_keeps_the_polygonal_part() -> None:
         rules = get_rules(preset, invalid_truth="make_valid", collection_iou="zero")
         assert per_image(score(truth, props, rules)) == {"AOI_2_Vegas_img1": (1, 0, 0)}
         assert oracle_score(truth, props, rules) == {"AOI_2_Vegas_img1": (1, 0, 0)}
+
+
+@pytest.mark.parametrize("preset", ["deepglobe", "topcoder", "solaris", "spacenet-utilities"])
+def test_a_geometry_geos_cannot_repair_is_scored_not_fatal(preset: str) -> None:
+    """Found by fuzzing: make_valid raised GEOSException ("Scale factor must be non-zero")
+    on a bow-tie with coordinates near the float limit, aborting the whole score."""
+    wild = "POLYGON ((0 1e308, 1e308 0, 0 2, 0 0, 0 1e308))"
+    truth = PolygonTable.from_wkt(["AOI_2_Vegas_img1", "AOI_2_Vegas_img1"], [1, 2], [wild, SQUARE])
+    props = PolygonTable.from_wkt(["AOI_2_Vegas_img1"], [1], [SQUARE], [1.0])
+    result = score(truth, props, preset)
+    assert result.micro.tp == 1
