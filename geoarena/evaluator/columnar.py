@@ -112,7 +112,7 @@ def table_from_bytes(data: bytes, *, name: str) -> PolygonTable:
     return PolygonTable(
         name=name,
         image_id=np.concatenate(
-            [_strings(cast(pa.DictionaryArray[Any, Any], c)) for c in column("image_id")]
+            [_strings(cast("pa.DictionaryArray[Any, Any]", c)) for c in column("image_id")]
             or [_strings(None)]
         ),
         building_id=_numbers(column("building_id"), np.int64),
