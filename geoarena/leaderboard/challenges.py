@@ -127,16 +127,10 @@ class ChallengeView(BaseModel):
 
     @classmethod
     def of(cls, challenge: Challenge, now: datetime) -> ChallengeView:
+        computed = {"revealed", "phases"}
+        stored = {f: getattr(challenge, f) for f in cls.model_fields if f not in computed}
         return cls(
-            slug=challenge.slug,
-            title=challenge.title,
-            description=challenge.description,
-            rules=challenge.rules,
-            ranking_metric=challenge.ranking_metric,
-            split_source=challenge.split_source,
-            public_fraction=challenge.public_fraction,
-            truth_sha256=challenge.truth_sha256,
-            generation=challenge.generation,
+            **stored,
             revealed=any(p.revealed_at is not None for p in challenge.phases),
             phases=[PhaseView.of(p, now) for p in challenge.phases],
         )

@@ -4,6 +4,9 @@ in a transaction and audits every transition."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -68,26 +71,33 @@ def _phase(session: Session, slug: str, phase: str | None) -> Phase:
     return get_phase(session, get_challenge(session, slug), phase, utcnow())
 
 
+def _transition(
+    db: Database,
+    slug: str,
+    phase: str | None,
+    actor: str,
+    action: str,
+    apply: Callable[[Phase, datetime], None],
+) -> None:
+    with db.transaction() as session:
+        row = _phase(session, slug, phase)
+        apply(row, utcnow())
+        bump_board(session, phase_id=row.id)
+        audit(session, actor, f"phase.{action}", row.challenge_id, phase=row.name)
+
+
 def close_phase(
     db: Database, *, slug: str, phase: str | None = None, actor: str = CLI_ACTOR
 ) -> None:
     """Close the phase now (before its close time, or when it has none)."""
-    with db.transaction() as session:
-        row = _phase(session, slug, phase)
-        lifecycle.close(row, utcnow())
-        bump_board(session, phase_id=row.id)
-        audit(session, actor, "phase.close", row.challenge_id, phase=row.name)
+    _transition(db, slug, phase, actor, "close", lifecycle.close)
 
 
 def reopen_phase(
     db: Database, *, slug: str, phase: str | None = None, actor: str = CLI_ACTOR
 ) -> None:
     """Reopen a closed phase (never after reveal)."""
-    with db.transaction() as session:
-        row = _phase(session, slug, phase)
-        lifecycle.reopen(row, utcnow())
-        bump_board(session, phase_id=row.id)
-        audit(session, actor, "phase.reopen", row.challenge_id, phase=row.name)
+    _transition(db, slug, phase, actor, "reopen", lifecycle.reopen)
 
 
 def reveal(db: Database, *, slug: str, phase: str | None = None, actor: str = CLI_ACTOR) -> None:

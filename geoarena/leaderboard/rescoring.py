@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from geoarena.errors import Conflict, InvalidInput, NotFound
 from geoarena.leaderboard import queue
@@ -194,6 +195,16 @@ def rescore_status(db: Database, *, rescore_id: int) -> RescoreView:
         )
 
 
+def _locked(session: Session, rescore_id: int) -> Rescore:
+    """The rescore, read again after its challenge is locked (no upload in between)."""
+    run = session.get(Rescore, rescore_id)
+    if run is None:
+        raise NotFound(f"no rescore {rescore_id}")
+    lock_challenge(session, run.challenge_id, shared=False)
+    session.refresh(run)
+    return run
+
+
 def publish_rescore(db: Database, *, rescore_id: int, actor: str = CLI_ACTOR) -> None:
     """Make a finished rescore's generation the one shown (with its truth and split).
 
@@ -201,11 +212,7 @@ def publish_rescore(db: Database, *, rescore_id: int, actor: str = CLI_ACTOR) ->
     rescore's generation: the boards would mix two truths. Older generations stay as
     history."""
     with db.transaction() as session:
-        run = session.get(Rescore, rescore_id)
-        if run is None:
-            raise NotFound(f"no rescore {rescore_id}")
-        lock_challenge(session, run.challenge_id, shared=False)
-        session.refresh(run)
+        run = _locked(session, rescore_id)
         if run.status is not RescoreState.READY:
             raise Conflict(f"rescore {rescore_id} is {run.status}, not ready to publish")
         failed = session.execute(
@@ -256,11 +263,7 @@ def publish_rescore(db: Database, *, rescore_id: int, actor: str = CLI_ACTOR) ->
 def discard_rescore(db: Database, *, rescore_id: int, actor: str = CLI_ACTOR) -> None:
     """Drop an unpublished rescore: its queued jobs are failed, its scores stay as history."""
     with db.transaction() as session:
-        run = session.get(Rescore, rescore_id)
-        if run is None:
-            raise NotFound(f"no rescore {rescore_id}")
-        lock_challenge(session, run.challenge_id, shared=False)
-        session.refresh(run)
+        run = _locked(session, rescore_id)
         if run.status not in (RescoreState.RUNNING, RescoreState.READY):
             raise Conflict(f"rescore {rescore_id} is {run.status}: nothing to discard")
         session.execute(

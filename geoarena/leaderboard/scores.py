@@ -48,14 +48,8 @@ class SplitScore(BaseModel):
 
     @classmethod
     def from_result(cls, result: ScoreResult) -> SplitScore:
-        micro = result.micro
         return cls(
-            f1=micro.f1,
-            precision=micro.precision,
-            recall=micro.recall,
-            tp=micro.tp,
-            fp=micro.fp,
-            fn=micro.fn,
+            **result.micro.to_dict(),
             mean_city_f1=result.mean_city_f1,
             cities={
                 city: CityScore.model_validate(c.to_dict())

@@ -45,7 +45,7 @@ from geoarena.leaderboard.states import (
     Split,
     SubmissionState,
 )
-from geoarena.leaderboard.validation import UploadLimits, ValidatedUpload
+from geoarena.leaderboard.validation import UploadCheck, UploadLimits, ValidatedUpload
 from geoarena.leaderboard.validators import InlineValidator, Validator
 
 
@@ -203,9 +203,8 @@ def submit(
         if isinstance(data, bytes):
             source.write_bytes(data)
         try:
-            upload = (validator or InlineValidator()).validate(
-                source, name=name, image_ids=image_ids, limits=limits, workdir=workdir
-            )
+            check = UploadCheck(source, name, image_ids, limits, workdir)
+            upload = (validator or InlineValidator()).validate(check)
         except InputError as exc:
             message = f"file rejected: nothing was stored and no quota was used\n{exc}"
             raise InputError(exc.problems, exc.total, message=message) from None

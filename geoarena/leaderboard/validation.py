@@ -49,6 +49,18 @@ class UploadLimits:
 
 
 @dataclass(frozen=True)
+class UploadCheck:
+    """One upload to validate: the spooled file, the name it is shown by, the ImageIds it
+    may name, the limits, and a folder for what validation writes."""
+
+    source: Path
+    name: str
+    image_ids: frozenset[str]
+    limits: UploadLimits
+    workdir: Path
+
+
+@dataclass(frozen=True)
 class StoredFile:
     """A file ready to be stored as a blob: its digest and size uncompressed, and where
     its stored form (``compression`` applied) lies."""
@@ -263,16 +275,11 @@ class _Rows:
         self.log.count(len(by_line), (problem(int(k)) for k in by_line))
 
 
-def validate_upload(
-    source: Path,
-    *,
-    name: str,
-    image_ids: Collection[str],
-    limits: UploadLimits,
-    workdir: Path,
-) -> ValidatedUpload:
-    """Check ``source`` completely; raise ``InputError`` with its first problems (and the
+def validate_upload(check: UploadCheck) -> ValidatedUpload:
+    """Check the upload completely; raise ``InputError`` with its first problems (and the
     count of all), or return the plain CSV and its parsed table ready to store."""
+    source, name, limits, workdir = check.source, check.name, check.limits, check.workdir
+    image_ids = check.image_ids
     csv = store_plain(source, name=name, limits=limits, workdir=workdir)
     log = ProblemLog(limits.max_problems)
     rows = _Rows(name, image_ids, log)

@@ -10,41 +10,21 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Collection
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Protocol
 
-from geoarena.leaderboard.validation import UploadLimits, ValidatedUpload, validate_upload
+from geoarena.leaderboard.validation import UploadCheck, ValidatedUpload, validate_upload
 
 
 class Validator(Protocol):
-    def validate(
-        self,
-        source: Path,
-        *,
-        name: str,
-        image_ids: Collection[str],
-        limits: UploadLimits,
-        workdir: Path,
-    ) -> ValidatedUpload: ...
+    def validate(self, check: UploadCheck) -> ValidatedUpload: ...
 
 
 class InlineValidator:
     """Validates in the calling thread."""
 
-    def validate(
-        self,
-        source: Path,
-        *,
-        name: str,
-        image_ids: Collection[str],
-        limits: UploadLimits,
-        workdir: Path,
-    ) -> ValidatedUpload:
-        return validate_upload(
-            source, name=name, image_ids=image_ids, limits=limits, workdir=workdir
-        )
+    def validate(self, check: UploadCheck) -> ValidatedUpload:
+        return validate_upload(check)
 
 
 def _lower_priority() -> None:
@@ -64,24 +44,8 @@ class PoolValidator:
             initializer=_lower_priority,
         )
 
-    def validate(
-        self,
-        source: Path,
-        *,
-        name: str,
-        image_ids: Collection[str],
-        limits: UploadLimits,
-        workdir: Path,
-    ) -> ValidatedUpload:
-        future = self._pool.submit(
-            validate_upload,
-            source,
-            name=name,
-            image_ids=frozenset(image_ids),
-            limits=limits,
-            workdir=workdir,
-        )
-        return future.result()
+    def validate(self, check: UploadCheck) -> ValidatedUpload:
+        return self._pool.submit(validate_upload, check).result()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -28,7 +28,7 @@ from geoarena.leaderboard.queue import JobQueue
 from geoarena.leaderboard.report import board_csv
 from geoarena.leaderboard.schema import Blob, Submission
 from geoarena.leaderboard.settings import Settings
-from geoarena.leaderboard.validation import UploadLimits, validate_upload
+from geoarena.leaderboard.validation import UploadCheck, UploadLimits, validate_upload
 
 from . import procs
 from .factories import HEADER, degrade, make_arena, perfect, synthetic
@@ -53,7 +53,7 @@ def test_validation_keeps_a_bounded_number_of_problems_and_memory(tmp_path: Path
     limits = UploadLimits(max_bytes=1 << 30, max_vertices=10_000, chunk_bytes=1 << 20)
     tracemalloc.start()
     with pytest.raises(InvalidInput) as info:
-        validate_upload(source, name="up.csv", image_ids={"x"}, limits=limits, workdir=tmp_path)
+        validate_upload(UploadCheck(source, "up.csv", frozenset({"x"}), limits, tmp_path))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert info.value.total == props.count(b"\n") - 1

@@ -235,8 +235,8 @@ def test_closing_during_validation_refuses_at_commit(db) -> None:
     arena = make_arena(db, teams=("alpha",))
 
     class ClosingValidator(InlineValidator):
-        def validate(self, source, **kwargs):
-            result = super().validate(source, **kwargs)
+        def validate(self, check):
+            result = super().validate(check)
             lb.close_phase(db, slug=arena.slug)  # the deadline passes meanwhile
             return result
 
