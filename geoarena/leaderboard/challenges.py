@@ -50,13 +50,16 @@ SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 MAX_TEAM_NAME = 100
 
 
-def _unlimited(value: Any) -> Any:
-    """``none`` (any case) or an empty field means "no limit"."""
-    return None if isinstance(value, str) and value.strip().lower() in ("", "none") else value
+def blank_is_none(value: Any) -> Any:
+    """A form field left empty, or written ``none`` or ``null``, means "not set": forms
+    (and the command line) have no null of their own."""
+    if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
+        return None
+    return value
 
 
 #: a count limit; ``None`` (written ``none``) is unlimited.
-Limit = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(_unlimited)]
+Limit = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(blank_is_none)]
 
 
 class PhaseChange(BaseModel):

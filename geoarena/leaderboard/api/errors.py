@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from geoarena.errors import (
     Conflict,
@@ -95,6 +96,7 @@ def request_problems(exc: RequestValidationError) -> InvalidInput:
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
+        (400, "a body that is not what its Content-Type says (malformed JSON or multipart)"),
         (401, "missing, unknown or revoked token"),
         (422, "invalid request or file: every problem located"),
         (429, "rate limit"),
@@ -116,8 +118,21 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         body = ErrorBody(error="HTTPError", detail=str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not of one of its routes
+            headers["Allow"] = ", ".join(allowed_methods(request))
         return JSONResponse(
             status_code=exc.status_code,
             content=body.model_dump(mode="json", exclude_none=True),
-            headers=exc.headers,
+            headers=headers,
         )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route of the app serves at this request's path."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)

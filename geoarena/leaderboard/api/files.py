@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
@@ -233,6 +234,15 @@ async def receive_submission(
             settings=settings,
             validator=request.app.state.validator,
         )
+
+
+#: how a CSV download is declared: the file on success, the JSON error body otherwise.
+CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the board as a CSV file",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
 
 
 def board_download(board: Board) -> PlainTextResponse:

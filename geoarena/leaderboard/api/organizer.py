@@ -7,15 +7,23 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
+from pydantic import BeforeValidator
 
 from geoarena.evaluator import Metric
 from geoarena.leaderboard import access, boards, challenges, finals, moderation, rescoring
 from geoarena.leaderboard.access import TokenView
 from geoarena.leaderboard.api.deps import DbDep, OrganizerDep, SettingsDep
 from geoarena.leaderboard.api.errors import COMMON_RESPONSES, ErrorBody
-from geoarena.leaderboard.api.files import board_download, receive_submission
-from geoarena.leaderboard.api.schemas import ExclusionUpdate
-from geoarena.leaderboard.challenges import ChallengeView, Limit, PhaseChange, PhaseView, TeamView
+from geoarena.leaderboard.api.files import CSV_RESPONSES, board_download, receive_submission
+from geoarena.leaderboard.api.schemas import ExclusionUpdate, RescoreRequest
+from geoarena.leaderboard.challenges import (
+    ChallengeView,
+    Limit,
+    PhaseChange,
+    PhaseView,
+    TeamView,
+    blank_is_none,
+)
 from geoarena.leaderboard.rescoring import RescoreView
 from geoarena.leaderboard.states import Split
 from geoarena.leaderboard.submissions import SubmissionView
@@ -44,7 +52,7 @@ async def create_challenge(
     slug: Annotated[str, Form(pattern=SLUG)],
     title: Annotated[str, Form(min_length=1, max_length=200)],
     rules: Annotated[str, Form()] = "deepglobe",
-    ranking_metric: Annotated[Metric | None, Form()] = None,
+    ranking_metric: Annotated[Metric | None, BeforeValidator(blank_is_none), Form()] = None,
     description: Annotated[str, Form(max_length=20_000)] = "",
     public_fraction: Annotated[float, Form(gt=0, lt=1)] = 0.3,
     daily_limit: Annotated[Limit, Form(description="per UTC day, or 'none'")] = 5,
@@ -126,25 +134,40 @@ def reveal(slug: str, principal: OrganizerDep, db: DbDep, phase: str | None = No
     response_model=RescoreView,
     responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
 )
-async def rescore(
+def rescore(slug: str, body: RescoreRequest, principal: OrganizerDep, db: DbDep) -> RescoreView:
+    """Re-score every submission with the current truth: with a new split
+    (``public_fraction``, ``split_salt``: a re-split) or the current one (a new evaluator)."""
+    run_id = rescoring.start_rescore(
+        db,
+        slug=slug,
+        split_salt=body.split_salt,
+        public_fraction=body.public_fraction,
+        reason=body.reason,
+        actor=principal.actor,
+    )
+    return rescoring.rescore_status(db, rescore_id=run_id)
+
+
+@router.post(
+    "/challenges/{slug}/rescore/truth",
+    status_code=202,
+    response_model=RescoreView,
+    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+async def rescore_with_truth(
     slug: str,
     principal: OrganizerDep,
     db: DbDep,
-    file: UploadFile | None = None,
+    file: UploadFile,
     reason: Annotated[str, Form(max_length=2000)] = "",
-    public_fraction: Annotated[float | None, Form(gt=0, lt=1)] = None,
-    split_salt: Annotated[str | None, Form(min_length=1, max_length=64)] = None,
 ) -> RescoreView:
-    """Re-score every submission: with a replacement truth (``file``), a new split
-    (``public_fraction``, ``split_salt``: a re-split) or neither (the current evaluator)."""
+    """Re-score every submission against a replacement truth CSV (``file``)."""
     run_id = await run_in_threadpool(
         rescoring.start_rescore,
         db,
         slug=slug,
-        truth=await file.read() if file is not None else None,
-        truth_filename=file.filename if file is not None else None,
-        split_salt=split_salt,
-        public_fraction=public_fraction,
+        truth=await file.read(),
+        truth_filename=file.filename or "truth.csv",
         reason=reason,
         actor=principal.actor,
     )
@@ -181,8 +204,8 @@ def publish_rescore(rescore_id: int, principal: OrganizerDep, db: DbDep) -> None
 
 @router.get(
     "/challenges/{slug}/export.csv",
-    response_class=PlainTextResponse,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+    response_model=None,
+    responses={**CSV_RESPONSES, 404: {"model": ErrorBody}},
 )
 def export(
     slug: str,

@@ -13,7 +13,7 @@ from geoarena.leaderboard.api.deps import (
     SettingsDep,
 )
 from geoarena.leaderboard.api.errors import COMMON_RESPONSES, ErrorBody
-from geoarena.leaderboard.api.files import board_download, receive_submission
+from geoarena.leaderboard.api.files import CSV_RESPONSES, board_download, receive_submission
 from geoarena.leaderboard.api.schemas import FinalsPublic, FinalsUpdate, SubmissionsPage
 from geoarena.leaderboard.boards import Board
 from geoarena.leaderboard.quotas import Quota
@@ -83,7 +83,7 @@ def leaderboard(
     return boards.leaderboard(db, slug=slug, split=split, phase=phase, principal=principal)
 
 
-@router.get("/leaderboard.csv", response_class=PlainTextResponse, responses=_REFUSALS)
+@router.get("/leaderboard.csv", response_model=None, responses={**CSV_RESPONSES, **_REFUSALS})
 def leaderboard_csv(
     slug: str,
     db: DbDep,

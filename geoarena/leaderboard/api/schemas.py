@@ -28,3 +28,11 @@ class ExclusionUpdate(BaseModel):
     kind: Exclusion
     #: shown to the team and kept in the audit log
     reason: str = Field("", max_length=2000)
+
+
+class RescoreRequest(BaseModel):
+    #: why (kept in the audit log and shown on the boards while it runs)
+    reason: str = Field("", max_length=2000)
+    #: a re-split: the new share of public images (and salt); both None: same split
+    public_fraction: float | None = Field(None, gt=0, lt=1)
+    split_salt: str | None = Field(None, min_length=1, max_length=64)
