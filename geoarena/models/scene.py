@@ -104,7 +104,12 @@ def predict_scene(
             min(r1 + margin, height),
             min(c1 + margin, width),
         )
-        maps = predictor.predict(read, height, width, window)
+        # float16, as cached and as validation post-processes them: a cached map
+        # reproduces these polygons exactly
+        prob, energy = (
+            m.astype(np.float16) for m in predictor.predict(read, height, width, window)
+        )
+        maps = (prob, energy)
         if on_maps is not None and window == (0, 0, height, width):
             on_maps(maps)
         found += _owned(maps_to_polygons(*maps, thresholds), core, window)
