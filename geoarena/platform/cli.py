@@ -24,7 +24,7 @@ from geoarena.models.cli import IMAGES, TTA
 from geoarena.models.device import DeviceError
 from geoarena.platform.best_prediction import predict_best
 from geoarena.platform.demo import run_demo
-from geoarena.platform.launcher import launch, parse_gpus, run_worker_process
+from geoarena.platform.launcher import gpus_for, launch, run_worker_process
 from geoarena.platform.results import (
     TrialRow,
     best_trial,
@@ -89,7 +89,7 @@ def run(
         raise click.UsageError("--gpus and --workers are exclusive: one worker per GPU")
     with exit_on_error():
         try:
-            gpu_list = parse_gpus(gpus)
+            gpu_list = gpus_for(gpus)
         except DeviceError:
             raise
         except ValueError as exc:

@@ -57,30 +57,32 @@ class LaunchResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def parse_gpus(text: str | None) -> list[str]:
-    """``"0,1,3"`` -> ``["0", "1", "3"]``; ``"all"`` -> every visible GPU.
+def parse_gpus(text: str, *, visible: int) -> list[str]:
+    """``"0,1,3"`` -> ``["0", "1", "3"]``; ``"all"`` -> every one of ``visible`` GPUs.
 
     Ids count the GPUs this process sees: under ``CUDA_VISIBLE_DEVICES=4,5``, ``0`` is
-    physical GPU 4 (:func:`physical_gpu`). CUDA must be usable, else ``DeviceError``
-    says why (a sweep must not silently train on the CPU for days).
+    physical GPU 4 (:func:`physical_gpu`).
     """
+    if text == "all":
+        return [str(i) for i in range(visible)]
+    gpus = [g.strip() for g in text.split(",") if g.strip()]
+    if len(set(gpus)) != len(gpus):
+        raise ValueError(f"--gpus lists a GPU twice: {text} (use --per-gpu to share one)")
+    bad = [g for g in gpus if not g.isdigit() or int(g) >= visible]
+    if bad:
+        raise ValueError(f"no GPU {', '.join(bad)}: {visible} visible")
+    return gpus
+
+
+def gpus_for(text: str | None) -> list[str]:
+    """The GPUs ``--gpus`` names, checked against what this process can use: CUDA must
+    work, else ``DeviceError`` says why (a sweep must not train on the CPU for days)."""
     if not text:
         return []
     problem = cuda_problem()
     if problem is not None:
         raise DeviceError([Problem("--gpus", 0, "--gpus", problem)])
-    count = torch.cuda.device_count()
-    if text == "all":
-        return [str(i) for i in range(count)]
-    gpus = [g.strip() for g in text.split(",") if g.strip()]
-    if len(set(gpus)) != len(gpus):
-        raise ValueError(f"--gpus lists a GPU twice: {text} (use --per-gpu to share one)")
-    bad = [g for g in gpus if not g.isdigit() or int(g) >= count]
-    if bad:
-        raise DeviceError(
-            [Problem("--gpus", 0, "--gpus", f"no GPU {', '.join(bad)}: {count} visible")]
-        )
-    return gpus
+    return parse_gpus(text, visible=torch.cuda.device_count())
 
 
 def physical_gpu(index: str, visible: str | None = None) -> str:

@@ -38,8 +38,20 @@ def test_synth_train_predict(tmp_path: Path):
     data = tmp_path / "data"
     result = runner.invoke(
         cli,
-        ["data", "synth", "--out", str(data), "--tiles", "8", "--size", "96", "--seed", "4"]
-        + ["--gsd", "0.6"],
+        [
+            "data",
+            "synth",
+            "--out",
+            str(data),
+            "--tiles",
+            "8",
+            "--size",
+            "96",
+            "--seed",
+            "4",
+            "--gsd",
+            "0.6",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert len(list((data / "images").glob("*.tif"))) == 8
@@ -107,9 +119,7 @@ def test_synth_train_predict(tmp_path: Path):
         ],
     )
     assert result.exit_code == 0, result.output
-    assert out.read_text().startswith(
-        "ImageId,BuildingId,PolygonWKT_Pix,PolygonWKT_Geo,Confidence"
-    )
+    assert out.read_text().startswith("ImageId,BuildingId,PolygonWKT_Pix,PolygonWKT_Geo,Confidence")
 
 
 def test_data_info(synth_dir: Path, tmp_path: Path):

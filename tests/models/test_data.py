@@ -9,10 +9,10 @@ import torch
 from geoarena.evaluator import city_of, read_truth
 from geoarena.models.data.augment import AugmentSettings, augment_batch
 from geoarena.models.data.dataset import CropDataset, build_cache, window_size
-from geoarena.models.data.sampler import HardExampleSampler
 from geoarena.models.data.labels import read_truth_rows
 from geoarena.models.data.normalize import CityNormalizer
 from geoarena.models.data.raster import DataError, read_raw_tile
+from geoarena.models.data.sampler import HardExampleSampler
 from geoarena.models.data.spacenet import image_id_of, load_split, split_by_city
 from geoarena.models.data.synth import CITIES, write_synthetic
 from geoarena.models.data.targets import polygons_from_wkt, rasterize_instances
