@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ from geoarena.models.device import autocast
 
 #: whole-region inputs are padded to a multiple of this (the deepest encoder stride).
 PAD_MULTIPLE = 32
-Maps = tuple[NDArray[np.float32], NDArray[np.float32]]
+Maps = tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]
 #: (row0, col0, row1, col1), half-open, in original pixels.
 Region = tuple[int, int, int, int]
 #: reads a region of the raster as normalised uint8 (h, w, 3), zero outside the raster.

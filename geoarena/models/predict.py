@@ -69,7 +69,7 @@ class Detector:
             predictor,
             normalizer,
             Thresholds.model_validate(meta["postprocess"]),
-            tuple(bands) if bands else None,  # type: ignore[arg-type]
+            (int(bands[0]), int(bands[1]), int(bands[2])) if bands else None,
             config.get("image_product"),
         )
 

@@ -77,13 +77,13 @@ def prepare_data(config: TrainConfig) -> TrainData:
         seed=config.seed,
     )
     cache = config.resolved_cache_dir
-    options = {"bands": config.bands, "progress": config.progress}
+    bands, progress = config.bands, config.progress
     return TrainData(
         train_tiles,
         val_tiles,
         normalizer,
-        build_cache(train_tiles, cache, normalizer, **options),
-        build_cache(val_tiles, cache, normalizer, **options),
+        build_cache(train_tiles, cache, normalizer, bands=bands, progress=progress),
+        build_cache(val_tiles, cache, normalizer, bands=bands, progress=progress),
     )
 
 
@@ -162,7 +162,7 @@ class TrainingSession:
         self.dataset = CropDataset(
             data.train_cache, window_size(config.crop_size, config.upscale, config.crop_scale)
         )
-        self._loader: DataLoader[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._loader: DataLoader[tuple[torch.Tensor, int]] | None = None
         self._loader_workers = -1
 
     def describe(self) -> str:
@@ -170,7 +170,7 @@ class TrainingSession:
         workers = self.config.num_workers
         return f"{runtime_summary(self.device, self.amp_dtype)}, {workers} loader workers"
 
-    def loader(self, epoch: int) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
+    def loader(self, epoch: int) -> DataLoader[tuple[torch.Tensor, int]]:
         """This epoch's batches. One DataLoader for the whole run (its worker processes
         persist across epochs); every crop is placed by its own seed, drawn by the
         sampler from (seed, epoch), so a resumed run replays the same crops."""

@@ -117,7 +117,7 @@ class CropDataset(Dataset[tuple[torch.Tensor, int]]):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, key: SampleKey) -> tuple[torch.Tensor, int]:  # type: ignore[override]
+    def __getitem__(self, key: SampleKey) -> tuple[torch.Tensor, int]:
         index, seed = key
         arr = np.load(self.files[index], mmap_mode="r")
         height, width = arr.shape[:2]

@@ -23,6 +23,7 @@ from pyogrio.errors import DataSourceError
 from rasterio.crs import CRS
 from rasterio.warp import transform_geom
 from shapely.geometry import box, mapping, shape
+from shapely.geometry.base import BaseGeometry
 
 from geoarena.models.data.raster import DataError, RasterInfo
 
@@ -81,7 +82,7 @@ def read_geojson_labels(path: Path, raster: RasterInfo) -> list[str]:
         )
     pixels = raster.georef.to_pixels(list(geoms))
     tile = box(0, 0, raster.width, raster.height)
-    out: list[str] = []
+    out: list[BaseGeometry] = []
     for i, geom in enumerate(pixels):
         if geom is None or geom.is_empty:
             continue

@@ -22,7 +22,13 @@ from shapely import affinity
 from shapely.geometry import Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
-from geoarena.models.data.synth.layout import Building, Frame, layout_tile, truth_polygon
+from geoarena.models.data.synth.layout import (
+    Building,
+    Frame,
+    RoofKind,
+    layout_tile,
+    truth_polygon,
+)
 from geoarena.models.data.synth.styles import RGB, CityStyle
 from geoarena.models.data.targets import polygon_window
 
@@ -153,7 +159,7 @@ def _buildings(
     rng: np.random.Generator,
     style: CityStyle,
     frame: Frame,
-    found: list[tuple[Polygon, float, str]],
+    found: list[tuple[Polygon, float, RoofKind]],
     size: int,
 ) -> list[Building]:
     """Truth polygons and looks of the footprints; neighbours often share a roof colour."""
@@ -174,7 +180,7 @@ def _buildings(
         ridge = frame.angle + (0.0 if maxx - minx >= maxy - miny else math.pi / 2)
         rgb = (float(colour[0]), float(colour[1]), float(colour[2]))
         assert isinstance(footprint, Polygon)
-        out.append(Building(polygon, footprint, height, roof, rgb, ridge))  # type: ignore[arg-type]
+        out.append(Building(polygon, footprint, height, roof, rgb, ridge))
     return out
 
 
@@ -274,7 +280,8 @@ def _cars(
                 origin=p,
                 use_radians=True,
             )
-            colour = spectrum(tuple(rng.uniform(20, 235, 3)), "built")  # type: ignore[arg-type]
+            r, g, b = (float(v) for v in rng.uniform(20, 235, 3))
+            colour = spectrum((r, g, b), "built")
             window, mask = polygon_window(car, img.shape[:2])
             img[window][mask] = colour
 

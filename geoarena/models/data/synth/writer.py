@@ -18,7 +18,7 @@ import contextlib
 import csv
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +30,7 @@ from affine import Affine
 from numpy.typing import NDArray
 from rasterio.crs import CRS
 from shapely import affinity
+from shapely.geometry.base import BaseGeometry
 
 from geoarena.errors import Conflict
 from geoarena.models.data.synth.layout import Building
@@ -174,7 +175,7 @@ def truth_rows(image_id: str, buildings: list[Building], transform: Affine) -> l
     return [[image_id, i, p, g] for i, (p, g) in enumerate(zip(pix, geo, strict=True), start=1)]
 
 
-def to_map(polys: list[shapely.Geometry], transform: Affine) -> list[shapely.Geometry]:
+def to_map(polys: Sequence[BaseGeometry], transform: Affine) -> list[BaseGeometry]:
     """Pixel geometries -> map coordinates with the tile's affine transform."""
     t = transform
     return [affinity.affine_transform(p, [t.a, t.b, t.d, t.e, t.c, t.f]) for p in polys]
