@@ -29,13 +29,15 @@ import torch
 
 from geoarena.evaluator import score
 from geoarena.models import MapCache, Thresholds, TrainConfig, load_maps, maps_to_table, train
-from geoarena.models.data.spacenet import load_split, read_raw_tile
+from geoarena.models.data.raster import read_raw_tile
+from geoarena.models.data.spacenet import load_split
 from geoarena.models.data.synth import write_synthetic
 from geoarena.models.data.targets import make_targets, polygons_from_wkt
 from geoarena.models.inference import TilePredictor
 from geoarena.models.nets import create_model, load_model
 from geoarena.models.postprocess import maps_to_polygons
-from geoarena.models.training_session import prepare_data
+from geoarena.models.training_session import TrainingSession, prepare_data
+from geoarena.models.validation import validate
 
 
 def score_methods(maps, grid_mask, grid_energy, defaults: Thresholds):
@@ -96,12 +98,28 @@ def time_postprocessing(maps_by_tile, thresholds: Thresholds, repeats):
     return rows
 
 
+def aspp_consistency(config: TrainConfig, result) -> None:
+    """Validation F1 of the best checkpoint with windowed inference (crops of the training
+    size: ASPP and image pooling see what they saw in training) and with one pass over
+    each whole tile (the old behaviour)."""
+    data = prepare_data(config)
+    model, _ = load_model(result.best_checkpoint)
+    print("\nASPP train/test consistency (best checkpoint, same validation tiles):")
+    for mode in ("window", "whole"):
+        session = TrainingSession(config.replace(inference=mode), data)
+        session.model.load_state_dict(model.state_dict())
+        session.model.eval()
+        scored = validate(session.predictor(), data.val, data.val_cache, config.thresholds)
+        print(f"  {mode:<7} F1 {scored.micro.f1:.4f}  mean-city F1 {scored.mean_city_f1:.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiles", type=int, default=40)
     parser.add_argument("--size", type=int, default=192)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--crops-per-tile", type=int, default=12)
+    parser.add_argument("--gsd", type=float, default=0.6, help="metres per pixel of the tiles")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
     parser.add_argument("--no-full-model", action="store_true", help="skip SE-ResNeXt-50 timing")
     args = parser.parse_args()
@@ -112,9 +130,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data_dir = tmp / "dense"
-        write_synthetic(
-            data_dir, tiles=args.tiles, size=args.size, seed=0, cities=["Oldtown", "Sandfield"]
-        )
+        write_synthetic(data_dir, tiles=args.tiles, size=args.size, seed=0, gsd=args.gsd)
         config = TrainConfig(
             data_dir=data_dir,
             val_fraction=0.25,
@@ -139,10 +155,15 @@ def main() -> None:
         result = train(config)
         print(
             f"trained {config.encoder} UNetASPP for {config.epochs} epochs on "
-            f"{args.tiles} dense {args.size}px tiles in {time.perf_counter() - started:.0f} s"
+            f"{args.tiles} synthetic {args.size}px tiles (gsd {args.gsd} m) in "
+            f"{time.perf_counter() - started:.0f} s"
         )
         for h in result.history:
-            print(f"  epoch {h.epoch}: loss {h.train_loss:.4f}  val F1 {h.val_f1:.4f}")
+            print(
+                f"  epoch {h.epoch}: loss {h.train_loss:.4f}  val F1 {h.val_f1:.4f}  "
+                f"mean-city F1 {h.val_mean_city_f1:.4f}"
+            )
+        aspp_consistency(config, result)
 
         defaults = config.thresholds
         grid_mask, grid_energy = [0.3, 0.4, 0.5, 0.6, 0.7], [0.2, 0.3, 0.4, 0.5, 0.6]

@@ -11,6 +11,8 @@ maps into instances per threshold pair (``maps_to_instances``) and tables per ar
 from __future__ import annotations
 
 import json
+import os
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +37,20 @@ _FORMAT = "geoarena-maps/1"
 
 @dataclass
 class MapCache:
-    """image_id -> (prob, energy) float16 maps, and optionally image_id -> truth WKTs."""
+    """image_id -> (prob, energy) float16 maps, and optionally image_id -> truth WKTs.
 
-    prob: dict[str, Map] = field(default_factory=dict)
-    energy: dict[str, Map] = field(default_factory=dict)
+    The maps may be plain dicts (built in memory with ``add``) or read lazily, one tile at
+    a time, from a ``.npz`` on disk (``load_maps``): a SpaceNet validation split's maps
+    are gigabytes, and nothing needs them all at once.
+    """
+
+    prob: Mapping[str, Map] = field(default_factory=dict)
+    energy: Mapping[str, Map] = field(default_factory=dict)
     truth: dict[str, list[str]] | None = None
 
     def add(self, image_id: str, prob: Map, energy: Map) -> None:
+        if not isinstance(self.prob, dict) or not isinstance(self.energy, dict):
+            raise TypeError("maps read from disk are read-only")
         self.prob[image_id] = np.asarray(prob, dtype=np.float16)
         self.energy[image_id] = np.asarray(energy, dtype=np.float16)
 
@@ -53,11 +62,11 @@ class MapCache:
         return len(self.prob)
 
     def select(self, image_ids: Sequence[str]) -> MapCache:
-        """The maps (and truth) of ``image_ids`` only, sharing their arrays."""
+        """The maps (and truth) of ``image_ids`` only (lazily read maps stay lazy)."""
         truth = None if self.truth is None else {i: self.truth.get(i, []) for i in image_ids}
         return MapCache(
-            prob={i: self.prob[i] for i in image_ids},
-            energy={i: self.energy[i] for i in image_ids},
+            prob=_Subset(self.prob, image_ids),
+            energy=_Subset(self.energy, image_ids),
             truth=truth,
         )
 
@@ -69,50 +78,114 @@ class MapCache:
         """The stored truth as a ``PolygonTable`` (empty tiles as ``POLYGON EMPTY`` rows)."""
         if self.truth is None:
             raise ValueError("these maps were cached without truth (not a validation split)")
-        ids: list[str] = []
-        bids: list[int] = []
-        wkts: list[str] = []
-        for image_id in self.image_ids:
-            polys = self.truth.get(image_id, [])
-            for k, wkt in enumerate(polys or ["POLYGON EMPTY"], start=1):
-                ids.append(image_id)
-                bids.append(k if polys else -1)
-                wkts.append(wkt)
-        return PolygonTable.from_wkt(ids, bids, wkts, name="<cached truth>")
+        return truth_table(self.truth, self.image_ids)
+
+
+def truth_table(truth: Mapping[str, Sequence[str]], image_ids: Sequence[str]) -> PolygonTable:
+    """Truth WKTs of ``image_ids`` as a ``PolygonTable`` (empty tiles as ``POLYGON EMPTY``)."""
+    ids: list[str] = []
+    bids: list[int] = []
+    wkts: list[str] = []
+    for image_id in image_ids:
+        polys = truth.get(image_id, [])
+        for k, wkt in enumerate(polys or ["POLYGON EMPTY"], start=1):
+            ids.append(image_id)
+            bids.append(k if polys else -1)
+            wkts.append(wkt)
+    return PolygonTable.from_wkt(ids, bids, wkts, name="<cached truth>")
+
+
+class _Subset(Mapping[str, Map]):
+    def __init__(self, maps: Mapping[str, Map], keys: Sequence[str]) -> None:
+        self.maps, self.keys_ = maps, list(keys)
+
+    def __getitem__(self, key: str) -> Map:
+        if key not in self.keys_:
+            raise KeyError(key)
+        return self.maps[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys_)
+
+    def __len__(self) -> int:
+        return len(self.keys_)
+
+
+class _NpzMaps(Mapping[str, Map]):
+    """One kind of map (``prob`` or ``energy``) of an ``.npz``, read on access."""
+
+    def __init__(self, data: np.lib.npyio.NpzFile, kind: str, image_ids: Sequence[str]) -> None:
+        self.data, self.kind = data, kind
+        self.index = {image_id: i for i, image_id in enumerate(image_ids)}
+
+    def __getitem__(self, key: str) -> Map:
+        return np.asarray(self.data[f"{self.kind}_{self.index[key]}"])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.index)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+class MapWriter:
+    """Writes a split's maps into an ``.npz`` one tile at a time (bounded memory).
+
+    The archive is written to a temporary name and only appears under ``path`` on
+    :meth:`close`; :meth:`discard` drops it (a validation epoch that is not the best).
+    """
+
+    def __init__(self, path: str | Path, truth: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.zip = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+        self.truth = None if truth is None else {k: list(v) for k, v in truth.items()}
+        self.image_ids: list[str] = []
+
+    def add(self, image_id: str, prob: Map, energy: Map) -> None:
+        i = len(self.image_ids)
+        self.image_ids.append(image_id)
+        for kind, array in (("prob", prob), ("energy", energy)):
+            with self.zip.open(f"{kind}_{i}.npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asarray(array, np.float16), allow_pickle=False)
+
+    def close(self) -> Path:
+        """Finish the archive and move it into place; returns ``path``."""
+        meta = {"format": _FORMAT, "image_ids": self.image_ids, "truth": self.truth}
+        with self.zip.open("meta.npy", "w") as fh:
+            payload = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+            np.lib.format.write_array(fh, payload, allow_pickle=False)
+        self.zip.close()
+        self.tmp.replace(self.path)
+        return self.path
+
+    def discard(self) -> None:
+        self.zip.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 def save_maps(path: str | Path, maps: MapCache) -> Path:
     """Write ``maps`` to one uncompressed ``.npz`` (written to a temp file, then renamed)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, NDArray[Any]] = {}
-    for i, image_id in enumerate(maps.image_ids):
-        arrays[f"prob_{i}"] = maps.prob[image_id]
-        arrays[f"energy_{i}"] = maps.energy[image_id]
-    meta = {"format": _FORMAT, "image_ids": maps.image_ids, "truth": maps.truth}
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, allow_pickle=False, **arrays)
-    tmp.replace(path)
-    return path
+    writer = MapWriter(path, maps.truth)
+    for image_id, prob, energy in maps.items():
+        writer.add(image_id, prob, energy)
+    return writer.close()
 
 
 def load_maps(path: str | Path) -> MapCache:
-    """Read a ``.npz`` written by ``save_maps`` fully into memory."""
+    """Open a ``.npz`` written by ``MapWriter`` / ``save_maps``; maps are read on access."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"cached maps not found: {path}")
-    with np.load(path) as data:
-        if "meta" not in data:
-            raise ValueError(f"{path}: not a geoarena map cache")
-        meta = json.loads(bytes(data["meta"]).decode())
-        if meta.get("format") != _FORMAT:
-            raise ValueError(f"{path}: unsupported map cache format {meta.get('format')!r}")
-        maps = MapCache(truth=meta["truth"])
-        for i, image_id in enumerate(meta["image_ids"]):
-            maps.prob[image_id] = data[f"prob_{i}"]
-            maps.energy[image_id] = data[f"energy_{i}"]
-    return maps
+    data = np.load(path)
+    if "meta" not in data:
+        raise ValueError(f"{path}: not a geoarena map cache")
+    meta = json.loads(bytes(data["meta"]).decode())
+    if meta.get("format") != _FORMAT:
+        raise ValueError(f"{path}: unsupported map cache format {meta.get('format')!r}")
+    ids = meta["image_ids"]
+    return MapCache(_NpzMaps(data, "prob", ids), _NpzMaps(data, "energy", ids), meta["truth"])
 
 
 def maps_to_instances(
@@ -146,9 +219,11 @@ def maps_to_table(
 
 __all__ = [
     "MapCache",
+    "MapWriter",
     "instances_to_table",
     "load_maps",
     "maps_to_instances",
     "maps_to_table",
     "save_maps",
+    "truth_table",
 ]

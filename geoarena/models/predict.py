@@ -1,43 +1,54 @@
-"""Predict building polygons for a folder of tiles and write the SpaceNet proposals CSV."""
+"""Predict building polygons for rasters of any size; SpaceNet CSV, GeoJSON / GeoPackage."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from rich.progress import track
 
 from geoarena.evaluator import city_of
-from geoarena.models.data.spacenet import CityNormalizer, DataError, find_tiles, read_raw_tile
-from geoarena.models.inference import TilePredictor, autocast_dtype, resolve_device
-from geoarena.models.maps import MapCache, save_maps
+from geoarena.models.data.normalize import CityNormalizer
+from geoarena.models.data.raster import DataError
+from geoarena.models.data.spacenet import find_tiles, image_id_of
+from geoarena.models.device import autocast_dtype, resolve_device
+from geoarena.models.geo_output import TilePrediction, write_geo_csv, write_vector
+from geoarena.models.inference import TilePredictor
+from geoarena.models.maps import MapWriter
 from geoarena.models.nets import load_model
-from geoarena.models.postprocess import (
-    Row,
-    Thresholds,
-    instances_to_rows,
-    maps_to_polygons,
-    write_proposals_csv,
-)
+from geoarena.models.postprocess import Thresholds
+from geoarena.models.scene import RasterScene, SceneSettings, predict_scene
 
 
 @dataclass(frozen=True)
 class Detector:
-    """A trained checkpoint ready to predict: network, normalisation and the thresholds it
-    was validated with (the defaults of every prediction)."""
+    """A trained checkpoint ready to predict: network, input settings and the thresholds
+    it was validated with (the defaults of every prediction)."""
 
     predictor: TilePredictor
     normalizer: CityNormalizer
     thresholds: Thresholds
+    #: the three bands the network was trained on (None: the raster's default RGB)
+    bands: tuple[int, int, int] | None = None
+    #: the image product trained on (folders holding several products)
+    product: str | None = None
+    scene: SceneSettings = field(default_factory=SceneSettings)
 
     @classmethod
     def load(
-        cls, checkpoint: str | Path, *, tta: bool = False, device: str = "auto", amp: str = "auto"
+        cls,
+        checkpoint: str | Path,
+        *,
+        tta: bool = False,
+        device: str = "auto",
+        amp: str = "auto",
+        batch_size: int | None = None,
     ) -> Detector:
         model, meta = load_model(checkpoint)
         dev = resolve_device(device)
         model.to(dev)
+        config = meta.get("config", {})
         predictor = TilePredictor(
             model,
             torch.tensor(meta["mean"], device=dev),
@@ -46,9 +57,21 @@ class Detector:
             dev,
             autocast_dtype(amp, dev),
             tta,
+            mode=config.get("inference", "window"),
+            window=int(config.get("crop_size", 256)),
+            overlap=float(config.get("window_overlap", 0.25)),
+            batch_size=batch_size
+            or int(config.get("val_batch_size") or config.get("batch_size", 8)),
         )
         normalizer = CityNormalizer.from_dict(meta["normalizer"])
-        return cls(predictor, normalizer, Thresholds.model_validate(meta["postprocess"]))
+        bands = config.get("bands")
+        return cls(
+            predictor,
+            normalizer,
+            Thresholds.model_validate(meta["postprocess"]),
+            (int(bands[0]), int(bands[1]), int(bands[2])) if bands else None,
+            config.get("image_product"),
+        )
 
     def predict(
         self,
@@ -57,34 +80,47 @@ class Detector:
         *,
         thresholds: Thresholds | None = None,
         cache_maps: str | Path | None = None,
+        vector_out: str | Path | None = None,
         progress: bool = False,
     ) -> Path:
-        """Run on every tile below ``images_dir``; write ``out_csv`` and return it.
+        """Run on every raster below ``images_dir`` (or one raster file); write ``out_csv``.
 
-        16-bit tiles are normalised per city with the training ranges, or with percentiles
-        fitted on the tiles being predicted for cities training never saw. ``cache_maps``:
-        also save the raw probability and energy maps (``.npz``) so thresholds can be
-        re-tuned without the network.
+        Rasters of any size are predicted block by block (``scene.py``). 16-bit rasters
+        are normalised per city with the training ranges, or with percentiles fitted on the
+        rasters being predicted for cities training never saw. ``cache_maps``: also save
+        the probability and energy maps of tiles that fit in one block (``.npz``), so
+        thresholds can be re-tuned without the network. ``vector_out``: also write the
+        footprints as GeoJSON / GeoPackage in the imagery's CRS.
         """
         thresholds = thresholds or self.thresholds
-        tiles = find_tiles(Path(images_dir))
+        images = Path(images_dir)
+        tiles = (
+            {image_id_of(images): images} if images.is_file() else find_tiles(images, self.product)
+        )
         if not tiles:
             raise DataError.of(images_dir, "no *.tif tiles found")
-        # cities seen in training keep their training stretch; new 16-bit cities are fitted
-        self.normalizer.fit(
-            {i: p for i, p in tiles.items() if city_of(i) not in self.normalizer.ranges}
-        )
-        maps = MapCache()
-        rows: list[Row] = []
+        new = {i: p for i, p in tiles.items() if city_of(i) not in self.normalizer.ranges}
+        self.normalizer.fit(new, bands=self.bands)
+        writer = MapWriter(cache_maps) if cache_maps is not None else None
+        found: list[TilePrediction] = []
         for image_id, path in track(tiles.items(), description="predicting", disable=not progress):
-            image = self.normalizer(read_raw_tile(path), city_of(image_id))
-            prob, energy = self.predictor(image)
-            if cache_maps is not None:
-                maps.add(image_id, prob, energy)
-            rows.extend(instances_to_rows(image_id, maps_to_polygons(prob, energy, thresholds)))
-        if cache_maps is not None:
-            save_maps(cache_maps, maps)
-        return write_proposals_csv(rows, out_csv)
+            with RasterScene(path, self.normalizer, city_of(image_id), self.bands) as scene:
+                on_maps = None if writer is None else (lambda m, i=image_id: writer.add(i, *m))
+                instances = predict_scene(
+                    self.predictor,
+                    scene.read,
+                    scene.height,
+                    scene.width,
+                    thresholds,
+                    self.scene,
+                    on_maps=on_maps,
+                )
+                found.append(TilePrediction(image_id, instances, scene.georef))
+        if writer is not None:
+            writer.close()
+        if vector_out is not None:
+            write_vector(found, vector_out)
+        return write_geo_csv(found, out_csv)
 
 
 def predict(
@@ -95,6 +131,7 @@ def predict(
     thresholds: Thresholds | None = None,
     tta: bool = False,
     cache_maps: str | Path | None = None,
+    vector_out: str | Path | None = None,
     device: str = "auto",
     amp: str = "auto",
     progress: bool = False,
@@ -105,7 +142,12 @@ def predict(
     """
     detector = Detector.load(checkpoint, tta=tta, device=device, amp=amp)
     return detector.predict(
-        images_dir, out_csv, thresholds=thresholds, cache_maps=cache_maps, progress=progress
+        images_dir,
+        out_csv,
+        thresholds=thresholds,
+        cache_maps=cache_maps,
+        vector_out=vector_out,
+        progress=progress,
     )
 
 

@@ -24,16 +24,15 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
-    track,
 )
 
-from geoarena.evaluator import Metric, ScoreResult, score
-from geoarena.models.data.spacenet import CityNormalizer, Tile
-from geoarena.models.inference import TilePredictor
-from geoarena.models.maps import MapCache, maps_to_table, save_maps
+from geoarena.evaluator import Metric
+from geoarena.models.data.normalize import CityNormalizer
+from geoarena.models.maps import MapWriter
 from geoarena.models.nets import DetectorNet, load_checkpoint, model_state
 from geoarena.models.train_config import TrainConfig
-from geoarena.models.training_session import TrainingSession, prepare_data
+from geoarena.models.training_session import TrainData, TrainingSession, prepare_data
+from geoarena.models.validation import PostprocessPool, validate
 
 
 class MetricLogger(Protocol):
@@ -111,26 +110,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def validate(
-    predictor: TilePredictor,
-    val: Sequence[Tile],
-    cache_files: Sequence[Path],
-    config: TrainConfig,
-    console: Console | None = None,
-) -> tuple[ScoreResult, MapCache]:
-    """Full pipeline on the validation tiles: maps -> watershed -> polygons -> evaluator."""
-    maps = MapCache(truth={t.image_id: list(t.wkts) for t in val})
-    show = console is not None and console.is_terminal
-    pairs = zip(val, cache_files, strict=True)
-    for tile, path in track(
-        pairs, "validating", total=len(val), console=console, transient=True, disable=not show
-    ):
-        image = np.load(path, mmap_mode="r")[..., :3]
-        maps.add(tile.image_id, *predictor(image))
-    proposals = maps_to_table(maps, config.thresholds)
-    return score(maps.truth_table(), proposals, rules="deepglobe"), maps
-
-
 def checkpoint_meta(
     model: DetectorNet, config: TrainConfig, normalizer: CityNormalizer
 ) -> dict[str, Any]:
@@ -162,16 +141,34 @@ def train(
     """
     logger = logger or NullLogger()
     console = Console(quiet=not config.progress, stderr=True)
+    Path(config.out_dir).mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
+    data = prepare_data(config)
+    session = TrainingSession(config, data)
+    console.print(session.describe(), highlight=False, soft_wrap=True)
+    workers = config.postprocess_workers
+    if workers is None:
+        workers = 2 if session.device.type == "cuda" else 0
+    with PostprocessPool(workers) as pool:
+        return _train_epochs(config, data, session, pool, callbacks, logger, console, resume)
+
+
+def _train_epochs(
+    config: TrainConfig,
+    data: TrainData,
+    session: TrainingSession,
+    pool: PostprocessPool,
+    callbacks: Sequence[Callback],
+    logger: MetricLogger,
+    console: Console,
+    resume: bool,
+) -> TrainResult:
     out_dir = Path(config.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path, maps_path = (
         out_dir / "last.pt",
         out_dir / "best.pt",
         out_dir / "val_maps.npz",
     )
-    seed_everything(config.seed)
-    data = prepare_data(config)
-    session = TrainingSession(config, data)
     model, optimizer, scheduler, sampler = (
         session.model,
         session.optimizer,
@@ -232,7 +229,20 @@ def train(
         train_seconds = time.perf_counter() - started
 
         model.eval()
-        result, maps = validate(predictor, data.val, data.val_cache, config, console)
+        writer = MapWriter(maps_path, {t.image_id: list(t.wkts) for t in data.val})
+        try:
+            result = validate(
+                predictor,
+                data.val,
+                data.val_cache,
+                config.thresholds,
+                writer=writer,
+                pool=pool,
+                console=console,
+            )
+        except BaseException:
+            writer.discard()
+            raise
         model.train()
         epoch_result = EpochResult(
             epoch=epoch,
@@ -253,7 +263,9 @@ def train(
         if monitored > best_f1:
             best_f1, best_epoch = monitored, epoch
             _atomic_save({**meta, "epoch": epoch, "metrics": asdict(epoch_result)}, best_path)
-            save_maps(maps_path, maps)
+            writer.close()  # streamed to disk during validation; kept for the best epoch
+        else:
+            writer.discard()
         _atomic_save(
             {
                 **meta,

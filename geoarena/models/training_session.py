@@ -18,9 +18,11 @@ from torch.utils.data import DataLoader
 from geoarena.errors import Problem
 from geoarena.models.data.augment import AugmentSettings, augment_batch
 from geoarena.models.data.dataset import CropDataset, build_cache, window_size
+from geoarena.models.data.normalize import CityNormalizer
 from geoarena.models.data.sampler import HardExampleSampler
-from geoarena.models.data.spacenet import CityNormalizer, Tile, load_split, split_by_city
-from geoarena.models.inference import TilePredictor, autocast, autocast_dtype, resolve_device
+from geoarena.models.data.spacenet import Tile, load_split, split_by_city
+from geoarena.models.device import autocast, autocast_dtype, resolve_device, runtime_summary
+from geoarena.models.inference import TilePredictor
 from geoarena.models.losses import CompositeLoss, LossParts
 from geoarena.models.nets import create_model
 from geoarena.models.train_config import ConfigError, TrainConfig
@@ -51,9 +53,15 @@ class TrainData:
 
 def prepare_data(config: TrainConfig) -> TrainData:
     """Load the splits, fit the 16-bit normalisation and build the target cache."""
-    tiles = load_split(config.data_dir, config.truth_glob)
+
+    def load(folder: Path) -> list[Tile]:
+        return load_split(
+            folder, config.truth_glob, product=config.image_product, labels=config.labels
+        )
+
+    tiles = load(config.data_dir)
     if config.val_dir is not None:
-        train_tiles, val_tiles = tiles, load_split(config.val_dir, config.truth_glob)
+        train_tiles, val_tiles = tiles, load(config.val_dir)
     else:
         train_tiles, val_tiles = split_by_city(tiles, config.val_fraction, config.seed)
     if not val_tiles:
@@ -64,15 +72,18 @@ def prepare_data(config: TrainConfig) -> TrainData:
         reason = "no training tiles left (every tile went to validation)"
         raise ConfigError([Problem(str(config.data_dir), 0, "data_dir", reason)])
     normalizer = CityNormalizer(config.norm_percentiles).fit(
-        {t.image_id: t.path for t in [*train_tiles, *val_tiles]}, seed=config.seed
+        {t.image_id: t.path for t in [*train_tiles, *val_tiles]},
+        bands=config.bands,
+        seed=config.seed,
     )
     cache = config.resolved_cache_dir
+    bands, progress = config.bands, config.progress
     return TrainData(
         train_tiles,
         val_tiles,
         normalizer,
-        build_cache(train_tiles, cache, normalizer, progress=config.progress),
-        build_cache(val_tiles, cache, normalizer, progress=config.progress),
+        build_cache(train_tiles, cache, normalizer, bands=bands, progress=progress),
+        build_cache(val_tiles, cache, normalizer, bands=bands, progress=progress),
     )
 
 
@@ -85,8 +96,12 @@ class TrainingSession:
 
     def __init__(self, config: TrainConfig, data: TrainData) -> None:
         self.config = config
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
         self.device = device = resolve_device(config.device)
         self.amp_dtype = autocast_dtype(config.amp, device)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = config.cudnn_benchmark
         self.channels_last = config.channels_last == "on" or (
             config.channels_last == "auto" and device.type == "cuda"
         )
@@ -124,6 +139,8 @@ class TrainingSession:
             mode=config.sampling,
             temperature=config.hard_temperature,
             mix=config.hard_mix,
+            smoothing=config.hard_smoothing,
+            batch_size=config.batch_size,
             seed=config.seed,
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -145,19 +162,31 @@ class TrainingSession:
         self.dataset = CropDataset(
             data.train_cache, window_size(config.crop_size, config.upscale, config.crop_scale)
         )
+        self._loader: DataLoader[tuple[torch.Tensor, int]] | None = None
+        self._loader_workers = -1
+
+    def describe(self) -> str:
+        """What this run computes on: device, precision, versions, threads, workers."""
+        workers = self.config.num_workers
+        return f"{runtime_summary(self.device, self.amp_dtype)}, {workers} loader workers"
 
     def loader(self, epoch: int) -> DataLoader[tuple[torch.Tensor, int]]:
-        """This epoch's batches; seeded by (seed, epoch) so a resumed run replays them."""
-        torch.manual_seed(self.config.seed * 1009 + epoch)
+        """This epoch's batches. One DataLoader for the whole run (its worker processes
+        persist across epochs); every crop is placed by its own seed, drawn by the
+        sampler from (seed, epoch), so a resumed run replays the same crops."""
         self.sampler.set_epoch(epoch)
-        return DataLoader(
-            self.dataset,
-            batch_size=self.config.batch_size,
-            sampler=self.sampler,
-            num_workers=self.config.num_workers,
-            pin_memory=self.device.type == "cuda",
-            generator=torch.Generator().manual_seed(self.config.seed * 7919 + epoch),
-        )
+        workers = self.config.num_workers
+        if self._loader is None or self._loader_workers != workers:
+            self._loader = DataLoader(
+                self.dataset,
+                batch_size=self.config.batch_size,
+                sampler=self.sampler,
+                num_workers=workers,
+                pin_memory=self.device.type == "cuda",
+                persistent_workers=workers > 0,
+            )
+            self._loader_workers = workers
+        return self._loader
 
     def step(self, windows: torch.Tensor, *, generator: torch.Generator | None = None) -> LossParts:
         """Augment a batch of uint8 windows on the device and take one optimiser step."""
@@ -185,14 +214,20 @@ class TrainingSession:
         return loss
 
     def predictor(self) -> TilePredictor:
+        """Validation inference as ``predict`` will run it (windows of the crop size)."""
+        config = self.config
         return TilePredictor(
             self.model,
             self.mean,
             self.std,
-            self.config.upscale,
+            config.upscale,
             self.device,
             self.amp_dtype,
-            self.config.val_tta,
+            config.val_tta,
+            mode=config.inference,
+            window=config.crop_size,
+            overlap=config.window_overlap,
+            batch_size=config.val_batch_size or config.batch_size,
         )
 
 

@@ -21,9 +21,10 @@ from geoarena.cli import exit_on_error
 from geoarena.leaderboard import LeaderboardClient
 from geoarena.models import Thresholds
 from geoarena.models.cli import IMAGES, TTA
+from geoarena.models.device import DeviceError
 from geoarena.platform.best_prediction import predict_best
 from geoarena.platform.demo import run_demo
-from geoarena.platform.launcher import launch, parse_gpus, run_worker_process
+from geoarena.platform.launcher import gpus_for, launch, run_worker_process
 from geoarena.platform.results import (
     TrialRow,
     best_trial,
@@ -66,8 +67,17 @@ def sweep() -> None:
 @SWEEP_FILE
 @click.option("--gpus", help="Comma-separated GPU ids, one worker each (or 'all').")
 @click.option("--workers", type=click.IntRange(min=1), help="CPU workers (without --gpus).")
+@click.option(
+    "--per-gpu",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Workers (trials at once) per GPU.",
+)
 @click.option("--no-progress", is_flag=True, help="Plain output (no progress bars).")
-def run(sweep_file: Path, gpus: str | None, workers: int | None, no_progress: bool) -> None:
+def run(
+    sweep_file: Path, gpus: str | None, workers: int | None, per_gpu: int, no_progress: bool
+) -> None:
     """Create or resume the study and run workers until the budget is spent.
 
     Workers on other machines join by running the same command against the same
@@ -77,14 +87,22 @@ def run(sweep_file: Path, gpus: str | None, workers: int | None, no_progress: bo
     sweep_cfg = _load(sweep_file)
     if gpus and workers:
         raise click.UsageError("--gpus and --workers are exclusive: one worker per GPU")
-    try:
-        gpu_list = parse_gpus(gpus)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--gpus") from None
+    with exit_on_error():
+        try:
+            gpu_list = gpus_for(gpus)
+        except DeviceError:
+            raise
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--gpus") from None
     _quiet_optuna()
     console = Console(stderr=True)
     result = launch(
-        sweep_cfg, gpus=gpu_list, workers=workers, progress=not no_progress, console=console
+        sweep_cfg,
+        gpus=gpu_list,
+        workers=workers,
+        per_gpu=per_gpu,
+        progress=not no_progress,
+        console=console,
     )
     _print_status(sweep_cfg, result.study, console)
     if result.interrupted:

@@ -6,6 +6,11 @@ is printed as "Exception ignored" and dropped, and a worker would train on as if
 had happened. ``StopRequest`` keeps the usual immediate ``KeyboardInterrupt`` but also
 remembers the request, so the sweep loop checks it at safe points: after every epoch
 (where the checkpoint was just written) and before claiming the next trial.
+
+Only the first Ctrl-C raises: further ones are remembered but do not raise again, so a
+second signal (a user pressing twice, or a terminal and a launcher both signalling)
+cannot break into the handling of the first -- the code that records the interrupted
+trial and re-queues it -- and leave the trial RUNNING.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ class StopRequest:
         self._installed = False
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:  # already stopping: let the first interrupt finish its handling
+            return
         self.requested = True
         raise KeyboardInterrupt
 

@@ -1,13 +1,17 @@
 """``geoarena sweep run``: create or resume the study, then run one worker per GPU / CPU slot.
 
 Workers are fresh Python processes (``geoarena sweep worker``), each pinned to one GPU
-with ``CUDA_VISIBLE_DEVICES`` or, on CPU, given its share of the cores; they coordinate
-only through the study's storage, which is why workers on other machines can join by
-running the same command against the same (PostgreSQL) storage. A single CPU worker runs
-in this process instead, with the training progress bars visible.
+with ``CUDA_VISIBLE_DEVICES`` (``--gpus`` counts the GPUs this process sees, so an
+existing ``CUDA_VISIBLE_DEVICES`` mask is honoured; ``per_gpu`` workers share each GPU)
+and given its share of the CPU cores (``OMP_NUM_THREADS``); they coordinate only through
+the study's storage, which is why workers on other machines can join by running the same
+command against the same (PostgreSQL) storage. A single CPU worker runs in this process
+instead, with the training progress bars visible.
 
-Ctrl-C: the first one is passed to every worker, which records its running trial as
-interrupted (re-queued for the next launch) and exits; a second one kills them.
+Ctrl-C: workers run in their own process group, so a terminal's Ctrl-C reaches the
+launcher only; the launcher passes exactly one SIGINT to every worker, which records its
+running trial as interrupted (re-queued for the next launch) and exits; a second Ctrl-C
+kills them.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from geoarena.errors import Problem
+from geoarena.models.device import DeviceError, cuda_problem
 from geoarena.platform.interrupt import StopRequest
 from geoarena.platform.objective import TrialTiming
 from geoarena.platform.studies import counted_trials, launch_study
@@ -51,16 +57,42 @@ class LaunchResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def parse_gpus(text: str | None) -> list[str]:
-    """``"0,1,3"`` -> ``["0", "1", "3"]``; ``"all"`` -> every visible GPU."""
-    if not text:
-        return []
+def parse_gpus(text: str, *, visible: int) -> list[str]:
+    """``"0,1,3"`` -> ``["0", "1", "3"]``; ``"all"`` -> every one of ``visible`` GPUs.
+
+    Ids count the GPUs this process sees: under ``CUDA_VISIBLE_DEVICES=4,5``, ``0`` is
+    physical GPU 4 (:func:`physical_gpu`).
+    """
     if text == "all":
-        return [str(i) for i in range(torch.cuda.device_count())]
+        return [str(i) for i in range(visible)]
     gpus = [g.strip() for g in text.split(",") if g.strip()]
     if len(set(gpus)) != len(gpus):
-        raise ValueError(f"--gpus lists a GPU twice: {text}")
+        raise ValueError(f"--gpus lists a GPU twice: {text} (use --per-gpu to share one)")
+    bad = [g for g in gpus if not g.isdigit() or int(g) >= visible]
+    if bad:
+        raise ValueError(f"no GPU {', '.join(bad)}: {visible} visible")
     return gpus
+
+
+def gpus_for(text: str | None) -> list[str]:
+    """The GPUs ``--gpus`` names, checked against what this process can use: CUDA must
+    work, else ``DeviceError`` says why (a sweep must not train on the CPU for days)."""
+    if not text:
+        return []
+    problem = cuda_problem()
+    if problem is not None:
+        raise DeviceError([Problem("--gpus", 0, "--gpus", problem)])
+    return parse_gpus(text, visible=torch.cuda.device_count())
+
+
+def physical_gpu(index: str, visible: str | None = None) -> str:
+    """The ``CUDA_VISIBLE_DEVICES`` entry of visible GPU ``index`` (the mask of this
+    process, when it has one, maps it; ids or UUIDs pass through)."""
+    mask = os.environ.get("CUDA_VISIBLE_DEVICES") if visible is None else visible
+    if not mask:
+        return index
+    entries = [e.strip() for e in mask.split(",") if e.strip()]
+    return entries[int(index)] if index.isdigit() and int(index) < len(entries) else index
 
 
 def launch(
@@ -68,10 +100,12 @@ def launch(
     *,
     gpus: list[str] | None = None,
     workers: int | None = None,
+    per_gpu: int = 1,
     progress: bool = True,
     console: Console | None = None,
 ) -> LaunchResult:
-    """Run the sweep to its budget with ``len(gpus)`` GPU workers or ``workers`` CPU workers."""
+    """Run the sweep to its budget with ``per_gpu`` workers on each of ``gpus`` or
+    ``workers`` CPU workers."""
     console = console or Console(stderr=True)
     deadline = time.time() + sweep.budget.timeout if sweep.budget.timeout else None
     tracker = make_tracker(sweep)
@@ -79,7 +113,13 @@ def launch(
     for text in warnings:
         console.print(f"[yellow]warning:[/] {text}")
     slots: list[tuple[str, str | None]] = (
-        [(f"gpu{g}", g) for g in gpus] if gpus else [(f"cpu{i}", None) for i in range(workers or 1)]
+        [
+            (f"gpu{g}" if per_gpu == 1 else f"gpu{g}-{k}", physical_gpu(g))
+            for g in gpus
+            for k in range(per_gpu)
+        ]
+        if gpus
+        else [(f"cpu{i}", None) for i in range(workers or 1)]
     )
     result = LaunchResult(study=study, warnings=warnings)
     try:
@@ -132,7 +172,11 @@ def _run_processes(
         cmd = worker_command(sweep, name=name, index=index, gpu=gpu, deadline=deadline)
         env = worker_env(gpu, len(slots))
         log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 (closed when the process ends)
-        procs[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # own process group: a terminal's Ctrl-C reaches the launcher only, which then
+        # signals each worker exactly once (_stop)
+        procs[name] = subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, process_group=0
+        )
         log.close()
     console.print(
         f"{len(procs)} workers started ({', '.join(procs)}); logs in {logs}", highlight=False
@@ -153,10 +197,10 @@ def _run_processes(
 
 
 def worker_env(gpu: str | None, n_workers: int) -> dict[str, str]:
-    """A worker's environment: its one GPU, or no GPU and its share of the CPU cores."""
+    """A worker's environment: its one GPU (or none) and its share of the CPU cores, so
+    that workers do not oversubscribe the machine's cores with their thread pools."""
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu if gpu is not None else ""}
-    if gpu is None:
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n_workers)))
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n_workers)))
     return env
 
 
@@ -256,8 +300,7 @@ def run_worker_process(
 ) -> int:
     """Body of ``geoarena sweep worker``: exit status 0, or 130 after Ctrl-C."""
     sweep = load_sweep(sweep_path)
-    if gpu is None:
-        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     options = WorkerOptions(worker=name, gpu=gpu, deadline=deadline, index=index)
 
     def show(trial: FrozenTrial, timing: TrialTiming) -> None:

@@ -20,7 +20,7 @@ import optuna
 from geoarena.evaluator import PolygonTable
 from geoarena.evaluator import report as ev_report
 from geoarena.models import EpochResult, MetricLogger, TrainConfig, TrainResult, load_maps, train
-from geoarena.models.inference import resolve_device
+from geoarena.models.device import resolve_device
 from geoarena.models.postprocess import Row, write_proposals_csv
 from geoarena.models.train import Callback
 from geoarena.platform.interrupt import StopRequest

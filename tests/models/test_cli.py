@@ -37,7 +37,21 @@ def test_synth_train_predict(tmp_path: Path):
     runner = CliRunner()
     data = tmp_path / "data"
     result = runner.invoke(
-        cli, ["data", "synth", "--out", str(data), "--tiles", "8", "--size", "96", "--seed", "4"]
+        cli,
+        [
+            "data",
+            "synth",
+            "--out",
+            str(data),
+            "--tiles",
+            "8",
+            "--size",
+            "96",
+            "--seed",
+            "4",
+            "--gsd",
+            "0.6",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert len(list((data / "images").glob("*.tif"))) == 8
@@ -105,13 +119,13 @@ def test_synth_train_predict(tmp_path: Path):
         ],
     )
     assert result.exit_code == 0, result.output
-    assert out.read_text().startswith("ImageId,BuildingId,PolygonWKT_Pix,Confidence")
+    assert out.read_text().startswith("ImageId,BuildingId,PolygonWKT_Pix,PolygonWKT_Geo,Confidence")
 
 
 def test_data_info(synth_dir: Path, tmp_path: Path):
     result = CliRunner().invoke(cli, ["data", "info", str(synth_dir)])
     assert result.exit_code == 0, result.output
-    assert "AOI_2_Oldtown" in result.output and "128x128 uint8" in result.output
+    assert "AOI_2_Oldtown" in result.output and "128x128 uint8 x3" in result.output
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "AOI_1_X_img1.tif").write_bytes(b"")
     (tmp_path / "truth.csv").write_text(

@@ -4,22 +4,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tifffile
 import torch
 
 from geoarena.evaluator import city_of, read_truth
 from geoarena.models.data.augment import AugmentSettings, augment_batch
 from geoarena.models.data.dataset import CropDataset, build_cache, window_size
+from geoarena.models.data.labels import read_truth_rows
+from geoarena.models.data.normalize import CityNormalizer
+from geoarena.models.data.raster import DataError, read_raw_tile
 from geoarena.models.data.sampler import HardExampleSampler
-from geoarena.models.data.spacenet import (
-    CityNormalizer,
-    DataError,
-    image_id_of,
-    load_split,
-    read_raw_tile,
-    read_truth_rows,
-    split_by_city,
-)
+from geoarena.models.data.spacenet import image_id_of, load_split, split_by_city
 from geoarena.models.data.synth import CITIES, write_synthetic
 from geoarena.models.data.targets import polygons_from_wkt, rasterize_instances
 
@@ -32,26 +26,26 @@ def test_image_ids_and_cities():
 
 def test_synthetic_set_is_scorable_and_deterministic(tmp_path: Path):
 
-    a = write_synthetic(tmp_path / "a", tiles=8, size=96, seed=3)
-    b = write_synthetic(tmp_path / "b", tiles=8, size=96, seed=3)
+    a = write_synthetic(tmp_path / "a", tiles=8, size=96, seed=3, gsd=0.6)
+    b = write_synthetic(tmp_path / "b", tiles=8, size=96, seed=3, gsd=0.6)
     assert a.read_text() == b.read_text()
     truth = read_truth(a)
     cities = {city_of(i) for i in truth.image_ids}
     assert cities == {f"AOI_{s.aoi}_{s.name}" for s in CITIES.values()}
     assert len(truth) > 8 * 3
-    image = tifffile.imread(tmp_path / "a" / "images" / "AOI_2_Oldtown_img1.tif")
+    image = read_raw_tile(tmp_path / "a" / "images" / "AOI_2_Oldtown_img1.tif")
     assert image.shape == (96, 96, 3) and image.dtype == np.uint8
 
 
 def test_synthetic_buildings_touch_in_dense_cities(tmp_path: Path):
-    truth = write_synthetic(tmp_path, tiles=2, size=200, seed=1, cities=["Oldtown"])
+    truth = write_synthetic(tmp_path, tiles=2, size=200, seed=1, cities=["Oldtown"], gsd=0.5)
     rows = read_truth_rows([truth])
     polys = [p for wkts in rows.values() for p in polygons_from_wkt([w for _, w in wkts])]
-    touching = sum(a.distance(b) < 1.0 for i, a in enumerate(polys) for b in polys[i + 1 :])
+    touching = sum(a.distance(b) < 0.05 for i, a in enumerate(polys) for b in polys[i + 1 :])
     assert touching >= 5
     # roofs differ from the ground: buildings are not invisible
     tile = next(iter(rows))
-    image = tifffile.imread(tmp_path / "images" / f"{tile}.tif").astype(float)
+    image = read_raw_tile(tmp_path / "images" / f"{tile}.tif").astype(float)
     labels = rasterize_instances(polygons_from_wkt([w for _, w in rows[tile]]), image.shape[:2])
     assert abs(image[labels > 0].mean() - image[labels == 0].mean()) > 3
 
@@ -62,8 +56,8 @@ def test_unknown_city_is_an_error(tmp_path: Path):
 
 
 def test_sixteen_bit_tiles_are_normalised_per_city(tmp_path: Path):
-    write_synthetic(tmp_path / "8", tiles=4, size=64, seed=2)
-    write_synthetic(tmp_path / "16", tiles=4, size=64, seed=2, bits=16)
+    write_synthetic(tmp_path / "8", tiles=4, size=64, seed=2, gsd=0.6)
+    write_synthetic(tmp_path / "16", tiles=4, size=64, seed=2, bits=16, gsd=0.6)
     tiles8, tiles16 = load_split(tmp_path / "8"), load_split(tmp_path / "16")
     norm = CityNormalizer((0.0, 100.0)).fit({t.image_id: t.path for t in tiles16})
     assert len(norm.ranges) == 4  # one fit per city
@@ -72,20 +66,12 @@ def test_sixteen_bit_tiles_are_normalised_per_city(tmp_path: Path):
         assert raw.dtype == np.uint16
         out = norm(raw, t16.city)
         assert out.dtype == np.uint8
-        # a linear stretch of the 8-bit image: strongly correlated with it
+        # a monotone stretch of the 8-bit image: strongly correlated with it
         ref = read_raw_tile(t8.path)
         for band in range(3):
             corr = np.corrcoef(out[..., band].ravel(), ref[..., band].ravel())[0, 1]
-            assert corr > 0.99
+            assert corr > 0.98
     assert CityNormalizer.from_dict(norm.to_dict()).ranges == norm.ranges
-
-
-def test_reader_handles_chw_and_gray(tmp_path: Path):
-    chw = np.arange(3 * 20 * 30, dtype=np.uint8).reshape(3, 20, 30)
-    tifffile.imwrite(tmp_path / "chw.tif", chw, photometric="rgb", planarconfig="separate")
-    assert read_raw_tile(tmp_path / "chw.tif").shape == (20, 30, 3)
-    tifffile.imwrite(tmp_path / "gray.tif", chw[0])
-    assert read_raw_tile(tmp_path / "gray.tif").shape == (20, 30, 3)
 
 
 def test_missing_and_unreadable_tiles_name_the_file(tmp_path: Path):
@@ -141,7 +127,7 @@ def test_cache_is_reused_and_invalidated(synth_dir: Path, tmp_path: Path):
 def test_crop_dataset_windows(synth_dir: Path, tmp_path: Path):
     files = build_cache(load_split(synth_dir)[:3], tmp_path, CityNormalizer())
     ds = CropDataset(files, window=200)  # larger than the tile: padded
-    window, index = ds[1]
+    window, index = ds[(1, 123)]
     assert window.shape == (5, 200, 200) and window.dtype == torch.uint8 and index == 1
 
 
@@ -187,14 +173,16 @@ def test_window_size_covers_the_smallest_scale():
 
 
 def test_hard_sampler_prefers_hard_tiles():
-    sampler = HardExampleSampler(4, 4000, mode="hard", temperature=1.0, mix=0.2, seed=0)
+    sampler = HardExampleSampler(
+        4, 4000, mode="hard", temperature=1.0, mix=0.2, smoothing=1.0, seed=0
+    )
     assert torch.allclose(sampler.probabilities(), torch.full((4,), 0.25, dtype=torch.float64))
     sampler.update(torch.tensor([0, 1, 2, 3]), torch.tensor([0.1, 0.1, 0.1, 1.0]))
-    counts = torch.bincount(torch.tensor(list(sampler)), minlength=4)
+    counts = torch.bincount(torch.tensor([i for i, _ in sampler]), minlength=4)
     assert counts[3] > 2 * counts[:3].max()
     p = sampler.probabilities()
     assert p.sum().item() == pytest.approx(1.0) and p.min() >= 0.2 / 4
-    flat = HardExampleSampler(4, 10, temperature=100.0, mix=0.0)
+    flat = HardExampleSampler(4, 10, temperature=100.0, mix=0.0, smoothing=1.0)
     flat.update(torch.arange(4), torch.tensor([0.1, 0.1, 0.1, 1.0]))
     assert flat.probabilities().max() < 0.3  # high temperature: nearly uniform
 

@@ -39,7 +39,7 @@ TINY_SPACE: dict[str, Any] = {
 def synth_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Eight 64 px tiles: enough for trials that train for seconds."""
     return write_synthetic(
-        tmp_path_factory.mktemp("platform-synth"), tiles=8, size=64, seed=3
+        tmp_path_factory.mktemp("platform-synth"), tiles=8, size=64, seed=3, gsd=1.0
     ).parent
 
 

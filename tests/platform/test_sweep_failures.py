@@ -63,12 +63,14 @@ def running_trial(sweep, pid: int | None = None):
 
 @contextmanager
 def geoarena(*args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """``geoarena ARGS`` in a subprocess (one torch thread), killed if still running after."""
+    """``geoarena ARGS`` in a subprocess (one torch thread) leading its own process group,
+    like a command started from a terminal; killed if still running after."""
     proc = subprocess.Popen(
         [*CLI, *args],
         env={**os.environ, "OMP_NUM_THREADS": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        process_group=0,
     )
     try:
         yield proc
@@ -161,7 +163,10 @@ def test_killed_worker_trial_is_failed_and_retried(make_sweep, storage_spec, mlf
         assert run.info.status == "FAILED" and run.data.tags["geoarena.worker_died"] == "true"
 
 
-def test_ctrl_c_reaches_every_worker_process(make_sweep) -> None:
+def test_ctrl_c_in_a_terminal_reaches_every_worker_once(make_sweep) -> None:
+    """A terminal's Ctrl-C goes to the whole foreground process group. Workers used to be
+    in it: each got the terminal's SIGINT and then the launcher's, the second one broke
+    into the recording of the first, and a trial could stay RUNNING after exit."""
     # long trials: both workers are surely mid-trial when the signal comes
     path = make_sweep("ctrl-c-2", train={"epochs": 60}, budget={"n_trials": 4})
     sweep = load_sweep(path)
@@ -176,7 +181,7 @@ def test_ctrl_c_reaches_every_worker_process(make_sweep) -> None:
 
     with geoarena("sweep", "run", str(path), "--workers", "2", "--no-progress") as proc:
         running = wait_for(both_running, 180, "two running trials", proc)
-        proc.send_signal(signal.SIGINT)  # the launcher only, as a supervisor would
+        os.killpg(proc.pid, signal.SIGINT)  # the terminal: the launcher's whole group
         output, _ = proc.communicate(timeout=180)
     assert proc.returncode == 130, output.decode()[-3000:]
     trials = load_study(sweep).get_trials()

@@ -22,3 +22,17 @@ def test_sigint_raises_and_is_remembered() -> None:
         with pytest.raises(KeyboardInterrupt):
             stop.check()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_second_sigint_does_not_break_into_the_first_ones_handling() -> None:
+    """The second Ctrl-C (the launcher's, after the terminal's) interrupted the code that
+    records the interrupted trial, leaving it RUNNING."""
+    recorded = []
+    with StopRequest() as stop:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except KeyboardInterrupt:
+            os.kill(os.getpid(), signal.SIGINT)  # arrives while the first one is handled
+            recorded.append("trial recorded")
+        assert stop.requested
+    assert recorded == ["trial recorded"]

@@ -13,7 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from geoarena.platform import TrialAttr, WorkerIdentity, load_sweep
-from geoarena.platform.launcher import parse_gpus, worker_command, worker_env
+from geoarena.platform.launcher import parse_gpus, physical_gpu, worker_command, worker_env
 from geoarena.platform.storage import (
     claim_lock,
     open_storage,
@@ -107,13 +107,32 @@ def test_reaper_fails_and_requeues_trials_of_dead_local_workers(
         zombie.wait(timeout=60)
 
 
+def test_gpus_fail_clearly_without_usable_cuda(make_sweep) -> None:
+    """``--gpus`` used to start workers that silently trained on the CPU."""
+    import torch
+    from click.testing import CliRunner
+
+    from geoarena.cli import cli
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a usable GPU")
+    result = CliRunner().invoke(cli, ["sweep", "run", str(make_sweep()), "--gpus", "0"])
+    assert result.exit_code == 2, result.output
+    assert "--gpus" in result.output and "CUDA" in result.output
+
+
 def test_worker_processes_get_one_gpu_each_or_a_cpu_share(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert parse_gpus("0, 2,3") == ["0", "2", "3"]
+    assert parse_gpus("0, 2,3", visible=4) == ["0", "2", "3"]
+    assert parse_gpus("all", visible=2) == ["0", "1"]
     with pytest.raises(ValueError, match="twice"):
-        parse_gpus("1,1")
+        parse_gpus("1,1", visible=4)
+    with pytest.raises(ValueError, match="no GPU 4: 4 visible"):
+        parse_gpus("0,4", visible=4)
+    # --gpus counts the GPUs this process sees: an existing mask maps them
+    assert physical_gpu("1", visible="4,6") == "6" and physical_gpu("1", visible="") == "1"
     assert worker_env("2", 4)["CUDA_VISIBLE_DEVICES"] == "2"
-    assert "OMP_NUM_THREADS" not in worker_env("2", 4)
+    assert int(worker_env("2", 4)["OMP_NUM_THREADS"]) >= 1  # GPU workers get a core share too
     cpu = worker_env(None, 2)
     assert cpu["CUDA_VISIBLE_DEVICES"] == "" and int(cpu["OMP_NUM_THREADS"]) >= 1
     path = tmp_path / "s.yaml"

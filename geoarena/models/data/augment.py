@@ -16,6 +16,9 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class AugmentSettings:
+    """What ``augment_batch`` does; ``brightness`` is the largest shift of the [0, 1]
+    intensities (+-0.2 = a fifth of the range), ``contrast`` the largest relative change."""
+
     crop_size: int = 256
     upscale: float = 2.0
     crop_scale: tuple[float, float] = (0.75, 1.25)
@@ -72,7 +75,7 @@ def augment_batch(
     image = out[:, :3]
     if settings.contrast or settings.brightness:
         con = _rand(n, 1 - settings.contrast, 1 + settings.contrast, generator, device)
-        bri = _rand(n, -settings.brightness, settings.brightness, generator, device) * 0.5
+        bri = _rand(n, -settings.brightness, settings.brightness, generator, device)
         centre = image.mean(dim=(1, 2, 3), keepdim=True)
         image = (image - centre) * con[:, None, None, None] + centre + bri[:, None, None, None]
         image = image.clamp(0, 1)

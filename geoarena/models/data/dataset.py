@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,14 +21,17 @@ import torch
 from rich.progress import track
 from torch.utils.data import Dataset
 
-from geoarena.models.data.spacenet import CityNormalizer, Tile, read_raw_tile
+from geoarena.models.data.normalize import CityNormalizer
+from geoarena.models.data.raster import read_raw_tile
+from geoarena.models.data.sampler import SampleKey
+from geoarena.models.data.spacenet import Tile
 from geoarena.models.data.targets import make_targets, polygons_from_wkt
 
 #: bump when the cached layout or the target definition changes.
-CACHE_VERSION = "targets/1"
+CACHE_VERSION = "targets/2"
 
 
-def cache_key(tile: Tile, normalizer: CityNormalizer) -> str:
+def cache_key(tile: Tile, normalizer: CityNormalizer, bands: Sequence[int] | None = None) -> str:
     stat = tile.path.stat()
     digest = hashlib.sha1()
     for part in (
@@ -35,6 +40,7 @@ def cache_key(tile: Tile, normalizer: CityNormalizer) -> str:
         str(stat.st_size),
         str(stat.st_mtime_ns),
         repr(normalizer.ranges.get(tile.city)),
+        repr(None if bands is None else list(bands)),
         *tile.wkts,
     ):
         digest.update(part.encode())
@@ -42,35 +48,51 @@ def cache_key(tile: Tile, normalizer: CityNormalizer) -> str:
     return digest.hexdigest()[:20]
 
 
-def load_tile_image(tile: Tile, normalizer: CityNormalizer) -> np.ndarray:
+def load_tile_image(
+    tile: Tile, normalizer: CityNormalizer, bands: Sequence[int] | None = None
+) -> np.ndarray:
     """(H, W, 3) uint8 image of a tile, normalised for its city."""
-    return normalizer(read_raw_tile(tile.path), tile.city)
+    return normalizer(read_raw_tile(tile.path, bands=bands), tile.city)
 
 
 def build_cache(
-    tiles: Sequence[Tile], cache_dir: Path, normalizer: CityNormalizer, *, progress: bool = False
+    tiles: Sequence[Tile],
+    cache_dir: Path,
+    normalizer: CityNormalizer,
+    *,
+    bands: Sequence[int] | None = None,
+    progress: bool = False,
 ) -> list[Path]:
-    """Make sure every tile has its cached ``.npy``; return their paths in tile order."""
+    """Make sure every tile has its cached ``.npy``; return their paths in tile order.
+
+    Safe with several processes building the same cache at once (sweep workers sharing a
+    data folder): each writes its own uniquely named temporary file and renames it into
+    place atomically, so a reader sees either no file or a complete one, and two writers
+    of the same entry both succeed (their content is the same).
+    """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     todo = []
     for tile in tiles:
-        path = cache_dir / f"{tile.image_id}-{cache_key(tile, normalizer)}.npy"
+        path = cache_dir / f"{tile.image_id}-{cache_key(tile, normalizer, bands)}.npy"
         paths.append(path)
         if not path.is_file():
             todo.append((tile, path))
     if todo:
         for tile, path in track(todo, description="caching targets", disable=not progress):
-            image = load_tile_image(tile, normalizer)
+            image = load_tile_image(tile, normalizer, bands)
             mask, energy = make_targets(polygons_from_wkt(tile.wkts), image.shape[:2])
             stack = np.concatenate(
                 [image, mask[..., None], np.round(energy * 255).astype(np.uint8)[..., None]],
                 axis=2,
             )
-            tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, stack)
-            tmp.replace(path)  # atomic: a crashed run never leaves a truncated cache file
+            tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp.npy")
+            try:
+                np.save(tmp, stack)
+                os.replace(tmp, path)  # atomic: never a truncated file, never a shared name
+            finally:
+                tmp.unlink(missing_ok=True)
     return paths
 
 
@@ -80,7 +102,8 @@ def window_size(crop_size: int, upscale: float, crop_scale: tuple[float, float])
 
 
 class CropDataset(Dataset[tuple[torch.Tensor, int]]):
-    """Index = tile number; returns a random ``(5, P, P)`` uint8 window of that tile.
+    """Key = (tile number, crop seed) from the sampler; returns the ``(5, P, P)`` uint8
+    window of that tile the seed places (the same in any worker process, any run).
 
     The window is cut at original resolution; scaling, rotation, flips and photometric
     changes happen batch-wise on the training device (``augment.augment_batch``).
@@ -94,12 +117,14 @@ class CropDataset(Dataset[tuple[torch.Tensor, int]]):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key: SampleKey) -> tuple[torch.Tensor, int]:
+        index, seed = key
         arr = np.load(self.files[index], mmap_mode="r")
         height, width = arr.shape[:2]
         p = self.window
-        y0 = int(torch.randint(0, max(height - p, 0) + 1, ()).item())
-        x0 = int(torch.randint(0, max(width - p, 0) + 1, ()).item())
+        rng = np.random.default_rng(seed)
+        y0 = int(rng.integers(0, max(height - p, 0) + 1))
+        x0 = int(rng.integers(0, max(width - p, 0) + 1))
         win = np.asarray(arr[y0 : y0 + p, x0 : x0 + p])
         if win.shape[0] < p or win.shape[1] < p:
             pad = ((0, p - win.shape[0]), (0, p - win.shape[1]), (0, 0))

@@ -7,8 +7,8 @@ inside the polygon.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import shapely
@@ -17,9 +17,35 @@ from scipy import ndimage
 from shapely.geometry.base import BaseGeometry
 from skimage.draw import polygon as fill_polygon
 
+Window = tuple[slice, slice]
 
-def _fill_ring(out: NDArray[Any], coords: NDArray[np.float64], value: int | bool) -> None:
-    xs, ys = coords[:, 0] - 0.5, coords[:, 1] - 0.5
+
+def polygon_window(geom: BaseGeometry, shape: tuple[int, int]) -> tuple[Window, NDArray[np.bool_]]:
+    """The pixels of ``geom`` (pixel-centre rule, holes cut out) as a boolean window of the
+    raster of ``shape``: ``(rows, cols)`` slices and the window's mask.
+
+    Working on the bounding window keeps rasterising a tile's buildings proportional to
+    their area, not to the number of buildings times the tile size.
+    """
+    height, width = shape
+    minx, miny, maxx, maxy = geom.bounds
+    r0, c0 = max(math.floor(miny - 0.5), 0), max(math.floor(minx - 0.5), 0)
+    r1, c1 = min(math.ceil(maxy + 0.5) + 1, height), min(math.ceil(maxx + 0.5) + 1, width)
+    window = np.zeros((max(r1 - r0, 0), max(c1 - c0, 0)), dtype=bool)
+    if window.size:
+        for part in getattr(geom, "geoms", [geom]):
+            if part.geom_type != "Polygon" or part.is_empty:
+                continue
+            _fill_ring(window, np.asarray(part.exterior.coords), True, r0, c0)
+            for hole in part.interiors:
+                _fill_ring(window, np.asarray(hole.coords), False, r0, c0)
+    return (slice(r0, r0 + window.shape[0]), slice(c0, c0 + window.shape[1])), window
+
+
+def _fill_ring(
+    out: NDArray[np.bool_], coords: NDArray[np.float64], value: bool, r0: int, c0: int
+) -> None:
+    xs, ys = coords[:, 0] - 0.5 - c0, coords[:, 1] - 0.5 - r0
     rr, cc = fill_polygon(ys, xs, shape=out.shape)
     out[rr, cc] = value
 
@@ -35,15 +61,8 @@ def rasterize_instances(
     for index, geom in enumerate(polygons, start=1):
         if geom is None or geom.is_empty:
             continue
-        parts = getattr(geom, "geoms", [geom])
-        for part in parts:
-            if part.geom_type != "Polygon":
-                continue
-            region = np.zeros(shape, dtype=bool)
-            _fill_ring(region, np.asarray(part.exterior.coords), True)
-            for hole in part.interiors:
-                _fill_ring(region, np.asarray(hole.coords), False)
-            labels[region] = index
+        window, region = polygon_window(geom, shape)
+        labels[window][region] = index
     return labels
 
 
