@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+# Never the developer's own saved leaderboard token (geoarena leaderboard login).
+os.environ["GEOARENA_CREDENTIALS"] = str(
+    Path(tempfile.gettempdir()) / f"geoarena-tests-{os.getpid()}" / "credentials.json"
+)
 
 REPO = Path(__file__).resolve().parents[1]
 #: the team's shared reference data (metric spec samples), beside the repository.

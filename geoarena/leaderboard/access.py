@@ -217,3 +217,27 @@ def list_tokens(db: Database, *, slug: str | None = None) -> list[TokenView]:
             )
             for token, member, team, challenge in session.execute(query).tuples()
         ]
+
+
+class Identity(BaseModel):
+    """Who a token speaks for, as its holder may see it (``GET /api/v1/me``): lets a
+    participant check a token before saving it, and a script check whose it holds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    member: str
+    role: Role
+    team: str | None
+    challenge: str | None
+
+
+def identity(db: Database, principal: Principal) -> Identity:
+    slug = None
+    if principal.challenge_id is not None:
+        with db.session() as session:
+            slug = session.scalar(
+                select(Challenge.slug).where(Challenge.id == principal.challenge_id)
+            )
+    return Identity(
+        member=principal.name, role=principal.role, team=principal.team_name, challenge=slug
+    )

@@ -18,6 +18,7 @@ import httpx
 
 from geoarena import errors
 from geoarena.errors import GeoarenaError, InvalidInput, Problem
+from geoarena.leaderboard.access import Identity
 from geoarena.leaderboard.boards import Board
 from geoarena.leaderboard.errors import Unauthorized
 from geoarena.leaderboard.quotas import Quota
@@ -132,6 +133,10 @@ class LeaderboardClient:
             timeout=httpx.Timeout(UPLOAD_TIMEOUT, connect=10.0),
         )
         return SubmissionView.model_validate(body)
+
+    def me(self) -> Identity:
+        """Whose token this client holds (raises :class:`Unauthorized` for a bad one)."""
+        return Identity.model_validate(self._request("GET", f"{API}/me"))
 
     def submission(self, uuid: str) -> SubmissionView:
         return SubmissionView.model_validate(self._request("GET", f"{API}/submissions/{uuid}"))

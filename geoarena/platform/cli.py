@@ -19,6 +19,7 @@ from rich.table import Table
 
 from geoarena.cli import exit_on_error
 from geoarena.leaderboard import LeaderboardClient
+from geoarena.leaderboard.cli.options import remote
 from geoarena.models import Thresholds
 from geoarena.models.cli import IMAGES, TTA
 from geoarena.models.device import DeviceError
@@ -264,10 +265,7 @@ def best(sweep_file: Path, export: Path | None) -> None:
 @sweep.command()
 @SWEEP_FILE
 @IMAGES
-@click.option("--server", required=True, help="Leaderboard base URL, e.g. http://host:8000.")
-@click.option(
-    "--token", required=True, envvar="GEOARENA_TOKEN", help="Team token ($GEOARENA_TOKEN)."
-)
+@remote
 @click.option("--challenge", required=True, help="Challenge slug.")
 @click.option(
     "--out",

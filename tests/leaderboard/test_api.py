@@ -191,7 +191,8 @@ def test_private_scores_hidden_until_reveal_and_truth_never_served(arena) -> Non
                 r = client.get(page, headers=headers)
                 assert polygon not in r.text, page
                 assert "truth.csv" not in r.text, page
-        assert not any("truth" in p for p in client.get("/openapi.json").json()["paths"])
+        paths = client.get("/openapi.json").json()["paths"]
+        assert not any("truth" in p and "get" in ops for p, ops in paths.items())  # upload only
         organizer = f"/api/v1/organizer/challenges/{arena.slug}"
         assert client.post(f"{organizer}/close", headers=org).status_code == 204
         assert client.post(f"{organizer}/reveal", headers=org).status_code == 204
@@ -276,20 +277,21 @@ def test_organizer_flow_over_http(db) -> None:
         assert [row["team"] for row in board["rows"]] == ["alpha"]
         assert board["baselines"][0]["rank"] is None
         assert "earlier submission" in board["rule"]
-        r = client.post(
-            "/api/v1/organizer/challenges/web/rescore",
-            headers=org,
-            files={"file": ("truth2.csv", truth)},
-            data={"reason": "same truth"},
-        )
-        run = r.json()["id"]
-        Worker(db).run(exit_when_idle=True)
-        state = client.get(f"/api/v1/organizer/rescores/{run}", headers=org).json()
-        assert state["status"] == "ready" and state["changes"]
-        assert all(c["old_rank"] == c["new_rank"] for c in state["changes"])
-        assert (
-            client.post(f"/api/v1/organizer/rescores/{run}/publish", headers=org).status_code == 204
-        )
+        rescore = "/api/v1/organizer/challenges/web/rescore"
+        for request in (
+            {"json": {"reason": "same truth, same split"}},
+            {"files": {"file": ("truth2.csv", truth)}, "data": {"reason": "truth re-uploaded"}},
+        ):
+            route = rescore if "json" in request else f"{rescore}/truth"
+            r = client.post(route, headers=org, **request)
+            assert r.status_code == 202, r.text
+            run = r.json()["id"]
+            Worker(db).run(exit_when_idle=True)
+            state = client.get(f"/api/v1/organizer/rescores/{run}", headers=org).json()
+            assert state["status"] == "ready" and state["changes"]
+            assert all(c["old_rank"] == c["new_rank"] for c in state["changes"])
+            published = client.post(f"/api/v1/organizer/rescores/{run}/publish", headers=org)
+            assert published.status_code == 204
         csv_text = client.get("/api/v1/organizer/challenges/web/export.csv", headers=org).text
         assert csv_text.splitlines()[1].startswith("1,alpha,")
         spec = client.get("/openapi.json").json()

@@ -112,6 +112,15 @@ def test_cli_server_worker_round_trip(db_url, tmp_path) -> None:
             )
         )
         assert "2 submission(s) left" in status
+        # Saved credentials stand in for --server and --token; a bad token is never saved.
+        saved = {"GEOARENA_CREDENTIALS": str(tmp_path / "conf" / "credentials.json")}
+        login = ["leaderboard", "login", "--server", url, "--token"]
+        out = _ok(procs.run_cli(*login, tokens["beta"], **saved))
+        assert "as beta-bot (participant, team beta of e2e)" in out
+        refused = procs.run_cli(*login, "ga_0000_wrong", **saved)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        again = _ok(procs.run_cli("leaderboard", "status", "--challenge", "e2e", **saved))
+        assert again == status
         org = _ok(
             procs.run_cli("leaderboard", "token", "issue", *db, "--member", "boss", "--organizer")
         ).strip()

@@ -71,6 +71,7 @@ def create_app(
 
     app.include_router(participant.router, prefix=API_PREFIX)
     app.include_router(participant.by_uuid, prefix=API_PREFIX)
+    app.include_router(participant.account, prefix=API_PREFIX)
     app.include_router(organizer.router, prefix=API_PREFIX)
     app.include_router(pages.router)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
-from geoarena.leaderboard import boards, finals, quotas, submissions
+from geoarena.leaderboard import access, boards, finals, quotas, submissions
+from geoarena.leaderboard.access import Identity
 from geoarena.leaderboard.api.deps import (
     CurrentPrincipal,
     DbDep,
@@ -22,6 +23,7 @@ from geoarena.leaderboard.submissions import SubmissionView
 
 router = APIRouter(prefix="/challenges/{slug}", tags=["participant"], responses=COMMON_RESPONSES)
 by_uuid = APIRouter(prefix="/submissions", tags=["participant"], responses=COMMON_RESPONSES)
+account = APIRouter(tags=["participant"], responses=COMMON_RESPONSES)
 
 _REFUSALS: dict[int | str, dict[str, object]] = {
     403: {"model": ErrorBody, "description": "not allowed for this token"},
@@ -116,3 +118,10 @@ def select_finals(
 def submission_status(uuid: str, principal: CurrentPrincipal, db: DbDep) -> SubmissionView:
     """Status (queued with position, scoring, scored, failed with the reason) and scores."""
     return submissions.get_submission(db, uuid=uuid, principal=principal)
+
+
+@account.get("/me", response_model=Identity)
+def me(principal: CurrentPrincipal, db: DbDep) -> Identity:
+    """Whose token this is: member, role, team and challenge (``geoarena leaderboard
+    login`` checks a token with it before saving it)."""
+    return access.identity(db, principal)

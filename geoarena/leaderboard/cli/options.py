@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
+from typing import Any
 
 import click
 from rich.console import Console
 
+from geoarena.cli import exit_on_error
+from geoarena.leaderboard import credentials
 from geoarena.leaderboard.boards import Board
 from geoarena.leaderboard.report import board_table, board_width
 
@@ -18,12 +23,42 @@ DB_OPTION = click.option(
     show_default=True,
     help="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://... (GEOARENA_DATABASE_URL).",
 )
-SERVER_OPTION = click.option(
-    "--server", envvar="GEOARENA_SERVER", required=True, help="Server URL (or GEOARENA_SERVER)."
+_SERVER = click.option(
+    "--server",
+    envvar="GEOARENA_SERVER",
+    default=None,
+    help="Server URL (or GEOARENA_SERVER, or the saved credentials).",
 )
-TOKEN_OPTION = click.option(
-    "--token", envvar="GEOARENA_TOKEN", required=True, help="Bearer token (or GEOARENA_TOKEN)."
+_TOKEN = click.option(
+    "--token",
+    envvar="GEOARENA_TOKEN",
+    default=None,
+    help="Bearer token (or GEOARENA_TOKEN, or the saved credentials).",
 )
+
+
+def remote(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--server`` and ``--token`` for a command that talks to a server: flags, then the
+    environment, then the file ``geoarena leaderboard login`` saved; a usage error naming
+    all three when none gives them."""
+
+    @functools.wraps(command)
+    def with_remote(*args: Any, server: str | None, token: str | None, **kwargs: Any) -> Any:
+        with exit_on_error():
+            server, token = credentials.resolve(server, token)
+        if server is None:
+            raise click.UsageError(
+                "no server: pass --server URL, set GEOARENA_SERVER,"
+                " or run 'geoarena leaderboard login'"
+            )
+        if token is None:
+            raise click.UsageError(
+                f"no token for {server}: pass --token, set GEOARENA_TOKEN,"
+                " or run 'geoarena leaderboard login'"
+            )
+        return command(*args, server=server, token=token, **kwargs)
+
+    return _SERVER(_TOKEN(with_remote))
 
 
 def print_board(board: Board, as_json: bool) -> None:

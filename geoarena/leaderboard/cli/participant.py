@@ -1,5 +1,6 @@
 """The participant's commands: they talk to a server (``--server``/``GEOARENA_SERVER``)
-with a token (``--token``/``GEOARENA_TOKEN``) through :class:`LeaderboardClient`.
+with a token (``--token``/``GEOARENA_TOKEN``), or with the credentials ``login`` saved
+(:mod:`geoarena.leaderboard.credentials`), through :class:`LeaderboardClient`.
 
 ``show`` also reads a board straight from a database (``--db``), as the organizer."""
 
@@ -12,9 +13,9 @@ import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from geoarena.cli import exit_on_error
-from geoarena.leaderboard import boards, rescoring
+from geoarena.leaderboard import boards, credentials, rescoring
 from geoarena.leaderboard.access import CLI_ORGANIZER
-from geoarena.leaderboard.cli.options import DB_OPTION, SERVER_OPTION, TOKEN_OPTION, print_board
+from geoarena.leaderboard.cli.options import DB_OPTION, print_board, remote
 from geoarena.leaderboard.client import LeaderboardClient
 from geoarena.leaderboard.db import open_database
 from geoarena.leaderboard.states import Split, SubmissionState
@@ -35,8 +36,7 @@ def _print_submission(s: SubmissionView) -> None:
 
 
 @click.command()
-@SERVER_OPTION
-@TOKEN_OPTION
+@remote
 @click.option("--challenge", "slug", required=True)
 @click.option("--phase", default=None)
 @click.option("--description", default="")
@@ -91,8 +91,7 @@ def submit(
 
 
 @click.command()
-@SERVER_OPTION
-@TOKEN_OPTION
+@remote
 @click.argument("uuid", required=False)
 @click.option("--challenge", "slug", default=None, help="List your submissions and quota.")
 @exit_on_error()
@@ -115,8 +114,7 @@ def status(server: str, token: str, uuid: str | None, slug: str | None) -> None:
 
 
 @click.command()
-@SERVER_OPTION
-@TOKEN_OPTION
+@remote
 @click.option("--challenge", "slug", required=True)
 @click.option("--phase", default=None)
 @click.argument("uuids", nargs=-1, required=True)
@@ -153,6 +151,7 @@ def show(
 ) -> None:
     """Print the leaderboard of SLUG (from a server, or from the database as organizer)."""
     if server:
+        token = credentials.resolve(server, token)[1]
         with LeaderboardClient(server, token) as client:
             board = client.leaderboard(slug, split, phase)
     else:
@@ -170,4 +169,32 @@ def show(
     print_board(board, as_json)
 
 
-COMMANDS: tuple[click.Command, ...] = (submit, status, finals, show)
+@click.command()
+@click.option("--server", envvar="GEOARENA_SERVER", required=True, help="Server URL.")
+@click.option(
+    "--token",
+    envvar="GEOARENA_TOKEN",
+    prompt=True,
+    hide_input=True,
+    help="Bearer token (prompted for, unseen, when not given).",
+)
+@exit_on_error()
+def login(server: str, token: str) -> None:
+    """Check a token with SERVER and save both (mode 600) for the other commands."""
+    with LeaderboardClient(server, token) as client:
+        me = client.me()
+    path = credentials.save_credentials(credentials.Credentials(server=server, token=token))
+    team = f", team {me.team} of {me.challenge}" if me.team else ""
+    click.echo(f"logged in to {server} as {me.member} ({me.role}{team}); saved to {path}")
+
+
+@click.command()
+@exit_on_error()
+def logout() -> None:
+    """Forget the saved server and token."""
+    path = credentials.credentials_path()
+    gone = credentials.forget_credentials(path)
+    click.echo(f"removed {path}" if gone else f"no saved credentials at {path}")
+
+
+COMMANDS: tuple[click.Command, ...] = (submit, status, finals, show, login, logout)
