@@ -6,6 +6,7 @@ Imports numpy, shapely, pyarrow and pydantic only (never torch, mlflow or optuna
 
 from geoarena.errors import Problem
 
+from .compare import Comparison, Difference, compare
 from .errors import InputError
 from .index import BaseSpatialIndex, RtreeIndex, STRtreeIndex, get_index
 from .io import DEFAULT_MAX_BYTES, read_proposals, read_truth
@@ -23,7 +24,9 @@ __all__ = [
     "PRESETS",
     "AreaFilter",
     "BaseSpatialIndex",
+    "Comparison",
     "Counts",
+    "Difference",
     "ImageScore",
     "InputError",
     "Matches",
@@ -37,6 +40,7 @@ __all__ = [
     "ScoreResult",
     "__version__",
     "city_of",
+    "compare",
     "get_index",
     "get_rules",
     "read_proposals",

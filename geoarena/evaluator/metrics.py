@@ -219,6 +219,39 @@ def aggregate(
     return images, cities, micro, mean_city, city_index, names
 
 
+def resampled_city_sums(
+    counts: FloatArray, city_index: IntArray, n_cities: int, *, n: int, seed: int
+) -> FloatArray:
+    """Per-city sums of ``counts`` (images x ... x 3) over ``n`` stratified resamples of the
+    images: shape (n, cities, ..., 3).
+
+    Images are resampled with replacement within each city: the mean per-city F1 weighs
+    cities equally, so every replicate keeps each city's size. The same draws apply to
+    every trailing slice, so two submissions' counts stacked on axis 1 are resampled as
+    pairs (:mod:`geoarena.evaluator.compare`). Each replicate's draws become a weight
+    (multiplicity) per image, so memory is n x images, not n x images x counts.
+    """
+    rng = np.random.default_rng(seed)
+    flat = counts.reshape(len(counts), -1)
+    out = np.zeros((n, n_cities, flat.shape[1]))
+    for k in range(n_cities):
+        members = np.flatnonzero(city_index == k)
+        m = len(members)
+        draws = rng.integers(0, m, size=(n, m))
+        offsets = draws + (np.arange(n) * m)[:, None]
+        weights = np.bincount(offsets.ravel(), minlength=n * m).reshape(n, m)
+        out[:, k, :] = weights @ flat[members]
+    return out.reshape(n, n_cities, *counts.shape[1:])
+
+
+def replicate_f1(city_sums: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """(micro F1, mean per-city F1) of each replicate from sums shaped (n, cities, ..., 3)."""
+    city_f1 = f1_from_counts(city_sums[..., 0], city_sums[..., 1], city_sums[..., 2])[2]
+    micro = city_sums.sum(axis=1)
+    micro_f1 = f1_from_counts(micro[..., 0], micro[..., 1], micro[..., 2])[2]
+    return micro_f1, city_f1.mean(axis=1)
+
+
 def bootstrap_intervals(
     tp: IntArray,
     fp: IntArray,
@@ -230,34 +263,30 @@ def bootstrap_intervals(
     seed: int,
     level: float = 0.95,
 ) -> Bootstrap:
-    """Percentile intervals for micro, mean per-city and per-city F1 by resampling images.
-
-    Images are resampled with replacement within each city (a stratified bootstrap): the
-    mean per-city F1 weighs cities equally, so every replicate keeps each city's size.
-    """
-    rng = np.random.default_rng(seed)
+    """Percentile intervals for micro, mean per-city and per-city F1 by resampling images
+    (stratified by city, see :func:`resampled_city_sums`)."""
     counts = np.stack([tp, fp, fn], axis=1).astype(np.float64)
-    city_sums = np.zeros((n, len(city_names), 3))
-    for k in range(len(city_names)):
-        members = np.flatnonzero(city_index == k)
-        draws = rng.integers(0, len(members), size=(n, len(members)))
-        city_sums[:, k, :] = counts[members][draws].sum(axis=1)
+    city_sums = resampled_city_sums(counts, city_index, len(city_names), n=n, seed=seed)
     city_f1 = f1_from_counts(city_sums[..., 0], city_sums[..., 1], city_sums[..., 2])[2]
-    micro = city_sums.sum(axis=1)
-    micro_f1 = f1_from_counts(micro[:, 0], micro[:, 1], micro[:, 2])[2]
-    lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
+    micro_f1, mean_city_f1 = replicate_f1(city_sums)
 
     def interval(values: FloatArray) -> list[float]:
-        return [float(np.percentile(values, lo)), float(np.percentile(values, hi))]
+        return percentile_interval(values, level)
 
     return Bootstrap(
         replicates=n,
         seed=seed,
         level=level,
         micro_f1=interval(micro_f1),
-        mean_city_f1=interval(city_f1.mean(axis=1)),
+        mean_city_f1=interval(mean_city_f1),
         cities={name: interval(city_f1[:, k]) for k, name in enumerate(city_names)},
     )
+
+
+def percentile_interval(values: FloatArray, level: float) -> list[float]:
+    """The central ``level`` percentile interval of bootstrap replicates."""
+    lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
+    return [float(np.percentile(values, lo)), float(np.percentile(values, hi))]
 
 
 def assemble(
