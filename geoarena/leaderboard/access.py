@@ -215,7 +215,7 @@ def list_tokens(db: Database, *, slug: str | None = None) -> list[TokenView]:
                 created_at=token.created_at,
                 revoked_at=token.revoked_at,
             )
-            for token, member, team, challenge in session.execute(query).tuples()
+            for token, member, team, challenge in session.execute(query)
         ]
 
 

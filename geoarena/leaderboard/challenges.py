@@ -14,7 +14,7 @@ import secrets
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -58,8 +58,53 @@ def blank_is_none(value: Any) -> Any:
     return value
 
 
+def _count_or_none(value: Any) -> Any:
+    """A limit as JSON, a form or the command line write it: a whole number, or nothing
+    (``null``, ``""``, ``none``). Booleans are refused: pydantic would read ``false`` as 0,
+    which stops every upload."""
+    if isinstance(value, bool):
+        raise ValueError("a limit is a whole number >= 0, or none")
+    value = blank_is_none(value)
+    if isinstance(value, str):
+        if not value.strip().isdecimal():
+            raise ValueError("a limit is a whole number >= 0, or none")
+        return int(value)
+    return value
+
+
 #: a count limit; ``None`` (written ``none``) is unlimited.
-Limit = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(blank_is_none)]
+Limit = Annotated[
+    Annotated[int, Field(ge=0)] | None,
+    BeforeValidator(_count_or_none),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "null"},
+                {"type": "string", "pattern": r"^\s*([0-9]+|none|null|)\s*$"},
+            ],
+            "description": "a whole number, or null / 'none' for unlimited",
+        }
+    ),
+]
+
+
+def _not_a_number(value: Any) -> Any:
+    """pydantic reads a number (or a string of one) as Unix seconds, so a typo
+    (``"finals_until": 0``) would set 1970: a time must be written as one."""
+    if isinstance(value, bool | int | float):
+        raise ValueError("a time is an ISO 8601 string such as 2027-03-01T00:00:00Z")
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("a time is an ISO 8601 string such as 2027-03-01T00:00:00Z")
+    return value
+
+
+#: a point in time, ISO 8601 (numbers are refused, see :func:`_not_a_number`).
+Moment = Annotated[datetime | None, BeforeValidator(_not_a_number)]
 
 
 class PhaseChange(BaseModel):
@@ -70,14 +115,14 @@ class PhaseChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    opens_at: datetime | None = None
-    closes_at: datetime | None = None
+    opens_at: Moment = None
+    closes_at: Moment = None
     daily_limit: Limit = None
     total_limit: Limit = None
     concurrent_limit: Limit = None
-    final_selections: int = Field(2, ge=1)
+    final_selections: int = Field(2, ge=1, le=100)
     #: finals may still change after the close, until then (None: only while open)
-    finals_until: datetime | None = None
+    finals_until: Moment = None
     late_policy: LatePolicy = LatePolicy.REFUSE
 
     def given(self) -> dict[str, object]:
@@ -354,14 +399,13 @@ def list_teams(db: Database, *, slug: str) -> list[TeamView]:
         members = session.execute(
             select(Member.team_id, Member.name).join(Team).where(Team.challenge_id == challenge.id)
         ).all()
-        counts = dict(
-            session.execute(
-                select(Submission.team_id, func.count())
-                .join(Team)
-                .where(Team.challenge_id == challenge.id)
-                .group_by(Submission.team_id)
-            ).tuples()
+        counted = session.execute(
+            select(Submission.team_id, func.count())
+            .join(Team)
+            .where(Team.challenge_id == challenge.id)
+            .group_by(Submission.team_id)
         )
+        counts = {team_id: n for team_id, n in counted}
         return [
             TeamView(
                 name=team.name,

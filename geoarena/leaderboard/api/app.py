@@ -77,6 +77,7 @@ def create_app(
 
     @app.get(f"{API_PREFIX}/health", tags=["meta"])
     def health() -> dict[str, str]:
+        """Liveness for load balancers and the test harness (touches no database)."""
         return {"status": "ok"}
 
     return app

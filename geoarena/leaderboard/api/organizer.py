@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Path, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from pydantic import BeforeValidator
@@ -36,6 +36,9 @@ router = APIRouter(
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
 _CHANGE: dict[int | str, dict[str, Any]] = {**_NOT_FOUND, 409: {"model": ErrorBody}}
 
+#: a rescore's id: a database key, so within the 64-bit range every engine stores.
+RescoreId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
 SLUG = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
 
@@ -58,7 +61,7 @@ async def create_challenge(
     daily_limit: Annotated[Limit, Form(description="per UTC day, or 'none'")] = 5,
     total_limit: Annotated[Limit, Form(description="in the phase, or 'none'")] = None,
     concurrent_limit: Annotated[Limit, Form(description="being scored at once, or 'none'")] = 2,
-    final_selections: Annotated[int, Form(ge=1)] = 2,
+    final_selections: Annotated[int, Form(ge=1, le=100)] = 2,
 ) -> ChallengeView:
     """Create a challenge from its truth CSV (multipart ``file`` plus the fields)."""
     phase = PhaseChange(
@@ -179,7 +182,7 @@ async def rescore_with_truth(
     response_model=RescoreView,
     responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
 )
-def rescore_status(rescore_id: int, principal: OrganizerDep, db: DbDep) -> RescoreView:
+def rescore_status(rescore_id: RescoreId, principal: OrganizerDep, db: DbDep) -> RescoreView:
     """Progress and, once ready, the rank changes the rescore would publish."""
     return rescoring.rescore_status(db, rescore_id=rescore_id)
 
@@ -189,7 +192,8 @@ def rescore_status(rescore_id: int, principal: OrganizerDep, db: DbDep) -> Resco
     status_code=204,
     responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
 )
-def discard_rescore(rescore_id: int, principal: OrganizerDep, db: DbDep) -> None:
+def discard_rescore(rescore_id: RescoreId, principal: OrganizerDep, db: DbDep) -> None:
+    """Drop a rescore's scores unpublished (the boards never showed them)."""
     rescoring.discard_rescore(db, rescore_id=rescore_id, actor=principal.actor)
 
 
@@ -198,7 +202,8 @@ def discard_rescore(rescore_id: int, principal: OrganizerDep, db: DbDep) -> None
     status_code=204,
     responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
 )
-def publish_rescore(rescore_id: int, principal: OrganizerDep, db: DbDep) -> None:
+def publish_rescore(rescore_id: RescoreId, principal: OrganizerDep, db: DbDep) -> None:
+    """Show a ready rescore's scores on every board (with its truth and split)."""
     rescoring.publish_rescore(db, rescore_id=rescore_id, actor=principal.actor)
 
 
@@ -246,6 +251,7 @@ def tokens(principal: OrganizerDep, db: DbDep, challenge: str | None = None) -> 
 
 @router.delete("/tokens/{key}", status_code=204, responses=_NOT_FOUND)
 def revoke_token(key: str, principal: OrganizerDep, db: DbDep) -> None:
+    """Revoke a token by its public key: it stops working on the next request."""
     access.revoke_token(db, key=key, actor=principal.actor)
 
 
@@ -261,6 +267,7 @@ def exclude_submission(
 
 @router.delete("/submissions/{uuid}/exclusion", status_code=204, responses=_CHANGE)
 def reinstate_submission(uuid: str, principal: OrganizerDep, db: DbDep) -> None:
+    """Put a hidden or disqualified submission back on the board (audited)."""
     moderation.reinstate_submission(db, uuid=uuid, actor=principal.actor)
 
 
@@ -276,4 +283,5 @@ def exclude_team(
 
 @router.delete("/challenges/{slug}/teams/{team}/exclusion", status_code=204, responses=_CHANGE)
 def reinstate_team(slug: str, team: str, principal: OrganizerDep, db: DbDep) -> None:
+    """Put a hidden or disqualified team back on the board (audited)."""
     moderation.reinstate_team(db, slug=slug, team=team, actor=principal.actor)

@@ -4,6 +4,8 @@ each route's response so that table-only columns never leak."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
 from geoarena.leaderboard.states import Exclusion
@@ -17,7 +19,7 @@ class SubmissionsPage(BaseModel):
 
 class FinalsUpdate(BaseModel):
     #: uuids of the team's chosen final submissions (replaces the previous choice)
-    submissions: list[str] = Field(max_length=100)
+    submissions: list[Annotated[str, Field(min_length=1, max_length=36)]] = Field(max_length=100)
 
 
 class FinalsPublic(BaseModel):
