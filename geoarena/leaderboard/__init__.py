@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     )
     from geoarena.leaderboard.challenges import (
         ChallengeView,
-        PhaseChange,
-        PhaseView,
         TeamView,
         add_team,
         create_challenge,
@@ -58,6 +56,7 @@ if TYPE_CHECKING:
         reinstate_submission,
         reinstate_team,
     )
+    from geoarena.leaderboard.phases import PhaseChange, PhaseView
     from geoarena.leaderboard.queue import JobQueue
     from geoarena.leaderboard.quotas import (
         Quota,
@@ -108,8 +107,8 @@ _EXPORTS: dict[str, str] = {
     "BoardRow": "geoarena.leaderboard.boards",
     "leaderboard": "geoarena.leaderboard.boards",
     "ChallengeView": "geoarena.leaderboard.challenges",
-    "PhaseChange": "geoarena.leaderboard.challenges",
-    "PhaseView": "geoarena.leaderboard.challenges",
+    "PhaseChange": "geoarena.leaderboard.phases",
+    "PhaseView": "geoarena.leaderboard.phases",
     "TeamView": "geoarena.leaderboard.challenges",
     "add_team": "geoarena.leaderboard.challenges",
     "create_challenge": "geoarena.leaderboard.challenges",

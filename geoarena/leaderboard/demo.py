@@ -7,8 +7,9 @@ from sqlalchemy import select
 
 from geoarena.leaderboard.access import Principal, authenticate, issue_token
 from geoarena.leaderboard.boards import Board, leaderboard
-from geoarena.leaderboard.challenges import PhaseChange, add_team, create_challenge
+from geoarena.leaderboard.challenges import add_team, create_challenge
 from geoarena.leaderboard.db import Database, open_database
+from geoarena.leaderboard.phases import PhaseChange
 from geoarena.leaderboard.report import board_table, board_width
 from geoarena.leaderboard.schema import Challenge, Team
 from geoarena.leaderboard.states import Role

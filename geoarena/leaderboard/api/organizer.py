@@ -16,14 +16,8 @@ from geoarena.leaderboard.api.deps import DbDep, OrganizerDep, SettingsDep
 from geoarena.leaderboard.api.errors import COMMON_RESPONSES, ErrorBody
 from geoarena.leaderboard.api.files import CSV_RESPONSES, board_download, receive_submission
 from geoarena.leaderboard.api.schemas import ExclusionUpdate, RescoreRequest
-from geoarena.leaderboard.challenges import (
-    ChallengeView,
-    Limit,
-    PhaseChange,
-    PhaseView,
-    TeamView,
-    blank_is_none,
-)
+from geoarena.leaderboard.challenges import ChallengeView, TeamView
+from geoarena.leaderboard.phases import Limit, PhaseChange, PhaseView, blank_is_none
 from geoarena.leaderboard.rescoring import RescoreView
 from geoarena.leaderboard.states import Split
 from geoarena.leaderboard.submissions import SubmissionView

@@ -20,9 +20,9 @@ from geoarena.errors import invalid_input_from
 from geoarena.evaluator import PRESETS, Metric
 from geoarena.leaderboard import access, challenges, serving
 from geoarena.leaderboard.api import create_app
-from geoarena.leaderboard.challenges import PhaseChange
 from geoarena.leaderboard.cli.options import DB_OPTION
 from geoarena.leaderboard.db import open_database
+from geoarena.leaderboard.phases import PhaseChange
 from geoarena.leaderboard.settings import Settings
 from geoarena.leaderboard.states import LatePolicy, Role
 from geoarena.leaderboard.worker import Worker
