@@ -202,3 +202,64 @@ def leaderboard(
             board = _build(session, challenge, phase_row, split, notice)
             db.cache.put(key, version, board)
         return board
+
+
+class ShakeupRow(BaseModel):
+    """A team's public and private place; ``change`` > 0 means it moved up."""
+
+    model_config = ConfigDict(frozen=True)
+
+    team: str
+    public_rank: int | None
+    private_rank: int | None
+    public_value: float | None
+    private_value: float | None
+
+    @property
+    def change(self) -> int | None:
+        if self.public_rank is None or self.private_rank is None:
+            return None
+        return self.public_rank - self.private_rank
+
+
+class Shakeup(BaseModel):
+    """How the revealed private board reordered the public one (Kaggle's "shake-up")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    challenge: str
+    title: str
+    phase: str
+    metric: Metric
+    revealed: bool
+    rows: list[ShakeupRow]
+
+
+def shakeup(
+    db: Database, *, slug: str, phase: str | None = None, principal: Principal | None = None
+) -> Shakeup:
+    """Each ranked team's public and private rank, in private order (the private board's
+    visibility rules apply: after reveal, or to organizers)."""
+    private = leaderboard(db, slug=slug, split=Split.PRIVATE, phase=phase, principal=principal)
+    public = leaderboard(
+        db, slug=slug, split=Split.PUBLIC, phase=private.phase, principal=principal
+    )
+    before = {r.team: r for r in public.rows}
+    rows = [
+        ShakeupRow(
+            team=r.team,
+            public_rank=before[r.team].rank if r.team in before else None,
+            private_rank=r.rank,
+            public_value=before[r.team].value if r.team in before else None,
+            private_value=r.value,
+        )
+        for r in private.rows
+    ]
+    return Shakeup(
+        challenge=private.challenge,
+        title=private.title,
+        phase=private.phase,
+        metric=private.metric,
+        revealed=private.revealed,
+        rows=rows,
+    )

@@ -22,7 +22,7 @@ from geoarena.errors import Conflict, InvalidInput, NotFound
 from geoarena.evaluator import PRESETS, Metric, read_truth
 from geoarena.leaderboard import lifecycle
 from geoarena.leaderboard.audit import CLI_ACTOR, audit
-from geoarena.leaderboard.blobs import put_blob
+from geoarena.leaderboard.blobs import get_blob, put_blob
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.lifecycle import Action
 from geoarena.leaderboard.schema import (
@@ -34,7 +34,7 @@ from geoarena.leaderboard.schema import (
     Team,
     utcnow,
 )
-from geoarena.leaderboard.splits import SplitError, assign_splits
+from geoarena.leaderboard.splits import SplitError, assign_splits, truth_image_ids
 from geoarena.leaderboard.states import (
     Exclusion,
     LatePolicy,
@@ -373,6 +373,30 @@ def list_teams(db: Database, *, slug: str) -> list[TeamView]:
             )
             for team in teams
         ]
+
+
+def challenge_view(db: Database, *, slug: str) -> ChallengeView:
+    """One challenge with its phases (no hidden data)."""
+    with db.session() as session:
+        return ChallengeView.of(get_challenge(session, slug), utcnow())
+
+
+#: the header of a prediction CSV, as the sample submission spells it.
+SUBMISSION_HEADER = "ImageId,BuildingId,PolygonWKT_Pix,Confidence"
+
+
+def sample_submission(db: Database, *, slug: str) -> bytes:
+    """A valid submission that predicts no building on any image of the challenge: the
+    header, and one ``-1, POLYGON EMPTY`` row per ImageId (public and private images
+    alike, in sorted order, so it says nothing about the split)."""
+    with db.session() as session:
+        challenge = get_challenge(session, slug)
+        sha = challenge.truth_sha256
+        ids: list[str] = db.cache.get_or_compute(
+            ("truth_id_list", sha), sha, lambda: truth_image_ids(get_blob(session, sha))
+        )
+    rows = [SUBMISSION_HEADER, *(f"{image_id},-1,POLYGON EMPTY,1" for image_id in ids)]
+    return ("\n".join(rows) + "\n").encode()
 
 
 def list_challenges(db: Database) -> list[ChallengeView]:

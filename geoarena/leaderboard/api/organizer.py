@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import Response
 from pydantic import BeforeValidator
 
 from geoarena.evaluator import Metric
@@ -213,7 +213,7 @@ def export(
     db: DbDep,
     split: Split = Split.PRIVATE,
     phase: str | None = None,
-) -> PlainTextResponse:
+) -> Response:
     """The board of either split as CSV (organizers see private before reveal)."""
     return board_download(
         boards.leaderboard(db, slug=slug, split=split, phase=phase, principal=principal)
