@@ -117,6 +117,10 @@ class ChallengeView(BaseModel):
     slug: str
     title: str
     description: str
+    #: the competition's rules, in the organizers' words
+    terms: str
+    #: what the data is and where to get it
+    data_description: str
     rules: str
     ranking_metric: Metric
     split_source: SplitSource
@@ -229,6 +233,8 @@ def create_challenge(
     rules: str = "deepglobe",
     ranking_metric: Metric | None = None,
     description: str = "",
+    terms: str = "",
+    data_description: str = "",
     split_salt: str | None = None,
     public_fraction: float = 0.3,
     phase: PhaseChange | None = None,
@@ -263,6 +269,8 @@ def create_challenge(
             slug=slug,
             title=title,
             description=description,
+            terms=terms,
+            data_description=data_description,
             rules=rules,
             ranking_metric=metric,
             truth_sha256=put_blob(session, truth),
@@ -286,6 +294,33 @@ def create_challenge(
             split=source.value,
             public_fraction=public_fraction,
         )
+        session.flush()
+        return ChallengeView.of(challenge, utcnow())
+
+
+class ChallengeText(BaseModel):
+    """The texts an organizer may change at any time; a field left out is kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=20_000)
+    terms: str | None = Field(None, max_length=20_000)
+    data_description: str | None = Field(None, max_length=20_000)
+
+
+def edit_challenge(
+    db: Database, *, slug: str, text: ChallengeText, actor: str = CLI_ACTOR
+) -> ChallengeView:
+    """Change a challenge's title and texts (overview, rules, data); audited. Nothing that
+    scores depend on (truth, rules preset, metric, split) changes here."""
+    fields = {k: v for k, v in text.model_dump().items() if v is not None}
+    with db.transaction() as session:
+        challenge = get_challenge(session, slug)
+        for key, value in fields.items():
+            setattr(challenge, key, value)
+        bump_board(session, challenge_id=challenge.id)  # boards show the title
+        audit(session, actor, "challenge.edit", challenge.id, fields=sorted(fields))
         session.flush()
         return ChallengeView.of(challenge, utcnow())
 
@@ -360,7 +395,7 @@ def list_teams(db: Database, *, slug: str) -> list[TeamView]:
                 .join(Team)
                 .where(Team.challenge_id == challenge.id)
                 .group_by(Submission.team_id)
-            ).tuples()
+            ).all()
         )
         return [
             TeamView(

@@ -57,6 +57,8 @@ def create_app(
         description="Host a building-detection challenge: submissions, scoring, rankings.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,  # served offline by the pages (web.docs_pages)
+        redoc_url=None,
     )
     app.state.db = database
     app.state.settings = settings

@@ -10,11 +10,17 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from geoarena.leaderboard.web import account_pages, challenge_pages, submission_pages
+from geoarena.leaderboard.web import (
+    account_pages,
+    challenge_pages,
+    docs_pages,
+    organizer_pages,
+    submission_pages,
+)
 from geoarena.leaderboard.web.render import STATIC
 
 #: every module of page routes (tests walk their forms: each must check its CSRF token).
-PAGE_MODULES = (account_pages, challenge_pages, submission_pages)
+PAGE_MODULES = (account_pages, challenge_pages, submission_pages, organizer_pages)
 
 router = APIRouter(include_in_schema=False)
 for module in PAGE_MODULES:
@@ -22,6 +28,7 @@ for module in PAGE_MODULES:
 
 
 def install(app: FastAPI) -> None:
-    """Add the pages and their static files to ``app``."""
+    """Add the pages, the offline API docs and their static files to ``app``."""
+    docs_pages.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
