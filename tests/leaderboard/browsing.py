@@ -69,9 +69,11 @@ def screenshots(tmp: Path) -> Path:
 def shoot(driver: Any, folder: Path, name: str) -> Path:
     """A full-page screenshot (the window grown to the page's height)."""
     width = driver.get_window_size()["width"]
-    height = driver.execute_script("return document.documentElement.scrollHeight") if js_on(
-        driver
-    ) else 900
+    height = (
+        driver.execute_script("return document.documentElement.scrollHeight")
+        if js_on(driver)
+        else 900
+    )
     driver.set_window_size(width, min(max(int(height), 600), 4000))
     path = folder / f"{name}.png"
     driver.save_screenshot(str(path))

@@ -105,9 +105,9 @@ def test_a_participant_uploads_selects_finals_and_reads_the_board(
     from selenium.webdriver.common.by import By
 
     shots = screenshots(tmp_path)
-    truth, props = synthetic()
+    truth, props = synthetic(48, 10)  # a dozen public images per city: real intervals
     odd = "Ünïcode/#team ?&"
-    arena = make_arena(db, teams=("alpha", odd, "gamma"), daily_limit=3)
+    arena = make_arena(db, teams=("alpha", odd, "gamma"), daily_limit=3, truth=truth)
     for team, data in ((odd, perfect(truth)), ("gamma", degrade(props, 0.97, seed=4))):
         lb.submit(db, principal=arena.members[team], slug=arena.slug, data=data)
     Worker(db).run(exit_when_idle=True)
@@ -164,7 +164,7 @@ def test_a_participant_uploads_selects_finals_and_reads_the_board(
 
         browser.find_element(By.LINK_TEXT, "Leaderboard").click()
         rows = browser.find_elements(By.CSS_SELECTOR, "#leaderboard tr.ranked")
-        assert [r.find_element(By.CLASS_NAME, "team").text for r in rows][0] == odd
+        assert rows[0].find_element(By.CLASS_NAME, "team").text == odd
         assert len(browser.find_elements(By.CSS_SELECTOR, "#leaderboard .gap")) == 2
         board = lb.leaderboard(db, slug=arena.slug)
         shown_ties = ["tied" in r.find_element(By.CLASS_NAME, "score").text for r in rows]
@@ -260,7 +260,7 @@ def test_an_organizer_creates_a_challenge_rescores_and_reveals(
         browser.find_element(By.LINK_TEXT, "Shake-up").click()
         cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#shakeup tbody td")]
         assert cells[:4] == ["1", "alpha", "1", "="]
-        audit = {a for a, in _audit_actions(db)}
+        audit = {a for (a,) in _audit_actions(db)}
         assert {"challenge.create", "team.add", "token.issue", "rescore.start"} <= audit
         assert {"rescore.publish", "phase.close", "phase.reveal"} <= audit
 
@@ -274,3 +274,116 @@ def _audit_actions(db: Database):
         return s.execute(
             select(AuditEntry.action).where(AuditEntry.actor == "organizer:boss")
         ).all()
+
+
+#: WCAG 2 contrast of every visible text element against its nearest opaque background.
+CONTRAST_JS = """
+function lum(c) {
+  const v = c.match(/[\\d.]+/g).slice(0, 3).map(Number).map(x => x / 255)
+    .map(x => x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4));
+  return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2];
+}
+function background(el) {
+  for (; el; el = el.parentElement) {
+    const c = getComputedStyle(el).backgroundColor;
+    const a = c.match(/[\\d.]+/g);
+    if (a && (a.length < 4 || Number(a[3]) > 0.5)) return c;
+  }
+  return "rgb(255, 255, 255)";
+}
+const bad = [];
+for (const el of document.querySelectorAll("body *")) {
+  const text = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+  if (!el.offsetParent || !text) continue;
+  const s = getComputedStyle(el);
+  const a = lum(s.color), b = lum(background(el));
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  if (ratio < 4.5)
+    bad.push(el.tagName + " " + el.textContent.trim().slice(0, 30) + " " + ratio.toFixed(2));
+}
+return bad;
+"""
+#: what sticks out of the window (outside the tables that scroll on their own)
+WIDE_JS = """
+const w = window.innerWidth, out = [];
+for (const el of document.querySelectorAll("body *")) {
+  const r = el.getBoundingClientRect();
+  if (r.right > w + 1 && !el.closest(".table-wrap"))
+    out.push(el.tagName + "#" + el.id + " " + Math.round(r.right));
+}
+return out.slice(0, 5);
+"""
+#: form fields without a label, and any positive tabindex (which breaks the focus order).
+LABELS_JS = """
+const bad = [];
+for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+  if (!(el.labels && el.labels.length) && !el.getAttribute("aria-label"))
+    bad.push(el.name || el.id);
+}
+for (const el of document.querySelectorAll("[tabindex]")) {
+  if (Number(el.getAttribute("tabindex")) > 0) bad.push("tabindex " + el.outerHTML.slice(0, 40));
+}
+return bad;
+"""
+
+
+def test_with_javascript_progress_local_times_offline_docs_phone_and_accessibility(
+    sqlite_db: Database, sqlite_url: str, tmp_path
+) -> None:
+    """JavaScript on: the upload goes through the progress path and lands on the
+    submission page; times get the local zone; /docs renders Swagger UI from the
+    package's files (the browser has no network); every page passes the label, focus-order
+    and contrast checks, and fits a phone's width."""
+    from selenium.webdriver.common.by import By
+
+    db = sqlite_db
+    shots = screenshots(tmp_path)
+    props = synthetic()[1]
+    arena = make_arena(db, teams=("alpha", "beta"), daily_limit=5)
+    uuid = lb.submit(db, principal=arena.members["beta"], slug=arena.slug, data=props).uuid
+    Worker(db).run(exit_when_idle=True)
+    good = tmp_path / "good.csv"
+    good.write_bytes(degrade(props, 0.9))
+    with procs.server(sqlite_url) as url, chromium(tmp_path, javascript=True) as browser:
+        login(browser, url, arena.tokens["alpha"])
+        browser.get(f"{url}/c/{arena.slug}/submit")
+        browser.find_element(By.ID, "file").send_keys(str(good))
+        browser.find_element(By.CSS_SELECTOR, "#upload button[type=submit]").click()
+        wait_for(lambda: "/s/" in browser.current_url, message="the XHR upload did not land")
+        assert browser.find_element(By.ID, "status").text.startswith("queued")
+        shoot(browser, shots, "upload")
+
+        browser.get(f"{url}/c/{arena.slug}/overview")
+        local = browser.find_elements(By.CSS_SELECTOR, "#quota .local")
+        assert local and "(" in local[0].text  # the reset time in the reader's zone
+
+        browser.get(f"{url}/docs")
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".opblock"), message="no docs")
+        assert "/api/v1/challenges/{slug}/submissions" in browser.page_source
+
+        pages = [
+            "/",
+            f"/c/{arena.slug}",
+            f"/c/{arena.slug}/overview",
+            f"/c/{arena.slug}/submit",
+            f"/c/{arena.slug}/submissions",
+            f"/c/{arena.slug}/teams/alpha",
+        ]
+        organizer_pages = ["/admin", f"/admin/c/{arena.slug}", f"/admin/s/{uuid}"]
+        for who, paths in ((None, pages), (arena.organizer_token, organizer_pages)):
+            if who:
+                browser.delete_all_cookies()
+                login(browser, url, who)
+            for path in paths:
+                browser.set_window_size(1366, 768)
+                browser.get(f"{url}{path}")
+                assert browser.execute_script(LABELS_JS) == [], path
+                assert browser.execute_script(CONTRAST_JS) == [], path
+                assert browser.find_element(By.CSS_SELECTOR, "a.skip").get_attribute("href")
+                browser.set_window_size(390, 844)  # a phone: no sideways scrolling
+                overflow = browser.execute_script(
+                    "return document.documentElement.scrollWidth - window.innerWidth"
+                )
+                assert overflow <= 0, (path, overflow, browser.execute_script(WIDE_JS))
+        browser.get(f"{url}/c/{arena.slug}")
+        shoot(browser, shots, "board-phone")

@@ -60,7 +60,7 @@ def _submit_page(
         revealed=challenge.revealed,
         quota=quota,
         phase=current_phase(challenge, quota.phase),
-        max_mb=settings.max_upload_bytes / 1e6,
+        max_mb=settings.max_upload_bytes // 2**20,
         now=utcnow(),
         **{"problems": [], "total": 0, "message": None, "description": "", **context},
     )
