@@ -88,9 +88,16 @@ def js_on(driver: Any) -> bool:
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 30, message: str = "") -> Any:
+    """``condition()``'s first true value; an element that vanished with the page being
+    replaced (a click's navigation) counts as "not yet"."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while True:
-        value = condition()
+        try:
+            value = condition()
+        except (StaleElementReferenceException, NoSuchElementException):
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:

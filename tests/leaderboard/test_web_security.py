@@ -47,7 +47,13 @@ def test_every_form_refuses_a_missing_or_foreign_csrf_token(db) -> None:
         db, principal=arena.members["alpha"], slug=arena.slug, data=synthetic()[1]
     ).uuid
     lb.Worker(db).run(exit_when_idle=True)
-    values = {"slug": arena.slug, "uuid": uuid, "team": "alpha", "rescore_id": "1", "key": "k"}
+    values = {
+        "slug": arena.slug,
+        "uuid": uuid,
+        "team": "alpha",
+        "rescore_id": "1",
+        "action": "publish",
+    }
     routes = _form_routes()
     assert len(routes) >= 4
     csrf_refused: set[str] = set()
