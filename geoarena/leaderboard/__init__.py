@@ -27,15 +27,21 @@ if TYPE_CHECKING:
     from geoarena.leaderboard.boards import (
         Board,
         BoardRow,
+        Shakeup,
         leaderboard,
+        shakeup,
     )
     from geoarena.leaderboard.challenges import (
+        ChallengeText,
         ChallengeView,
         TeamView,
         add_team,
+        challenge_view,
         create_challenge,
+        edit_challenge,
         list_challenges,
         list_teams,
+        sample_submission,
         set_phase,
     )
     from geoarena.leaderboard.client import LeaderboardClient
@@ -50,6 +56,7 @@ if TYPE_CHECKING:
         reveal,
         select_finals,
     )
+    from geoarena.leaderboard.honest_ranks import Gap
     from geoarena.leaderboard.moderation import (
         exclude_submission,
         exclude_team,
@@ -90,6 +97,7 @@ if TYPE_CHECKING:
         SubmissionView,
         get_submission,
         list_submissions,
+        submission_file,
         submit,
         team_history,
     )
@@ -97,6 +105,14 @@ if TYPE_CHECKING:
 
 #: public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
+    "submission_file": "geoarena.leaderboard.submissions",
+    "Gap": "geoarena.leaderboard.honest_ranks",
+    "sample_submission": "geoarena.leaderboard.challenges",
+    "edit_challenge": "geoarena.leaderboard.challenges",
+    "challenge_view": "geoarena.leaderboard.challenges",
+    "ChallengeText": "geoarena.leaderboard.challenges",
+    "shakeup": "geoarena.leaderboard.boards",
+    "Shakeup": "geoarena.leaderboard.boards",
     "Principal": "geoarena.leaderboard.access",
     "TokenView": "geoarena.leaderboard.access",
     "authenticate": "geoarena.leaderboard.access",
@@ -159,11 +175,13 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "Board",
     "BoardRow",
+    "ChallengeText",
     "ChallengeView",
     "CityScore",
     "Database",
     "Exclusion",
     "FailureKind",
+    "Gap",
     "JobQueue",
     "JobState",
     "LatePolicy",
@@ -177,6 +195,7 @@ __all__ = [
     "RescoreView",
     "Role",
     "Settings",
+    "Shakeup",
     "Split",
     "SplitScore",
     "SubmissionState",
@@ -186,9 +205,11 @@ __all__ = [
     "Worker",
     "add_team",
     "authenticate",
+    "challenge_view",
     "close_phase",
     "create_challenge",
     "discard_rescore",
+    "edit_challenge",
     "exclude_submission",
     "exclude_team",
     "get_quota",
@@ -209,9 +230,12 @@ __all__ = [
     "reveal",
     "revoke_token",
     "run_local_demo",
+    "sample_submission",
     "select_finals",
     "set_phase",
+    "shakeup",
     "start_rescore",
+    "submission_file",
     "submit",
     "team_history",
 ]

@@ -16,10 +16,11 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased
 
 from geoarena.errors import Forbidden
-from geoarena.evaluator import Metric
+from geoarena.evaluator import PRESETS, Metric
 from geoarena.leaderboard.access import Principal, private_visible
 from geoarena.leaderboard.challenges import active_rescore, get_challenge, get_phase
 from geoarena.leaderboard.db import Database
+from geoarena.leaderboard.honest_ranks import Gap, neighbour_gaps
 from geoarena.leaderboard.ranking import Entry, Standing, rank, rule_text
 from geoarena.leaderboard.schema import Challenge, Phase, Score, Submission, Team, utcnow
 from geoarena.leaderboard.scores import SplitScore, load_scores
@@ -45,6 +46,9 @@ class BoardRow(BaseModel):
     #: the team's scored submissions in the phase
     entries: int
     score: SplitScore
+    #: the difference to the row ranked above, with its 95% bootstrap interval (honest
+    #: ranks); None for the first row, unranked rows, and scores without per-image counts
+    gap: Gap | None = None
 
 
 class Board(BaseModel):
@@ -65,6 +69,8 @@ class Board(BaseModel):
     late: list[BoardRow] = []
     #: why these numbers may still change (a rescore in progress), if they may
     notice: str | None = None
+    #: rows whose interval is still being computed (a cold board: ask again shortly)
+    gaps_pending: int = 0
 
 
 def scored_entries(session: Session, phase: Phase, metric: Metric, generation: int) -> list[Entry]:
@@ -173,8 +179,13 @@ def leaderboard(
     split: Split = Split.PUBLIC,
     phase: str | None = None,
     principal: Principal | None = None,
+    interval_budget: float = 2.0,
 ) -> Board:
-    """The ranked board of ``split``; the private one only after reveal (or to organizers)."""
+    """The ranked board of ``split``; the private one only after reveal (or to organizers).
+
+    Each ranked row carries its gap to the row above (``honest_ranks``); pairs not yet
+    computed are computed for up to ``interval_budget`` seconds, and ``gaps_pending``
+    counts the rest."""
     split = Split(split)
     with db.session() as session:
         challenge = get_challenge(session, slug)
@@ -201,4 +212,78 @@ def leaderboard(
         if board is None:
             board = _build(session, challenge, phase_row, split, notice)
             db.cache.put(key, version, board)
-        return board
+        gaps, pending = neighbour_gaps(
+            db,
+            session,
+            generation=challenge.generation,
+            split=split,
+            metric=challenge.ranking_metric,
+            city_rule=PRESETS[challenge.rules].city,
+            rows=[(r.submission, r.team) for r in board.rows],
+            budget=interval_budget,
+        )
+        if not gaps and not pending:
+            return board
+        rows = [r.model_copy(update={"gap": gaps.get(r.submission)}) for r in board.rows]
+        return board.model_copy(update={"rows": rows, "gaps_pending": pending})
+
+
+class ShakeupRow(BaseModel):
+    """A team's public and private place; ``change`` > 0 means it moved up."""
+
+    model_config = ConfigDict(frozen=True)
+
+    team: str
+    public_rank: int | None
+    private_rank: int | None
+    public_value: float | None
+    private_value: float | None
+
+    @property
+    def change(self) -> int | None:
+        if self.public_rank is None or self.private_rank is None:
+            return None
+        return self.public_rank - self.private_rank
+
+
+class Shakeup(BaseModel):
+    """How the revealed private board reordered the public one (Kaggle's "shake-up")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    challenge: str
+    title: str
+    phase: str
+    metric: Metric
+    revealed: bool
+    rows: list[ShakeupRow]
+
+
+def shakeup(
+    db: Database, *, slug: str, phase: str | None = None, principal: Principal | None = None
+) -> Shakeup:
+    """Each ranked team's public and private rank, in private order (the private board's
+    visibility rules apply: after reveal, or to organizers)."""
+    private = leaderboard(db, slug=slug, split=Split.PRIVATE, phase=phase, principal=principal)
+    public = leaderboard(
+        db, slug=slug, split=Split.PUBLIC, phase=private.phase, principal=principal
+    )
+    before = {r.team: r for r in public.rows}
+    rows = [
+        ShakeupRow(
+            team=r.team,
+            public_rank=before[r.team].rank if r.team in before else None,
+            private_rank=r.rank,
+            public_value=before[r.team].value if r.team in before else None,
+            private_value=r.value,
+        )
+        for r in private.rows
+    ]
+    return Shakeup(
+        challenge=private.challenge,
+        title=private.title,
+        phase=private.phase,
+        metric=private.metric,
+        revealed=private.revealed,
+        rows=rows,
+    )

@@ -13,7 +13,7 @@ import re
 import secrets
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,7 @@ from geoarena.errors import Conflict, InvalidInput, NotFound
 from geoarena.evaluator import PRESETS, Metric, read_truth
 from geoarena.leaderboard import lifecycle
 from geoarena.leaderboard.audit import CLI_ACTOR, audit
-from geoarena.leaderboard.blobs import put_blob
+from geoarena.leaderboard.blobs import get_blob, put_blob
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.lifecycle import Action
 from geoarena.leaderboard.phases import PhaseChange, PhaseView
@@ -34,7 +34,7 @@ from geoarena.leaderboard.schema import (
     Team,
     utcnow,
 )
-from geoarena.leaderboard.splits import SplitError, assign_splits
+from geoarena.leaderboard.splits import SplitError, assign_splits, truth_image_ids
 from geoarena.leaderboard.states import (
     Exclusion,
     PhaseState,
@@ -57,6 +57,10 @@ class ChallengeView(BaseModel):
     slug: str
     title: str
     description: str
+    #: the competition's rules, in the organizers' words
+    terms: str
+    #: what the data is and where to get it
+    data_description: str
     rules: str
     ranking_metric: Metric
     split_source: SplitSource
@@ -169,6 +173,8 @@ def create_challenge(
     rules: str = "deepglobe",
     ranking_metric: Metric | None = None,
     description: str = "",
+    terms: str = "",
+    data_description: str = "",
     split_salt: str | None = None,
     public_fraction: float = 0.3,
     phase: PhaseChange | None = None,
@@ -203,6 +209,8 @@ def create_challenge(
             slug=slug,
             title=title,
             description=description,
+            terms=terms,
+            data_description=data_description,
             rules=rules,
             ranking_metric=metric,
             truth_sha256=put_blob(session, truth),
@@ -226,6 +234,33 @@ def create_challenge(
             split=source.value,
             public_fraction=public_fraction,
         )
+        session.flush()
+        return ChallengeView.of(challenge, utcnow())
+
+
+class ChallengeText(BaseModel):
+    """The texts an organizer may change at any time; a field left out is kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=20_000)
+    terms: str | None = Field(None, max_length=20_000)
+    data_description: str | None = Field(None, max_length=20_000)
+
+
+def edit_challenge(
+    db: Database, *, slug: str, text: ChallengeText, actor: str = CLI_ACTOR
+) -> ChallengeView:
+    """Change a challenge's title and texts (overview, rules, data); audited. Nothing that
+    scores depend on (truth, rules preset, metric, split) changes here."""
+    fields = {k: v for k, v in text.model_dump().items() if v is not None}
+    with db.transaction() as session:
+        challenge = get_challenge(session, slug)
+        for key, value in fields.items():
+            setattr(challenge, key, value)
+        bump_board(session, challenge_id=challenge.id)  # boards show the title
+        audit(session, actor, "challenge.edit", challenge.id, fields=sorted(fields))
         session.flush()
         return ChallengeView.of(challenge, utcnow())
 
@@ -312,6 +347,30 @@ def list_teams(db: Database, *, slug: str) -> list[TeamView]:
             )
             for team in teams
         ]
+
+
+def challenge_view(db: Database, *, slug: str) -> ChallengeView:
+    """One challenge with its phases (no hidden data)."""
+    with db.session() as session:
+        return ChallengeView.of(get_challenge(session, slug), utcnow())
+
+
+#: the header of a prediction CSV, as the sample submission spells it.
+SUBMISSION_HEADER = "ImageId,BuildingId,PolygonWKT_Pix,Confidence"
+
+
+def sample_submission(db: Database, *, slug: str) -> bytes:
+    """A valid submission that predicts no building on any image of the challenge: the
+    header, and one ``-1, POLYGON EMPTY`` row per ImageId (public and private images
+    alike, in sorted order, so it says nothing about the split)."""
+    with db.session() as session:
+        challenge = get_challenge(session, slug)
+        sha = challenge.truth_sha256
+        ids: list[str] = db.cache.get_or_compute(
+            ("truth_id_list", sha), sha, lambda: truth_image_ids(get_blob(session, sha))
+        )
+    rows = [SUBMISSION_HEADER, *(f"{image_id},-1,POLYGON EMPTY,1" for image_id in ids)]
+    return ("\n".join(rows) + "\n").encode()
 
 
 def list_challenges(db: Database) -> list[ChallengeView]:

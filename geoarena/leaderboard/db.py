@@ -103,7 +103,8 @@ class VersionedCache:
 
 class Database:
     """A leaderboard database: ``session()`` for reads, ``transaction()`` for writes, and
-    ``cache`` for what this process may reuse between requests."""
+    ``cache`` (and ``gaps``, the honest ranks' comparisons) for what this process may reuse
+    between requests."""
 
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
@@ -119,6 +120,8 @@ class Database:
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
         self.cache = VersionedCache()
+        #: honest ranks: one paired bootstrap per pair of neighbouring board rows
+        self.gaps = VersionedCache(size=8192)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, func, or_, select, update
@@ -26,11 +26,11 @@ from sqlalchemy.orm import Session
 
 from geoarena.errors import Problem
 from geoarena.evaluator import InputError
+from geoarena.leaderboard.blobs import put_blob
 from geoarena.leaderboard.challenges import bump_board
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.schema import Job, Rescore, Score, Submission, utcnow
-from geoarena.leaderboard.scores import SplitScore
-from geoarena.leaderboard.scoring import ScoringContext
+from geoarena.leaderboard.scoring import ScoringContext, SplitOutcome
 from geoarena.leaderboard.states import (
     FailureKind,
     JobState,
@@ -92,6 +92,43 @@ def position(session: Session, submission_id: int) -> int | None:
         select(func.count()).where(Job.status == JobState.QUEUED, Job.id < job_id)
     ).scalar_one()
     return ahead + 1
+
+
+class JobView(BaseModel):
+    """A scoring job as organizers inspect it: attempts, the worker that held it last and
+    the platform error it logged (a traceback's end), if any."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    #: the rescore it belongs to (None: the submission's first scoring)
+    rescore_id: int | None
+    status: JobState
+    attempts: int
+    lease_owner: str | None
+    last_error: str | None
+    enqueued_at: datetime
+    finished_at: datetime | None
+
+
+def jobs_of(session: Session, submission_id: int) -> list[JobView]:
+    """Every scoring job of a submission, oldest first."""
+    jobs = session.execute(
+        select(Job).where(Job.submission_id == submission_id).order_by(Job.id)
+    ).scalars()
+    return [
+        JobView(
+            id=j.id,
+            rescore_id=j.rescore_id,
+            status=j.status,
+            attempts=j.attempts,
+            lease_owner=j.lease_owner,
+            last_error=j.last_error,
+            enqueued_at=j.enqueued_at,
+            finished_at=j.finished_at,
+        )
+        for j in jobs
+    ]
 
 
 class JobQueue:
@@ -160,7 +197,7 @@ class JobQueue:
     def finish(
         self,
         claim: Claim,
-        scores: dict[Split, SplitScore],
+        scores: dict[Split, SplitOutcome],
         context: ScoringContext,
         evaluator_version: str,
     ) -> None:
@@ -179,7 +216,7 @@ class JobQueue:
                 )
             ).scalars()
             known = set(stored)
-            for split, score in scores.items():
+            for split, outcome in scores.items():
                 if split in known:
                     continue
                 session.add(
@@ -187,10 +224,12 @@ class JobQueue:
                         submission_id=claim.submission_id,
                         split=split,
                         generation=context.generation,
-                        **score.columns(),
+                        **outcome.score.columns(),
                         rules=context.rules,
                         evaluator_version=evaluator_version,
                         truth_sha256=context.truth_sha256,
+                        image_ids_sha256=put_blob(session, outcome.images.ids_bytes()),
+                        image_counts=outcome.images.counts_bytes(),
                     )
                 )
             if claim.rescore_id is None:

@@ -195,6 +195,19 @@ def rescore_status(db: Database, *, rescore_id: int) -> RescoreView:
         )
 
 
+def rescore_ids(db: Database, *, slug: str) -> list[int]:
+    """The challenge's rescores, newest first."""
+    with db.session() as session:
+        challenge = get_challenge(session, slug)
+        return list(
+            session.execute(
+                select(Rescore.id)
+                .where(Rescore.challenge_id == challenge.id)
+                .order_by(Rescore.id.desc())
+            ).scalars()
+        )
+
+
 def _locked(session: Session, rescore_id: int) -> Rescore:
     """The rescore, read again after its challenge is locked (no upload in between)."""
     run = session.get(Rescore, rescore_id)

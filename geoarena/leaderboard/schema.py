@@ -119,6 +119,10 @@ class Challenge(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    #: the competition's rules, in the organizers' words (the challenge page shows them).
+    terms: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: what the data is and where participants get it.
+    data_description: Mapped[str] = mapped_column(Text, default="", server_default="")
     #: evaluator preset name (``geoarena.evaluator.PRESETS``).
     rules: Mapped[str] = mapped_column(String(64))
     ranking_metric: Mapped[Metric] = mapped_column(EnumText(Metric, 32))
@@ -303,6 +307,11 @@ class Score(Base):
     rules: Mapped[str] = mapped_column(String(64))
     evaluator_version: Mapped[str] = mapped_column(String(64))
     truth_sha256: Mapped[str] = mapped_column(String(64))
+    #: the scored ImageIds, one per line (a blob shared by scores listing the same images)
+    #: and their TP/FP/FN (``image_counts.ImageCounts``): the honest ranks' bootstrap
+    #: resamples them. None for scores written before they were kept.
+    image_ids_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"), nullable=True)
+    image_counts: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

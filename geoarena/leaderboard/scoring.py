@@ -12,7 +12,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from geoarena.evaluator import PolygonTable, PreparedTruth, read_truth
+from geoarena.evaluator import PolygonTable, PreparedTruth, ScoreResult, read_truth
+from geoarena.leaderboard.image_counts import ImageCounts
 from geoarena.leaderboard.schema import Challenge, Rescore
 from geoarena.leaderboard.scores import SplitScore
 from geoarena.leaderboard.splits import assign_splits
@@ -101,6 +102,19 @@ class TruthCache:
             return self._prepared[key]
 
 
-def score_both_splits(prepared: PreparedSplits, table: PolygonTable) -> dict[Split, SplitScore]:
+@dataclass(frozen=True)
+class SplitOutcome:
+    """What scoring one split gives the database: the score shown, and the per-image
+    counts the honest ranks resample."""
+
+    score: SplitScore
+    images: ImageCounts
+
+    @classmethod
+    def of(cls, result: ScoreResult) -> SplitOutcome:
+        return cls(SplitScore.from_result(result), ImageCounts.from_result(result))
+
+
+def score_both_splits(prepared: PreparedSplits, table: PolygonTable) -> dict[Split, SplitOutcome]:
     """Score one parsed submission on each split."""
-    return {split: SplitScore.from_result(p.score(table)) for split, p in prepared.items()}
+    return {split: SplitOutcome.of(p.score(table)) for split, p in prepared.items()}

@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     keep_alive_seconds: int = 5
     #: connections (and requests in flight) a server holds at once; more get 503.
     max_connections: int = 200
+    #: key that signs the pages' form tokens (CSRF); unset, each server process draws its
+    #: own at start, so set it when several processes serve one site behind a balancer.
+    secret_key: str | None = None
+    #: login cookies marked ``Secure``: True, False, or unset for "when the request came
+    #: over TLS" (https, or ``X-Forwarded-Proto: https`` from a trusted proxy).
+    secure_cookies: bool | None = None
+    #: addresses whose ``X-Forwarded-Proto`` header is believed (a TLS-terminating proxy).
+    trusted_proxies: list[str] = ["127.0.0.1", "::1"]
 
 
 @lru_cache

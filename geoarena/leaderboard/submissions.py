@@ -296,6 +296,23 @@ def _load(session: Session, uuid: str, principal: Principal) -> Submission:
     return submission
 
 
+def submission_jobs(db: Database, *, uuid: str, principal: Principal) -> list[queue.JobView]:
+    """The scoring jobs of a submission with the worker's errors (organizers only: the
+    errors are the platform's tracebacks)."""
+    if not principal.is_organizer:
+        raise Forbidden("only organizers inspect scoring jobs")
+    with db.session() as session:
+        return queue.jobs_of(session, _load(session, uuid, principal).id)
+
+
+def submission_file(db: Database, *, uuid: str, principal: Principal) -> tuple[str, bytes]:
+    """(file name, bytes) of a submission as it was uploaded: its team's members and
+    organizers only, like the submission itself."""
+    with db.session() as session:
+        submission = _load(session, uuid, principal)
+        return submission.filename, get_blob(session, submission.file_sha256)
+
+
 def get_submission(db: Database, *, uuid: str, principal: Principal) -> SubmissionView:
     with db.session() as session:
         return submission_view(session, _load(session, uuid, principal), principal)

@@ -30,7 +30,7 @@ from geoarena.leaderboard.schema import Blob, Submission
 from geoarena.leaderboard.settings import Settings
 from geoarena.leaderboard.validation import UploadCheck, UploadLimits, validate_upload
 
-from . import procs
+from . import procs, webforms
 from .factories import HEADER, degrade, make_arena, perfect, synthetic
 
 
@@ -165,7 +165,7 @@ def test_login_attempts_are_rate_limited(db) -> None:
     """D5: /login had no limit at all."""
     arena = make_arena(db, teams=("alpha",))
     with TestClient(_app(arena, rate_limit_per_minute=5)) as client:
-        codes = [client.post("/login", data={"token": "ga_x_y"}).status_code for _ in range(8)]
+        codes = [webforms.login(client, "ga_x_y").status_code for _ in range(8)]
     assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}
 
 

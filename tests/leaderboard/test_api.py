@@ -14,6 +14,7 @@ from geoarena.leaderboard.schema import Submission
 from geoarena.leaderboard.settings import Settings
 from geoarena.leaderboard.worker import Worker
 
+from . import webforms
 from .factories import HEADER, degrade, make_arena, perfect, synthetic
 
 
@@ -302,16 +303,12 @@ def test_organizer_flow_over_http(db) -> None:
 def test_pages_login_quota_and_errors(arena) -> None:
     _, props = synthetic()
     with _client(arena) as client:
-        r = client.post("/login", data={"token": "ga_nope_nope"}, follow_redirects=False)
+        r = webforms.login(client, "ga_nope_nope")
         assert r.status_code == 401 and "invalid token" in r.text
-        r = client.post(
-            "/login",
-            data={"token": arena.tokens["alpha"], "next": "//evil.com"},
-            follow_redirects=False,
-        )
+        r = webforms.login(client, arena.tokens["alpha"], next="//evil.com")
         assert r.status_code == 303 and r.headers["location"] == "/"
         cookie = r.headers["set-cookie"].lower()
-        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert "httponly" in cookie and "samesite=lax" in cookie
         client.post(
             f"/api/v1/challenges/{arena.slug}/submissions",
             headers=_auth(arena.tokens["alpha"]),
@@ -323,5 +320,5 @@ def test_pages_login_quota_and_errors(arena) -> None:
         assert client.get(f"/c/{arena.slug}/teams/beta").status_code == 403
         assert client.get("/c/nope").status_code == 404
         assert client.get(f"/c/{arena.slug}?split=private").status_code == 403
-        client.post("/logout")
+        client.post("/logout", data={"csrf_token": webforms.csrf_token(client, "/")})
         assert client.get(f"/c/{arena.slug}/teams/alpha").status_code == 403

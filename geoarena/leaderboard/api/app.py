@@ -16,6 +16,7 @@ from geoarena.leaderboard.api.files import BodyLimitMiddleware
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.settings import Settings, get_settings
 from geoarena.leaderboard.validators import InlineValidator, PoolValidator
+from geoarena.leaderboard.web.csrf import Signer
 from geoarena.leaderboard.worker import start_inline_workers
 
 API_PREFIX = "/api/v1"
@@ -56,10 +57,13 @@ def create_app(
         description="Host a building-detection challenge: submissions, scoring, rankings.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,  # served offline by the pages (web.docs_pages)
+        redoc_url=None,
     )
     app.state.db = database
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.csrf = Signer(settings.secret_key)
     app.state.upload_slots = asyncio.Semaphore(settings.max_parallel_uploads)
     app.state.validator = (
         PoolValidator(settings.max_parallel_uploads)
@@ -73,7 +77,7 @@ def create_app(
     app.include_router(participant.by_uuid, prefix=API_PREFIX)
     app.include_router(participant.account, prefix=API_PREFIX)
     app.include_router(organizer.router, prefix=API_PREFIX)
-    app.include_router(pages.router)
+    pages.install(app)
 
     @app.get(f"{API_PREFIX}/health", tags=["meta"])
     def health() -> dict[str, str]:

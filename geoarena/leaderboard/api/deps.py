@@ -19,9 +19,10 @@ from geoarena.leaderboard.access import Principal, authenticate, split_token
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.errors import Unauthorized
 from geoarena.leaderboard.settings import Settings
+from geoarena.leaderboard.web.cookies import LOGIN_COOKIE
 
 #: cookie that carries the token for the server-rendered pages (set by the login form).
-COOKIE = "geoarena_token"
+COOKIE = LOGIN_COOKIE
 
 
 def get_db(request: Request) -> Database:

@@ -2,7 +2,7 @@
 
 Every error answer of the API, whatever raised it (a domain error, request validation,
 an unknown route), has the same JSON shape, :class:`ErrorBody`, with the located problems
-the command line prints; the pages render the same status with an HTML page.
+the command line prints; page routes answer the same status with an HTML page.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -28,6 +28,7 @@ from geoarena.errors import (
 from geoarena.leaderboard.api.files import UploadTimeout
 from geoarena.leaderboard.errors import QuotaExceeded, SchemaMismatch, Unauthorized
 from geoarena.leaderboard.quotas import Quota
+from geoarena.leaderboard.web import render
 
 #: error class -> HTTP status; the first match wins, so subclasses come before bases.
 STATUS: tuple[tuple[type[GeoarenaError], int], ...] = (
@@ -108,15 +109,22 @@ def install(app: FastAPI) -> None:
     """Register the handlers that give every error answer the :class:`ErrorBody` shape."""
 
     @app.exception_handler(GeoarenaError)
-    async def _domain(request: Request, exc: GeoarenaError) -> JSONResponse:
+    async def _domain(request: Request, exc: GeoarenaError) -> Response:
+        if render.is_page(request):
+            return render.page_error(request, exc, status_of(exc))
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(request_problems(exc))
+    async def _request(request: Request, exc: RequestValidationError) -> Response:
+        problems = request_problems(exc)
+        if render.is_page(request):
+            return render.page_error(request, problems, status_of(problems))
+        return error_response(problems)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if render.is_page(request) and exc.status_code == 404:
+            return render.error_page(request, exc.status_code, str(exc.detail))
         body = ErrorBody(error="HTTPError", detail=str(exc.detail))
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of the path, not of one of its routes

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -196,12 +196,14 @@ async def receive_submission(
     principal: Principal,
     slug: str,
     phase: str | None,
+    verify: Callable[[dict[str, str]], None] | None = None,
 ) -> SubmissionView:
     """An upload's way in: refused early when the commit would refuse it, then one
     validation slot, the body spooled to disk, validated in the server's pool and stored.
 
     An organizer's upload is a baseline named by a ``label`` (or ``baseline_label``) field
-    or query parameter."""
+    or query parameter. ``verify`` sees the form's other fields before anything is
+    validated or stored (the pages check their CSRF token there)."""
     query = request.query_params
     label = (query.get("label") or query.get("baseline_label")) if principal.is_organizer else None
     phase = phase or query.get("phase")
@@ -217,6 +219,8 @@ async def receive_submission(
         upload = await receive_upload(
             request, workdir, idle=settings.body_idle_seconds, total=settings.body_total_seconds
         )
+        if verify is not None:
+            verify(upload.fields)
         if principal.is_organizer:
             label = label or upload.fields.get("label") or upload.fields.get("baseline_label")
             if not label:
@@ -245,11 +249,15 @@ CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def board_download(board: Board) -> PlainTextResponse:
-    """A board as a CSV file that browsers save (``<challenge>-<phase>-<split>.csv``)."""
-    filename = quote(f"{board.challenge}-{board.phase}-{board.split}.csv", safe="")
-    return PlainTextResponse(
-        board_csv(board),
+def csv_download(content: str | bytes, filename: str) -> Response:
+    """A CSV file that browsers save under ``filename`` (any characters, RFC 5987)."""
+    return Response(
+        content,
         media_type="text/csv",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{filename}"},
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename, safe='')}"},
     )
+
+
+def board_download(board: Board) -> Response:
+    """A board as a CSV file that browsers save (``<challenge>-<phase>-<split>.csv``)."""
+    return csv_download(board_csv(board), f"{board.challenge}-{board.phase}-{board.split}.csv")

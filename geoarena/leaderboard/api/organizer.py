@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import Response
 from pydantic import BeforeValidator
 
 from geoarena.evaluator import Metric
@@ -16,7 +16,7 @@ from geoarena.leaderboard.api.deps import DbDep, OrganizerDep, SettingsDep
 from geoarena.leaderboard.api.errors import COMMON_RESPONSES, ErrorBody
 from geoarena.leaderboard.api.files import CSV_RESPONSES, board_download, receive_submission
 from geoarena.leaderboard.api.schemas import ExclusionUpdate, RescoreRequest
-from geoarena.leaderboard.challenges import ChallengeView, TeamView
+from geoarena.leaderboard.challenges import ChallengeText, ChallengeView, TeamView
 from geoarena.leaderboard.phases import Limit, PhaseChange, PhaseView, blank_is_none
 from geoarena.leaderboard.rescoring import RescoreView
 from geoarena.leaderboard.states import Split
@@ -51,6 +51,8 @@ async def create_challenge(
     rules: Annotated[str, Form()] = "deepglobe",
     ranking_metric: Annotated[Metric | None, BeforeValidator(blank_is_none), Form()] = None,
     description: Annotated[str, Form(max_length=20_000)] = "",
+    terms: Annotated[str, Form(max_length=20_000)] = "",
+    data_description: Annotated[str, Form(max_length=20_000)] = "",
     public_fraction: Annotated[float, Form(gt=0, lt=1)] = 0.3,
     daily_limit: Annotated[Limit, Form(description="per UTC day, or 'none'")] = 5,
     total_limit: Annotated[Limit, Form(description="in the phase, or 'none'")] = None,
@@ -74,10 +76,20 @@ async def create_challenge(
         rules=rules,
         ranking_metric=ranking_metric,
         description=description,
+        terms=terms,
+        data_description=data_description,
         public_fraction=public_fraction,
         phase=phase,
         actor=principal.actor,
     )
+
+
+@router.patch("/challenges/{slug}", response_model=ChallengeView, responses=_NOT_FOUND)
+def edit_challenge(
+    slug: str, text: ChallengeText, principal: OrganizerDep, db: DbDep
+) -> ChallengeView:
+    """Change the title and texts (overview, rules, data); fields left out are kept."""
+    return challenges.edit_challenge(db, slug=slug, text=text, actor=principal.actor)
 
 
 @router.post(
@@ -212,7 +224,7 @@ def export(
     db: DbDep,
     split: Split = Split.PRIVATE,
     phase: str | None = None,
-) -> PlainTextResponse:
+) -> Response:
     """The board of either split as CSV (organizers see private before reveal)."""
     return board_download(
         boards.leaderboard(db, slug=slug, split=split, phase=phase, principal=principal)

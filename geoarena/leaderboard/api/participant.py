@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import Response
 
 from geoarena.leaderboard import access, boards, finals, quotas, submissions
 from geoarena.leaderboard.access import Identity
@@ -14,7 +14,12 @@ from geoarena.leaderboard.api.deps import (
     SettingsDep,
 )
 from geoarena.leaderboard.api.errors import COMMON_RESPONSES, ErrorBody
-from geoarena.leaderboard.api.files import CSV_RESPONSES, board_download, receive_submission
+from geoarena.leaderboard.api.files import (
+    CSV_RESPONSES,
+    board_download,
+    csv_download,
+    receive_submission,
+)
 from geoarena.leaderboard.api.schemas import FinalsPublic, FinalsUpdate, SubmissionsPage
 from geoarena.leaderboard.boards import Board
 from geoarena.leaderboard.quotas import Quota
@@ -92,7 +97,7 @@ def leaderboard_csv(
     principal: OptionalPrincipal,
     split: Split = Split.PUBLIC,
     phase: str | None = None,
-) -> PlainTextResponse:
+) -> Response:
     """The board as a CSV file, one column per city F1."""
     return board_download(
         boards.leaderboard(db, slug=slug, split=split, phase=phase, principal=principal)
@@ -118,6 +123,23 @@ def select_finals(
 def submission_status(uuid: str, principal: CurrentPrincipal, db: DbDep) -> SubmissionView:
     """Status (queued with position, scoring, scored, failed with the reason) and scores."""
     return submissions.get_submission(db, uuid=uuid, principal=principal)
+
+
+@by_uuid.get(
+    "/{uuid}/file",
+    response_model=None,
+    responses={
+        200: {
+            "description": "the submitted CSV, as uploaded",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **_REFUSALS,
+    },
+)
+def submission_file(uuid: str, principal: CurrentPrincipal, db: DbDep) -> Response:
+    """Download one of your team's submitted files (organizers: any submission's)."""
+    name, data = submissions.submission_file(db, uuid=uuid, principal=principal)
+    return csv_download(data, name)
 
 
 @account.get("/me", response_model=Identity)
