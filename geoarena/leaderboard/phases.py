@@ -4,6 +4,7 @@ line alike without misreading them (a number is not a time, ``false`` is not a l
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -22,32 +23,38 @@ def blank_is_none(value: Any) -> Any:
     return value
 
 
+#: the largest limit a phase stores (a 32-bit SQL integer on every backend); a larger one
+#: would be unlimited in all but name, and PostgreSQL refuses it with a server error.
+MAX_LIMIT = 2**31 - 1
+
+#: a limit written as text: up to nine digits (below :data:`MAX_LIMIT`), or a word for none.
+_LIMIT_TEXT = r"^\s*([0-9]{1,9}|none|null|)\s*$"
+
+
 def _count_or_none(value: Any) -> Any:
     """A limit as JSON, a form or the command line write it: a whole number, or nothing
     (``null``, ``""``, ``none``). Booleans are refused: pydantic would read ``false`` as 0,
     which stops every upload."""
     if isinstance(value, bool):
         raise ValueError("a limit is a whole number >= 0, or none")
+    if isinstance(value, str) and not re.fullmatch(_LIMIT_TEXT, value, re.IGNORECASE):
+        raise ValueError("a limit is a whole number >= 0 (at most nine digits), or none")
     value = blank_is_none(value)
-    if isinstance(value, str):
-        if not value.strip().isdecimal():
-            raise ValueError("a limit is a whole number >= 0, or none")
-        return int(value)
-    return value
+    return int(value) if isinstance(value, str) else value
 
 
 #: a count limit; ``None`` (written ``none``) is unlimited.
 Limit = Annotated[
-    Annotated[int, Field(ge=0)] | None,
+    Annotated[int, Field(ge=0, le=MAX_LIMIT)] | None,
     BeforeValidator(_count_or_none),
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "integer", "minimum": 0},
+                {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT},
                 {"type": "null"},
-                {"type": "string", "pattern": r"^\s*([0-9]+|none|null|)\s*$"},
+                {"type": "string", "pattern": _LIMIT_TEXT},
             ],
-            "description": "a whole number, or null / 'none' for unlimited",
+            "description": f"a whole number up to {MAX_LIMIT}, or null / 'none' for unlimited",
         }
     ),
 ]

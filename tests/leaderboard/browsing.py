@@ -105,6 +105,25 @@ def wait_for(condition: Callable[[], object], timeout: float = 30, message: str 
         time.sleep(0.1)
 
 
+def press(driver: Any, element: Any, timeout: float = 30) -> None:
+    """Click a form's button and wait until its answer has replaced the page: the next
+    lookup would otherwise find (and type into) the old page under slow spells."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+
+    def replaced() -> bool:
+        try:
+            page.tag_name  # noqa: B018 - touching it raises once the page is gone
+        except StaleElementReferenceException:
+            return driver.execute_script("return document.readyState") == "complete"
+        return False
+
+    wait_for(replaced, timeout, message="the form's answer did not load")
+
+
 def login(driver: Any, url: str, token: str) -> None:
     """Log in through the form, as a person would."""
     from selenium.webdriver.common.by import By

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from geoarena import leaderboard as lb
 from geoarena.leaderboard.api import create_app
+from geoarena.leaderboard.phases import MAX_LIMIT
 from geoarena.leaderboard.schema import Submission
 from geoarena.leaderboard.settings import Settings
 from geoarena.leaderboard.worker import Worker
@@ -322,3 +323,20 @@ def test_pages_login_quota_and_errors(arena) -> None:
         assert client.get(f"/c/{arena.slug}?split=private").status_code == 403
         client.post("/logout", data={"csrf_token": webforms.csrf_token(client, "/")})
         assert client.get(f"/c/{arena.slug}/teams/alpha").status_code == 403
+
+
+def test_a_limit_too_large_to_store_is_refused_and_changes_nothing(arena) -> None:
+    """PostgreSQL stores limits as 32-bit integers: a larger one (found by the contract
+    test) was a server error; it is a 422 naming the field, and the phase is unchanged."""
+    route = f"/api/v1/organizer/challenges/{arena.slug}/phases/main"
+    org = _auth(arena.organizer_token)
+    with _client(arena) as client:
+        for too_large in (2**65, MAX_LIMIT + 1, "1234567890"):
+            r = client.put(route, headers=org, json={"total_limit": too_large})
+            assert r.status_code == 422, r.text
+            assert "total_limit" in r.text
+        r = client.put(route, headers=org, json={"total_limit": MAX_LIMIT})
+        assert r.status_code == 200, r.text
+        assert r.json()["total_limit"] == MAX_LIMIT
+        r = client.put(route, headers=org, json={"total_limit": 5})
+        assert r.json()["total_limit"] == 5

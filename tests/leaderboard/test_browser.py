@@ -17,7 +17,7 @@ from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.worker import Worker
 
 from . import procs
-from .browsing import chromium, login, screenshots, shoot, wait_for
+from .browsing import chromium, login, press, screenshots, shoot, wait_for
 from .factories import degrade, make_arena, perfect, synthetic
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -199,12 +199,13 @@ def test_an_organizer_creates_a_challenge_rescores_and_reveals(
     truth_file.write_bytes(truth)
     boss = lb.issue_token(db, member="boss", role=lb.Role.ORGANIZER)
 
-    def button(text: str):
-        return browser.find_element(By.XPATH, f"//button[normalize-space()='{text}']")
+    def button(text: str) -> None:
+        """Press the button labelled ``text`` and wait for the page it answers with."""
+        press(browser, browser.find_element(By.XPATH, f"//button[normalize-space()='{text}']"))
 
     with procs.server(sqlite_url, workers=1) as url:
         login(browser, url, boss)
-        browser.find_element(By.LINK_TEXT, "Organize").click()
+        press(browser, browser.find_element(By.LINK_TEXT, "Organize"))
         browser.find_element(By.ID, "slug").send_keys("vegas")
         browser.find_element(By.ID, "title").send_keys("Vegas buildings")
         browser.find_element(By.ID, "truth").send_keys(str(truth_file))
@@ -213,15 +214,15 @@ def test_an_organizer_creates_a_challenge_rescores_and_reveals(
         daily = browser.find_element(By.ID, "daily_limit-new")
         daily.clear()
         daily.send_keys("none")
-        button("Create").click()
+        button("Create")
         wait_for(lambda: browser.current_url.endswith("/admin/c/vegas"))
         view = lb.challenge_view(db, slug="vegas")
         assert view.rules == "spacenet-utilities" and view.phases[0].daily_limit is None
 
         browser.find_element(By.ID, "team-name").send_keys("alpha")
-        button("Add team").click()
+        button("Add team")
         browser.find_element(By.ID, "token-member").send_keys("ann")
-        button("Issue token").click()
+        button("Issue token")
         secret = browser.find_element(By.ID, "secret").text
         assert secret.startswith("ga_") and secret not in browser.current_url
         browser.get(f"{url}/admin/c/vegas")  # any later page: the secret is gone for good
@@ -233,12 +234,12 @@ def test_an_organizer_creates_a_challenge_rescores_and_reveals(
         wait_for(lambda: lb.JobQueue(db, lease_seconds=60, max_attempts=3).pending() == 0)
 
         browser.get(f"{url}/admin/c/vegas/submissions")
-        browser.find_element(By.CSS_SELECTOR, "#all-submissions tbody a").click()
+        press(browser, browser.find_element(By.CSS_SELECTOR, "#all-submissions tbody a"))
         assert browser.find_element(By.ID, "jobs").text.count("done") == 1
 
         browser.get(f"{url}/admin/c/vegas")
         browser.find_element(By.ID, "rescore-reason").send_keys("evaluator 0.3")
-        button("Start rescore").click()
+        button("Start rescore")
         wait_for(lambda: "/admin/rescores/" in browser.current_url)
 
         def ready() -> bool:
@@ -249,15 +250,15 @@ def test_an_organizer_creates_a_challenge_rescores_and_reveals(
         changes = browser.find_element(By.ID, "changes").text
         assert "alpha" in changes
         shoot(browser, shots, "organizer-rescore")
-        button("Publish").click()
+        button("Publish")
         wait_for(lambda: browser.find_element(By.ID, "rescore-status").text == "published")
 
         browser.get(f"{url}/admin/c/vegas")
-        button("Close").click()
+        button("Close")
         wait_for(lambda: browser.find_element(By.CSS_SELECTOR, ".phase-state").text == "closed")
-        button("Reveal").click()
+        button("Reveal")
         wait_for(lambda: browser.find_element(By.CSS_SELECTOR, ".phase-state").text == "revealed")
-        browser.find_element(By.LINK_TEXT, "Shake-up").click()
+        press(browser, browser.find_element(By.LINK_TEXT, "Shake-up"))
         cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#shakeup tbody td")]
         assert cells[:4] == ["1", "alpha", "1", "="]
         audit = {a for (a,) in _audit_actions(db)}
