@@ -26,6 +26,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from geoarena.errors import InvalidInput, Problem
 from geoarena.leaderboard.errors import SchemaMismatch
 from geoarena.leaderboard.settings import normalise_url
 
@@ -34,7 +35,7 @@ T = TypeVar("T")
 
 
 def _sqlite_engine(url: str, begin: str, *, foreign_keys: bool = True) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+    engine = _guarded(create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}))
     enforce = "ON" if foreign_keys else "OFF"
 
     @event.listens_for(engine, "connect")
@@ -52,6 +53,33 @@ def _sqlite_engine(url: str, begin: str, *, foreign_keys: bool = True) -> Engine
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql(begin)
 
+    return engine
+
+
+def _refuse_nul_text(
+    _conn: Connection, _cursor: Any, _statement: str, parameters: Any, context: Any, many: bool
+) -> None:
+    """Refuse text holding a NUL character before it reaches the driver, on every engine.
+
+    PostgreSQL cannot store one (the driver raises, and the server answered 500) while
+    SQLite stores it silently: one rule at the one place all text goes through keeps both
+    engines alike and turns it into a 422 naming the field (a bound parameter's name,
+    without SQLAlchemy's ``_1`` suffix; SQLite's positional parameters are named by the
+    compiled statement).
+    """
+    compiled = getattr(context, "compiled", None)
+    names = list(getattr(compiled, "positiontup", None) or ())
+    for row in parameters if many else (parameters,):
+        items = row.items() if isinstance(row, dict) else enumerate(row or ())
+        for key, value in items:
+            if isinstance(value, str) and "\x00" in value:
+                name = names[key] if isinstance(key, int) and key < len(names) else key
+                field = str(name).rstrip("0123456789").removesuffix("_")
+                raise InvalidInput([Problem("request", 0, field, "text holds a NUL character")])
+
+
+def _guarded(engine: Engine) -> Engine:
+    event.listen(engine, "before_cursor_execute", _refuse_nul_text)
     return engine
 
 
@@ -115,7 +143,7 @@ class Database:
             self.engine = _sqlite_engine(self.url, "BEGIN")
             self.write_engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=10)
+            self.engine = _guarded(create_engine(self.url, pool_pre_ping=True, pool_size=10))
             self.write_engine = self.engine
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from geoarena.leaderboard import lifecycle
-from geoarena.leaderboard.schema import Phase
+from geoarena.leaderboard.schema import MAX_KEY, Phase
 from geoarena.leaderboard.states import LatePolicy, PhaseState
 
 
@@ -23,9 +23,9 @@ def blank_is_none(value: Any) -> Any:
     return value
 
 
-#: the largest limit a phase stores (a 32-bit SQL integer on every backend); a larger one
-#: would be unlimited in all but name, and PostgreSQL refuses it with a server error.
-MAX_LIMIT = 2**31 - 1
+#: the largest limit a phase stores (a 32-bit SQL integer); a larger one would be
+#: unlimited in all but name, and PostgreSQL refuses it with a server error.
+MAX_LIMIT = MAX_KEY
 
 #: a limit written as text: up to nine digits (below :data:`MAX_LIMIT`), or a word for none.
 _LIMIT_TEXT = r"^\s*([0-9]{1,9}|none|null|)\s*$"

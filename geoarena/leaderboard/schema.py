@@ -45,6 +45,9 @@ from geoarena.leaderboard.states import (
 
 E = TypeVar("E", bound=StrEnum)
 
+#: the largest value of an ``Integer`` column (keys, limits): 32-bit on PostgreSQL.
+MAX_KEY = 2**31 - 1
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

@@ -1,5 +1,6 @@
 """The OpenAPI spec is the contract: schemathesis, with every check, against a real server
-(uvicorn subprocess, SQLite) as an organizer, a participant and anonymously. Zero
+(uvicorn subprocess, on SQLite and, when GEOARENA_TEST_POSTGRES_URL is set, PostgreSQL) as
+an organizer, a participant and anonymously. Zero
 failures: every status, content type and body a route can answer is declared, every
 declared constraint is the real one."""
 
@@ -14,6 +15,7 @@ import pytest
 
 from geoarena import leaderboard as lb
 from tests.leaderboard import procs
+from tests.leaderboard.conftest import ENGINES, _postgres_schema_url
 from tests.leaderboard.factories import degrade, synthetic
 
 pytestmark = pytest.mark.slow
@@ -25,10 +27,22 @@ EXAMPLES = int(os.environ.get("GEOARENA_CONTRACT_EXAMPLES", "30"))
 SEED = os.environ.get("GEOARENA_CONTRACT_SEED", "1")
 
 
+@pytest.fixture(scope="module", params=ENGINES)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Each engine: PostgreSQL refuses what SQLite stores (NUL in text, 64-bit numbers)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('contract') / 'api.db'}"
+        return
+    base = os.environ.get("GEOARENA_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("GEOARENA_TEST_POSTGRES_URL is not set")
+    yield from _postgres_schema_url(base)
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory):
+def served(database_url: str):
     """A server with a challenge, a team with a scored submission, and two tokens."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('contract') / 'api.db'}"
+    url = database_url
     db = lb.open_database(url, migrate=True)
     truth, props = synthetic()
     unlimited = lb.PhaseChange(daily_limit=None, concurrent_limit=None)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from geoarena import leaderboard as lb
 from geoarena.leaderboard.api import create_app
 from geoarena.leaderboard.phases import MAX_LIMIT
+from geoarena.leaderboard.rescoring import rescore_ids
 from geoarena.leaderboard.schema import Submission
 from geoarena.leaderboard.settings import Settings
 from geoarena.leaderboard.worker import Worker
@@ -340,3 +341,19 @@ def test_a_limit_too_large_to_store_is_refused_and_changes_nothing(arena) -> Non
         assert r.json()["total_limit"] == MAX_LIMIT
         r = client.put(route, headers=org, json={"total_limit": 5})
         assert r.json()["total_limit"] == 5
+
+
+def test_text_with_a_nul_character_is_refused_on_every_engine(arena) -> None:
+    """PostgreSQL cannot store NUL in text (the driver raised: a server error) and SQLite
+    stored it: both now answer 422 naming the field, and nothing is written."""
+    org = _auth(arena.organizer_token)
+    with _client(arena) as client:
+        r = client.post(
+            f"/api/v1/organizer/challenges/{arena.slug}/rescore",
+            headers=org,
+            json={"reason": "evaluator\x000.3"},
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["problems"][0]["column"] == "reason"
+        assert client.get("/api/v1/challenges/a%00b/leaderboard").status_code == 422
+    assert rescore_ids(arena.db, slug=arena.slug) == []

@@ -19,6 +19,7 @@ from geoarena.leaderboard.api.schemas import ExclusionUpdate, RescoreRequest
 from geoarena.leaderboard.challenges import ChallengeText, ChallengeView, TeamView
 from geoarena.leaderboard.phases import Limit, PhaseChange, PhaseView, blank_is_none
 from geoarena.leaderboard.rescoring import RescoreView
+from geoarena.leaderboard.schema import MAX_KEY
 from geoarena.leaderboard.states import Split
 from geoarena.leaderboard.submissions import SubmissionView
 
@@ -30,8 +31,9 @@ router = APIRouter(
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
 _CHANGE: dict[int | str, dict[str, Any]] = {**_NOT_FOUND, 409: {"model": ErrorBody}}
 
-#: a rescore's id: a database key, so within the 64-bit range every engine stores.
-RescoreId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+#: a rescore's id: a database key, a 32-bit SQL integer (PostgreSQL refuses a larger one
+#: with a server error rather than finding nothing).
+RescoreId = Annotated[int, Path(ge=1, le=MAX_KEY)]
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
