@@ -5,10 +5,10 @@ line alike without misreading them (a number is not a time, ``false`` is not a l
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from geoarena.leaderboard import lifecycle
 from geoarena.leaderboard.schema import MAX_KEY, Phase
@@ -74,8 +74,22 @@ def _not_a_number(value: Any) -> Any:
     return value
 
 
-#: a point in time, ISO 8601 (numbers are refused, see :func:`_not_a_number`).
-Moment = Annotated[datetime | None, BeforeValidator(_not_a_number)]
+def _in_utc(value: datetime | None) -> datetime | None:
+    """The time in UTC, as it is stored (a time without an offset is read as UTC, whatever
+    the server's zone). A time that has no UTC equivalent (year 1 at +01:00) is refused
+    here, not by the database driver as a server error."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("a time must lie between the years 1 and 9999 in UTC") from None
+
+
+#: a point in time, ISO 8601 (numbers are refused, see :func:`_not_a_number`), in UTC.
+Moment = Annotated[datetime | None, BeforeValidator(_not_a_number), AfterValidator(_in_utc)]
 
 
 class PhaseChange(BaseModel):

@@ -3,6 +3,8 @@ service, the CLI and the API, on every engine; and phase fields that must not be
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
@@ -105,6 +107,8 @@ def test_api_lists_for_organizers_only(arena) -> None:
         ("daily_limit", False),  # pydantic would read 0: every upload refused
         ("concurrent_limit", "-1"),
         ("final_selections", 101),
+        ("closes_at", "0001-01-01T00:00:00+01:00"),  # no UTC equivalent: was a server error
+        ("finals_until", "9999-12-31T23:59:59-05:00"),
     ],
 )
 def test_phase_fields_that_would_be_misread_are_refused(field: str, value: object) -> None:
@@ -118,3 +122,6 @@ def test_limits_written_as_forms_and_the_cli_write_them() -> None:
     )
     assert (change.daily_limit, change.total_limit, change.concurrent_limit) == (7, None, None)
     assert lb.PhaseChange.model_validate({"closes_at": "2027-03-01T00:00Z"}).closes_at.year == 2027
+    naive = lb.PhaseChange.model_validate({"closes_at": "2027-03-01T12:00"}).closes_at
+    offset = lb.PhaseChange.model_validate({"closes_at": "2027-03-01T13:00+01:00"}).closes_at
+    assert naive == offset and naive is not None and naive.utcoffset() == timedelta(0)
