@@ -1,21 +1,26 @@
-"""``geoarena score``: score a proposal CSV against a truth CSV."""
+"""``geoarena score`` (a proposal file against a truth file) and ``geoarena compare`` (two
+proposal files against one truth, with a paired bootstrap)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import click
 from rich.console import Console
+from rich.table import Table
 
 from geoarena.cli import exit_on_error
 
 from . import report
+from .compare import Comparison, Difference, compare
 from .io import DEFAULT_MAX_BYTES, read_proposals, read_truth
+from .metrics import Metric
 from .parallel import score_files
 from .prepared import PreparedTruth
-from .rules import CHOICES, PRESETS, get_rules
+from .rules import CHOICES, PRESETS, Rules, get_rules
 from .table import DEFAULT_MAX_VERTICES, OnError
 
 _Command = TypeVar("_Command", bound=Callable[..., None])
@@ -34,27 +39,51 @@ def _knob_options(command: _Command) -> _Command:
     return command
 
 
+def _rule_options(command: _Command) -> _Command:
+    """``--rules PRESET`` and an override option per knob: what ``score`` and ``compare``
+    share, so that the two commands always take the same rules."""
+    for option in reversed(
+        [
+            click.option(
+                "--rules",
+                "preset",
+                default="deepglobe",
+                show_default=True,
+                type=click.Choice(list(PRESETS)),
+                help="Rule preset (see the README's preset table).",
+            ),
+            click.option(
+                "--iou-threshold", type=float, default=None, help="Override the IoU threshold."
+            ),
+            click.option(
+                "--inclusive/--strict",
+                "threshold_inclusive",
+                default=None,
+                help="IoU >= threshold (inclusive) or > threshold (strict).",
+            ),
+            click.option("--truth-area-filter", default=None, help="e.g. '>=20', '>20' or 'none'."),
+            click.option(
+                "--proposal-area-filter", default=None, help="e.g. '>=20', '>20' or 'none'."
+            ),
+            _knob_options,
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _rules(preset: str, knobs: dict[str, object]) -> Rules:
+    """The rules the options name; a bad knob value is a usage error (exit 2)."""
+    try:
+        return get_rules(preset, **knobs)
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command()
 @click.argument("truth", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("proposals", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--rules",
-    "preset",
-    default="deepglobe",
-    show_default=True,
-    type=click.Choice(list(PRESETS)),
-    help="Rule preset (see the README's preset table).",
-)
-@click.option("--iou-threshold", type=float, default=None, help="Override the IoU threshold.")
-@click.option(
-    "--inclusive/--strict",
-    "threshold_inclusive",
-    default=None,
-    help="IoU >= threshold (inclusive) or > threshold (strict).",
-)
-@click.option("--truth-area-filter", default=None, help="e.g. '>=20', '>20' or 'none'.")
-@click.option("--proposal-area-filter", default=None, help="e.g. '>=20', '>20' or 'none'.")
-@_knob_options
+@_rule_options
 @click.option(
     "--index",
     type=click.Choice(["strtree", "rtree"]),
@@ -116,10 +145,7 @@ def score(
     success, 2 on bad input (file, line and reason printed).
     """
     err = Console(stderr=True)
-    try:
-        rules = get_rules(preset, **knobs)
-    except (ValueError, TypeError) as exc:
-        raise click.BadParameter(str(exc)) from None
+    rules = _rules(preset, knobs)
     vertices = max_vertices or DEFAULT_MAX_VERTICES
     with exit_on_error():
         if matches or plot:  # geometries are needed: one process
@@ -154,3 +180,93 @@ def score(
         if plot:
             with exit_on_error():
                 report.plot_overlays(result.matches, list(plot), plot_dir)
+
+
+@click.command("compare")
+@click.argument("truth", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("a", metavar="A", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("b", metavar="B", type=click.Path(dir_okay=False, path_type=Path))
+@_rule_options
+@click.option(
+    "--metric",
+    type=click.Choice([m.value for m in Metric]),
+    default=None,
+    help="Overall metric compared (default: the preset's headline).",
+)
+@click.option(
+    "--replicates", type=click.IntRange(min=1), default=1000, show_default=True,
+    help="Paired bootstrap replicates.",
+)  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option(
+    "--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+    show_default=True, help="Confidence level of the intervals and of significance.",
+)  # fmt: skip
+@click.option(
+    "--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Write the comparison as JSON ('-': standard output, no table).",
+)  # fmt: skip
+def compare_command(
+    truth: Path,
+    a: Path,
+    b: Path,
+    preset: str,
+    metric: str | None,
+    replicates: int,
+    seed: int,
+    level: float,
+    json_out: Path | None,
+    **knobs: object,
+) -> None:
+    """Is submission A better than B on TRUTH, or is the gap noise?
+
+    Scores both against TRUTH, then a paired bootstrap over images (stratified by city)
+    gives A - B overall and per city with its interval and two-sided p-value. Exit code 0
+    whatever the verdict, 2 on bad input.
+    """
+    rules = _rules(preset, knobs)
+    with exit_on_error():
+        prepared = PreparedTruth(read_truth(truth), rules)
+        scores = [prepared.score(read_proposals(path)) for path in (a, b)]
+    result = compare(
+        scores[0].images,
+        scores[1].images,
+        metric=Metric(metric) if metric else rules.headline,
+        replicates=replicates,
+        seed=seed,
+        level=level,
+    )
+    if json_out is None or str(json_out) != "-":
+        _render_comparison(result, a.name, b.name, rules, Console())
+    if json_out is not None:
+        text = json.dumps(
+            {"a": str(a), "b": str(b), "rules": rules.to_dict(), **result.to_dict()}, indent=2
+        )
+        if str(json_out) == "-":
+            click.echo(text)
+        else:
+            json_out.write_text(text + "\n")
+
+
+def _render_comparison(result: Comparison, a: str, b: str, rules: Rules, console: Console) -> None:
+    """One row per city (its F1) and one for the overall metric: A, B, A - B with its
+    interval and p-value, and the verdict (the better side, or a tie)."""
+    table = Table(
+        title=f"geoarena compare: A = {a}, B = {b}",
+        caption=f"{rules.name} rules, {result.images} images, {result.replicates} paired"
+        f" replicates; cities: F1, overall: {result.metric.label}",
+    )
+    for col in ("city", "A", "B", "A - B", f"{result.level:.0%} CI", "p", "verdict"):
+        table.add_column(col, justify="left" if col == "city" else "right")
+
+    def row(name: str, d: Difference) -> None:
+        verdict = ("A" if d.delta > 0 else "B") if d.significant(result.level) else "tie"
+        interval = f"[{d.low:+.3f}, {d.high:+.3f}]"
+        cells = (f"{d.a:.4f}", f"{d.b:.4f}", f"{d.delta:+.4f}", interval, f"{d.p_value:.4f}")
+        table.add_row(name, *cells, verdict)
+
+    for city, d in result.cities.items():
+        row(city, d)
+    table.add_section()
+    row("overall", result.overall)
+    console.print(table)
