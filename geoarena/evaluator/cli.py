@@ -3,10 +3,12 @@ proposal files against one truth, with a paired bootstrap)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 from rich.console import Console
@@ -22,6 +24,18 @@ from .parallel import score_files
 from .prepared import PreparedTruth
 from .rules import CHOICES, PRESETS, Rules, get_rules
 from .table import DEFAULT_MAX_VERTICES, OnError
+from .vectors import (
+    EQUAL_AREA_CRS,
+    AreaUnits,
+    VectorOptions,
+    in_pixels,
+    is_vector_file,
+    pixel_area,
+    read_georeferenced,
+)
+
+if TYPE_CHECKING:
+    from rasterio.crs import CRS
 
 _Command = TypeVar("_Command", bound=Callable[..., None])
 
@@ -80,10 +94,110 @@ def _rules(preset: str, knobs: dict[str, object]) -> Rules:
         raise click.BadParameter(str(exc)) from None
 
 
+def _georeferenced_options(command: _Command) -> _Command:
+    """The options of georeferenced inputs (``vectors.py``); :meth:`_Georeferenced.pop`
+    takes them out of the command's keyword arguments."""
+    for option in reversed(
+        [
+            click.option(
+                "--image-id",
+                help="One scene per file: its ImageId (default: the truth file's name).",
+            ),
+            click.option(
+                "--image-id-field",
+                metavar="PROPERTY",
+                help="Many scenes per file: the property naming each feature's scene.",
+            ),
+            click.option("--building-id-field", metavar="PROPERTY", help="BuildingId property."),
+            click.option("--confidence-field", metavar="PROPERTY", help="Confidence property."),
+            click.option("--layer", help="Layer of a multi-layer file (GeoPackage)."),
+            click.option(
+                "--geometry-column",
+                default="PolygonWKT_Pix",
+                show_default=True,
+                help="WKT column of a CSV: PolygonWKT_Geo scores its map coordinates.",
+            ),
+            click.option(
+                "--crs",
+                help="CRS of the coordinates, overriding the files' ('none': planar, pixels).",
+            ),
+            click.option(
+                "--equal-area",
+                is_flag=True,
+                help=f"Reproject geographic (degree) inputs to the equal-area {EQUAL_AREA_CRS}.",
+            ),
+            click.option(
+                "--area-units",
+                type=click.Choice(["map", "pixels"]),
+                default="map",
+                show_default=True,
+                help="Units of the area filters for georeferenced inputs.",
+            ),
+            click.option(
+                "--pixel-size",
+                type=click.FloatRange(min=0, min_open=True),
+                help="--area-units pixels: a pixel's side in map units (square pixels).",
+            ),
+            click.option(
+                "--raster",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="--area-units pixels: the imagery (GeoTIFF) whose pixel area to use.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+@dataclass(frozen=True)
+class _Georeferenced:
+    """What the georeferenced-input options say."""
+
+    options: VectorOptions
+    area_units: AreaUnits
+    pixel_size: float | None
+    raster: Path | None
+
+    @classmethod
+    def pop(cls, kwargs: dict[str, object]) -> _Georeferenced:
+        """Take the options of :func:`_georeferenced_options` out of ``kwargs``."""
+        fields = [f.name for f in dataclasses.fields(VectorOptions)]
+        values = {name: kwargs.pop(name) for name in fields}
+        area_units, pixel_size, raster = (
+            kwargs.pop(k) for k in ("area_units", "pixel_size", "raster")
+        )
+        return cls(VectorOptions(**values), area_units, pixel_size, raster)  # type: ignore[arg-type]
+
+    def applies(self, truth: Path, proposals: Path) -> bool:
+        """Whether the inputs are read as georeferenced footprints, not pixel CSVs."""
+        return (
+            is_vector_file(truth, self.options)
+            or is_vector_file(proposals, self.options)
+            or self.options != VectorOptions()
+            or self.area_units != "map"
+        )
+
+    def rules(self, rules: Rules, crs: CRS | None) -> Rules:
+        """``rules`` with area filters in map units (converted when stated in pixels)."""
+        if self.area_units == "map":
+            if self.pixel_size is not None or self.raster is not None:
+                raise click.UsageError("--pixel-size and --raster need --area-units pixels")
+            return rules
+        if crs is None:
+            raise click.UsageError(
+                "--area-units pixels: the coordinates have no CRS (pixels already?)"
+            )
+        if (self.pixel_size is None) == (self.raster is None):
+            raise click.UsageError("--area-units pixels needs one of --pixel-size or --raster")
+        area = self.pixel_size**2 if self.pixel_size else pixel_area(self.raster, crs)  # type: ignore[arg-type]
+        return in_pixels(rules, area)
+
+
 @click.command()
 @click.argument("truth", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("proposals", type=click.Path(dir_okay=False, path_type=Path))
 @_rule_options
+@_georeferenced_options
 @click.option(
     "--index",
     type=click.Choice(["strtree", "rtree"]),
@@ -139,16 +253,29 @@ def score(
     plot_dir: Path,
     **knobs: object,
 ) -> None:
-    """Score PROPOSALS against TRUTH (SpaceNet CSVs, optionally gzip'd).
+    """Score PROPOSALS against TRUTH: SpaceNet CSVs (optionally gzip'd), or GeoJSON,
+    GeoPackage or GeoParquet footprints in a projected CRS (see the README's
+    "Georeferenced inputs").
 
     Prints per-city precision/recall/F1, micro F1 and mean per-city F1. Exit code 0 on
-    success, 2 on bad input (file, line and reason printed).
+    success, 2 on bad input (file, line or feature, and reason printed).
     """
     err = Console(stderr=True)
+    geo = _Georeferenced.pop(knobs)
     rules = _rules(preset, knobs)
     vertices = max_vertices or DEFAULT_MAX_VERTICES
+    crs = None
     with exit_on_error():
-        if matches or plot:  # geometries are needed: one process
+        if geo.applies(truth, proposals):
+            pair = read_georeferenced(
+                truth, proposals, geo.options, on_error=on_error, max_vertices=vertices
+            )
+            rules, crs = geo.rules(rules, pair.crs), pair.crs
+            prepared = PreparedTruth(pair.truth, rules, index=index)
+            result = prepared.score(
+                pair.proposals, bootstrap=bootstrap, seed=seed, details=bool(matches or plot)
+            )
+        elif matches or plot:  # geometries are needed: one process
             t, p = (
                 reader(source, on_error=on_error, max_vertices=vertices, max_bytes=max_bytes)
                 for reader, source in ((read_truth, truth), (read_proposals, proposals))
@@ -170,6 +297,10 @@ def score(
     for row in result.skipped:
         err.print(f"skipped {row}", highlight=False, markup=False, soft_wrap=True)
     report.render(result, Console())
+    if crs is not None:
+        filters = f"truth {rules.truth_area_filter}, proposals {rules.proposal_area_filter}"
+        Console().print(f"[dim]coordinates in {crs}; area filters ({filters}) in square"
+                        f" {crs.linear_units}s[/]")  # fmt: skip
     if per_image:
         report.write_per_image(result, per_image)
     if json_out:
