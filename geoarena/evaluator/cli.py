@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import click
 from rich.console import Console
@@ -161,12 +161,14 @@ class _Georeferenced:
     @classmethod
     def pop(cls, kwargs: dict[str, object]) -> _Georeferenced:
         """Take the options of :func:`_georeferenced_options` out of ``kwargs``."""
-        fields = [f.name for f in dataclasses.fields(VectorOptions)]
-        values = {name: kwargs.pop(name) for name in fields}
-        area_units, pixel_size, raster = (
-            kwargs.pop(k) for k in ("area_units", "pixel_size", "raster")
+        names = [f.name for f in dataclasses.fields(VectorOptions)]
+        options = VectorOptions(**{name: kwargs.pop(name) for name in names})  # type: ignore[arg-type]
+        return cls(
+            options,
+            cast(AreaUnits, kwargs.pop("area_units")),
+            cast("float | None", kwargs.pop("pixel_size")),
+            cast("Path | None", kwargs.pop("raster")),
         )
-        return cls(VectorOptions(**values), area_units, pixel_size, raster)  # type: ignore[arg-type]
 
     def applies(self, truth: Path, proposals: Path) -> bool:
         """Whether the inputs are read as georeferenced footprints, not pixel CSVs."""
@@ -187,10 +189,11 @@ class _Georeferenced:
             raise click.UsageError(
                 "--area-units pixels: the coordinates have no CRS (pixels already?)"
             )
-        if (self.pixel_size is None) == (self.raster is None):
-            raise click.UsageError("--area-units pixels needs one of --pixel-size or --raster")
-        area = self.pixel_size**2 if self.pixel_size else pixel_area(self.raster, crs)  # type: ignore[arg-type]
-        return in_pixels(rules, area)
+        if self.pixel_size is not None and self.raster is None:
+            return in_pixels(rules, self.pixel_size**2)
+        if self.raster is not None and self.pixel_size is None:
+            return in_pixels(rules, pixel_area(self.raster, crs))
+        raise click.UsageError("--area-units pixels needs one of --pixel-size or --raster")
 
 
 @click.command()

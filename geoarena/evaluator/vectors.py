@@ -27,6 +27,7 @@ the line of the row) and the reason.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import warnings
@@ -149,6 +150,7 @@ def read_vectors(
     the file's name without suffix); it is ignored when ``options.image_id_field`` is set.
     ``allow_empty`` accepts a file without features (a proposal file: no buildings found).
     """
+    _require_geo_libraries()
     path = Path(source)
     label = name or str(path)
     raw = _read_parquet(path, label) if path.suffix.lower() in _PARQUET_SUFFIXES else None
@@ -228,8 +230,9 @@ def read_georeferenced(
                     0,
                     "",
                     f"coordinates are in a geographic CRS ({_show_crs(side.crs)}, degrees):"
-                    " IoUs and areas in degrees are distorted by latitude; write the file"
-                    " in a projected CRS, or accept a reprojection to the equal-area"
+                    " an area in square degrees means nothing to the area filters, and a"
+                    " degree of longitude shrinks with latitude; write the file in a"
+                    " projected CRS, or accept a reprojection to the equal-area"
                     f" {EQUAL_AREA_CRS} (equal_area=True, --equal-area)" + _pixel_hint(side.table),
                 )
             )
@@ -282,6 +285,7 @@ def pixel_area(raster: Source, crs: CRS | None = None) -> float:
     With ``crs`` (the footprints' CRS), a raster in another CRS is an :class:`InputError`:
     its pixel area would be in other units.
     """
+    _require_geo_libraries()
     import rasterio
 
     try:
@@ -297,6 +301,15 @@ def pixel_area(raster: Source, crs: CRS | None = None) -> float:
     if not area > 0:
         raise InputError.about("raster has no georeference (pixel area 0)", file=str(raster))
     return float(area)
+
+
+def _require_geo_libraries() -> None:
+    """GDAL's Python bindings are an optional extra: say which one to install."""
+    missing = [m for m in ("pyogrio", "rasterio") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(
+            f"georeferenced inputs need {' and '.join(missing)}: pip install 'geoarena[geo]'"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -382,7 +395,8 @@ def _read_parquet(path: Path, label: str) -> _Raw:
         )
     # GeoParquet: a missing "crs" means OGC:CRS84; an explicit null, an unknown CRS
     crs = spec.get("crs", "OGC:CRS84")
-    fields = {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}
+    # to_pylist, not to_numpy: Arrow's numpy conversion of strings imports pandas
+    fields = {c: object_array(table.column(c).to_pylist()) for c in table.column_names}
     wkb = fields.pop(column)
     return _Raw(
         object_array(list(wkb)),
