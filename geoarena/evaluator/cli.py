@@ -18,6 +18,7 @@ from geoarena.cli import exit_on_error
 
 from . import report
 from .compare import Comparison, Difference, compare
+from .errors import InputError
 from .io import DEFAULT_MAX_BYTES, read_proposals, read_truth
 from .metrics import Metric
 from .parallel import score_files
@@ -27,6 +28,7 @@ from .table import DEFAULT_MAX_VERTICES, OnError
 from .vectors import (
     EQUAL_AREA_CRS,
     AreaUnits,
+    GeoInputs,
     VectorOptions,
     in_pixels,
     is_vector_file,
@@ -179,6 +181,15 @@ class _Georeferenced:
             or self.area_units != "map"
         )
 
+    def read(
+        self, truth: Path, proposals: Path, rules: Rules, *, on_error: OnError, max_vertices: int
+    ) -> tuple[GeoInputs, Rules]:
+        """Both files in one CRS, and ``rules`` with area filters in its units."""
+        pair = read_georeferenced(
+            truth, proposals, self.options, on_error=on_error, max_vertices=max_vertices
+        )
+        return pair, self.rules(rules, pair.crs)
+
     def rules(self, rules: Rules, crs: CRS | None) -> Rules:
         """``rules`` with area filters in map units (converted when stated in pixels)."""
         if self.area_units == "map":
@@ -270,10 +281,10 @@ def score(
     crs = None
     with exit_on_error():
         if geo.applies(truth, proposals):
-            pair = read_georeferenced(
-                truth, proposals, geo.options, on_error=on_error, max_vertices=vertices
+            pair, rules = geo.read(
+                truth, proposals, rules, on_error=on_error, max_vertices=vertices
             )
-            rules, crs = geo.rules(rules, pair.crs), pair.crs
+            crs = pair.crs
             prepared = PreparedTruth(pair.truth, rules, index=index)
             result = prepared.score(
                 pair.proposals, bootstrap=bootstrap, seed=seed, details=bool(matches or plot)
@@ -321,6 +332,7 @@ def score(
 @click.argument("a", metavar="A", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("b", metavar="B", type=click.Path(dir_okay=False, path_type=Path))
 @_rule_options
+@_georeferenced_options
 @click.option(
     "--metric",
     type=click.Choice([m.value for m in Metric]),
@@ -358,10 +370,23 @@ def compare_command(
     gives A - B overall and per city with its interval and two-sided p-value. Exit code 0
     whatever the verdict, 2 on bad input.
     """
+    geo = _Georeferenced.pop(knobs)
     rules = _rules(preset, knobs)
     with exit_on_error():
-        prepared = PreparedTruth(read_truth(truth), rules)
-        scores = [prepared.score(read_proposals(path)) for path in (a, b)]
+        if geo.applies(truth, a) or geo.applies(truth, b):
+            read = [
+                geo.read(truth, path, rules, on_error="raise", max_vertices=DEFAULT_MAX_VERTICES)
+                for path in (a, b)
+            ]
+            (pair_a, rules), (pair_b, _) = read
+            if pair_a.crs != pair_b.crs:  # one reprojected, the other not: no common frame
+                raise InputError.about(f"A and B are in different CRSs ({a}, {b})", file=str(b))
+            prepared = PreparedTruth(pair_a.truth, rules)
+            tables = [pair_a.proposals, pair_b.proposals]
+        else:
+            prepared = PreparedTruth(read_truth(truth), rules)
+            tables = [read_proposals(path) for path in (a, b)]
+        scores = [prepared.score(table) for table in tables]
     result = compare(
         scores[0].images,
         scores[1].images,

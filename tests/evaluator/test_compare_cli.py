@@ -64,3 +64,15 @@ def test_bad_input_exits_2_naming_the_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["compare", str(TRUTH), str(PREDS), str(bad)])
     assert result.exit_code == 2
     assert "bad.csv:2" in result.output
+
+
+def test_georeferenced_submissions_are_compared_in_their_crs() -> None:
+    """solaris' GeoJSON pair (F1 8/28) against the truth submitted as a proposal (F1 1)."""
+    gt, pred = SAMPLES / "solaris_geo_gt.geojson", SAMPLES / "solaris_geo_pred.geojson"
+    text = _invoke(
+        str(gt), str(pred), str(gt), "--area-units", "pixels", "--pixel-size", "0.5",
+        "--replicates", "50", "--json", "-",
+    ).output  # fmt: skip
+    got = json.loads(text)
+    assert abs(got["overall"]["a"] - 8 / 28) < 1e-12 and got["overall"]["b"] == 1.0
+    assert got["rules"]["truth_area_filter"] == ">=5" and got["images"] == 1
