@@ -423,3 +423,8 @@ def test_command_line_errors_exit_2(tmp_path: Path) -> None:
         cli, ["score", str(GT), str(PRED), "--area-units", "pixels", "--pixel-size", "0.5"]
     )
     assert result.exit_code == 0 and "truth >=5" in result.output
+
+
+def test_the_csv_readers_point_a_gis_file_to_read_georeferenced() -> None:
+    with pytest.raises(InputError, match="a GIS vector file, not a SpaceNet CSV"):
+        score(GT, PRED)
