@@ -1,7 +1,9 @@
 """The standalone scorer: polygon F1 at an IoU threshold with greedy one-to-one matching.
 
 Imports numpy, shapely, pyarrow and pydantic only (never torch, mlflow or optuna), so a team can
-``pip install geoarena`` and score. See ``../shared/metric-spec.md`` for the semantics.
+``pip install geoarena`` and score; georeferenced inputs (``vectors``) import pyogrio and
+rasterio when first read (``pip install 'geoarena[geo]'``). See ``../shared/metric-spec.md``
+for the semantics.
 """
 
 from geoarena.errors import Problem
@@ -14,6 +16,14 @@ from .metrics import Counts, ImageScore, Metric, ScoreResult
 from .prepared import Matches, PreparedTruth, score
 from .rules import PRESETS, AreaFilter, Rules, city_of, get_rules
 from .table import DEFAULT_MAX_VERTICES, PolygonTable
+from .vectors import (
+    GeoInputs,
+    VectorOptions,
+    in_pixels,
+    pixel_area,
+    read_georeferenced,
+    read_vectors,
+)
 from .version import EVALUATOR_VERSION
 
 __version__ = EVALUATOR_VERSION
@@ -27,6 +37,7 @@ __all__ = [
     "Comparison",
     "Counts",
     "Difference",
+    "GeoInputs",
     "ImageScore",
     "InputError",
     "Matches",
@@ -38,12 +49,17 @@ __all__ = [
     "Rules",
     "STRtreeIndex",
     "ScoreResult",
+    "VectorOptions",
     "__version__",
     "city_of",
     "compare",
     "get_index",
     "get_rules",
+    "in_pixels",
+    "pixel_area",
+    "read_georeferenced",
     "read_proposals",
     "read_truth",
+    "read_vectors",
     "score",
 ]

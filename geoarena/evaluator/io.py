@@ -26,6 +26,7 @@ from geoarena.errors import Problem
 from .arrays import IntArray, ObjectArray
 from .errors import InputError
 from .table import DEFAULT_MAX_VERTICES, OnError, PolygonTable, build_table, object_array
+from .vectors import is_vector_file
 
 #: where a CSV can come from: a path, its bytes, or a binary file object.
 Source = str | os.PathLike[str] | bytes | BinaryIO
@@ -98,6 +99,9 @@ def _read(
 ) -> PolygonTable:
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+    if isinstance(source, str | os.PathLike) and is_vector_file(source):
+        reason = "a GIS vector file, not a SpaceNet CSV: read it with read_georeferenced()"
+        raise InputError([Problem(name or str(source), 0, "", reason)])
     data, label = load_bytes(source, name, max_bytes)
     header, header_line = read_header(data, label)
     columns, lines, errors = read_columns(data, header, header_line, label)

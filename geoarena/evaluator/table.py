@@ -134,11 +134,14 @@ def build_table(
     max_vertices: int,
     errors: list[Problem] | None = None,
     allow_empty: bool = False,
+    geometry: ObjectArray | None = None,
 ) -> PolygonTable:
     """Validate string columns and parse them into a :class:`PolygonTable`.
 
     All checks are vectorized; each failing row becomes one :class:`Problem` (the first
-    problem found on that row).
+    problem found on that row). ``geometry`` passes geometries already decoded (a GIS
+    vector file's features, None where a feature has none) instead of the WKT column;
+    every other check is the same, so no reader validates differently.
     """
     errors = list(errors or [])
     n = len(columns["ImageId"])
@@ -152,8 +155,9 @@ def build_table(
         bad[new] = True
 
     image_id = strip_all(columns["ImageId"])
-    wkt = columns["PolygonWKT_Pix"]
-    flag((image_id == "ImageId") & (wkt == "PolygonWKT_Pix"), "", "repeated header row")
+    if geometry is None:
+        wkt = columns["PolygonWKT_Pix"]
+        flag((image_id == "ImageId") & (wkt == "PolygonWKT_Pix"), "", "repeated header row")
     flag(image_id == "", "ImageId", "empty ImageId")
 
     building_id, ok = _to_numbers(columns["BuildingId"], np.int64)
@@ -165,17 +169,22 @@ def build_table(
         flag(~ok, "Confidence", lambda i: f"not a number: {_show(columns['Confidence'][i])}")
         flag(ok & ~np.isfinite(confidence), "Confidence", lambda i: f"not finite: {confidence[i]}")
 
-    unparsed = wkt.copy()
-    unparsed[bad] = None  # rows already rejected are not parsed
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        geometry = shapely.from_wkt(unparsed, on_invalid="ignore")
-    parsed = ~shapely.is_missing(geometry)
-    flag(~parsed, "PolygonWKT_Pix", lambda i: _wkt_reason(wkt[i]))
+    column = "PolygonWKT_Pix" if geometry is None else "geometry"
+    if geometry is None:
+        unparsed = wkt.copy()
+        unparsed[bad] = None  # rows already rejected are not parsed
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            geometry = shapely.from_wkt(unparsed, on_invalid="ignore")
+        parsed = ~shapely.is_missing(geometry)
+        flag(~parsed, column, lambda i: _wkt_reason(wkt[i]))
+    else:
+        parsed = ~shapely.is_missing(geometry)
+        flag(~parsed, column, "feature has no geometry")
     type_id = shapely.get_type_id(geometry)
     flag(
         parsed & (type_id != _POLYGON) & (type_id != _MULTIPOLYGON),
-        "PolygonWKT_Pix",
+        column,
         lambda i: (
             f"expected POLYGON or MULTIPOLYGON, found {_TYPE_NAMES.get(int(type_id[i]), '?')}"
         ),
@@ -183,7 +192,7 @@ def build_table(
     n_coords = shapely.get_num_coordinates(geometry)
     flag(
         n_coords > max_vertices,
-        "PolygonWKT_Pix",
+        column,
         lambda i: f"{n_coords[i]} vertices exceed the limit of {max_vertices}",
     )
     coords, owner = shapely.get_coordinates(geometry, return_index=True)
@@ -193,7 +202,7 @@ def build_table(
     if len(has_z):  # z is ignored, but a NaN in it is still a broken row
         z, z_owner = shapely.get_coordinates(geometry[has_z], include_z=True, return_index=True)
         nonfinite[has_z[z_owner[~np.isfinite(z[:, 2])]]] = True
-    flag(nonfinite, "PolygonWKT_Pix", "coordinates are NaN or infinite")
+    flag(nonfinite, column, "coordinates are NaN or infinite")
 
     if errors:
         errors.sort(key=lambda e: e.line)

@@ -1,0 +1,509 @@
+"""Georeferenced footprints: GeoJSON, GeoPackage, GeoParquet (and a SpaceNet CSV's geo
+column) read into the :class:`PolygonTable` every scorer consumes.
+
+Practitioners' labels and predictions are GIS files in a map CRS, not pixel CSVs. IoU is
+a ratio of areas, so it is unchanged by any affine map (pixels to a projected CRS is one)
+and a scene scores the same in either frame; what needs care is only (1) which scene a
+feature belongs to, (2) that both files are in one planar CRS, and (3) the units of the
+area filters. So this module reads each file with GDAL (through pyogrio; GeoParquet
+through pyarrow, since GDAL's wheels lack the Parquet driver), decodes the WKB with
+shapely, validates every feature with the CSV reader's own checks (``build_table``), and
+checks the CRS; matching and metrics never know where a table came from.
+
+* Scenes: a file is one scene (named by ``image_id``, else by the truth file's name, and
+  the proposals file is the same scene), or holds many, each feature naming its scene in
+  the ``image_id_field`` property.
+* CRS: both files must be in one CRS. A geographic CRS (degrees) is an error, because an
+  IoU or an area in squared degrees is distorted by latitude, unless ``equal_area`` is
+  set: then both files are reprojected to :data:`EQUAL_AREA_CRS`, where areas (hence
+  IoUs) are those on the ellipsoid.
+* Area filters: in the coordinates' units (square metres in UTM) as given, or in pixels:
+  :func:`in_pixels` converts the rules' thresholds with a pixel's area in map units
+  (:func:`pixel_area` reads it from the imagery's GeoTIFF).
+
+Problems name the file, the feature (1-based position in the file, as ``line``; for a CSV
+the line of the row) and the reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import shapely
+
+from geoarena.errors import Problem
+
+from .arrays import FloatArray, IntArray, ObjectArray
+from .errors import InputError
+from .rules import AreaFilter, Rules, get_rules
+from .table import DEFAULT_MAX_VERTICES, OnError, PolygonTable, build_table, object_array
+
+if TYPE_CHECKING:
+    from rasterio.crs import CRS
+
+#: file endings read as GIS vector files (anything else is a SpaceNet CSV).
+VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".fgb", ".shp", ".parquet", ".geoparquet")
+_PARQUET_SUFFIXES = (".parquet", ".geoparquet")
+#: where geographic inputs are reprojected: WGS 84 / NSIDC EASE-Grid 2.0 Global, a
+#: cylindrical equal-area projection defined for the whole inhabited globe, so that one
+#: CRS serves truth and proposals wherever they are (a local projection would have to be
+#: chosen from one file and imposed on the other).
+EQUAL_AREA_CRS = "EPSG:6933"
+#: properties tried, in order, for a feature's BuildingId and Confidence when the options
+#: name none (the SpaceNet names, geoarena predict's, solaris').
+BUILDING_ID_FIELDS = ("BuildingId", "building_id")
+CONFIDENCE_FIELDS = ("Confidence", "confidence", "conf")
+
+Source = str | os.PathLike[str]
+#: the units of the rules' area filters for georeferenced inputs.
+AreaUnits = Literal["map", "pixels"]
+
+
+@dataclass(frozen=True)
+class VectorOptions:
+    """How footprints are read from GIS files; one value serves both truth and proposals.
+
+    Parameters
+    ----------
+    image_id : the scene's ImageId when each file holds one scene (default: the truth
+        file's name without its suffix).
+    image_id_field : the property naming each feature's scene when a file holds many.
+    building_id_field, confidence_field : properties read as BuildingId and Confidence
+        (default: the first of :data:`BUILDING_ID_FIELDS` / :data:`CONFIDENCE_FIELDS`
+        present; without one, features are numbered and visited in file order).
+    layer : the layer of a multi-layer file (GeoPackage).
+    geometry_column : the WKT column of a SpaceNet CSV (``PolygonWKT_Geo``: map coordinates).
+    crs : the CRS of the coordinates, overriding the file's ("none": planar coordinates
+        without a CRS, e.g. pixels); a CSV's ``PolygonWKT_Geo`` defaults to EPSG:4326, as
+        in SpaceNet's CSVs.
+    equal_area : accept geographic (degree) coordinates by reprojecting both files to
+        :data:`EQUAL_AREA_CRS`.
+    """
+
+    image_id: str | None = None
+    image_id_field: str | None = None
+    building_id_field: str | None = None
+    confidence_field: str | None = None
+    layer: str | None = None
+    geometry_column: str = "PolygonWKT_Pix"
+    crs: str | None = None
+    equal_area: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class GeoTable:
+    """One file's validated features and the CRS of their coordinates (None: planar
+    coordinates without a CRS, such as pixels)."""
+
+    table: PolygonTable
+    crs: CRS | None
+
+
+@dataclass(frozen=True, eq=False)
+class GeoInputs:
+    """Truth and proposals in one planar CRS, ready for :func:`~geoarena.evaluator.score`."""
+
+    truth: PolygonTable
+    proposals: PolygonTable
+    #: the CRS both tables are in (None: planar coordinates without a CRS)
+    crs: CRS | None
+    #: whether the files were reprojected to :data:`EQUAL_AREA_CRS`
+    reprojected: bool
+
+
+def is_vector_file(source: Source, options: VectorOptions | None = None) -> bool:
+    """Whether ``source`` is read by this module: a GIS file by its ending, or a CSV whose
+    geometry column is not the pixel one.
+
+    Examples
+    --------
+    >>> is_vector_file("gt.geojson"), is_vector_file("truth.csv")
+    (True, False)
+    >>> is_vector_file("truth.csv", VectorOptions(geometry_column="PolygonWKT_Geo"))
+    True
+    """
+    if Path(source).suffix.lower() in VECTOR_SUFFIXES:
+        return True
+    return options is not None and options.geometry_column != "PolygonWKT_Pix"
+
+
+def read_vectors(
+    source: Source,
+    options: VectorOptions = VectorOptions(),
+    *,
+    image_id: str | None = None,
+    name: str | None = None,
+    on_error: OnError = "raise",
+    max_vertices: int = DEFAULT_MAX_VERTICES,
+    allow_empty: bool = False,
+) -> GeoTable:
+    """Read one file's footprints and validate them like a CSV's rows.
+
+    ``image_id`` names the scene of a one-scene file (default: ``options.image_id``, else
+    the file's name without suffix); it is ignored when ``options.image_id_field`` is set.
+    ``allow_empty`` accepts a file without features (a proposal file: no buildings found).
+    """
+    _require_geo_libraries()
+    path = Path(source)
+    label = name or str(path)
+    raw = _read_parquet(path, label) if path.suffix.lower() in _PARQUET_SUFFIXES else None
+    if raw is None:
+        raw = _read_ogr(path, label, options)
+    n = len(raw.wkb)
+    if n == 0 and not allow_empty:
+        raise InputError([Problem(label, 0, "", "file has no features")])
+    scene = image_id or options.image_id or path.stem
+    # a CSV's rows always name their scene in ImageId
+    field = options.image_id_field or (None if is_vector_file(path) else "ImageId")
+    columns = {"ImageId": _image_ids(raw, field, scene, label)}
+    building = _field(raw, options.building_id_field, BUILDING_ID_FIELDS, label)
+    columns["BuildingId"] = (
+        _strings(raw.fields[building]) if building else object_array([str(i) for i in range(n)])
+    )
+    confidence = _field(raw, options.confidence_field, CONFIDENCE_FIELDS, label)
+    if confidence:
+        columns["Confidence"] = _strings(raw.fields[confidence])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        geometry = np.asarray(shapely.from_wkb(raw.wkb, on_invalid="ignore"), dtype=object)
+    table = build_table(
+        columns,
+        raw.lines,
+        name=label,
+        on_error=on_error,
+        max_vertices=max_vertices,
+        allow_empty=allow_empty,
+        geometry=geometry,
+    )
+    return GeoTable(table, _crs(options.crs if options.crs is not None else raw.crs, label))
+
+
+def read_georeferenced(
+    truth: Source,
+    proposals: Source,
+    options: VectorOptions = VectorOptions(),
+    *,
+    on_error: OnError = "raise",
+    max_vertices: int = DEFAULT_MAX_VERTICES,
+) -> GeoInputs:
+    """Read a truth and a proposal file into one planar CRS.
+
+    One-scene files are one scene: the proposals take the truth's ImageId. Files in a
+    geographic CRS, or in two different CRSs, are an :class:`InputError` unless
+    ``options.equal_area``; then both are reprojected to :data:`EQUAL_AREA_CRS`.
+
+    Examples
+    --------
+    >>> import geoarena.evaluator as ev, pathlib
+    >>> samples = pathlib.Path(ev.__file__).parent / "samples"
+    >>> pair = read_georeferenced(
+    ...     samples / "solaris_geo_gt.geojson", samples / "solaris_geo_pred.geojson"
+    ... )
+    >>> pair.crs.to_epsg(), pair.truth.image_ids, pair.proposals.image_ids
+    (32616, ['solaris_geo_gt'], ['solaris_geo_gt'])
+    >>> rules = in_pixels(get_rules("solaris"), 0.5 * 0.5)  # 20 px of 50 cm: 5 m2
+    >>> ev.score(pair.truth, pair.proposals, rules).micro  # solaris' own test asserts this
+    Counts(tp=8, fp=20, fn=20)
+    """
+    t = read_vectors(truth, options, on_error=on_error, max_vertices=max_vertices)
+    p = read_vectors(
+        proposals,
+        options,
+        image_id=options.image_id or Path(truth).stem,
+        on_error=on_error,
+        max_vertices=max_vertices,
+        allow_empty=True,
+    )
+    problems = []
+    for side, path in ((t, truth), (p, proposals)):
+        if side.crs is not None and side.crs.is_geographic and not options.equal_area:
+            problems.append(
+                Problem(
+                    str(path),
+                    0,
+                    "",
+                    f"coordinates are in a geographic CRS ({_show_crs(side.crs)}, degrees):"
+                    " an area in square degrees means nothing to the area filters, and a"
+                    " degree of longitude shrinks with latitude; write the file in a"
+                    " projected CRS, or accept a reprojection to the equal-area"
+                    f" {EQUAL_AREA_CRS} (equal_area=True, --equal-area)" + _pixel_hint(side.table),
+                )
+            )
+    if problems:
+        raise InputError(problems)
+    if t.crs == p.crs and (t.crs is None or not t.crs.is_geographic):
+        return GeoInputs(t.table, p.table, t.crs, reprojected=False)
+    if t.crs is None or p.crs is None or not options.equal_area:
+        raise InputError(
+            [
+                Problem(
+                    str(proposals),
+                    0,
+                    "",
+                    f"proposals are in {_show_crs(p.crs)} but the truth ({truth}) is in"
+                    f" {_show_crs(t.crs)}: write both in one CRS"
+                    + ("" if t.crs is None or p.crs is None else " (or pass --equal-area)"),
+                )
+            ]
+        )
+    target = _crs(EQUAL_AREA_CRS, "")
+    return GeoInputs(_reprojected(t, target), _reprojected(p, target), target, reprojected=True)
+
+
+def in_pixels(rules: Rules, pixel_area: float) -> Rules:
+    """``rules`` with its area filters, stated in pixels, converted to map units.
+
+    Examples
+    --------
+    >>> r = in_pixels(get_rules("deepglobe"), 0.3 * 0.3)  # SpaceNet's 30 cm pixels
+    >>> str(r.truth_area_filter), r.modified
+    ('>=1.8', ('proposal_area_filter', 'truth_area_filter'))
+    """
+    if not (pixel_area > 0 and np.isfinite(pixel_area)):
+        raise ValueError(f"pixel area must be a positive number, not {pixel_area}")
+
+    def scaled(f: AreaFilter | None) -> AreaFilter | None:
+        return None if f is None else AreaFilter(f.min_area * pixel_area, f.inclusive)
+
+    return get_rules(
+        rules,
+        truth_area_filter=scaled(rules.truth_area_filter),
+        proposal_area_filter=scaled(rules.proposal_area_filter),
+    )
+
+
+def pixel_area(raster: Source, crs: CRS | None = None) -> float:
+    """The area of one pixel of a GeoTIFF (any GDAL raster) in its CRS's units.
+
+    With ``crs`` (the footprints' CRS), a raster in another CRS is an :class:`InputError`:
+    its pixel area would be in other units.
+    """
+    _require_geo_libraries()
+    import rasterio
+
+    try:
+        with rasterio.open(raster) as src:
+            area, raster_crs = abs(src.transform.determinant), src.crs
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError.about(f"cannot read raster: {exc}", file=str(raster)) from None
+    if crs is not None and raster_crs is not None and raster_crs != crs:
+        raise InputError.about(
+            f"raster is in {_show_crs(raster_crs)}, the footprints in {_show_crs(crs)}",
+            file=str(raster),
+        )
+    if not area > 0:
+        raise InputError.about("raster has no georeference (pixel area 0)", file=str(raster))
+    return float(area)
+
+
+def _require_geo_libraries() -> None:
+    """GDAL's Python bindings are an optional extra: say which one to install."""
+    missing = [m for m in ("pyogrio", "rasterio") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(
+            f"georeferenced inputs need {' and '.join(missing)}: pip install 'geoarena[geo]'"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class _Raw:
+    """A file as read: WKB per feature, the properties wanted, the CRS text, each
+    feature's line (1-based position; a CSV's line)."""
+
+    wkb: ObjectArray
+    fields: dict[str, Any]
+    crs: str | None
+    lines: IntArray
+
+
+def _read_ogr(path: Path, label: str, options: VectorOptions) -> _Raw:
+    """Any file GDAL reads as vectors (GeoJSON, GeoPackage, FlatGeobuf, Shapefile, CSV)."""
+    import pyogrio
+    import pyogrio.raw
+
+    csv = path.suffix.lower() not in VECTOR_SUFFIXES
+    if csv and not _csv_has(path, options.geometry_column, label):
+        raise InputError.about(f"missing column {options.geometry_column!r}", file=label)
+    open_options = (
+        {"GEOM_POSSIBLE_NAMES": options.geometry_column, "KEEP_GEOM_COLUMNS": "NO"} if csv else {}
+    )
+    try:
+        layers = [str(name) for name in pyogrio.list_layers(path)[:, 0]]
+        if options.layer is None and len(layers) > 1:
+            raise InputError.about(
+                f"file has {len(layers)} layers ({', '.join(layers)}): name one", file=label
+            )
+        if options.layer is not None and options.layer not in layers:
+            raise InputError.about(
+                f"no layer {options.layer!r}; layers are {', '.join(layers)}", file=label
+            )
+        meta, fids, wkb, values = pyogrio.raw.read(
+            path, layer=options.layer, return_fids=True, **open_options
+        )
+    except pyogrio.errors.DataSourceError as exc:
+        raise InputError.about(f"not a readable vector file: {exc}", file=label) from None
+    except pyogrio.errors.DataLayerError as exc:
+        raise InputError.about(f"unreadable layer: {exc}", file=label) from None
+    n = len(fids)
+    lines = np.asarray(fids, dtype=np.int64) + 1 if csv else np.arange(1, n + 1, dtype=np.int64)
+    crs = meta["crs"]
+    if csv and options.crs is None:
+        crs = "EPSG:4326" if options.geometry_column == "PolygonWKT_Geo" else None
+    return _Raw(
+        object_array(list(wkb) if wkb is not None else [None] * n),
+        dict(zip([str(f) for f in meta["fields"]], values, strict=True)),
+        crs,
+        lines,
+    )
+
+
+def _csv_has(path: Path, column: str, label: str) -> bool:
+    """Whether a CSV's header names ``column`` (GDAL would read no geometry, silently)."""
+    import csv
+
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as file:
+            header = next(csv.reader(file), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError.about(f"cannot read the CSV header: {exc}", file=label) from None
+    return column in [h.strip() for h in header]
+
+
+def _read_parquet(path: Path, label: str) -> _Raw:
+    """A GeoParquet file: WKB geometry column and CRS from its ``geo`` metadata."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:
+        raise InputError.about(f"not a readable Parquet file: {exc}", file=label) from None
+    meta = json.loads((table.schema.metadata or {}).get(b"geo", b"null"))
+    if not isinstance(meta, dict) or "primary_column" not in meta:
+        raise InputError.about("not GeoParquet: no 'geo' metadata", file=label)
+    column = meta["primary_column"]
+    spec = meta.get("columns", {}).get(column, {})
+    if spec.get("encoding", "WKB").upper() != "WKB":
+        raise InputError.about(
+            f"geometry encoding {spec['encoding']!r} is not supported (write WKB)", file=label
+        )
+    # GeoParquet: a missing "crs" means OGC:CRS84; an explicit null, an unknown CRS
+    crs = spec.get("crs", "OGC:CRS84")
+    # to_pylist, not to_numpy: Arrow's numpy conversion of strings imports pandas
+    fields = {c: object_array(table.column(c).to_pylist()) for c in table.column_names}
+    wkb = fields.pop(column)
+    return _Raw(
+        object_array(list(wkb)),
+        fields,
+        None if crs is None else crs if isinstance(crs, str) else json.dumps(crs),
+        np.arange(1, len(wkb) + 1, dtype=np.int64),
+    )
+
+
+def _image_ids(raw: _Raw, field: str | None, scene: str, label: str) -> ObjectArray:
+    """Each feature's ImageId: from ``field``, or ``scene`` for all (a one-scene file)."""
+    if field is None:
+        return object_array([scene] * len(raw.wkb))
+    if field not in raw.fields:
+        raise InputError.about(
+            f"no property {field!r} to name each feature's scene;"
+            f" properties are {', '.join(raw.fields) or 'none'}",
+            file=label,
+        )
+    return _strings(raw.fields[field])
+
+
+def _field(raw: _Raw, named: str | None, defaults: tuple[str, ...], label: str) -> str | None:
+    """The property to read: the one named (which must exist), else the first default."""
+    if named is not None:
+        if named not in raw.fields:
+            raise InputError.about(
+                f"no property {named!r}; properties are {', '.join(raw.fields) or 'none'}",
+                file=label,
+            )
+        return named
+    return next((f for f in defaults if f in raw.fields), None)
+
+
+def _strings(values: Any) -> ObjectArray:
+    """Property values as the text a CSV would hold ('' for a missing one), so that
+    ``build_table`` validates them exactly as it validates CSV fields."""
+
+    def text(v: object) -> str:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return ""
+        return str(v)
+
+    return object_array([text(v) for v in np.asarray(values, dtype=object).tolist()])
+
+
+def _crs(text: str | None, label: str) -> CRS | None:
+    if text is None or text.strip().lower() == "none":
+        return None
+    from rasterio.crs import CRS
+    from rasterio.errors import CRSError
+
+    try:
+        return CRS.from_user_input(text)
+    except CRSError as exc:
+        raise InputError.about(f"unknown CRS {text[:60]!r}: {exc}", file=label) from None
+
+
+def _show_crs(crs: CRS | None) -> str:
+    if crs is None:
+        return "planar coordinates without a CRS"
+    return str(crs.to_string()) if crs.to_epsg() is not None else str(crs.to_wkt())[:80]
+
+
+def _pixel_hint(table: PolygonTable) -> str:
+    """A hint when 'degrees' are out of range: pixel coordinates in a file without a CRS
+    (GeoJSON without one is WGS 84 by definition)."""
+    xy = shapely.get_coordinates(table.geometry)
+    if len(xy) and (np.abs(xy[:, 0]).max() > 360 or np.abs(xy[:, 1]).max() > 90):
+        return "; its coordinates are not degrees: if they are pixels, pass crs='none' (--crs none)"
+    return ""
+
+
+def _reprojected(side: GeoTable, target: CRS) -> PolygonTable:
+    """The table's geometries in ``target`` (z dropped: it is never scored)."""
+    if side.crs == target:
+        return side.table
+    from rasterio.warp import transform
+
+    def project(xy: FloatArray) -> FloatArray:
+        x, y = transform(side.crs, target, xy[:, 0].tolist(), xy[:, 1].tolist())
+        return np.column_stack([x, y])
+
+    t = side.table
+    return PolygonTable(
+        name=t.name,
+        image_id=t.image_id,
+        building_id=t.building_id,
+        geometry=np.asarray(shapely.transform(t.geometry, project), dtype=object),
+        confidence=t.confidence,
+        line=t.line,
+        skipped=t.skipped,
+    )
+
+
+__all__ = [
+    "BUILDING_ID_FIELDS",
+    "CONFIDENCE_FIELDS",
+    "EQUAL_AREA_CRS",
+    "VECTOR_SUFFIXES",
+    "AreaUnits",
+    "GeoInputs",
+    "GeoTable",
+    "VectorOptions",
+    "in_pixels",
+    "is_vector_file",
+    "pixel_area",
+    "read_georeferenced",
+    "read_vectors",
+]
