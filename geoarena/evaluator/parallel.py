@@ -34,6 +34,7 @@ from .table import (
     build_table,
     encode,
     object_array,
+    require_rows,
     strip_all,
     unique_ids,
 )
@@ -195,8 +196,8 @@ def _merge(
         skipped = sorted((e for p in parts for e in p.skipped[side]), key=lambda e: e.line)
         if skipped and on_error == "raise":
             raise InputError(skipped)
-        if sum(p.rows[side] for p in parts) == 0:
-            raise InputError(skipped or [Problem(label, 1, "", "file has a header but no rows")])
+        n_rows = sum(p.rows[side] for p in parts)
+        require_rows(label, n_rows, skipped, header_only_ok=side == 1)  # 1: the proposals
         skipped_sides.extend(skipped)
     ids = object_array([i for p in parts for i in p.image_ids])
     counts = np.concatenate([p.counts for p in parts])
