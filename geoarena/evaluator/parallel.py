@@ -78,6 +78,8 @@ class _Part:
     diagnostics: Diagnostics
     skipped: tuple[tuple[Problem, ...], tuple[Problem, ...]]
     rows: tuple[int, int]
+    #: the cities the chunk's score counts (those of unlisted images too, per city_mean)
+    cities: list[str]
 
 
 #: the job a forked worker inherits (set just before the pool forks).
@@ -180,6 +182,7 @@ def _score_chunk(k: int) -> _Part:
         diagnostics=result.diagnostics,
         skipped=(truth.skipped, props.skipped),
         rows=(len(truth), len(props)),
+        cities=list(result.cities),
     )
 
 
@@ -213,6 +216,7 @@ def _merge(
         bootstrap=bootstrap,
         seed=seed,
         skipped=tuple(skipped_sides),
+        unlisted_cities={c for p in parts for c in p.cities},
     )
 
 

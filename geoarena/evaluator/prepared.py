@@ -181,6 +181,9 @@ class PreparedTruth:
             if details
             else None,
             skipped=self.table.skipped + table.skipped,
+            unlisted_cities={rules.city_of(i) for i in all_ids[~listed].tolist()}
+            if rules.city_mean == "seen"
+            else (),
         )
 
     def _candidates(self, side: Side, p_vocab: IntArray) -> tuple[IntArray, IntArray]:

@@ -70,6 +70,11 @@ CHOICES: dict[str, dict[str, str]] = {
         "score": "an image with nothing left after filtering is still listed (0/0/0)",
         "skip": "an image with nothing left after filtering is not scored",
     },
+    "city_mean": {
+        "listed": "mean per-city F1 over the cities of the listed images",
+        "seen": "mean per-city F1 over every city with an ImageId in either file (F1 0 where "
+        "nothing is scorable: the TopCoder tester)",
+    },
     "city": {
         "deepglobe": "ImageId up to '_img' when present, else ImageId minus its last '_' part",
         "aoi_names": "AOI_1_Rio .. AOI_5_Khartoum found by substring, else 'unknown'",
@@ -89,6 +94,7 @@ MultiPolygonRule = Literal["whole", "first"]
 NegativeIds = Literal["drop", "score"]
 EmptyProposal = Literal["drop", "fp"]
 EmptyImages = Literal["score", "skip"]
+CityMean = Literal["listed", "seen"]
 CityRule = Literal["deepglobe", "aoi_names", "strip_last", "first3"]
 
 
@@ -178,6 +184,7 @@ class Rules(BaseModel):
     negative_ids: NegativeIds = "drop"
     empty_proposal: EmptyProposal = "drop"
     empty_images: EmptyImages = "score"
+    city_mean: CityMean = "listed"
     city: CityRule = "deepglobe"
     headline: Metric = Metric.MEAN_CITY_F1
     modified: tuple[str, ...] = ()
@@ -239,6 +246,7 @@ PRESETS: dict[str, Rules] = {
         invalid_truth="make_valid",
         multipolygon="first",
         empty_images="skip",
+        city_mean="seen",
         city="first3",
     ),
 }

@@ -54,6 +54,8 @@ class OracleResult:
     #: scored proposal row -> its largest IoU with any truth of its image, matched or not
     proposal_best_iou: dict[int, float] = field(default_factory=dict)
     geos_failures: int = 0
+    #: every ImageId of either file, listed or not
+    seen: list[str] = field(default_factory=list)
 
 
 def oracle_score(
@@ -76,11 +78,11 @@ def oracle_match(truth: PolygonTable, proposals: PolygonTable, rules: Rules) -> 
     for p in ranked:
         props_by_image[p.image_id].append(p)
 
-    result = OracleResult(images={})
+    all_images = set(truth.image_id.tolist()) | set(proposals.image_id.tolist())
+    result = OracleResult(images={}, seen=sorted(all_images))
     for t in truths:
         result.truth_iou[t.row] = 0.0
         result.truth_chosen_iou[t.row] = 0.0
-    all_images = set(truth.image_id.tolist()) | set(proposals.image_id.tolist())
     for image in sorted(all_images):
         image_truths = truths_by_image.get(image, [])
         image_props = props_by_image.get(image, [])
@@ -223,10 +225,14 @@ def f1(tp: int, fp: int, fn: int) -> float:
 
 
 def oracle_cities(
-    images: dict[str, tuple[int, int, int]], rules: Rules
+    images: dict[str, tuple[int, int, int]], rules: Rules, seen: list[str] = ()
 ) -> dict[str, tuple[int, int, int]]:
-    """Per-city sums of per-image counts."""
+    """Per-city sums of per-image counts; with ``city_mean="seen"`` every city of the
+    ``seen`` ImageIds is a city too, at 0/0/0 when none of its images is listed."""
     cities: dict[str, list[int]] = {}
+    if rules.city_mean == "seen":
+        for image in seen:
+            cities.setdefault(oracle_city(image, rules), [0, 0, 0])
     for image, counts in images.items():
         total = cities.setdefault(oracle_city(image, rules), [0, 0, 0])
         for k in range(3):
@@ -234,6 +240,8 @@ def oracle_cities(
     return {city: (c[0], c[1], c[2]) for city, c in cities.items()}
 
 
-def oracle_mean_city_f1(images: dict[str, tuple[int, int, int]], rules: Rules) -> float:
-    cities = oracle_cities(images, rules)
+def oracle_mean_city_f1(
+    images: dict[str, tuple[int, int, int]], rules: Rules, seen: list[str] = ()
+) -> float:
+    cities = oracle_cities(images, rules, seen)
     return sum(f1(*c) for c in cities.values()) / len(cities) if cities else 0.0

@@ -14,6 +14,7 @@ from functools import cache
 import pytest
 
 from geoarena.evaluator import score
+from geoarena.evaluator.parallel import score_files
 
 from .helpers import SAMPLES, per_image
 
@@ -186,3 +187,31 @@ def test_case14_invalid_truth_is_reported_never_a_crash(preset: str) -> None:
         assert diagnostics["geos_failures"] == 0
     if preset in ("deepglobe", "topcoder"):
         assert diagnostics["truth"]["repaired"] == 1
+
+
+#: case 23 (``edge23_*``): Vegas 1 TP; Paris only ``-1,POLYGON EMPTY``; Shanghai one 9 px
+#: truth. Per preset: (listed images, micro F1, mean per-city F1 over all 3 cities, headline).
+CASE23 = {
+    "spacenet-utilities": (3, 1.0, 1 / 3, 1.0),
+    # solaris reports per-AOI rows only; the preset lists the two images with nothing
+    # scorable at 0/0/0, as in case 3 (the spec reports S's output as "Vegas only")
+    "solaris": (3, 1.0, 1 / 3, 1 / 3),
+    # the tester scores no image without anything scorable, yet averages F over every
+    # city it read (city_mean="seen"): (1 + 0 + 0) / 3
+    "topcoder": (1, 1.0, 1 / 3, 1 / 3),
+    "deepglobe": (3, 1.0, 1 / 3, 1 / 3),
+}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_case23_cities_with_nothing_scorable(preset: str) -> None:
+    result = scored(preset, "edge23_")
+    n_images, micro, mean_city, headline = CASE23[preset]
+    assert len(result.images) == n_images
+    assert set(result.cities) == {"AOI_2_Vegas", "AOI_3_Paris", "AOI_4_Shanghai"}
+    assert (result.cities["AOI_2_Vegas"].tp, result.cities["AOI_2_Vegas"].f1) == (1, 1.0)
+    assert result.micro.f1 == micro
+    assert result.mean_city_f1 == pytest.approx(mean_city, abs=1e-12)
+    assert result.headline == pytest.approx(headline, abs=1e-12)
+    files = score_files(SAMPLES / "edge23_truth.csv", SAMPLES / "edge23_preds.csv", preset)
+    assert files.mean_city_f1 == result.mean_city_f1 and files.cities == result.cities
