@@ -119,10 +119,12 @@ class PreparedTruth:
                 side.area[pi], self.side.area[ti], side.bounds[pi], self.side.bounds[ti]
             )
             possible = bound >= rules.iou_threshold - 1e-9
-            possible |= side.invalid[pi] | self.side.invalid[ti]
+            possible |= side.unbounded[pi] | self.side.unbounded[ti]
             pi, ti = pi[possible], ti[possible]
             settled = settled_without_geometry(side, self.side, pi, ti, rules)
-        iou, failures = pair_iou(side, self.side, pi[~settled], ti[~settled], rules)
+        iou, failures = pair_iou(
+            side, self.side, pi[~settled], ti[~settled], rules, every_pair=details
+        )
         ok = rules.passes(iou)
 
         rank = _visit_rank(table, side, rules)

@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from .areas import AreaRule
 from .arrays import BoolArray, FloatArray
 from .metrics import Metric
 
@@ -38,6 +39,17 @@ CHOICES: dict[str, dict[str, str]] = {
     "area_of": {
         "raw": "area filters see the submitted polygon (before repair)",
         "repaired": "area filters see the repaired polygon",
+    },
+    "area_formula": {
+        "geos": "areas by GEOS (shapely): solaris, our default",
+        "ogr": "areas by OGR's ring formula (OGR_G_Area): the SpaceNet utilities scorer",
+        "shoelace": "the TopCoder tester's shoelace formula on each ring as submitted, never "
+        "repaired (a bowtie counts |lobe - lobe|), holes subtracted",
+    },
+    "iou_formula": {
+        "sum": "IoU = I / (a + b - I) from the intersection's and both polygons' areas",
+        "union": "IoU = area(intersection) / area(union), the union built by GEOS "
+        "(solaris, the SpaceNet utilities scorer)",
     },
     "invalid_proposal": {
         "buffer0": "repair with buffer(0)",
@@ -87,6 +99,7 @@ CHOICES: dict[str, dict[str, str]] = {
 # One Literal per string knob of CHOICES (test_rules_literals_match_choices keeps them equal).
 Order = Literal["file", "confidence"]
 AreaOf = Literal["raw", "repaired"]
+IouFormula = Literal["sum", "union"]
 InvalidProposal = Literal["buffer0", "make_valid", "as_is"]
 InvalidTruth = Literal["make_valid", "buffer0", "as_is", "zero"]
 CollectionIou = Literal["area", "zero"]
@@ -177,6 +190,8 @@ class Rules(BaseModel):
     truth_area_filter: AreaFilter | None = AreaFilter(20.0, True)
     proposal_area_filter: AreaFilter | None = AreaFilter(20.0, True)
     area_of: AreaOf = "raw"
+    area_formula: AreaRule = "geos"
+    iou_formula: IouFormula = "sum"
     invalid_proposal: InvalidProposal = "buffer0"
     invalid_truth: InvalidTruth = "make_valid"
     collection_iou: CollectionIou = "area"
@@ -228,6 +243,8 @@ PRESETS: dict[str, Rules] = {
         truth_area_filter=AreaFilter(20.0, False),
         proposal_area_filter=None,
         invalid_truth="as_is",
+        area_formula="ogr",
+        iou_formula="union",
         collection_iou="zero",
         empty_proposal="fp",
         city="aoi_names",
@@ -237,6 +254,7 @@ PRESETS: dict[str, Rules] = {
         name="solaris",
         proposal_area_filter=AreaFilter(20.0, False),
         invalid_truth="zero",
+        iou_formula="union",
         negative_ids="score",
         city="strip_last",
     ),
@@ -244,6 +262,7 @@ PRESETS: dict[str, Rules] = {
         name="topcoder",
         invalid_proposal="make_valid",
         invalid_truth="make_valid",
+        area_formula="shoelace",
         multipolygon="first",
         empty_images="skip",
         city_mean="seen",

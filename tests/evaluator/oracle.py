@@ -12,6 +12,7 @@ and signature.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -133,7 +134,7 @@ def prepare(table: PolygonTable, rules: Rules, role: str) -> list[Item]:
             continue
         if rules.multipolygon == "first" and isinstance(geometry, MultiPolygon):
             geometry = geometry.geoms[0]
-        raw_area = geometry.area
+        raw_area = measure(geometry, rules.area_formula)
         state = "ok"
         if not geometry.is_valid:
             if policy == "buffer0":
@@ -142,7 +143,10 @@ def prepare(table: PolygonTable, rules: Rules, role: str) -> list[Item]:
                 geometry = polygonal_part(shapely.make_valid(geometry))
             else:
                 state = policy  # "as_is" or "zero"
-        area = geometry.area
+        # the tester's shoelace area is that of the polygon as submitted, repaired or not
+        area = (
+            raw_area if rules.area_formula == "shoelace" else measure(geometry, rules.area_formula)
+        )
         if area_filter is not None:
             measured = raw_area if rules.area_of == "raw" else area
             big_enough = (
@@ -181,18 +185,81 @@ def pair_iou(p: Item, t: Item, rules: Rules) -> tuple[float, bool]:
         return 0.0, False
     if p.geometry.is_empty or t.geometry.is_empty:  # e.g. a bowtie that buffer(0) erased
         return 0.0, False
-    if p.state == "as_is" or t.state == "as_is":
-        try:
-            inter = p.geometry.intersection(t.geometry)
-            union = p.geometry.union(t.geometry).area
-        except shapely.errors.GEOSException:
-            return 0.0, True
-    else:
+    try:
         inter = p.geometry.intersection(t.geometry)
-        union = p.area + t.area - inter.area
+        if p.state == "as_is" or t.state == "as_is" or rules.iou_formula == "union":
+            union = measure(p.geometry.union(t.geometry), rules.area_formula)
+        else:
+            union = None
+    except shapely.errors.GEOSException:
+        if p.state == "as_is" or t.state == "as_is":
+            return 0.0, True
+        raise
     if rules.collection_iou == "zero" and inter.geom_type == "GeometryCollection":
         return 0.0, False
-    return (inter.area / union if union > 0 else 0.0), False
+    overlap = measure_overlap(inter, rules.area_formula)
+    if union is None:
+        union = p.area + t.area - overlap
+    return (overlap / union if union > 0 else 0.0), False
+
+
+def measure(geometry, rule: str) -> float:
+    """Area of a polygonal geometry under the ``area`` rule: GEOS's, or a ring formula
+    summed point by point (shells add, holes subtract, parts add)."""
+    if rule == "geos":
+        return geometry.area
+    ring_area = ogr_ring_area if rule == "ogr" else tester_ring_area
+    total = 0.0
+    for polygon in polygons_of(geometry):
+        area = ring_area(polygon.exterior.coords)
+        for hole in polygon.interiors:
+            area -= ring_area(hole.coords)
+        total += area
+    return total
+
+
+def measure_overlap(geometry, rule: str) -> float:
+    """Area of an intersection: as :func:`measure`, but the TopCoder tester measures its
+    overlaps with one cross-product sum over every ring."""
+    if rule != "shoelace":
+        return measure(geometry, rule)
+    total = 0.0
+    for polygon in polygons_of(geometry):
+        for ring in (polygon.exterior, *polygon.interiors):
+            c = list(ring.coords)
+            for (x0, y0, *_), (x1, y1, *_) in itertools.pairwise(c):
+                total += x0 * y1 - x1 * y0
+    return 0.5 * abs(total)
+
+
+def polygons_of(geometry) -> list[Polygon]:
+    """The non-empty polygons in a geometry (lines and points have no area)."""
+    if geometry.is_empty:
+        return []
+    if isinstance(geometry, Polygon):
+        return [geometry]
+    if not hasattr(geometry, "geoms"):
+        return []
+    return [g for part in geometry.geoms for g in polygons_of(part)]
+
+
+def ogr_ring_area(coords) -> float:
+    """OGR's ring area: half |sum of x[i] * (y[i+1] - y[i-1])|, cyclic over all points."""
+    c = [(p[0], p[1]) for p in coords]
+    n = len(c)
+    total = 0.0
+    for i in range(n):
+        total += c[i][0] * (c[(i + 1) % n][1] - c[(i - 1) % n][1])
+    return 0.5 * abs(total)
+
+
+def tester_ring_area(coords) -> float:
+    """The TopCoder tester's ring area: half |sum of (x[i-1] + x[i]) * (y[i-1] - y[i])|."""
+    c = [(p[0], p[1]) for p in coords]
+    total = 0.0
+    for (x0, y0), (x1, y1) in itertools.pairwise(c):
+        total += (x0 + x1) * (y0 - y1)
+    return abs(total / 2)
 
 
 def passes(iou: float, rules: Rules) -> bool:

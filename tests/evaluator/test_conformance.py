@@ -124,6 +124,74 @@ CASES: dict[int, tuple[str, dict[str, tuple[int, int, int] | None]]] = {
         "hole written '), (' in the proposal, '),(' in the truth",
         dict.fromkeys(("U", "S", "T", "D"), (1, 0, 0)),
     ),
+    16: (
+        # T never repairs a polygon: it overlaps the bowtie's even-odd fill (both lobes, our
+        # make_valid) but its area is the shoelace |187.5 - 67.5| = 120, so the IoU is
+        # 67.5 / 120. U and S repair it with buffer(0) and see 67.5 / 255.
+        "bowtie proposal (lobes 187.5 and 67.5 px), truth = the small lobe",
+        {
+            "spacenet-utilities": (0, 1, 1),
+            "solaris": (0, 1, 1),
+            "topcoder": (1, 0, 0),
+            "deepglobe": (0, 1, 1),
+        },
+    ),
+    17: (
+        # The utilities scorer crashes (GEOS refuses the invalid truth); the preset gives
+        # the pair IoU 0 and reports the GEOS failure. S gives an invalid truth IoU 0.
+        "bowtie truth, proposal = its small lobe: only T's shoelace area passes it",
+        {
+            "spacenet-utilities": (0, 1, 1),
+            "solaris": (0, 1, 1),
+            "topcoder": (1, 0, 0),
+            "deepglobe": (0, 1, 1),
+        },
+    ),
+    19: (
+        # IoU 0.5 in decimals: U's OGR areas give 0.5000000000000019 (>= 0.5 passes), S's
+        # GEOS I.area / union.area exactly 0.5, D's I / (a + b - I) 0.49999999999999994;
+        # T's is 0.49999999999997... from its shoelace areas and its Area overlap (which the
+        # preset measures on GEOS's intersection with the tester's formula; see areas.py)
+        "proposal = left half of a 9.952 x 11.778 truth (IoU 0.5 in decimal arithmetic)",
+        {
+            "spacenet-utilities": (1, 0, 0),
+            "solaris": (0, 1, 1),
+            "topcoder": (0, 1, 1),
+            "deepglobe": (0, 1, 1),
+        },
+    ),
+    20: (
+        # areas of the same 3.2 x 6.25 rectangle: GEOS 20.000000000000018, OGR 20.0 (U keeps
+        # truths > 20 only: its proposal, unfiltered, is a FP), the tester's shoelace 20.0
+        "truth = proposal, 3.2 x 6.25 at (100.3, 200.7)",
+        {
+            "spacenet-utilities": (0, 1, 0),
+            "solaris": (1, 0, 0),
+            "topcoder": (1, 0, 0),
+            "deepglobe": (1, 0, 0),
+        },
+    ),
+    21: (
+        # GEOS 19.99999999999993 fails S's and D's filters on both sides; OGR 20.0 fails
+        # U's truth filter; the tester's shoelace 20.0 passes its >= 20
+        "truth = proposal, 3.2 x 6.25 at (501.17, 200.7)",
+        {
+            "spacenet-utilities": (0, 1, 0),
+            "solaris": (0, 0, 0),
+            "topcoder": (1, 0, 0),
+            "deepglobe": (0, 0, 0),
+        },
+    ),
+    22: (
+        # GEOS 20.000000000000284, OGR 20.0, shoelace 20.0
+        "truth = proposal, 0.8 x 25 at (333.333, 200.7)",
+        {
+            "spacenet-utilities": (0, 1, 0),
+            "solaris": (1, 0, 0),
+            "topcoder": (1, 0, 0),
+            "deepglobe": (1, 0, 0),
+        },
+    ),
     24: (
         # The TopCoder tester stops with "Nothing to score"; a header-only file is a valid
         # "no buildings" submission, so our topcoder preset scores it like U and S.
@@ -133,7 +201,7 @@ CASES: dict[int, tuple[str, dict[str, tuple[int, int, int] | None]]] = {
 }
 #: the cases with files of their own (``edgeNN_truth.csv``/``edgeNN_preds.csv``); the
 #: others share ``edge_truth.csv``/``edge_preds.csv``. One image per case except 23.
-OWN_FILES = {14: "edge14_", 24: "edge24_"}
+OWN_FILES = {14: "edge14_", **dict.fromkeys(range(16, 23), "edge16_"), 24: "edge24_"}
 #: the image of each case whose files hold another ImageId than ``AOI_2_Vegas_img90NN``
 IMAGE = {24: "AOI_2_Vegas_img9030"}
 SHORT = {"U": "spacenet-utilities", "S": "solaris", "T": "topcoder", "D": "deepglobe"}
