@@ -21,6 +21,7 @@ from .areas import intersection_areas, polygon_areas
 from .arrays import BoolArray, FloatArray, IntArray, ObjectArray
 from .rules import Rules
 from .sides import Side
+from .slots import rematch_ties_by_slots
 
 _COLLECTION = 7
 #: bound slack: a pair is pruned only when its IoU upper bound is below the threshold by
@@ -80,9 +81,10 @@ def settled_without_geometry(
     (so no other pair can compete for either) and its IoU lower bound already passes the
     threshold. Jittered detections of compact buildings are mostly settled this way, which
     skips their polygon intersections. Not used when the IoU of a GeometryCollection
-    intersection counts as 0: the bound knows nothing of the intersection's type.
+    intersection counts as 0 (the bound knows nothing of the intersection's type), nor
+    when ties go by index slots (every match's turn then reorders its image's slots).
     """
-    if rules.collection_iou == "zero" or len(pi) == 0:
+    if rules.collection_iou == "zero" or rules.tie_break == "rtree_slots" or len(pi) == 0:
         return np.zeros(len(pi), dtype=bool)
     lone: BoolArray = (np.bincount(pi, minlength=len(proposals.area))[pi] == 1) & (
         np.bincount(ti, minlength=len(truth.area))[ti] == 1
@@ -198,6 +200,7 @@ def greedy_match(
     ti: IntArray,
     iou: FloatArray,
     n_truth: int,
+    slot_image: IntArray | None = None,
 ) -> tuple[IntArray, FloatArray]:
     """Match proposals to truths given only the passing pairs.
 
@@ -206,6 +209,8 @@ def greedy_match(
     rank : visiting position of every proposal (0 = first).
     pi, ti, iou : the passing pairs (proposal index, truth index in file order, IoU).
     n_truth : number of truths.
+    slot_image : the image of every truth, when ties go by index slots
+        (``tie_break="rtree_slots"``, :mod:`.slots`); None: ties go by file order.
 
     Returns
     -------
@@ -231,17 +236,24 @@ def greedy_match(
     )
     match[pi[lone]] = ti[lone]
     match_iou[pi[lone]] = iou[lone]
-    pi, ti, iou = pi[~lone], ti[~lone], iou[~lone]
-    order = np.lexsort((ti, -iou, rank[pi]))
+    contested = ~lone
+    order = np.lexsort((ti[contested], -iou[contested], rank[pi[contested]]))
     taken = np.zeros(n_truth, dtype=bool)
     current, settled = -1, False
-    for p, t, v in zip(pi[order].tolist(), ti[order].tolist(), iou[order].tolist(), strict=True):
+    for p, t, v in zip(
+        pi[contested][order].tolist(),
+        ti[contested][order].tolist(),
+        iou[contested][order].tolist(),
+        strict=True,
+    ):
         if p != current:
             current, settled = p, False
         if settled or taken[t]:
             continue
         taken[t] = True
         match[p], match_iou[p], settled = t, v, True
+    if slot_image is not None:
+        return rematch_ties_by_slots(rank, pi, ti, iou, slot_image, match, match_iou)
     return match, match_iou
 
 

@@ -129,7 +129,12 @@ class PreparedTruth:
 
         rank = _visit_rank(table, side, rules)
         match, match_iou = greedy_match(
-            rank, pi[~settled][ok], ti[~settled][ok], iou[ok], len(self.side.rows)
+            rank,
+            pi[~settled][ok],
+            ti[~settled][ok],
+            iou[ok],
+            len(self.side.rows),
+            self._image if rules.tie_break == "rtree_slots" else None,
         )
         match[pi[settled]] = ti[settled]
         match_iou[pi[settled]] = np.nan  # passes for sure; the exact value was not needed

@@ -51,6 +51,12 @@ CHOICES: dict[str, dict[str, str]] = {
         "union": "IoU = area(intersection) / area(union), the union built by GEOS "
         "(solaris, the SpaceNet utilities scorer)",
     },
+    "tie_break": {
+        "file": "a tie in best IoU goes to the first truth in file order",
+        "rtree_slots": "a tie goes to the first truth in libspatialindex's slot order: file "
+        "order, each match moving the image's last truth into the freed slot (the SpaceNet "
+        "utilities scorer; exact up to 100 truths per image)",
+    },
     "invalid_proposal": {
         "buffer0": "repair with buffer(0)",
         "make_valid": "repair with GEOS make_valid (even-odd linework)",
@@ -100,6 +106,7 @@ CHOICES: dict[str, dict[str, str]] = {
 Order = Literal["file", "confidence"]
 AreaOf = Literal["raw", "repaired"]
 IouFormula = Literal["sum", "union"]
+TieBreak = Literal["file", "rtree_slots"]
 InvalidProposal = Literal["buffer0", "make_valid", "as_is"]
 InvalidTruth = Literal["make_valid", "buffer0", "as_is", "zero"]
 CollectionIou = Literal["area", "zero"]
@@ -192,6 +199,7 @@ class Rules(BaseModel):
     area_of: AreaOf = "raw"
     area_formula: AreaRule = "geos"
     iou_formula: IouFormula = "sum"
+    tie_break: TieBreak = "file"
     invalid_proposal: InvalidProposal = "buffer0"
     invalid_truth: InvalidTruth = "make_valid"
     collection_iou: CollectionIou = "area"
@@ -240,6 +248,7 @@ PRESETS: dict[str, Rules] = {
         name="spacenet-utilities",
         threshold_inclusive=True,
         order="file",
+        tie_break="rtree_slots",
         truth_area_filter=AreaFilter(20.0, False),
         proposal_area_filter=None,
         invalid_truth="as_is",

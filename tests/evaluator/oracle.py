@@ -90,6 +90,8 @@ def oracle_match(truth: PolygonTable, proposals: PolygonTable, rules: Rules) -> 
         if rules.empty_images == "skip" and not image_truths and not image_props:
             continue
         matched: set[int] = set()
+        # the utilities scorer's rtree node: its truths in slot order (tie_break knob)
+        slots = list(image_truths)
         tp = fp = 0
         for p in image_props:
             best_iou, best = -1.0, None
@@ -100,11 +102,18 @@ def oracle_match(truth: PolygonTable, proposals: PolygonTable, rules: Rules) -> 
                 result.proposal_best_iou[p.row] = max(result.proposal_best_iou[p.row], value)
                 if t.row not in matched and value > best_iou:
                     best_iou, best = value, t
-            if best is not None and best_iou > 0:
+            if best is not None and best_iou > 0:  # solaris's notion: file-order ties
                 chosen = result.truth_chosen_iou
                 chosen[best.row] = max(chosen[best.row], best_iou)
+            if best is not None and rules.tie_break == "rtree_slots":
+                # the first truth of that IoU in slot order (IoUs recomputed: no GEOS state)
+                best = next(t for t in slots if pair_iou(p, t, rules)[0] == best_iou)
             if best is not None and passes(best_iou, rules):
                 matched.add(best.row)
+                if rules.tie_break == "rtree_slots":  # delete: the last slot fills the gap
+                    k, last = slots.index(best), slots.pop()
+                    if last is not best:
+                        slots[k] = last
                 result.truth_iou[best.row] = best_iou
                 result.proposal_match[p.row] = best.row
                 tp += 1
