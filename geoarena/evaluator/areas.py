@@ -32,6 +32,7 @@ Examples
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -49,22 +50,13 @@ def polygon_areas(geometries: ObjectArray, rule: AreaRule) -> FloatArray:
     non-polygonal parts have no area) under ``rule``."""
     if rule == "geos":
         return np.asarray(shapely.area(geometries), dtype=np.float64)
-    n = len(geometries)
-    parts, owner = shapely.get_parts(geometries, return_index=True)
-    polygonal = shapely.get_type_id(parts) == _POLYGON
-    parts, owner = parts[polygonal], owner[polygonal]
-    rings, polygon = shapely.get_rings(parts, return_index=True)
-    if len(rings) == 0:
-        return np.zeros(n)
-    shell = np.ones(len(rings), dtype=bool)
-    shell[1:] = polygon[1:] != polygon[:-1]  # get_rings lists each shell before its holes
-    coords, ring = shapely.get_coordinates(rings, return_index=True)
-    sums = _ring_sums(coords[:, 0], coords[:, 1], ring.astype(np.int64), len(rings), rule)
+    rings = _Rings.of(geometries)
+    sums = _ring_sums(rings.x, rings.y, rings.point_ring, len(rings.owner), rule)
     ring_area = np.abs(sums) * 0.5
-    signed = np.where(shell, ring_area, -ring_area)
+    signed = np.where(rings.shell, ring_area, -ring_area)
     # bincount adds in input order: shell, then each hole, then the next part, as the
     # references' loops do
-    return _sums(owner[polygon], signed, n)
+    return _sums(rings.owner, signed, len(geometries))
 
 
 def intersection_areas(intersections: ObjectArray, rule: AreaRule) -> FloatArray:
@@ -72,18 +64,58 @@ def intersection_areas(intersections: ObjectArray, rule: AreaRule) -> FloatArray
     that the tester measures an overlap with its ``Area`` formula (module docstring)."""
     if rule != "shoelace":
         return polygon_areas(intersections, rule)
-    n = len(intersections)
-    parts, owner = shapely.get_parts(intersections, return_index=True)
-    polygonal = shapely.get_type_id(parts) == _POLYGON
-    parts, owner = parts[polygonal], owner[polygonal]
-    rings, polygon = shapely.get_rings(parts, return_index=True)
-    coords, ring = shapely.get_coordinates(rings, return_index=True)
-    x, y = coords[:, 0], coords[:, 1]
+    rings = _Rings.of(intersections)
+    x, y, ring = rings.x, rings.y, rings.point_ring
     same: BoolArray = ring[1:] == ring[:-1]
     terms = (x[:-1] * y[1:] - x[1:] * y[:-1])[same]
     # one signed sum over all rings of a geometry (GEOS orients holes against shells)
-    sums = _sums(owner[polygon[ring[1:][same]]], terms, n)
-    return np.abs(sums) * 0.5
+    return np.abs(_sums(rings.owner[ring[1:][same]], terms, len(intersections))) * 0.5
+
+
+@dataclass(frozen=True)
+class _Rings:
+    """The polygon rings of an array of geometries, flattened: every point's ``x``, ``y``
+    and ring; per ring, its geometry (``owner``) and whether it is a shell. A geometry's
+    rings are consecutive and in order (shell, its holes, the next part's shell...)."""
+
+    x: FloatArray
+    y: FloatArray
+    point_ring: IntArray
+    owner: IntArray
+    shell: BoolArray
+
+    @classmethod
+    def of(cls, geometries: ObjectArray) -> _Rings:
+        # most footprints are one ring: their points are read in one call, without
+        # building ring geometries
+        simple = (shapely.get_type_id(geometries) == _POLYGON) & (
+            shapely.get_num_interior_rings(geometries) == 0
+        )
+        one = np.flatnonzero(simple)
+        coords, point_ring = shapely.get_coordinates(geometries[one], return_index=True)
+        point_rings, owners, shells = [point_ring.astype(np.int64)], [one], [simple[one]]
+        points = [coords]
+        other = np.flatnonzero(~simple)
+        if len(other):
+            parts, part_owner = shapely.get_parts(geometries[other], return_index=True)
+            polygonal = shapely.get_type_id(parts) == _POLYGON
+            parts, part_owner = parts[polygonal], part_owner[polygonal]
+            rings, polygon = shapely.get_rings(parts, return_index=True)
+            shell = np.ones(len(rings), dtype=bool)
+            shell[1:] = polygon[1:] != polygon[:-1]  # each shell is listed before its holes
+            coords, point_ring = shapely.get_coordinates(rings, return_index=True)
+            points.append(coords)
+            point_rings.append(point_ring.astype(np.int64) + len(one))
+            owners.append(other[part_owner[polygon]])
+            shells.append(shell)
+        xy = np.concatenate(points)
+        return cls(
+            xy[:, 0],
+            xy[:, 1],
+            np.concatenate(point_rings),
+            np.concatenate(owners).astype(np.int64),
+            np.concatenate(shells),
+        )
 
 
 def _ring_sums(

@@ -111,10 +111,9 @@ def pair_iou(
     them; they then get IoU 0 and are reported); all others are computed in bulk, and a
     bulk chunk that GEOS refuses is redone pair by pair, so one bad pair costs no score.
 
-    Under ``iou_formula="union"`` the union is built only for the pairs whose ``I / (a + b - I)``
-    is within rounding of passing (or for ``every_pair``, when each IoU is reported):
-    the two formulas differ only in the last bits, so no other pair can pass, and the
-    order among passing pairs, which the greedy matching reads, uses the exact values.
+    Under ``iou_formula="union"`` the union is built only where ``I / (a + b - I)``, which
+    differs from ``area(I) / area(union)`` in the last bits only, could decide otherwise
+    (:func:`_needs_exact`), or for ``every_pair`` when each IoU is reported.
     """
     iou = np.zeros(len(pi), dtype=np.float64)
     failures: list[tuple[int, int, str]] = []
@@ -128,7 +127,9 @@ def pair_iou(
         inter, refused = _bulk(lambda sl: _intersection_area(a[sl], b[sl], rules), len(pairs))
         values = _ratio(inter, proposals.area[pi[pairs]] + truth.area[ti[pairs]] - inter)
         if rules.iou_formula == "union":
-            near = np.flatnonzero(every_pair | rules.passes(values + _SLACK) & ~refused)
+            near = np.flatnonzero(
+                (every_pair | _needs_exact(values, pi[pairs], rules.iou_threshold)) & ~refused
+            )
             a, b = a[near], b[near]
             union, refused_union = _bulk(
                 lambda sl: polygon_areas(shapely.union(a[sl], b[sl]), rules.area_formula),
@@ -148,6 +149,19 @@ def pair_iou(
             continue
         iou[k] = _ratio(inter, union)[0]
     return iou, failures
+
+
+def _needs_exact(estimate: FloatArray, pi: IntArray, threshold: float) -> BoolArray:
+    """Pairs whose estimated IoU could rank or pass otherwise than the exact one: those
+    within rounding of the threshold, and passing pairs within rounding of another of
+    the same proposal (the greedy matching compares a proposal's candidates only)."""
+    near = np.abs(estimate - threshold) <= _SLACK
+    maybe = np.flatnonzero(estimate >= threshold - _SLACK)
+    order = maybe[np.lexsort((estimate[maybe], pi[maybe]))]
+    close = (pi[order][1:] == pi[order][:-1]) & (np.diff(estimate[order]) <= 2 * _SLACK)
+    near[order[1:][close]] = True
+    near[order[:-1][close]] = True
+    return near
 
 
 def _intersection_area(a: ObjectArray, b: ObjectArray, rules: Rules) -> FloatArray:

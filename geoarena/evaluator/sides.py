@@ -71,7 +71,7 @@ def select(table: PolygonTable, rules: Rules, role: Role, keep: BoolArray | None
     raw_area = polygon_areas(geometry, rules.area_formula)
     invalid = ~shapely.is_valid(geometry) & ~empty
     counts["invalid"] = int(invalid.sum())
-    submitted_invalid = invalid.copy()
+    was_invalid = invalid.copy()
     policy = rules.invalid_truth if role == "truth" else rules.invalid_proposal
     if policy in ("buffer0", "make_valid") and invalid.any():
         geometry = geometry.copy()
@@ -82,9 +82,12 @@ def select(table: PolygonTable, rules: Rules, role: Role, keep: BoolArray | None
             counts["repair_failed"] = int(failed.sum())
         invalid[invalid] = failed
     if rules.area_formula == "shoelace":  # the tester measures each polygon as submitted, even
-        area, unbounded = raw_area, submitted_invalid  # one it overlaps as repaired
-    else:
-        area, unbounded = polygon_areas(geometry, rules.area_formula), invalid
+        area, unbounded = raw_area, was_invalid  # one it overlaps as repaired
+    else:  # only a repaired polygon has a new area
+        area, unbounded = raw_area, invalid
+        if policy in ("buffer0", "make_valid") and was_invalid.any():
+            area = raw_area.copy()
+            area[was_invalid] = polygon_areas(geometry[was_invalid], rules.area_formula)
 
     area_filter = rules.truth_area_filter if role == "truth" else rules.proposal_area_filter
     if area_filter is not None:
