@@ -25,7 +25,14 @@ from geoarena.errors import Problem
 
 from .arrays import IntArray, ObjectArray
 from .errors import InputError
-from .table import DEFAULT_MAX_VERTICES, OnError, PolygonTable, build_table, object_array
+from .table import (
+    DEFAULT_MAX_VERTICES,
+    OnError,
+    PolygonTable,
+    build_table,
+    object_array,
+    require_rows,
+)
 from .vectors import is_vector_file
 
 #: where a CSV can come from: a path, its bytes, or a binary file object.
@@ -72,7 +79,12 @@ def read_truth(
     geoarena.evaluator.errors.InputError: t.csv.gz: corrupt gzip data: ...
     """
     return _read(
-        source, name=name, on_error=on_error, max_vertices=max_vertices, max_bytes=max_bytes
+        source,
+        name=name,
+        on_error=on_error,
+        max_vertices=max_vertices,
+        max_bytes=max_bytes,
+        header_only_ok=False,
     )
 
 
@@ -87,15 +99,27 @@ def read_proposals(
     """Read a proposal CSV (``ImageId,BuildingId,PolygonWKT_Pix[,Confidence]``).
 
     Same parameters as :func:`read_truth`; ``Confidence`` is optional (without it the
-    presets that sort by confidence fall back to file order).
+    presets that sort by confidence fall back to file order). A header with no rows is a
+    valid empty submission (every truth is then a false negative).
     """
     return _read(
-        source, name=name, on_error=on_error, max_vertices=max_vertices, max_bytes=max_bytes
+        source,
+        name=name,
+        on_error=on_error,
+        max_vertices=max_vertices,
+        max_bytes=max_bytes,
+        header_only_ok=True,
     )
 
 
 def _read(
-    source: Source, *, name: str | None, on_error: OnError, max_vertices: int, max_bytes: int
+    source: Source,
+    *,
+    name: str | None,
+    on_error: OnError,
+    max_vertices: int,
+    max_bytes: int,
+    header_only_ok: bool,
 ) -> PolygonTable:
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
@@ -105,14 +129,17 @@ def _read(
     data, label = load_bytes(source, name, max_bytes)
     header, header_line = read_header(data, label)
     columns, lines, errors = read_columns(data, header, header_line, label)
-    return build_table(
+    table = build_table(
         columns,
         lines,
         name=label,
         on_error=on_error,
         max_vertices=max_vertices,
         errors=errors,
+        allow_empty=True,
     )
+    require_rows(label, len(table), table.skipped, header_only_ok=header_only_ok)
+    return table
 
 
 def load_bytes(

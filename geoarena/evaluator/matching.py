@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import shapely
 
+from .areas import intersection_areas, polygon_areas
 from .arrays import BoolArray, FloatArray, IntArray, ObjectArray
 from .rules import Rules
 from .sides import Side
+from .slots import rematch_ties_by_slots
 
 _COLLECTION = 7
 #: bound slack: a pair is pruned only when its IoU upper bound is below the threshold by
@@ -78,14 +81,15 @@ def settled_without_geometry(
     (so no other pair can compete for either) and its IoU lower bound already passes the
     threshold. Jittered detections of compact buildings are mostly settled this way, which
     skips their polygon intersections. Not used when the IoU of a GeometryCollection
-    intersection counts as 0: the bound knows nothing of the intersection's type.
+    intersection counts as 0 (the bound knows nothing of the intersection's type), nor
+    when ties go by index slots (every match's turn then reorders its image's slots).
     """
-    if rules.collection_iou == "zero" or len(pi) == 0:
+    if rules.collection_iou == "zero" or rules.tie_break == "rtree_slots" or len(pi) == 0:
         return np.zeros(len(pi), dtype=bool)
     lone: BoolArray = (np.bincount(pi, minlength=len(proposals.area))[pi] == 1) & (
         np.bincount(ti, minlength=len(truth.area))[ti] == 1
     )
-    lone &= ~(proposals.invalid[pi] | truth.invalid[ti])
+    lone &= ~(proposals.unbounded[pi] | truth.unbounded[ti])
     bound = iou_lower_bound(
         proposals.area[pi], truth.area[ti], proposals.bounds[pi], truth.bounds[ti]
     )
@@ -93,13 +97,23 @@ def settled_without_geometry(
 
 
 def pair_iou(
-    proposals: Side, truth: Side, pi: IntArray, ti: IntArray, rules: Rules
+    proposals: Side,
+    truth: Side,
+    pi: IntArray,
+    ti: IntArray,
+    rules: Rules,
+    *,
+    every_pair: bool = False,
 ) -> tuple[FloatArray, list[tuple[int, int, str]]]:
     """IoU of each (proposal, truth) pair, and the pairs GEOS could not intersect.
 
     Pairs with a polygon kept invalid on purpose are computed one by one (GEOS may refuse
     them; they then get IoU 0 and are reported); all others are computed in bulk, and a
     bulk chunk that GEOS refuses is redone pair by pair, so one bad pair costs no score.
+
+    Under ``iou_formula="union"`` the union is built only where ``I / (a + b - I)``, which
+    differs from ``area(I) / area(union)`` in the last bits only, could decide otherwise
+    (:func:`_needs_exact`), or for ``every_pair`` when each IoU is reported.
     """
     iou = np.zeros(len(pi), dtype=np.float64)
     failures: list[tuple[int, int, str]] = []
@@ -108,68 +122,90 @@ def pair_iou(
     bulk = ~invalid
     bulk &= ~(shapely.is_empty(proposals.geometry[pi]) | shapely.is_empty(truth.geometry[ti]))
     if bulk.any():
-        values, refused = _bulk_iou(
-            proposals.geometry[pi[bulk]],
-            truth.geometry[ti[bulk]],
-            proposals.area[pi[bulk]],
-            truth.area[ti[bulk]],
-            rules.collection_iou == "zero",
-        )
-        iou[bulk] = values
-        special[np.flatnonzero(bulk)[refused]] = True
+        pairs = np.flatnonzero(bulk)
+        a, b = proposals.geometry[pi[pairs]], truth.geometry[ti[pairs]]
+        inter, refused = _bulk(lambda sl: _intersection_area(a[sl], b[sl], rules), len(pairs))
+        values = _ratio(inter, proposals.area[pi[pairs]] + truth.area[ti[pairs]] - inter)
+        if rules.iou_formula == "union":
+            near = np.flatnonzero(
+                (every_pair | _needs_exact(values, pi[pairs], rules.iou_threshold)) & ~refused
+            )
+            a, b = a[near], b[near]
+            union, refused_union = _bulk(
+                lambda sl: polygon_areas(shapely.union(a[sl], b[sl]), rules.area_formula),
+                len(near),
+            )
+            values[near] = _ratio(inter[near], union)
+            refused[near] |= refused_union
+        iou[pairs] = values
+        special[pairs[refused]] = True
     for k in np.flatnonzero(special):
-        a, b = proposals.geometry[pi[k]], truth.geometry[ti[k]]
+        a, b = proposals.geometry[pi[k] : pi[k] + 1], truth.geometry[ti[k] : ti[k] + 1]
         try:
-            inter = shapely.intersection(a, b)
-            union = shapely.area(shapely.union(a, b))
+            inter = _intersection_area(a, b, rules)
+            union = polygon_areas(shapely.union(a, b), rules.area_formula)
         except shapely.errors.GEOSException as exc:
             failures.append((int(pi[k]), int(ti[k]), str(exc).split("\n")[0]))
             continue
-        if rules.collection_iou == "zero" and shapely.get_type_id(inter) == _COLLECTION:
-            continue
-        iou[k] = shapely.area(inter) / union if union > 0 else 0.0
+        iou[k] = _ratio(inter, union)[0]
     return iou, failures
 
 
-def _bulk_iou(
-    a: ObjectArray,
-    b: ObjectArray,
-    a_area: FloatArray,
-    b_area: FloatArray,
-    collection_is_zero: bool,
-) -> tuple[FloatArray, BoolArray]:
-    """IoU of aligned geometry arrays, and a mask of the pairs GEOS refused in bulk."""
+def _needs_exact(estimate: FloatArray, pi: IntArray, threshold: float) -> BoolArray:
+    """Pairs whose estimated IoU could rank or pass otherwise than the exact one: those
+    within rounding of the threshold, and passing pairs within rounding of another of
+    the same proposal (the greedy matching compares a proposal's candidates only)."""
+    near = np.abs(estimate - threshold) <= _SLACK
+    maybe = np.flatnonzero(estimate >= threshold - _SLACK)
+    order = maybe[np.lexsort((estimate[maybe], pi[maybe]))]
+    close = (pi[order][1:] == pi[order][:-1]) & (np.diff(estimate[order]) <= 2 * _SLACK)
+    near[order[1:][close]] = True
+    near[order[:-1][close]] = True
+    return near
 
-    def work(sl: slice) -> FloatArray | None:
+
+def _intersection_area(a: ObjectArray, b: ObjectArray, rules: Rules) -> FloatArray:
+    """Area of each pair's intersection under the ``area_formula`` rule (0 for a
+    GeometryCollection under ``collection_iou="zero"``)."""
+    inter = shapely.intersection(a, b)
+    area = intersection_areas(inter, rules.area_formula)
+    if rules.collection_iou == "zero":
+        area = np.where(shapely.get_type_id(inter) == _COLLECTION, 0.0, area)
+    return area
+
+
+def _ratio(numerator: FloatArray, denominator: FloatArray) -> FloatArray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / denominator, 0.0)
+
+
+def _bulk(work: Callable[[slice], FloatArray], n: int) -> tuple[FloatArray, BoolArray]:
+    """``work`` over slices of ``n`` pairs, on threads when there are many (GEOS releases
+    the GIL in bulk operations); a slice GEOS refuses is zeros, marked in the mask."""
+
+    def attempt(sl: slice) -> FloatArray | None:
         try:
-            inter = shapely.intersection(a[sl], b[sl])
+            return work(sl)
         except shapely.errors.GEOSException:
             return None
-        area = shapely.area(inter)
-        if collection_is_zero:
-            area = np.where(shapely.get_type_id(inter) == _COLLECTION, 0.0, area)
-        union = a_area[sl] + b_area[sl] - area
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(union > 0, area / union, 0.0)
 
-    n = len(a)
     workers = min(os.cpu_count() or 1, 4)
     chunks = 1 if n < _PARALLEL_MIN or workers < 2 else workers
     edges = np.linspace(0, n, chunks + 1).astype(int)
     slices = [slice(lo, hi) for lo, hi in itertools.pairwise(edges)]
     if chunks == 1:
-        parts = [work(slices[0])]
+        parts = [attempt(slices[0])]
     else:
-        with ThreadPoolExecutor(chunks) as pool:  # GEOS releases the GIL in bulk operations
-            parts = list(pool.map(work, slices))
-    iou = np.zeros(n)
+        with ThreadPoolExecutor(chunks) as pool:
+            parts = list(pool.map(attempt, slices))
+    out = np.zeros(n)
     refused = np.zeros(n, dtype=bool)
     for sl, part in zip(slices, parts, strict=True):
         if part is None:
             refused[sl] = True
         else:
-            iou[sl] = part
-    return iou, refused
+            out[sl] = part
+    return out, refused
 
 
 def greedy_match(
@@ -178,6 +214,7 @@ def greedy_match(
     ti: IntArray,
     iou: FloatArray,
     n_truth: int,
+    slot_image: IntArray | None = None,
 ) -> tuple[IntArray, FloatArray]:
     """Match proposals to truths given only the passing pairs.
 
@@ -186,6 +223,8 @@ def greedy_match(
     rank : visiting position of every proposal (0 = first).
     pi, ti, iou : the passing pairs (proposal index, truth index in file order, IoU).
     n_truth : number of truths.
+    slot_image : the image of every truth, when ties go by index slots
+        (``tie_break="rtree_slots"``, :mod:`.slots`); None: ties go by file order.
 
     Returns
     -------
@@ -211,17 +250,24 @@ def greedy_match(
     )
     match[pi[lone]] = ti[lone]
     match_iou[pi[lone]] = iou[lone]
-    pi, ti, iou = pi[~lone], ti[~lone], iou[~lone]
-    order = np.lexsort((ti, -iou, rank[pi]))
+    contested = ~lone
+    order = np.lexsort((ti[contested], -iou[contested], rank[pi[contested]]))
     taken = np.zeros(n_truth, dtype=bool)
     current, settled = -1, False
-    for p, t, v in zip(pi[order].tolist(), ti[order].tolist(), iou[order].tolist(), strict=True):
+    for p, t, v in zip(
+        pi[contested][order].tolist(),
+        ti[contested][order].tolist(),
+        iou[contested][order].tolist(),
+        strict=True,
+    ):
         if p != current:
             current, settled = p, False
         if settled or taken[t]:
             continue
         taken[t] = True
         match[p], match_iou[p], settled = t, v, True
+    if slot_image is not None:
+        return rematch_ties_by_slots(rank, pi, ti, iou, slot_image, match, match_iou)
     return match, match_iou
 
 

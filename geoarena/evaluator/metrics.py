@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypedDict, overload
@@ -193,13 +194,18 @@ def aggregate(
     tp: IntArray,
     fp: IntArray,
     fn: IntArray,
+    unlisted_cities: Iterable[str] = (),
 ) -> tuple[list[ImageScore], dict[str, Counts], Counts, float, IntArray, list[str]]:
     """Per-image scores, per-city counts, micro counts and mean per-city F1.
+
+    ``unlisted_cities`` are cities to count (at 0/0/0, F1 0) although none of their images
+    is listed: under ``city_mean="seen"`` the TopCoder tester averages over every city it
+    read, even one whose rows were all filtered away (conformance case 23).
 
     Also returns each image's city index and the sorted city names, for the bootstrap.
     """
     cities_of = [rules.city_of(i) for i in image_ids]
-    names = sorted(set(cities_of))
+    names = sorted(set(cities_of).union(unlisted_cities))
     city_index = np.searchsorted(
         np.asarray(names, dtype=object), np.asarray(cities_of, dtype=object)
     ).astype(np.int64)
@@ -301,10 +307,12 @@ def assemble(
     seed: int = 0,
     matches: Matches | None = None,
     skipped: tuple[Problem, ...] = (),
+    unlisted_cities: Iterable[str] = (),
 ) -> ScoreResult:
-    """A :class:`ScoreResult` from the counts of every listed image (sorted by ImageId)."""
+    """A :class:`ScoreResult` from the counts of every listed image (sorted by ImageId);
+    ``unlisted_cities`` as in :func:`aggregate`."""
     images, cities, micro, mean_city, city_index, names = aggregate(
-        rules, image_ids.tolist(), tp, fp, fn
+        rules, image_ids.tolist(), tp, fp, fn, unlisted_cities
     )
     intervals = None
     if bootstrap > 0:

@@ -34,6 +34,7 @@ from .table import (
     build_table,
     encode,
     object_array,
+    require_rows,
     strip_all,
     unique_ids,
 )
@@ -77,6 +78,8 @@ class _Part:
     diagnostics: Diagnostics
     skipped: tuple[tuple[Problem, ...], tuple[Problem, ...]]
     rows: tuple[int, int]
+    #: the cities the chunk's score counts (those of unlisted images too, per city_mean)
+    cities: list[str]
 
 
 #: the job a forked worker inherits (set just before the pool forks).
@@ -179,6 +182,7 @@ def _score_chunk(k: int) -> _Part:
         diagnostics=result.diagnostics,
         skipped=(truth.skipped, props.skipped),
         rows=(len(truth), len(props)),
+        cities=list(result.cities),
     )
 
 
@@ -195,8 +199,8 @@ def _merge(
         skipped = sorted((e for p in parts for e in p.skipped[side]), key=lambda e: e.line)
         if skipped and on_error == "raise":
             raise InputError(skipped)
-        if sum(p.rows[side] for p in parts) == 0:
-            raise InputError(skipped or [Problem(label, 1, "", "file has a header but no rows")])
+        n_rows = sum(p.rows[side] for p in parts)
+        require_rows(label, n_rows, skipped, header_only_ok=side == 1)  # 1: the proposals
         skipped_sides.extend(skipped)
     ids = object_array([i for p in parts for i in p.image_ids])
     counts = np.concatenate([p.counts for p in parts])
@@ -212,6 +216,7 @@ def _merge(
         bootstrap=bootstrap,
         seed=seed,
         skipped=tuple(skipped_sides),
+        unlisted_cities={c for p in parts for c in p.cities},
     )
 
 

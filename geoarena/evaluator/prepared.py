@@ -119,15 +119,22 @@ class PreparedTruth:
                 side.area[pi], self.side.area[ti], side.bounds[pi], self.side.bounds[ti]
             )
             possible = bound >= rules.iou_threshold - 1e-9
-            possible |= side.invalid[pi] | self.side.invalid[ti]
+            possible |= side.unbounded[pi] | self.side.unbounded[ti]
             pi, ti = pi[possible], ti[possible]
             settled = settled_without_geometry(side, self.side, pi, ti, rules)
-        iou, failures = pair_iou(side, self.side, pi[~settled], ti[~settled], rules)
+        iou, failures = pair_iou(
+            side, self.side, pi[~settled], ti[~settled], rules, every_pair=details
+        )
         ok = rules.passes(iou)
 
         rank = _visit_rank(table, side, rules)
         match, match_iou = greedy_match(
-            rank, pi[~settled][ok], ti[~settled][ok], iou[ok], len(self.side.rows)
+            rank,
+            pi[~settled][ok],
+            ti[~settled][ok],
+            iou[ok],
+            len(self.side.rows),
+            self._image if rules.tie_break == "rtree_slots" else None,
         )
         match[pi[settled]] = ti[settled]
         match_iou[pi[settled]] = np.nan  # passes for sure; the exact value was not needed
@@ -181,6 +188,9 @@ class PreparedTruth:
             if details
             else None,
             skipped=self.table.skipped + table.skipped,
+            unlisted_cities={rules.city_of(i) for i in all_ids[~listed].tolist()}
+            if rules.city_mean == "seen"
+            else (),
         )
 
     def _candidates(self, side: Side, p_vocab: IntArray) -> tuple[IntArray, IntArray]:

@@ -42,7 +42,7 @@ def render(result: ScoreResult, console: Console | None = None) -> None:
         per_city[image.city] = per_city.get(image.city, 0) + 1
     for city, c in result.cities.items():
         interval = None if boot is None else boot["cities"][city]
-        table.add_row(city, str(per_city[city]), *_count_cells(c, interval))
+        table.add_row(city, str(per_city.get(city, 0)), *_count_cells(c, interval))
     table.add_section()
     interval = None if boot is None else boot["micro_f1"]
     table.add_row("all (micro)", str(len(result.images)), *_count_cells(result.micro, interval))

@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from .areas import AreaRule
 from .arrays import BoolArray, FloatArray
 from .metrics import Metric
 
@@ -38,6 +39,23 @@ CHOICES: dict[str, dict[str, str]] = {
     "area_of": {
         "raw": "area filters see the submitted polygon (before repair)",
         "repaired": "area filters see the repaired polygon",
+    },
+    "area_formula": {
+        "geos": "areas by GEOS (shapely): solaris, our default",
+        "ogr": "areas by OGR's ring formula (OGR_G_Area): the SpaceNet utilities scorer",
+        "shoelace": "the TopCoder tester's shoelace formula on each ring as submitted, never "
+        "repaired (a bowtie counts |lobe - lobe|), holes subtracted",
+    },
+    "iou_formula": {
+        "sum": "IoU = I / (a + b - I) from the intersection's and both polygons' areas",
+        "union": "IoU = area(intersection) / area(union), the union built by GEOS "
+        "(solaris, the SpaceNet utilities scorer)",
+    },
+    "tie_break": {
+        "file": "a tie in best IoU goes to the first truth in file order",
+        "rtree_slots": "a tie goes to the first truth in libspatialindex's slot order: file "
+        "order, each match moving the image's last truth into the freed slot (the SpaceNet "
+        "utilities scorer; exact up to 100 truths per image)",
     },
     "invalid_proposal": {
         "buffer0": "repair with buffer(0)",
@@ -70,6 +88,11 @@ CHOICES: dict[str, dict[str, str]] = {
         "score": "an image with nothing left after filtering is still listed (0/0/0)",
         "skip": "an image with nothing left after filtering is not scored",
     },
+    "city_mean": {
+        "listed": "mean per-city F1 over the cities of the listed images",
+        "seen": "mean per-city F1 over every city with an ImageId in either file (F1 0 where "
+        "nothing is scorable: the TopCoder tester)",
+    },
     "city": {
         "deepglobe": "ImageId up to '_img' when present, else ImageId minus its last '_' part",
         "aoi_names": "AOI_1_Rio .. AOI_5_Khartoum found by substring, else 'unknown'",
@@ -82,6 +105,8 @@ CHOICES: dict[str, dict[str, str]] = {
 # One Literal per string knob of CHOICES (test_rules_literals_match_choices keeps them equal).
 Order = Literal["file", "confidence"]
 AreaOf = Literal["raw", "repaired"]
+IouFormula = Literal["sum", "union"]
+TieBreak = Literal["file", "rtree_slots"]
 InvalidProposal = Literal["buffer0", "make_valid", "as_is"]
 InvalidTruth = Literal["make_valid", "buffer0", "as_is", "zero"]
 CollectionIou = Literal["area", "zero"]
@@ -89,6 +114,7 @@ MultiPolygonRule = Literal["whole", "first"]
 NegativeIds = Literal["drop", "score"]
 EmptyProposal = Literal["drop", "fp"]
 EmptyImages = Literal["score", "skip"]
+CityMean = Literal["listed", "seen"]
 CityRule = Literal["deepglobe", "aoi_names", "strip_last", "first3"]
 
 
@@ -171,6 +197,9 @@ class Rules(BaseModel):
     truth_area_filter: AreaFilter | None = AreaFilter(20.0, True)
     proposal_area_filter: AreaFilter | None = AreaFilter(20.0, True)
     area_of: AreaOf = "raw"
+    area_formula: AreaRule = "geos"
+    iou_formula: IouFormula = "sum"
+    tie_break: TieBreak = "file"
     invalid_proposal: InvalidProposal = "buffer0"
     invalid_truth: InvalidTruth = "make_valid"
     collection_iou: CollectionIou = "area"
@@ -178,6 +207,7 @@ class Rules(BaseModel):
     negative_ids: NegativeIds = "drop"
     empty_proposal: EmptyProposal = "drop"
     empty_images: EmptyImages = "score"
+    city_mean: CityMean = "listed"
     city: CityRule = "deepglobe"
     headline: Metric = Metric.MEAN_CITY_F1
     modified: tuple[str, ...] = ()
@@ -218,9 +248,12 @@ PRESETS: dict[str, Rules] = {
         name="spacenet-utilities",
         threshold_inclusive=True,
         order="file",
+        tie_break="rtree_slots",
         truth_area_filter=AreaFilter(20.0, False),
         proposal_area_filter=None,
         invalid_truth="as_is",
+        area_formula="ogr",
+        iou_formula="union",
         collection_iou="zero",
         empty_proposal="fp",
         city="aoi_names",
@@ -230,6 +263,7 @@ PRESETS: dict[str, Rules] = {
         name="solaris",
         proposal_area_filter=AreaFilter(20.0, False),
         invalid_truth="zero",
+        iou_formula="union",
         negative_ids="score",
         city="strip_last",
     ),
@@ -237,8 +271,10 @@ PRESETS: dict[str, Rules] = {
         name="topcoder",
         invalid_proposal="make_valid",
         invalid_truth="make_valid",
+        area_formula="shoelace",
         multipolygon="first",
         empty_images="skip",
+        city_mean="seen",
         city="first3",
     ),
 }

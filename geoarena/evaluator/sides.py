@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 import shapely
 
+from .areas import polygon_areas
 from .arrays import BoolArray, FloatArray, IntArray, ObjectArray
 from .rules import AreaFilter, Rules
 from .table import PolygonTable
@@ -24,6 +25,9 @@ class Side:
 
     ``rows`` indexes the source :class:`PolygonTable`; ``invalid`` marks polygons kept
     invalid on purpose (``as_is``/``zero`` policies), whose pairs need special handling.
+    ``unbounded`` marks those, and the repaired polygons whose ``area`` is not the area of
+    the polygon overlapped (``area_formula="shoelace"``): IoU bounds from areas do not hold for
+    their pairs, which are therefore never pruned nor settled without geometry.
     """
 
     rows: IntArray
@@ -31,6 +35,7 @@ class Side:
     area: FloatArray
     bounds: FloatArray  # (n, 4): xmin, ymin, xmax, ymax (zeros for an empty geometry)
     invalid: BoolArray
+    unbounded: BoolArray
     counts: dict[str, int]
 
 
@@ -63,9 +68,10 @@ def select(table: PolygonTable, rules: Rules, role: Role, keep: BoolArray | None
         geometry = geometry.copy()
         geometry[multi] = shapely.get_geometry(geometry[multi], 0)
 
-    raw_area = shapely.area(geometry)
+    raw_area = polygon_areas(geometry, rules.area_formula)
     invalid = ~shapely.is_valid(geometry) & ~empty
     counts["invalid"] = int(invalid.sum())
+    was_invalid = invalid.copy()
     policy = rules.invalid_truth if role == "truth" else rules.invalid_proposal
     if policy in ("buffer0", "make_valid") and invalid.any():
         geometry = geometry.copy()
@@ -75,7 +81,13 @@ def select(table: PolygonTable, rules: Rules, role: Role, keep: BoolArray | None
         if failed.any():  # GEOS cannot repair them: scored as is (IoU 0), and reported
             counts["repair_failed"] = int(failed.sum())
         invalid[invalid] = failed
-    area = shapely.area(geometry)
+    if rules.area_formula == "shoelace":  # the tester measures each polygon as submitted, even
+        area, unbounded = raw_area, was_invalid  # one it overlaps as repaired
+    else:  # only a repaired polygon has a new area
+        area, unbounded = raw_area, invalid
+        if policy in ("buffer0", "make_valid") and was_invalid.any():
+            area = raw_area.copy()
+            area[was_invalid] = polygon_areas(geometry[was_invalid], rules.area_formula)
 
     area_filter = rules.truth_area_filter if role == "truth" else rules.proposal_area_filter
     if area_filter is not None:
@@ -84,14 +96,15 @@ def select(table: PolygonTable, rules: Rules, role: Role, keep: BoolArray | None
         if role == "proposal" and rules.empty_proposal == "fp":
             small &= ~empty  # an empty proposal is scored as a false positive, not filtered
         counts["dropped_small"] = int(small.sum())
-        rows, geometry, area, invalid = (
+        rows, geometry, area, invalid, unbounded = (
             rows[~small],
             geometry[~small],
             area[~small],
             invalid[~small],
+            unbounded[~small],
         )
-    bounds = shapely.bounds(geometry)
-    return Side(rows, geometry, area, np.nan_to_num(bounds, nan=0.0), invalid, counts)
+    bounds = np.nan_to_num(shapely.bounds(geometry), nan=0.0)
+    return Side(rows, geometry, area, bounds, invalid, unbounded, counts)
 
 
 def _repair(geometries: ObjectArray, policy: str) -> tuple[ObjectArray, BoolArray]:

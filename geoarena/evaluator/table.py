@@ -220,9 +220,20 @@ def build_table(
         line=lines[keep],
         skipped=tuple(errors),
     )
-    if len(table) == 0 and not allow_empty:
-        raise InputError(errors or [Problem(name, 1, "", "file has a header but no rows")])
+    if not allow_empty:
+        require_rows(name, len(table), errors, header_only_ok=False)
     return table
+
+
+def require_rows(
+    name: str, n_rows: int, skipped: Sequence[Problem], *, header_only_ok: bool
+) -> None:
+    """A file left with no row is an :class:`InputError`, unless it never had any and
+    ``header_only_ok``: a proposal file with a header and no rows is a valid "no
+    buildings" submission (conformance case 24, scored all FN as the utilities scorer and
+    solaris do), while a file whose rows were all rejected is still an error."""
+    if n_rows == 0 and (skipped or not header_only_ok):
+        raise InputError(list(skipped) or [Problem(name, 1, "", "file has a header but no rows")])
 
 
 def object_array(values: Sequence[object]) -> ObjectArray:

@@ -12,6 +12,7 @@ and signature.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -54,6 +55,8 @@ class OracleResult:
     #: scored proposal row -> its largest IoU with any truth of its image, matched or not
     proposal_best_iou: dict[int, float] = field(default_factory=dict)
     geos_failures: int = 0
+    #: every ImageId of either file, listed or not
+    seen: list[str] = field(default_factory=list)
 
 
 def oracle_score(
@@ -76,17 +79,19 @@ def oracle_match(truth: PolygonTable, proposals: PolygonTable, rules: Rules) -> 
     for p in ranked:
         props_by_image[p.image_id].append(p)
 
-    result = OracleResult(images={})
+    all_images = set(truth.image_id.tolist()) | set(proposals.image_id.tolist())
+    result = OracleResult(images={}, seen=sorted(all_images))
     for t in truths:
         result.truth_iou[t.row] = 0.0
         result.truth_chosen_iou[t.row] = 0.0
-    all_images = set(truth.image_id.tolist()) | set(proposals.image_id.tolist())
     for image in sorted(all_images):
         image_truths = truths_by_image.get(image, [])
         image_props = props_by_image.get(image, [])
         if rules.empty_images == "skip" and not image_truths and not image_props:
             continue
         matched: set[int] = set()
+        # the utilities scorer's rtree node: its truths in slot order (tie_break knob)
+        slots = list(image_truths)
         tp = fp = 0
         for p in image_props:
             best_iou, best = -1.0, None
@@ -97,11 +102,18 @@ def oracle_match(truth: PolygonTable, proposals: PolygonTable, rules: Rules) -> 
                 result.proposal_best_iou[p.row] = max(result.proposal_best_iou[p.row], value)
                 if t.row not in matched and value > best_iou:
                     best_iou, best = value, t
-            if best is not None and best_iou > 0:
+            if best is not None and best_iou > 0:  # solaris's notion: file-order ties
                 chosen = result.truth_chosen_iou
                 chosen[best.row] = max(chosen[best.row], best_iou)
+            if best is not None and rules.tie_break == "rtree_slots":
+                # the first truth of that IoU in slot order (IoUs recomputed: no GEOS state)
+                best = next(t for t in slots if pair_iou(p, t, rules)[0] == best_iou)
             if best is not None and passes(best_iou, rules):
                 matched.add(best.row)
+                if rules.tie_break == "rtree_slots":  # delete: the last slot fills the gap
+                    k, last = slots.index(best), slots.pop()
+                    if last is not best:
+                        slots[k] = last
                 result.truth_iou[best.row] = best_iou
                 result.proposal_match[p.row] = best.row
                 tp += 1
@@ -131,7 +143,7 @@ def prepare(table: PolygonTable, rules: Rules, role: str) -> list[Item]:
             continue
         if rules.multipolygon == "first" and isinstance(geometry, MultiPolygon):
             geometry = geometry.geoms[0]
-        raw_area = geometry.area
+        raw_area = measure(geometry, rules.area_formula)
         state = "ok"
         if not geometry.is_valid:
             if policy == "buffer0":
@@ -140,7 +152,10 @@ def prepare(table: PolygonTable, rules: Rules, role: str) -> list[Item]:
                 geometry = polygonal_part(shapely.make_valid(geometry))
             else:
                 state = policy  # "as_is" or "zero"
-        area = geometry.area
+        # the tester's shoelace area is that of the polygon as submitted, repaired or not
+        area = (
+            raw_area if rules.area_formula == "shoelace" else measure(geometry, rules.area_formula)
+        )
         if area_filter is not None:
             measured = raw_area if rules.area_of == "raw" else area
             big_enough = (
@@ -179,18 +194,81 @@ def pair_iou(p: Item, t: Item, rules: Rules) -> tuple[float, bool]:
         return 0.0, False
     if p.geometry.is_empty or t.geometry.is_empty:  # e.g. a bowtie that buffer(0) erased
         return 0.0, False
-    if p.state == "as_is" or t.state == "as_is":
-        try:
-            inter = p.geometry.intersection(t.geometry)
-            union = p.geometry.union(t.geometry).area
-        except shapely.errors.GEOSException:
-            return 0.0, True
-    else:
+    try:
         inter = p.geometry.intersection(t.geometry)
-        union = p.area + t.area - inter.area
+        if p.state == "as_is" or t.state == "as_is" or rules.iou_formula == "union":
+            union = measure(p.geometry.union(t.geometry), rules.area_formula)
+        else:
+            union = None
+    except shapely.errors.GEOSException:
+        if p.state == "as_is" or t.state == "as_is":
+            return 0.0, True
+        raise
     if rules.collection_iou == "zero" and inter.geom_type == "GeometryCollection":
         return 0.0, False
-    return (inter.area / union if union > 0 else 0.0), False
+    overlap = measure_overlap(inter, rules.area_formula)
+    if union is None:
+        union = p.area + t.area - overlap
+    return (overlap / union if union > 0 else 0.0), False
+
+
+def measure(geometry, rule: str) -> float:
+    """Area of a polygonal geometry under the ``area`` rule: GEOS's, or a ring formula
+    summed point by point (shells add, holes subtract, parts add)."""
+    if rule == "geos":
+        return geometry.area
+    ring_area = ogr_ring_area if rule == "ogr" else tester_ring_area
+    total = 0.0
+    for polygon in polygons_of(geometry):
+        area = ring_area(polygon.exterior.coords)
+        for hole in polygon.interiors:
+            area -= ring_area(hole.coords)
+        total += area
+    return total
+
+
+def measure_overlap(geometry, rule: str) -> float:
+    """Area of an intersection: as :func:`measure`, but the TopCoder tester measures its
+    overlaps with one cross-product sum over every ring."""
+    if rule != "shoelace":
+        return measure(geometry, rule)
+    total = 0.0
+    for polygon in polygons_of(geometry):
+        for ring in (polygon.exterior, *polygon.interiors):
+            c = list(ring.coords)
+            for (x0, y0, *_), (x1, y1, *_) in itertools.pairwise(c):
+                total += x0 * y1 - x1 * y0
+    return 0.5 * abs(total)
+
+
+def polygons_of(geometry) -> list[Polygon]:
+    """The non-empty polygons in a geometry (lines and points have no area)."""
+    if geometry.is_empty:
+        return []
+    if isinstance(geometry, Polygon):
+        return [geometry]
+    if not hasattr(geometry, "geoms"):
+        return []
+    return [g for part in geometry.geoms for g in polygons_of(part)]
+
+
+def ogr_ring_area(coords) -> float:
+    """OGR's ring area: half |sum of x[i] * (y[i+1] - y[i-1])|, cyclic over all points."""
+    c = [(p[0], p[1]) for p in coords]
+    n = len(c)
+    total = 0.0
+    for i in range(n):
+        total += c[i][0] * (c[(i + 1) % n][1] - c[(i - 1) % n][1])
+    return 0.5 * abs(total)
+
+
+def tester_ring_area(coords) -> float:
+    """The TopCoder tester's ring area: half |sum of (x[i-1] + x[i]) * (y[i-1] - y[i])|."""
+    c = [(p[0], p[1]) for p in coords]
+    total = 0.0
+    for (x0, y0), (x1, y1) in itertools.pairwise(c):
+        total += (x0 + x1) * (y0 - y1)
+    return abs(total / 2)
 
 
 def passes(iou: float, rules: Rules) -> bool:
@@ -223,10 +301,14 @@ def f1(tp: int, fp: int, fn: int) -> float:
 
 
 def oracle_cities(
-    images: dict[str, tuple[int, int, int]], rules: Rules
+    images: dict[str, tuple[int, int, int]], rules: Rules, seen: list[str] = ()
 ) -> dict[str, tuple[int, int, int]]:
-    """Per-city sums of per-image counts."""
+    """Per-city sums of per-image counts; with ``city_mean="seen"`` every city of the
+    ``seen`` ImageIds is a city too, at 0/0/0 when none of its images is listed."""
     cities: dict[str, list[int]] = {}
+    if rules.city_mean == "seen":
+        for image in seen:
+            cities.setdefault(oracle_city(image, rules), [0, 0, 0])
     for image, counts in images.items():
         total = cities.setdefault(oracle_city(image, rules), [0, 0, 0])
         for k in range(3):
@@ -234,6 +316,8 @@ def oracle_cities(
     return {city: (c[0], c[1], c[2]) for city, c in cities.items()}
 
 
-def oracle_mean_city_f1(images: dict[str, tuple[int, int, int]], rules: Rules) -> float:
-    cities = oracle_cities(images, rules)
+def oracle_mean_city_f1(
+    images: dict[str, tuple[int, int, int]], rules: Rules, seen: list[str] = ()
+) -> float:
+    cities = oracle_cities(images, rules, seen)
     return sum(f1(*c) for c in cities.values()) / len(cities) if cities else 0.0

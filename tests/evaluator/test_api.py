@@ -344,3 +344,27 @@ def test_a_geometry_geos_cannot_repair_is_scored_not_fatal(preset: str) -> None:
     props = PolygonTable.from_wkt(["AOI_2_Vegas_img1"], [1], [SQUARE], [1.0])
     result = score(truth, props, preset)
     assert result.micro.tp == 1
+
+
+def box_wkt(x0: float, y0: float, x1: float, y1: float) -> str:
+    return f"POLYGON (({x0} {y0}, {x1} {y0}, {x1} {y1}, {x0} {y1}, {x0} {y0}))"
+
+
+@pytest.mark.parametrize(("tie_break", "counts"), [("rtree_slots", (4, 0, 1)), ("file", (3, 1, 2))])
+def test_ties_follow_the_index_slots_after_two_matches(tie_break: str, counts) -> None:
+    """Truths A..E in slots [A, B, C, D, E]: matching A moves E into A's slot and matching
+    B moves D into B's, giving [E, D, C]; a proposal tied between C and D (IoU 90/110
+    each) then takes D, leaving C to the next proposal (IoU 80/120, 60/140 with D). In
+    file order it takes C, and the next one is a false positive."""
+    a, b, e = box_wkt(0, 0, 10, 10), box_wkt(30, 0, 40, 10), box_wkt(200, 0, 210, 10)
+    c, d = box_wkt(100, 0, 110, 10), box_wkt(102, 0, 112, 10)
+    image = ["AOI_2_Vegas_img1"] * 5
+    truth = PolygonTable.from_wkt(image, range(5), [a, b, c, d, e])
+    proposals = [a, b, box_wkt(101, 0, 111, 10), box_wkt(98, 0, 108, 10)]
+    props = PolygonTable.from_wkt(image[:4], range(4), proposals)
+    rules = get_rules("spacenet-utilities", tie_break=tie_break)
+    result = score(truth, props, rules, details=True)
+    assert (result.micro.tp, result.micro.fp, result.micro.fn) == counts
+    assert per_image(result) == oracle_score(truth, props, rules)
+    matched = result.matches.truth_rows[result.matches.proposal_truth[2]]
+    assert int(matched) == (3 if tie_break == "rtree_slots" else 2)  # D, or C

@@ -99,8 +99,36 @@ def test_empty_file_and_header_only() -> None:
     for data in (b"", b"  \n\n", gzip.compress(b"")):
         error = only_error(data)
         assert (error.line, error.reason) == (1, "file is empty")
-    error = only_error(HEADER.encode())
+    error = only_error(HEADER.encode(), reader=read_truth)
     assert (error.line, error.reason) == (1, "file has a header but no rows")
+
+
+@pytest.mark.parametrize("preset", ["deepglobe", "spacenet-utilities", "solaris", "topcoder"])
+def test_header_only_proposals_are_an_empty_submission(preset, tmp_path) -> None:
+    """Conformance case 24: a header and no rows is "no buildings", every truth a FN, on
+    both scoring paths (the in-process reader and the chunked file scorer)."""
+    table = read_proposals(HEADER.encode())
+    assert len(table) == 0 and table.confidence is not None and table.skipped == ()
+    truth = (HEADER + row()).encode()  # an extra Confidence column in truth is ignored
+    (tmp_path / "p.csv").write_bytes(HEADER.encode())
+    scored_in_process = score(truth, HEADER.encode(), preset)
+    scored_from_files = score_files(truth, tmp_path / "p.csv", preset)
+    for result in (scored_in_process, scored_from_files):
+        assert (result.micro.tp, result.micro.fp, result.micro.fn) == (0, 0, 1)
+        assert [s.image_id for s in result.images] == ["AOI_2_Vegas_img1"]
+
+
+def test_proposals_whose_rows_were_all_skipped_are_still_an_error(tmp_path) -> None:
+    """Only a file that never had rows is an empty submission; one whose every row is bad
+    (kept going with ``on_error="skip"``) names those rows instead."""
+    data = (HEADER + row(building="x")).encode()
+    (error,) = errors_of(data, on_error="skip")
+    assert (error.line, error.column) == (2, "BuildingId")
+    truth = (HEADER + row()).encode()
+    (tmp_path / "p.csv").write_bytes(data)
+    with pytest.raises(InputError) as info:
+        score_files(truth, tmp_path / "p.csv", on_error="skip")
+    assert [(e.line, e.column) for e in info.value.problems] == [(2, "BuildingId")]
 
 
 def test_missing_file_is_an_input_error(tmp_path) -> None:

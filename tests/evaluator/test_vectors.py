@@ -192,11 +192,22 @@ def test_a_scene_scores_the_same_in_pixels_and_in_map_units(tmp_path_factory, da
         rules = get_rules(preset)
         in_px = score(truth_px, pixel_table("tile", props_px, conf), rules, details=True)
         in_map = score(pair.truth, pair.proposals, in_pixels(rules, _PIXEL_AREA), details=True)
-        assert per_image(in_px) == per_image(in_map), preset
         assert in_px.matches is not None and in_map.matches is not None
+        # GEOS areas keep their digits at UTM magnitudes (~1e6 m); the references' ring-sum
+        # formulas (ogr, shoelace) multiply raw coordinates, whose products (~1e12 m^2)
+        # leave an IoU about 1e-5 of absolute error there: with them an IoU within 1e-3 of
+        # the threshold may take the other verdict in map units.
+        exact = rules.area_formula == "geos"
+        near = np.abs(in_px.matches.proposal_iou - rules.iou_threshold) < 1e-3
+        if not exact and near.any():
+            continue
+        assert per_image(in_px) == per_image(in_map), preset
         assert np.array_equal(in_px.matches.proposal_truth, in_map.matches.proposal_truth)
         np.testing.assert_allclose(
-            in_px.matches.proposal_iou, in_map.matches.proposal_iou, rtol=0, atol=1e-9
+            in_px.matches.proposal_iou,
+            in_map.matches.proposal_iou,
+            rtol=0,
+            atol=1e-9 if exact else 1e-4,
         )
 
 
