@@ -165,6 +165,15 @@ class ErrorCounts:
             sizes={s: SizeRecall(t, f) for s, t, f in zip(SIZES, truths, found, strict=True)},
         )
 
+    def row(self) -> IntArray:
+        """The count row this was made from (inverse of :meth:`from_row`)."""
+        sizes = list(self.sizes.values())
+        return np.array(
+            [*self.fp.values(), *self.fn.values(), *(s.truths for s in sizes)]
+            + [s.tp for s in sizes],
+            dtype=np.int64,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "fp": {c.value: n for c, n in self.fp.items()},
