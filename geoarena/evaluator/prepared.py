@@ -109,7 +109,8 @@ class PreparedTruth:
         ``details`` keeps per-proposal and per-truth matches (``result.matches``) and
         computes every candidate IoU (no pruning) so false positives get their best IoU.
         ``breakdown`` (True or :class:`BreakdownSettings`) adds ``result.breakdown``: the
-        error class of every FP and FN and recall by size; it also computes every IoU.
+        error class of every FP and FN and recall by size, from the IoUs and overlaps of
+        the candidate pairs that touch an error, computed after the (pruned) matching.
         """
         rules = self.rules
         table = proposals if isinstance(proposals, PolygonTable) else read_proposals(proposals)
@@ -121,9 +122,10 @@ class PreparedTruth:
         p_ids_scored = table.image_id[side.rows]
         p_vocab = encode(p_ids_scored, self.image_ids)
         pi, ti = self._candidates(side, p_vocab)
+        candidates = pi, ti  # before pruning: the breakdown looks at every pair
         settled = np.zeros(len(pi), dtype=bool)
         settings = BreakdownSettings() if breakdown is True else breakdown or None
-        if not details and settings is None:
+        if not details:
             bound = iou_upper_bound(
                 side.area[pi], self.side.area[ti], side.bounds[pi], self.side.bounds[ti]
             )
@@ -154,7 +156,8 @@ class PreparedTruth:
             )
         errors, error_rows = None, None
         if settings is not None:
-            errors = classify(side, self.side, pi, ti, iou, match, rules, settings)
+            known = iou if details else None  # every candidate's IoU, when computed
+            errors = classify(side, self.side, *candidates, match, rules, settings, known)
             t_size = settings.size_of(self.side.area)
             rows = count_rows(n_img, p_image, errors.proposal, t_image, errors.truth, t_size)
             error_rows = (settings, rows[listed])

@@ -1,9 +1,14 @@
 """Classify every false positive and false negative of a matching (README, "Diagnostics").
 
-Runs after the matching, on every candidate pair the spatial index gave (the same bulk
-STRtree query, unpruned, that ``details`` uses) and only when a breakdown is asked for,
-so the plain score never pays for it. Two relations between a proposal ``p`` and a truth
-``t`` of one image decide the structural classes:
+Runs after the matching, only when a breakdown is asked for, so the plain score never
+pays for it, on the candidate pairs the spatial index gave before pruning (the same bulk
+STRtree query; the pruned ones matter here: a localisation error is a pair that cannot
+pass). Only the pairs that can change a class are intersected: those of every false
+positive and false negative, and every pair of a polygon paired with one (what decides
+whether that neighbour is merged or split); on a good submission that is a small part.
+
+Two relations between a proposal ``p`` and a truth ``t`` of one image decide the
+structural classes:
 
 * overlap: the area of ``p ∩ t`` when their IoU, as scored, is positive (else 0: a pair
   the rules give IoU 0, e.g. an invalid truth under ``invalid_truth="zero"``, overlaps
@@ -28,8 +33,12 @@ import shapely
 
 from .arrays import BoolArray, FloatArray, IntArray
 from .breakdown import BreakdownSettings
+from .matching import iou_upper_bound, pair_iou
 from .rules import Rules
 from .sides import Side
+
+#: bound slack, as in matching: rounding never lets a bound skip a pair that counts
+_SLACK = 1e-9
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,17 +55,19 @@ def classify(
     truth: Side,
     pi: IntArray,
     ti: IntArray,
-    iou: FloatArray,
     match: IntArray,
     rules: Rules,
     settings: BreakdownSettings,
+    iou: FloatArray | None = None,
 ) -> PolygonErrors:
     """Error class of every false positive and false negative.
 
     Parameters
     ----------
-    pi, ti, iou : every candidate pair (proposal, truth index) with its IoU as scored.
+    pi, ti : every candidate pair (proposal, truth index), unpruned.
     match : the truth matched by each proposal (-1: a false positive).
+    iou : the pairs' IoUs as scored, when already computed (else computed here, for the
+        pairs that matter, with the scorer's own :func:`~.matching.pair_iou`).
 
     Examples
     --------
@@ -69,8 +80,8 @@ def classify(
     >>> t = select(PolygonTable.from_wkt(["a", "a"], [0, 1], [box(0), box(12)]), rules, "truth")
     >>> wide = "POLYGON ((0 0, 22 0, 22 10, 0 10, 0 0))"
     >>> p = select(PolygonTable.from_wkt(["a"], [0], [wide]), rules, "proposal")
-    >>> e = classify(p, t, np.array([0, 0]), np.array([0, 1]), np.array([0.4545, 0.4545]),
-    ...              np.array([-1]), rules, BreakdownSettings())
+    >>> e = classify(p, t, np.array([0, 0]), np.array([0, 1]), np.array([-1]), rules,
+    ...              BreakdownSettings())
     >>> e.proposal.tolist(), e.truth.tolist()   # 1: merged
     ([1], [1, 1])
     """
@@ -78,9 +89,31 @@ def classify(
     fp = match < 0
     fn = np.ones(n_t, dtype=bool)
     fn[match[~fp]] = False
+    near_fp = np.zeros(n_t, dtype=bool)  # truths paired with a false positive
+    near_fp[ti[fp[pi]]] = True
+    near_fn = np.zeros(n_p, dtype=bool)  # proposals paired with a false negative
+    near_fn[pi[fn[ti]]] = True
+    needed = fp[pi] | near_fn[pi] | fn[ti] | near_fp[ti]
+    pi, ti = pi[needed], ti[needed]
+    # Pairs whose bounds say they can neither lie in one another nor reach an IoU above
+    # localisation_iou (nor pass) cannot change a class: they are never intersected.
+    cap = _overlap_cap(proposals, truth, pi, ti)
+    p_area, t_area = proposals.area[pi], truth.area[ti]
+    may_cover = cap * (1 + _SLACK) + _SLACK >= settings.cover * np.minimum(p_area, t_area)
+    bound = iou_upper_bound(p_area, t_area, proposals.bounds[pi], truth.bounds[ti])
+    may_count = (bound + _SLACK > settings.localisation_iou) | rules.passes(bound + _SLACK)
+    invalid = proposals.invalid[pi] | truth.invalid[ti]  # their areas bound nothing
+    keep = may_cover | may_count | invalid
+    if iou is None:
+        pi, ti, may_cover, invalid = pi[keep], ti[keep], may_cover[keep], invalid[keep]
+        iou = pair_iou(proposals, truth, pi, ti, rules)[0]
+    else:
+        iou = iou[needed]
     positive = iou > 0
     pi, ti, iou = pi[positive], ti[positive], iou[positive]
-    overlap = overlap_areas(proposals, truth, pi, ti)
+    overlap = np.zeros(len(pi))
+    covering = (may_cover | invalid)[positive]
+    overlap[covering] = overlap_areas(proposals, truth, pi[covering], ti[covering])
     truth_lies_in = overlap >= settings.cover * truth.area[ti]
     proposal_lies_in = overlap >= settings.cover * proposals.area[pi]
     merged = np.bincount(pi[truth_lies_in], minlength=n_p) >= 2
@@ -119,6 +152,14 @@ def overlap_areas(proposals: Side, truth: Side, pi: IntArray, ti: IntArray) -> F
         except shapely.errors.GEOSException:
             out[k] = 0.0
     return out
+
+
+def _overlap_cap(proposals: Side, truth: Side, pi: IntArray, ti: IntArray) -> FloatArray:
+    """An upper bound on each pair's overlap: the area of the intersection of the boxes."""
+    p, t = proposals.bounds[pi], truth.bounds[ti]
+    dx = np.minimum(p[:, 2], t[:, 2]) - np.maximum(p[:, 0], t[:, 0])
+    dy = np.minimum(p[:, 3], t[:, 3]) - np.maximum(p[:, 1], t[:, 1])
+    return np.clip(dx, 0, None) * np.clip(dy, 0, None)
 
 
 def _passing(best: FloatArray, rules: Rules) -> BoolArray:

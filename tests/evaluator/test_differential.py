@@ -218,6 +218,8 @@ def assert_same(
     detailed = score(truth, props, rules, details=True, breakdown=breakdown)
     assert per_image(detailed) == expected.images
     assert_breakdown(truth, props, rules, detailed, expected, breakdown)
+    alone = score(truth, props, rules, breakdown=breakdown)  # pruned matching, pairs skipped
+    assert alone.breakdown.to_dict() == detailed.breakdown.to_dict()
     m = detailed.matches
     truth_iou = dict(zip(m.truth_rows.tolist(), m.truth_iou.tolist(), strict=True))
     assert truth_iou == expected.truth_iou
