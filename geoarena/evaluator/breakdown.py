@@ -174,6 +174,22 @@ class ErrorCounts:
             dtype=np.int64,
         )
 
+    def summary(self) -> str:
+        """One line for a log: FP and FN per class, recall per size.
+
+        Examples
+        --------
+        >>> row = np.array([0, 1, 2, 3, 4, 1, 2, 3, 4, 5, 10, 20, 6, 5, 15, 1])
+        >>> ErrorCounts.from_row(row).summary()  # doctest: +NORMALIZE_WHITESPACE
+        'FP duplicate 0, merged 1, split 2, localisation 3, false alarm 4;
+         FN duplicate 1, merged 2, split 3, localisation 4, miss 5;
+         recall small 0.5000, medium 0.7500, large 0.1667'
+        """
+        fp = ", ".join(f"{c.label} {n}" for c, n in self.fp.items())
+        fn = ", ".join(f"{c.label} {n}" for c, n in self.fn.items())
+        sizes = ", ".join(f"{s} {r.recall:.4f}" for s, r in self.sizes.items())
+        return f"FP {fp}; FN {fn}; recall {sizes}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "fp": {c.value: n for c, n in self.fp.items()},

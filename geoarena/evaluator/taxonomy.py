@@ -159,7 +159,8 @@ def _overlap_cap(proposals: Side, truth: Side, pi: IntArray, ti: IntArray) -> Fl
     p, t = proposals.bounds[pi], truth.bounds[ti]
     dx = np.minimum(p[:, 2], t[:, 2]) - np.maximum(p[:, 0], t[:, 0])
     dy = np.minimum(p[:, 3], t[:, 3]) - np.maximum(p[:, 1], t[:, 1])
-    return np.clip(dx, 0, None) * np.clip(dy, 0, None)
+    cap: FloatArray = np.clip(dx, 0, None) * np.clip(dy, 0, None)
+    return cap
 
 
 def _passing(best: FloatArray, rules: Rules) -> BoolArray:
