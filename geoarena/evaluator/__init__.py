@@ -6,6 +6,7 @@ Imports numpy, shapely, pyarrow and pydantic only (never torch, mlflow or optuna
 
 from geoarena.errors import Problem
 
+from .breakdown import Breakdown, BreakdownSettings, ErrorClass, ErrorCounts
 from .compare import Comparison, Difference, compare
 from .errors import InputError
 from .index import BaseSpatialIndex, RtreeIndex, STRtreeIndex, get_index
@@ -24,9 +25,13 @@ __all__ = [
     "PRESETS",
     "AreaFilter",
     "BaseSpatialIndex",
+    "Breakdown",
+    "BreakdownSettings",
     "Comparison",
     "Counts",
     "Difference",
+    "ErrorClass",
+    "ErrorCounts",
     "ImageScore",
     "InputError",
     "Matches",
