@@ -83,7 +83,7 @@ def render_breakdown(breakdown: Breakdown, console: Console) -> None:
             table.add_row(city, str(sum(counts.values())), *(str(n) for n in counts.values()))
         console.print(table)
     small, large = breakdown.settings.size_bins
-    table = Table(title="recall by building size (truth area, px²)")
+    table = Table(title="recall by building size (truth area: px² for CSVs)")
     table.add_column("city")
     for name, bound in zip(
         SIZES, (f"< {small:g}", f"{small:g}-{large:g}", f">= {large:g}"), strict=True
