@@ -95,27 +95,32 @@ def classify(
     near_fn[pi[fn[ti]]] = True
     needed = fp[pi] | near_fn[pi] | fn[ti] | near_fp[ti]
     pi, ti = pi[needed], ti[needed]
-    # Pairs whose bounds say they can neither lie in one another nor reach an IoU above
-    # localisation_iou (nor pass) cannot change a class: they are never intersected.
-    cap = _overlap_cap(proposals, truth, pi, ti)
+    # A pair is intersected only if its bounds let it change a class: by an IoU above
+    # localisation_iou (or passing) of an error, or by lying in a polygon that could
+    # hold two.
     p_area, t_area = proposals.area[pi], truth.area[ti]
-    may_cover = cap * (1 + _SLACK) + _SLACK >= settings.cover * np.minimum(p_area, t_area)
+    invalid = proposals.invalid[pi] | truth.invalid[ti]  # their areas bound nothing
+    cap = _overlap_cap(proposals, truth, pi, ti) * (1 + _SLACK) + _SLACK
+    truth_may_lie = (cap >= settings.cover * t_area) | invalid
+    proposal_may_lie = (cap >= settings.cover * p_area) | invalid
+    may_merge = np.bincount(pi[truth_may_lie], minlength=n_p) >= 2
+    may_split = np.bincount(ti[proposal_may_lie], minlength=n_t) >= 2
+    may_cover = (truth_may_lie & may_merge[pi]) | (proposal_may_lie & may_split[ti])
     bound = iou_upper_bound(p_area, t_area, proposals.bounds[pi], truth.bounds[ti])
     may_count = (bound + _SLACK > settings.localisation_iou) | rules.passes(bound + _SLACK)
-    invalid = proposals.invalid[pi] | truth.invalid[ti]  # their areas bound nothing
-    keep = may_cover | may_count | invalid
+    may_count &= fp[pi] | fn[ti]  # only an error's own best IoU is a class
     if iou is None:
-        pi, ti, may_cover, invalid = pi[keep], ti[keep], may_cover[keep], invalid[keep]
+        keep = may_cover | may_count | invalid
+        pi, ti, may_cover = pi[keep], ti[keep], may_cover[keep]
         iou = pair_iou(proposals, truth, pi, ti, rules)[0]
     else:
         iou = iou[needed]
     positive = iou > 0
-    pi, ti, iou = pi[positive], ti[positive], iou[positive]
+    pi, ti, iou, may_cover = pi[positive], ti[positive], iou[positive], may_cover[positive]
     overlap = np.zeros(len(pi))
-    covering = (may_cover | invalid)[positive]
-    overlap[covering] = overlap_areas(proposals, truth, pi[covering], ti[covering])
-    truth_lies_in = overlap >= settings.cover * truth.area[ti]
-    proposal_lies_in = overlap >= settings.cover * proposals.area[pi]
+    overlap[may_cover] = overlap_areas(proposals, truth, pi[may_cover], ti[may_cover])
+    truth_lies_in = (overlap > 0) & (overlap >= settings.cover * truth.area[ti])
+    proposal_lies_in = (overlap > 0) & (overlap >= settings.cover * proposals.area[pi])
     merged = np.bincount(pi[truth_lies_in], minlength=n_p) >= 2
     split = np.bincount(ti[proposal_lies_in], minlength=n_t) >= 2
     in_split = np.zeros(n_p, dtype=bool)
