@@ -8,6 +8,7 @@ for the semantics.
 
 from geoarena.errors import Problem
 
+from .breakdown import Breakdown, BreakdownSettings, ErrorClass, ErrorCounts
 from .compare import Comparison, Difference, compare
 from .errors import InputError
 from .index import BaseSpatialIndex, RtreeIndex, STRtreeIndex, get_index
@@ -34,9 +35,13 @@ __all__ = [
     "PRESETS",
     "AreaFilter",
     "BaseSpatialIndex",
+    "Breakdown",
+    "BreakdownSettings",
     "Comparison",
     "Counts",
     "Difference",
+    "ErrorClass",
+    "ErrorCounts",
     "GeoInputs",
     "ImageScore",
     "InputError",

@@ -17,6 +17,7 @@ from rich.table import Table
 from geoarena.cli import exit_on_error
 
 from . import report
+from .breakdown import BreakdownSettings
 from .compare import Comparison, Difference, compare
 from .errors import InputError
 from .io import DEFAULT_MAX_BYTES, read_proposals, read_truth
@@ -243,6 +244,18 @@ class _Georeferenced:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write every truth/proposal with its match and IoU as GeoJSON.",
 )
+@click.option(
+    "--diagnostics",
+    is_flag=True,
+    help="Add FP/FN per error class and recall by building size (README: Diagnostics).",
+)
+@click.option(
+    "--size-bins",
+    default="1024,9216",
+    show_default=True,
+    metavar="SMALL,LARGE",
+    help="Truth areas (px²) where small buildings end and large ones begin.",
+)
 @click.option("--plot", multiple=True, metavar="IMAGE_ID", help="PNG overlay (repeatable).")
 @click.option(
     "--plot-dir",
@@ -263,6 +276,8 @@ def score(
     per_image: Path | None,
     json_out: Path | None,
     matches: Path | None,
+    diagnostics: bool,
+    size_bins: str,
     plot: tuple[str, ...],
     plot_dir: Path,
     **knobs: object,
@@ -277,6 +292,7 @@ def score(
     err = Console(stderr=True)
     geo = _Georeferenced.pop(knobs)
     rules = _rules(preset, knobs)
+    breakdown = _breakdown_settings(size_bins) if diagnostics else False
     vertices = max_vertices or DEFAULT_MAX_VERTICES
     crs = None
     with exit_on_error():
@@ -287,7 +303,11 @@ def score(
             crs = pair.crs
             prepared = PreparedTruth(pair.truth, rules, index=index)
             result = prepared.score(
-                pair.proposals, bootstrap=bootstrap, seed=seed, details=bool(matches or plot)
+                pair.proposals,
+                bootstrap=bootstrap,
+                seed=seed,
+                details=bool(matches or plot),
+                breakdown=breakdown,
             )
         elif matches or plot:  # geometries are needed: one process
             t, p = (
@@ -295,7 +315,9 @@ def score(
                 for reader, source in ((read_truth, truth), (read_proposals, proposals))
             )
             prepared = PreparedTruth(t, rules, index=index)
-            result = prepared.score(p, bootstrap=bootstrap, seed=seed, details=True)
+            result = prepared.score(
+                p, bootstrap=bootstrap, seed=seed, details=True, breakdown=breakdown
+            )
         else:
             result = score_files(
                 truth,
@@ -307,6 +329,7 @@ def score(
                 max_bytes=max_bytes,
                 bootstrap=bootstrap,
                 seed=seed,
+                breakdown=breakdown,
             )
     for row in result.skipped:
         err.print(f"skipped {row}", highlight=False, markup=False, soft_wrap=True)
@@ -325,6 +348,18 @@ def score(
         if plot:
             with exit_on_error():
                 report.plot_overlays(result.matches, list(plot), plot_dir)
+
+
+def _breakdown_settings(size_bins: str) -> BreakdownSettings:
+    """``--size-bins SMALL,LARGE`` as settings (a usage error, exit 2, when malformed)."""
+    try:
+        small, large = (float(v) for v in size_bins.split(","))
+        return BreakdownSettings(size_bins=(small, large))
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"expected two areas SMALL,LARGE with 0 <= SMALL < LARGE ({exc})",
+            param_hint="--size-bins",
+        ) from None
 
 
 @click.command("compare")

@@ -12,6 +12,7 @@ import numpy as np
 from geoarena.errors import Problem
 
 from .arrays import FloatArray, IntArray, ObjectArray
+from .breakdown import Breakdown, BreakdownSettings
 from .version import EVALUATOR_VERSION
 
 if TYPE_CHECKING:  # both import this module: only the type checker may import them here
@@ -160,6 +161,8 @@ class ScoreResult:
     matches: Matches | None = field(default=None, repr=False)
     #: rows dropped by ``on_error="skip"`` (truth first, then proposals), in line order
     skipped: tuple[Problem, ...] = ()
+    #: error classes and recall by size (``score(..., breakdown=True)``)
+    breakdown: Breakdown | None = None
 
     def value(self, metric: Metric | str) -> float:
         """The score's value on ``metric`` (micro F1 or mean per-city F1)."""
@@ -185,6 +188,7 @@ class ScoreResult:
             "diagnostics": self.diagnostics,
             "bootstrap": self.bootstrap,
             "skipped_rows": [e.to_dict() for e in self.skipped],
+            "breakdown": None if self.breakdown is None else self.breakdown.to_dict(),
         }
 
 
@@ -308,15 +312,24 @@ def assemble(
     matches: Matches | None = None,
     skipped: tuple[Problem, ...] = (),
     unlisted_cities: Iterable[str] = (),
+    breakdown: tuple[BreakdownSettings, IntArray] | None = None,
 ) -> ScoreResult:
-    """A :class:`ScoreResult` from the counts of every listed image (sorted by ImageId);
-    ``unlisted_cities`` as in :func:`aggregate`."""
+    """A :class:`ScoreResult` from the counts of every listed image (sorted by ImageId).
+
+    ``unlisted_cities`` as in :func:`aggregate`; ``breakdown``: the settings and per-image
+    count rows of a breakdown, aligned with ``image_ids`` (see
+    :func:`geoarena.evaluator.breakdown.count_rows`).
+    """
     images, cities, micro, mean_city, city_index, names = aggregate(
         rules, image_ids.tolist(), tp, fp, fn, unlisted_cities
     )
     intervals = None
     if bootstrap > 0:
         intervals = bootstrap_intervals(tp, fp, fn, city_index, names, n=bootstrap, seed=seed)
+    errors = None
+    if breakdown is not None:
+        settings, rows = breakdown
+        errors = Breakdown.build(settings, image_ids.tolist(), city_index, names, rows)
     return ScoreResult(
-        rules, images, cities, micro, mean_city, diagnostics, intervals, matches, skipped
+        rules, images, cities, micro, mean_city, diagnostics, intervals, matches, skipped, errors
     )

@@ -22,6 +22,7 @@ import numpy as np
 from geoarena.errors import Problem
 
 from .arrays import IntArray, ObjectArray
+from .breakdown import WIDTH, BreakdownSettings
 from .errors import InputError
 from .index import BaseSpatialIndex
 from .io import DEFAULT_MAX_BYTES, Source, load_bytes, read_columns, read_header
@@ -67,6 +68,7 @@ class _Job:
     rules: Rules
     index: str | type[BaseSpatialIndex] | None
     max_vertices: int
+    breakdown: BreakdownSettings | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,6 +82,8 @@ class _Part:
     rows: tuple[int, int]
     #: the cities the chunk's score counts (those of unlisted images too, per city_mean)
     cities: list[str]
+    #: (n, breakdown.WIDTH) breakdown count rows, when one was asked for
+    breakdown: IntArray | None = None
 
 
 #: the job a forked worker inherits (set just before the pool forks).
@@ -98,11 +102,13 @@ def score_files(
     workers: int | None = None,
     bootstrap: int = 0,
     seed: int = 0,
+    breakdown: bool | BreakdownSettings = False,
 ) -> ScoreResult:
     """Read and score two CSV sources: chunked by image, on several processes when large.
 
-    Same result as ``score(read_truth(...), read_proposals(...))``; ``workers`` defaults
-    to the number of cores for files over ``PARALLEL_MIN_BYTES`` and 1 otherwise.
+    Same result as ``score(read_truth(...), read_proposals(...), breakdown=...)``;
+    ``workers`` defaults to the number of cores for files over ``PARALLEL_MIN_BYTES``
+    and 1 otherwise.
 
     Examples
     --------
@@ -121,7 +127,8 @@ def score_files(
     n_workers = _n_workers(workers, n_bytes)
     n_chunks = max(n_workers, -(-len(vocabulary) // CHUNK_IMAGES))
     t_rows, p_rows = (_chunks(encode(s.image_id, vocabulary) % n_chunks, n_chunks) for s in sides)
-    _JOB = _Job(sides, (t_rows, p_rows), rules, index, max_vertices)
+    settings = BreakdownSettings() if breakdown is True else breakdown or None
+    _JOB = _Job(sides, (t_rows, p_rows), rules, index, max_vertices, settings)
     try:
         if n_workers == 1:
             parts = [_score_chunk(k) for k in range(n_chunks)]
@@ -131,7 +138,7 @@ def score_files(
                 parts = list(pool.map(_score_chunk, range(n_chunks)))
     finally:
         _JOB = None
-    return _merge(parts, rules, on_error, [s.label for s in sides], bootstrap, seed)
+    return _merge(parts, rules, on_error, [s.label for s in sides], bootstrap, seed, settings)
 
 
 def _read_columns(source: Source, max_bytes: int) -> tuple[_Columns, int]:
@@ -174,8 +181,11 @@ def _score_chunk(k: int) -> _Part:
         )
         for side, rows in zip(job.sides, (c[k] for c in job.chunk_rows), strict=True)
     )
-    result = PreparedTruth(truth, job.rules, index=job.index).score(props)
+    prepared = PreparedTruth(truth, job.rules, index=job.index)
+    result = prepared.score(props, breakdown=job.breakdown or False)
     counts = np.array([[s.counts.tp, s.counts.fp, s.counts.fn] for s in result.images])
+    b = result.breakdown
+    errors = None if b is None else np.array([b.images[s.image_id].row() for s in result.images])
     return _Part(
         image_ids=[s.image_id for s in result.images],
         counts=counts.reshape(-1, 3).astype(np.int64),
@@ -183,6 +193,7 @@ def _score_chunk(k: int) -> _Part:
         skipped=(truth.skipped, props.skipped),
         rows=(len(truth), len(props)),
         cities=list(result.cities),
+        breakdown=None if errors is None else errors.reshape(-1, WIDTH),
     )
 
 
@@ -193,6 +204,7 @@ def _merge(
     labels: list[str],
     bootstrap: int,
     seed: int,
+    settings: BreakdownSettings | None,
 ) -> ScoreResult:
     skipped_sides: list[Problem] = []
     for side, label in enumerate(labels):
@@ -206,6 +218,10 @@ def _merge(
     counts = np.concatenate([p.counts for p in parts])
     order = np.argsort(ids, kind="stable")
     ids, counts = ids[order], counts[order]
+    errors = None
+    if settings is not None:
+        rows = np.concatenate([p.breakdown for p in parts if p.breakdown is not None])
+        errors = (settings, rows[order])
     return assemble(
         rules,
         ids,
@@ -217,6 +233,7 @@ def _merge(
         seed=seed,
         skipped=tuple(skipped_sides),
         unlisted_cities={c for p in parts for c in p.cities},
+        breakdown=errors,
     )
 
 

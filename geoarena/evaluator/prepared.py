@@ -9,6 +9,7 @@ import numpy as np
 import shapely
 
 from .arrays import FloatArray, IntArray, ObjectArray
+from .breakdown import BreakdownSettings, count_rows
 from .index import BaseSpatialIndex, get_index
 from .io import Source, read_proposals, read_truth
 from .matching import (
@@ -23,6 +24,7 @@ from .metrics import SHOWN_FAILURES, Diagnostics, GeosFailure, ScoreResult, asse
 from .rules import Rules, get_rules
 from .sides import Side, select
 from .table import PolygonTable, encode, object_array, unique_ids
+from .taxonomy import PolygonErrors, classify
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,6 +52,9 @@ class Matches:
     #: per truth, the largest IoU of the proposals that picked it as their best unmatched
     #: candidate (passing or not): solaris's per-building ``iou_score``
     truth_chosen_iou: FloatArray
+    #: with a breakdown, each polygon's error class (indices into ``breakdown.FP_CLASSES``
+    #: per proposal and ``FN_CLASSES`` per truth; -1: a true positive)
+    errors: PolygonErrors | None = None
 
 
 class PreparedTruth:
@@ -96,12 +101,16 @@ class PreparedTruth:
         bootstrap: int = 0,
         seed: int = 0,
         details: bool = False,
+        breakdown: bool | BreakdownSettings = False,
     ) -> ScoreResult:
         """Score one proposal table or CSV against this truth.
 
         ``bootstrap`` > 0 adds percentile intervals from that many stratified replicates;
         ``details`` keeps per-proposal and per-truth matches (``result.matches``) and
         computes every candidate IoU (no pruning) so false positives get their best IoU.
+        ``breakdown`` (True or :class:`BreakdownSettings`) adds ``result.breakdown``: the
+        error class of every FP and FN and recall by size, from the IoUs and overlaps of
+        the candidate pairs that touch an error, computed after the (pruned) matching.
         """
         rules = self.rules
         table = proposals if isinstance(proposals, PolygonTable) else read_proposals(proposals)
@@ -113,7 +122,9 @@ class PreparedTruth:
         p_ids_scored = table.image_id[side.rows]
         p_vocab = encode(p_ids_scored, self.image_ids)
         pi, ti = self._candidates(side, p_vocab)
+        candidates = pi, ti  # before pruning: the breakdown looks at every pair
         settled = np.zeros(len(pi), dtype=bool)
+        settings = BreakdownSettings() if breakdown is True else breakdown or None
         if not details:
             bound = iou_upper_bound(
                 side.area[pi], self.side.area[ti], side.bounds[pi], self.side.bounds[ti]
@@ -150,6 +161,13 @@ class PreparedTruth:
             listed = (np.bincount(p_image, minlength=n_img) > 0) | (
                 np.bincount(t_image, minlength=n_img) > 0
             )
+        errors, error_rows = None, None
+        if settings is not None:
+            known = iou if details else None  # every candidate's IoU, when computed
+            errors = classify(side, self.side, *candidates, match, rules, settings, known)
+            t_size = settings.size_of(self.side.area)
+            rows = count_rows(n_img, p_image, errors.proposal, t_image, errors.truth, t_size)
+            error_rows = (settings, rows[listed])
         diagnostics = Diagnostics(
             truth={
                 "rows": len(self.table),
@@ -184,13 +202,14 @@ class PreparedTruth:
             diagnostics,
             bootstrap=bootstrap,
             seed=seed,
-            matches=self._matches(table, side, rank, pi, ti, iou, match, match_iou)
+            matches=self._matches(table, side, rank, pi, ti, iou, match, match_iou, errors)
             if details
             else None,
             skipped=self.table.skipped + table.skipped,
             unlisted_cities={rules.city_of(i) for i in all_ids[~listed].tolist()}
             if rules.city_mean == "seen"
             else (),
+            breakdown=error_rows,
         )
 
     def _candidates(self, side: Side, p_vocab: IntArray) -> tuple[IntArray, IntArray]:
@@ -213,6 +232,7 @@ class PreparedTruth:
         iou: FloatArray,
         match: IntArray,
         match_iou: FloatArray,
+        errors: PolygonErrors | None,
     ) -> Matches:
         best_iou = np.zeros(len(side.rows))
         best_truth = np.full(len(side.rows), -1, dtype=np.int64)
@@ -243,6 +263,7 @@ class PreparedTruth:
             proposal_iou=np.where(match >= 0, match_iou, best_iou),
             proposal_best_truth=best_truth,
             truth_chosen_iou=truth_chosen_iou,
+            errors=errors,
         )
 
 
@@ -255,6 +276,7 @@ def score(
     bootstrap: int = 0,
     seed: int = 0,
     details: bool = False,
+    breakdown: bool | BreakdownSettings = False,
 ) -> ScoreResult:
     """Score proposals against truth: polygon F1 at IoU 0.5, greedy one-to-one matching.
 
@@ -271,7 +293,7 @@ def score(
     Counts(tp=1, fp=0, fn=0)
     """
     return PreparedTruth(truth, rules, index=index).score(
-        proposals, bootstrap=bootstrap, seed=seed, details=details
+        proposals, bootstrap=bootstrap, seed=seed, details=details, breakdown=breakdown
     )
 
 

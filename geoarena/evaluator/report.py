@@ -15,15 +15,23 @@ from shapely.geometry.base import BaseGeometry
 
 from geoarena.errors import InvalidInput
 
-from .arrays import FloatArray
+from .arrays import FloatArray, IntArray
+from .breakdown import FN_CLASSES, FP_CLASSES, SIZES, Breakdown, ErrorClass
 from .metrics import Counts, Diagnostics, ScoreResult
 from .prepared import Matches
 
-#: outline colours of the PNG overlays (RGB).
-COLOURS = {
+#: outline colours of the PNG overlays (RGB); with a breakdown, FP and FN are coloured
+#: by their error class instead (truths drawn thick, proposals thin).
+COLOURS: dict[str, tuple[int, int, int]] = {
     "TP": (40, 170, 60),  # matched truth and proposal
     "FN": (220, 40, 40),  # missed truth
     "FP": (255, 150, 0),  # unmatched proposal
+    ErrorClass.DUPLICATE: (255, 60, 220),
+    ErrorClass.MERGED: (150, 90, 255),
+    ErrorClass.SPLIT: (0, 200, 255),
+    ErrorClass.LOCALISATION: (255, 230, 0),
+    ErrorClass.FALSE_ALARM: (255, 150, 0),  # as FP
+    ErrorClass.MISS: (220, 40, 40),  # as FN
 }
 
 
@@ -56,6 +64,36 @@ def render(result: ScoreResult, console: Console | None = None) -> None:
     notes = _diagnostic_notes(result.diagnostics)
     if notes:
         console.print("[dim]" + "; ".join(notes) + "[/]")
+    if result.breakdown is not None:
+        render_breakdown(result.breakdown, console)
+
+
+def render_breakdown(breakdown: Breakdown, console: Console) -> None:
+    """Where F1 is lost, by city: FP per error class, FN per error class (each row adds
+    up to its FP or FN), then recall per building size."""
+    rows = [*breakdown.cities.items(), ("all", breakdown.overall)]
+    for side, classes in (("FP", FP_CLASSES), ("FN", FN_CLASSES)):
+        table = Table(title=f"{side} by error class")
+        for col in ["city", side, *(c.label for c in classes)]:
+            table.add_column(col, justify="left" if col == "city" else "right")
+        for k, (city, e) in enumerate(rows):
+            counts = e.fp if side == "FP" else e.fn
+            if k == len(rows) - 1:
+                table.add_section()
+            table.add_row(city, str(sum(counts.values())), *(str(n) for n in counts.values()))
+        console.print(table)
+    small, large = breakdown.settings.size_bins
+    table = Table(title="recall by building size (truth area: px² for CSVs)")
+    table.add_column("city")
+    for name, bound in zip(
+        SIZES, (f"< {small:g}", f"{small:g}-{large:g}", f">= {large:g}"), strict=True
+    ):
+        table.add_column(f"{name} {bound}", justify="right")
+    for k, (city, e) in enumerate(rows):
+        if k == len(rows) - 1:
+            table.add_section()
+        table.add_row(city, *(f"{r.recall:.4f} of {r.truths}" for r in e.sizes.values()))
+    console.print(table)
 
 
 def _count_cells(c: Counts, interval: list[float] | None) -> list[str]:
@@ -108,13 +146,14 @@ def write_matches(matches: Matches, path: str | Path) -> None:
     """GeoJSON (pixel coordinates) of every scored truth and proposal with its outcome."""
     features: list[dict[str, object]] = []
     t, p = matches.truth, matches.proposals
+    truth_status, proposal_status = _statuses(matches)
     for k, row in enumerate(matches.truth_rows.tolist()):
         j = int(matches.truth_proposal[k])
         features.append(
             _feature(
                 matches.truth_geometry[k],
                 role="truth",
-                status="TP" if j >= 0 else "FN",
+                status=truth_status[k],
                 image_id=t.image_id[row],
                 building_id=int(t.building_id[row]),
                 line=int(t.line[row]),
@@ -129,7 +168,7 @@ def write_matches(matches: Matches, path: str | Path) -> None:
             _feature(
                 matches.proposal_geometry[k],
                 role="proposal",
-                status="TP" if j >= 0 else "FP",
+                status=proposal_status[k],
                 image_id=p.image_id[row],
                 building_id=int(p.building_id[row]),
                 line=int(p.line[row]),
@@ -142,6 +181,24 @@ def write_matches(matches: Matches, path: str | Path) -> None:
     Path(path).write_text(json.dumps({"type": "FeatureCollection", "features": features}) + "\n")
 
 
+def _statuses(matches: Matches) -> tuple[list[str], list[str]]:
+    """Outcome of each truth and proposal: TP, or FN/FP, or with a breakdown the error
+    class of each FN and FP."""
+    if matches.errors is None:
+        return (
+            ["TP" if j >= 0 else "FN" for j in matches.truth_proposal.tolist()],
+            ["TP" if j >= 0 else "FP" for j in matches.proposal_truth.tolist()],
+        )
+    return (
+        _class_names(matches.errors.truth, FN_CLASSES),
+        _class_names(matches.errors.proposal, FP_CLASSES),
+    )
+
+
+def _class_names(codes: IntArray, classes: tuple[ErrorClass, ...]) -> list[str]:
+    return ["TP" if c < 0 else classes[c].value for c in codes.tolist()]
+
+
 def _feature(geometry: BaseGeometry, **properties: object) -> dict[str, object]:
     return {
         "type": "Feature",
@@ -151,7 +208,9 @@ def _feature(geometry: BaseGeometry, **properties: object) -> dict[str, object]:
 
 
 def plot_overlays(matches: Matches, image_ids: list[str], out_dir: str | Path) -> list[Path]:
-    """One PNG per image: truth and proposal outlines coloured TP / FP / FN.
+    """One PNG per image: truth (thick) and proposal (thin) outlines coloured TP / FP / FN,
+    or, when the matches carry a breakdown, each FP and FN by its error class (a legend
+    in the top-left corner names the colours).
 
     Raises :class:`~geoarena.errors.InvalidInput` for an ImageId with nothing scored.
     """
@@ -159,21 +218,18 @@ def plot_overlays(matches: Matches, image_ids: list[str], out_dir: str | Path) -
     out_dir.mkdir(parents=True, exist_ok=True)
     t_ids = matches.truth.image_id[matches.truth_rows]
     p_ids = matches.proposals.image_id[matches.proposal_rows]
+    truth_status, proposal_status = (np.asarray(s, dtype=object) for s in _statuses(matches))
     written = []
     for image_id in image_ids:
         t_sel, p_sel = np.flatnonzero(t_ids == image_id), np.flatnonzero(p_ids == image_id)
         if len(t_sel) + len(p_sel) == 0:
             raise InvalidInput.about(f"no scored polygon in image {image_id!r}", column="--plot")
         shapes = [
-            (g, "TP" if m >= 0 else "FN", 3)
-            for g, m in zip(
-                matches.truth_geometry[t_sel], matches.truth_proposal[t_sel], strict=True
-            )
+            (g, str(s), 3)
+            for g, s in zip(matches.truth_geometry[t_sel], truth_status[t_sel], strict=True)
         ] + [
-            (g, "TP" if m >= 0 else "FP", 1)
-            for g, m in zip(
-                matches.proposal_geometry[p_sel], matches.proposal_truth[p_sel], strict=True
-            )
+            (g, str(s), 1)
+            for g, s in zip(matches.proposal_geometry[p_sel], proposal_status[p_sel], strict=True)
         ]
         xmax, ymax = shapely.total_bounds(np.array([g for g, _, _ in shapes]))[2:]
         size = int(max(650, xmax + 1, ymax + 1))
@@ -182,10 +238,22 @@ def plot_overlays(matches: Matches, image_ids: list[str], out_dir: str | Path) -
         for geometry, status, width in shapes:
             for ring in _rings(geometry):
                 draw.line([tuple(xy) for xy in ring], fill=COLOURS[status], width=width)
+        if matches.errors is not None:
+            _legend(draw)
         path = out_dir / f"{image_id}.png"
         canvas.save(path)
         written.append(path)
     return written
+
+
+def _legend(draw: ImageDraw.ImageDraw) -> None:
+    """The colour of each outcome, one line each, in the top-left corner."""
+    names = ["TP", *dict.fromkeys([*FP_CLASSES, *FN_CLASSES])]
+    draw.rectangle((2, 2, 96, 8 + 12 * len(names)), fill=(24, 24, 28), outline=(90, 90, 90))
+    for k, name in enumerate(names):
+        y = 6 + 12 * k
+        draw.rectangle((6, y + 2, 14, y + 9), fill=COLOURS[name])
+        draw.text((18, y), ErrorClass(name).label if name != "TP" else "TP", fill=(230, 230, 230))
 
 
 def _rings(geometry: BaseGeometry) -> list[FloatArray]:

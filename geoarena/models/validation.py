@@ -78,7 +78,11 @@ def validate(
     pool: PostprocessPool | None = None,
     console: Console | None = None,
 ) -> ScoreResult:
-    """Full pipeline on the validation tiles: maps -> watershed -> polygons -> evaluator."""
+    """Full pipeline on the validation tiles: maps -> watershed -> polygons -> evaluator.
+
+    The score carries the evaluator's breakdown (merged/split/... errors, recall by size;
+    one line of it is printed to ``console``): merged and split buildings are what the
+    energy head and its watershed are there to fix."""
     pool = pool or PostprocessPool(0)
     show = console is not None and console.is_terminal
     rows: list[Row] = []
@@ -106,7 +110,10 @@ def validate(
     ids, bids, wkts, confs = zip(*rows, strict=True) if rows else ((), (), (), ())
     proposals = PolygonTable.from_wkt(ids, bids, wkts, confs, name="<validation proposals>")
     truth = truth_table({t.image_id: list(t.wkts) for t in val}, sorted(t.image_id for t in val))
-    return score(truth, proposals, rules="deepglobe")
+    result = score(truth, proposals, rules="deepglobe", breakdown=True)
+    if console is not None and result.breakdown is not None:
+        console.print(f"validation errors: {result.breakdown.overall.summary()}", soft_wrap=True)
+    return result
 
 
 __all__ = ["PostprocessPool", "tile_rows", "validate"]

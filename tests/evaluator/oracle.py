@@ -321,3 +321,91 @@ def oracle_mean_city_f1(
 ) -> float:
     cities = oracle_cities(images, rules, seen)
     return sum(f1(*c) for c in cities.values()) / len(cities) if cities else 0.0
+
+
+@dataclass
+class OracleErrors:
+    """The error class of every false positive and false negative, keyed by source row,
+    and per image the truths and true positives of each size ("small"/"medium"/"large")."""
+
+    proposal_class: dict[int, str]
+    truth_class: dict[int, str]
+    sizes: dict[str, dict[str, tuple[int, int]]]
+
+
+def oracle_errors(
+    truth: PolygonTable,
+    proposals: PolygonTable,
+    rules: Rules,
+    *,
+    cover: float = 0.5,
+    localisation_iou: float = 0.1,
+    size_bins: tuple[float, float] = (1024.0, 9216.0),
+    matching: OracleResult | None = None,
+) -> OracleErrors:
+    """The README's "Diagnostics" rules, one pair at a time over every truth x proposal of
+    each image (no index, no arrays). ``matching``: this scene's :func:`oracle_match`."""
+    matching = matching or oracle_match(truth, proposals, rules)
+    matched_truths = {t for t in matching.proposal_match.values() if t >= 0}
+    truths = prepare(truth, rules, "truth")
+    props = prepare(proposals, rules, "proposal")
+    out = OracleErrors({}, {}, {})
+    #: (proposal row, truth row) -> IoU and overlap area, for pairs of positive IoU
+    iou: dict[tuple[int, int], float] = {}
+    overlap: dict[tuple[int, int], float] = {}
+
+    def lies_in(a: Item, p: Item, t: Item) -> bool:
+        """``a`` (``p`` or ``t``) has at least ``cover`` of its area in the other one."""
+        pair = (p.row, t.row)
+        return pair in overlap and overlap[pair] >= cover * a.area
+
+    for image in sorted(set(truth.image_id.tolist()) | set(proposals.image_id.tolist())):
+        ts = [t for t in truths if t.image_id == image]
+        ps = [p for p in props if p.image_id == image]
+        for p in ps:
+            for t in ts:
+                value, _ = pair_iou(p, t, rules)
+                if value > 0:  # a pair the rules give IoU 0 overlaps nothing
+                    iou[p.row, t.row] = value
+                    overlap[p.row, t.row] = p.geometry.intersection(t.geometry).area
+        merged = {p.row for p in ps if sum(lies_in(t, p, t) for t in ts) >= 2}
+        split = {t.row for t in ts if sum(lies_in(p, p, t) for p in ps) >= 2}
+        for p in ps:
+            if matching.proposal_match[p.row] >= 0:
+                continue
+            best = max([iou.get((p.row, t.row), 0.0) for t in ts], default=0.0)
+            if best > 0 and passes(best, rules):
+                kind = "duplicate"
+            elif p.row in merged:
+                kind = "merged"
+            elif any(t.row in split and lies_in(p, p, t) for t in ts):
+                kind = "split"
+            elif best > localisation_iou:
+                kind = "localisation"
+            else:
+                kind = "false_alarm"
+            out.proposal_class[p.row] = kind
+        sizes = {"small": [0, 0], "medium": [0, 0], "large": [0, 0]}
+        for t in ts:
+            found = t.row in matched_truths
+            size = (
+                "small" if t.area < size_bins[0] else "medium" if t.area < size_bins[1] else "large"
+            )
+            sizes[size][0] += 1
+            sizes[size][1] += found
+            if found:
+                continue
+            best = max([iou.get((p.row, t.row), 0.0) for p in ps], default=0.0)
+            if best > 0 and passes(best, rules):
+                kind = "duplicate"
+            elif any(p.row in merged and lies_in(t, p, t) for p in ps):
+                kind = "merged"
+            elif t.row in split:
+                kind = "split"
+            elif best > localisation_iou:
+                kind = "localisation"
+            else:
+                kind = "miss"
+            out.truth_class[t.row] = kind
+        out.sizes[image] = {s: (n, k) for s, (n, k) in sizes.items()}
+    return out

@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 from shapely import affinity
 
 from geoarena.evaluator import PolygonTable, get_rules, score
+from geoarena.evaluator.breakdown import FN_CLASSES, FP_CLASSES, SIZES, BreakdownSettings
 from geoarena.evaluator.rules import CHOICES
 from geoarena.evaluator.synthetic import make_pair
 
 from .helpers import PRESET_NAMES, per_image
-from .oracle import oracle_cities, oracle_match, oracle_mean_city_f1
+from .oracle import oracle_cities, oracle_errors, oracle_match, oracle_mean_city_f1
 
 #: raise for a deeper hunt, e.g. GEOARENA_HYPOTHESIS_EXAMPLES=5000 pytest ...
 EXAMPLES = int(os.environ.get("GEOARENA_HYPOTHESIS_EXAMPLES", "300"))
@@ -223,8 +224,23 @@ KNOBS = {
 }
 
 
-def assert_same(truth: PolygonTable, props: PolygonTable, rules) -> None:
-    """Counts per image and per city, mean city F1, and every match, evaluator vs oracle."""
+#: breakdown settings around the defaults; the scenes' areas are 1 to ~300 px²
+BREAKDOWN_SETTINGS = st.builds(
+    BreakdownSettings,
+    cover=st.sampled_from([0.5, 0.25, 0.75, 1.0]),
+    localisation_iou=st.sampled_from([0.1, 0.0, 0.3]),
+    size_bins=st.sampled_from([(20.0, 60.0), (1024.0, 9216.0), (0.0, 25.0)]),
+)
+
+
+def assert_same(
+    truth: PolygonTable,
+    props: PolygonTable,
+    rules,
+    breakdown: BreakdownSettings | None = None,
+) -> None:
+    """Counts per image and per city, mean city F1, every match and every error class,
+    evaluator vs oracle."""
     expected = oracle_match(truth, props, rules)
     result = score(truth, props, rules)
     assert per_image(result) == expected.images, rules
@@ -233,8 +249,13 @@ def assert_same(truth: PolygonTable, props: PolygonTable, rules) -> None:
     mean_city_f1 = oracle_mean_city_f1(expected.images, rules, expected.seen)
     assert result.mean_city_f1 == pytest.approx(mean_city_f1)
 
-    detailed = score(truth, props, rules, details=True)  # no pruning, no settled pairs
+    breakdown = breakdown or BreakdownSettings(size_bins=(20.0, 60.0))
+    # no pruning, no settled pairs
+    detailed = score(truth, props, rules, details=True, breakdown=breakdown)
     assert per_image(detailed) == expected.images
+    assert_breakdown(truth, props, rules, detailed, expected, breakdown)
+    alone = score(truth, props, rules, breakdown=breakdown)  # pruned matching, pairs skipped
+    assert alone.breakdown.to_dict() == detailed.breakdown.to_dict()
     m = detailed.matches
     truth_iou = dict(zip(m.truth_rows.tolist(), m.truth_iou.tolist(), strict=True))
     assert truth_iou == expected.truth_iou
@@ -251,6 +272,42 @@ def assert_same(truth: PolygonTable, props: PolygonTable, rules) -> None:
             assert iou == expected.proposal_best_iou[int(row)]
 
 
+def assert_breakdown(truth, props, rules, result, expected, settings) -> None:
+    """The error classes partition FP and FN of every image, and every polygon's class and
+    every image's recall by size are the oracle's."""
+    b = result.breakdown
+    assert list(b.images) == [s.image_id for s in result.images]
+    for s in result.images:
+        e = b.images[s.image_id]
+        assert sum(e.fp.values()) == s.counts.fp and sum(e.fn.values()) == s.counts.fn
+        assert sum(r.tp for r in e.sizes.values()) == s.counts.tp
+    m = result.matches
+    got_p = {
+        int(row): FP_CLASSES[c].value
+        for row, c in zip(m.proposal_rows, m.errors.proposal, strict=True)
+        if c >= 0
+    }
+    got_t = {
+        int(row): FN_CLASSES[c].value
+        for row, c in zip(m.truth_rows, m.errors.truth, strict=True)
+        if c >= 0
+    }
+    want = oracle_errors(
+        truth,
+        props,
+        rules,
+        cover=settings.cover,
+        localisation_iou=settings.localisation_iou,
+        size_bins=settings.size_bins,
+        matching=expected,
+    )
+    assert got_p == want.proposal_class
+    assert got_t == want.truth_class
+    sizes = {i: {k: (r.truths, r.tp) for k, r in e.sizes.items()} for i, e in b.images.items()}
+    assert sizes == {i: want.sizes[i] for i in b.images}
+    assert set(SIZES) == set(b.overall.sizes)
+
+
 @SETTINGS
 @given(scene=scenes())
 def test_presets_equal_oracle(scene) -> None:
@@ -264,10 +321,11 @@ def test_presets_equal_oracle(scene) -> None:
     scene=scenes(),
     preset=st.sampled_from(PRESET_NAMES),
     knobs=st.fixed_dictionaries({}, optional=KNOBS),
+    breakdown=BREAKDOWN_SETTINGS,
 )
-def test_knob_overrides_equal_oracle(scene, preset, knobs) -> None:
+def test_knob_overrides_equal_oracle(scene, preset, knobs, breakdown) -> None:
     truth, props = scene
-    assert_same(truth, props, get_rules(preset, **knobs))
+    assert_same(truth, props, get_rules(preset, **knobs), breakdown)
 
 
 @settings(SETTINGS, max_examples=max(EXAMPLES // 3, 10))
