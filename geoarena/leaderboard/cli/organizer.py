@@ -20,7 +20,7 @@ from geoarena.errors import invalid_input_from
 from geoarena.evaluator import PRESETS, Metric
 from geoarena.leaderboard import access, challenges, serving
 from geoarena.leaderboard.api import create_app
-from geoarena.leaderboard.cli.options import DB_OPTION
+from geoarena.leaderboard.cli.options import DB_OPTION, truth_option
 from geoarena.leaderboard.db import open_database
 from geoarena.leaderboard.phases import PhaseChange
 from geoarena.leaderboard.settings import Settings
@@ -69,11 +69,8 @@ def challenge() -> None:
 @challenge.command("create")
 @DB_OPTION
 @click.argument("slug")
-@click.option(
-    "--truth",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="Hidden ground-truth CSV (an optional 'split' column sets the split).",
+@truth_option(
+    required=True, help="Hidden ground-truth CSV (an optional 'split' column sets the split)."
 )
 @click.option("--title", required=True)
 @click.option("--rules", type=click.Choice(list(PRESETS)), default="deepglobe", show_default=True)
