@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request, UploadFile
@@ -109,41 +110,33 @@ async def submit_baseline(
     )
 
 
-@router.post(
-    "/challenges/{slug}/close",
-    status_code=204,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+def _phase_step(verb: str, act: Callable[..., None], summary: str) -> None:
+    """``POST /challenges/{slug}/<verb>``: one step of a phase's life cycle, the same
+    service call as the CLI command and the admin page's button of that name."""
+
+    def step(slug: str, principal: OrganizerDep, db: DbDep, phase: str | None = None) -> None:
+        act(db, slug=slug, phase=phase, actor=principal.actor)
+
+    path = f"/challenges/{{slug}}/{verb}"
+    router.post(path, status_code=204, responses=_CHANGE, name=verb, description=summary)(step)
+
+
+_phase_step(
+    "close", finals.close_phase, "Close a phase now (before its close time, or when it has none)."
 )
-def close(slug: str, principal: OrganizerDep, db: DbDep, phase: str | None = None) -> None:
-    """Close a phase now (before its close time, or when it has none)."""
-    finals.close_phase(db, slug=slug, phase=phase, actor=principal.actor)
-
-
-@router.post(
-    "/challenges/{slug}/reopen",
-    status_code=204,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+_phase_step("reopen", finals.reopen_phase, "Reopen a closed phase (never after its reveal).")
+_phase_step(
+    "reveal",
+    finals.reveal,
+    "Publish the private board of a closed phase whose submissions are all scored.",
 )
-def reopen(slug: str, principal: OrganizerDep, db: DbDep, phase: str | None = None) -> None:
-    """Reopen a closed phase (never after its reveal)."""
-    finals.reopen_phase(db, slug=slug, phase=phase, actor=principal.actor)
-
-
-@router.post(
-    "/challenges/{slug}/reveal",
-    status_code=204,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
-)
-def reveal(slug: str, principal: OrganizerDep, db: DbDep, phase: str | None = None) -> None:
-    """Publish the private board of a closed phase whose submissions are all scored."""
-    finals.reveal(db, slug=slug, phase=phase, actor=principal.actor)
 
 
 @router.post(
     "/challenges/{slug}/rescore",
     status_code=202,
     response_model=RescoreView,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+    responses=_CHANGE,
 )
 def rescore(slug: str, body: RescoreRequest, principal: OrganizerDep, db: DbDep) -> RescoreView:
     """Re-score every submission with the current truth: with a new split
@@ -163,7 +156,7 @@ def rescore(slug: str, body: RescoreRequest, principal: OrganizerDep, db: DbDep)
     "/challenges/{slug}/rescore/truth",
     status_code=202,
     response_model=RescoreView,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+    responses=_CHANGE,
 )
 async def rescore_with_truth(
     slug: str,
@@ -188,7 +181,7 @@ async def rescore_with_truth(
 @router.get(
     "/rescores/{rescore_id}",
     response_model=RescoreView,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+    responses=_NOT_FOUND,
 )
 def rescore_status(rescore_id: RescoreId, principal: OrganizerDep, db: DbDep) -> RescoreView:
     """Progress and, once ready, the rank changes the rescore would publish."""
@@ -198,7 +191,7 @@ def rescore_status(rescore_id: RescoreId, principal: OrganizerDep, db: DbDep) ->
 @router.post(
     "/rescores/{rescore_id}/discard",
     status_code=204,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+    responses=_CHANGE,
 )
 def discard_rescore(rescore_id: RescoreId, principal: OrganizerDep, db: DbDep) -> None:
     """Drop a rescore's scores unpublished (the boards never showed them)."""
@@ -208,7 +201,7 @@ def discard_rescore(rescore_id: RescoreId, principal: OrganizerDep, db: DbDep) -
 @router.post(
     "/rescores/{rescore_id}/publish",
     status_code=204,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+    responses=_CHANGE,
 )
 def publish_rescore(rescore_id: RescoreId, principal: OrganizerDep, db: DbDep) -> None:
     """Show a ready rescore's scores on every board (with its truth and split)."""
@@ -236,7 +229,7 @@ def export(
 @router.put(
     "/challenges/{slug}/phases/{name}",
     response_model=PhaseView,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+    responses=_CHANGE,
 )
 def set_phase(
     slug: str, name: str, change: PhaseChange, principal: OrganizerDep, db: DbDep
