@@ -178,31 +178,19 @@ async def rescore_with_truth(
     return rescoring.rescore_status(db, rescore_id=run_id)
 
 
-@router.get(
-    "/rescores/{rescore_id}",
-    response_model=RescoreView,
-    responses=_NOT_FOUND,
-)
+@router.get("/rescores/{rescore_id}", response_model=RescoreView, responses=_NOT_FOUND)
 def rescore_status(rescore_id: RescoreId, principal: OrganizerDep, db: DbDep) -> RescoreView:
     """Progress and, once ready, the rank changes the rescore would publish."""
     return rescoring.rescore_status(db, rescore_id=rescore_id)
 
 
-@router.post(
-    "/rescores/{rescore_id}/discard",
-    status_code=204,
-    responses=_CHANGE,
-)
+@router.post("/rescores/{rescore_id}/discard", status_code=204, responses=_CHANGE)
 def discard_rescore(rescore_id: RescoreId, principal: OrganizerDep, db: DbDep) -> None:
     """Drop a rescore's scores unpublished (the boards never showed them)."""
     rescoring.discard_rescore(db, rescore_id=rescore_id, actor=principal.actor)
 
 
-@router.post(
-    "/rescores/{rescore_id}/publish",
-    status_code=204,
-    responses=_CHANGE,
-)
+@router.post("/rescores/{rescore_id}/publish", status_code=204, responses=_CHANGE)
 def publish_rescore(rescore_id: RescoreId, principal: OrganizerDep, db: DbDep) -> None:
     """Show a ready rescore's scores on every board (with its truth and split)."""
     rescoring.publish_rescore(db, rescore_id=rescore_id, actor=principal.actor)
@@ -226,11 +214,7 @@ def export(
     )
 
 
-@router.put(
-    "/challenges/{slug}/phases/{name}",
-    response_model=PhaseView,
-    responses=_CHANGE,
-)
+@router.put("/challenges/{slug}/phases/{name}", response_model=PhaseView, responses=_CHANGE)
 def set_phase(
     slug: str, name: str, change: PhaseChange, principal: OrganizerDep, db: DbDep
 ) -> PhaseView:
