@@ -1,24 +1,29 @@
 """Reading the pages' posted forms: the CSRF check first, then text fields and the phase
-fields, validated by the same models as the API's JSON (forms have no null and no
-numbers, so a blank field means "not set")."""
+fields, read and validated by the same model as the API's JSON (a form has no null, so
+a blank field means "not set")."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import Request
 from fastapi.datastructures import FormData
 from pydantic import ValidationError
 
-from geoarena.errors import InvalidInput, invalid_input_from
-from geoarena.leaderboard.phases import PhaseChange, blank_is_none
+from geoarena.errors import invalid_input_from
+from geoarena.leaderboard.phases import PhaseChange
 from geoarena.leaderboard.web import csrf
 
-#: the phase form's fields that are times (``datetime-local`` inputs, read as UTC).
-TIMES = ("opens_at", "closes_at", "finals_until")
-#: its count fields (a number, ``none`` for unlimited, blank for "keep").
-COUNTS = ("daily_limit", "total_limit", "concurrent_limit", "final_selections")
+#: the phase form's fields: ``datetime-local`` times (UTC, as the model reads a time
+#: without a zone), counts (a number, or ``none`` for unlimited) and the late policy.
+PHASE_FIELDS = (
+    "opens_at",
+    "closes_at",
+    "finals_until",
+    "daily_limit",
+    "total_limit",
+    "concurrent_limit",
+    "final_selections",
+    "late_policy",
+)
 
 
 async def checked_form(request: Request, *, files: int = 0, fields: int = 100) -> FormData:
@@ -34,26 +39,9 @@ def text(form: FormData, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def utc_time(value: str) -> datetime:
-    """A ``datetime-local`` value (or any ISO time), UTC unless it names its zone."""
-    parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
 def phase_change(form: FormData) -> PhaseChange:
-    """The phase fields filled in (blank: keep), validated like the API's."""
-    fields: dict[str, Any] = {}
-    try:
-        for name in TIMES:
-            if text(form, name):
-                fields[name] = utc_time(text(form, name))
-    except ValueError as exc:
-        raise InvalidInput.about(f"not a time: {exc}", column=name) from None
-    for name in COUNTS:
-        if text(form, name):
-            fields[name] = blank_is_none(text(form, name))
-    if text(form, "late_policy"):
-        fields["late_policy"] = text(form, "late_policy")
+    """The phase fields filled in (blank: keep), read and validated by the API's model."""
+    fields = {name: text(form, name) for name in PHASE_FIELDS if text(form, name)}
     try:
         return PhaseChange.model_validate(fields)
     except ValidationError as exc:
