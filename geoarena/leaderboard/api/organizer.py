@@ -8,17 +8,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Path, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BeforeValidator
 
-from geoarena.evaluator import Metric
 from geoarena.leaderboard import access, boards, challenges, finals, moderation, rescoring
 from geoarena.leaderboard.access import TokenView
 from geoarena.leaderboard.api.deps import DbDep, OrganizerDep, SettingsDep
 from geoarena.leaderboard.api.errors import COMMON_RESPONSES, ErrorBody
 from geoarena.leaderboard.api.files import CSV_RESPONSES, board_download, receive_submission
-from geoarena.leaderboard.api.schemas import ExclusionUpdate, RescoreRequest
+from geoarena.leaderboard.api.schemas import ChallengeCreate, ExclusionUpdate, RescoreRequest
 from geoarena.leaderboard.challenges import ChallengeText, ChallengeView, TeamView
-from geoarena.leaderboard.phases import Limit, PhaseChange, PhaseView, blank_is_none
+from geoarena.leaderboard.phases import Limit, PhaseChange, PhaseView
 from geoarena.leaderboard.rescoring import RescoreView
 from geoarena.leaderboard.schema import MAX_KEY
 from geoarena.leaderboard.states import Split
@@ -36,8 +34,6 @@ _CHANGE: dict[int | str, dict[str, Any]] = {**_NOT_FOUND, 409: {"model": ErrorBo
 #: with a server error rather than finding nothing).
 RescoreId = Annotated[int, Path(ge=1, le=MAX_KEY)]
 
-SLUG = r"^[a-z0-9][a-z0-9-]{0,63}$"
-
 
 @router.post(
     "/challenges",
@@ -49,14 +45,7 @@ async def create_challenge(
     principal: OrganizerDep,
     db: DbDep,
     file: UploadFile,
-    slug: Annotated[str, Form(pattern=SLUG)],
-    title: Annotated[str, Form(min_length=1, max_length=200)],
-    rules: Annotated[str, Form()] = "deepglobe",
-    ranking_metric: Annotated[Metric | None, BeforeValidator(blank_is_none), Form()] = None,
-    description: Annotated[str, Form(max_length=20_000)] = "",
-    terms: Annotated[str, Form(max_length=20_000)] = "",
-    data_description: Annotated[str, Form(max_length=20_000)] = "",
-    public_fraction: Annotated[float, Form(gt=0, lt=1)] = 0.3,
+    setup: Annotated[ChallengeCreate, Form()],
     daily_limit: Annotated[Limit, Form(description="per UTC day, or 'none'")] = 5,
     total_limit: Annotated[Limit, Form(description="in the phase, or 'none'")] = None,
     concurrent_limit: Annotated[Limit, Form(description="being scored at once, or 'none'")] = 2,
@@ -72,16 +61,9 @@ async def create_challenge(
     return await run_in_threadpool(
         challenges.create_challenge,
         db,
-        slug=slug,
-        title=title,
+        **setup.model_dump(),
         truth=await file.read(),
         truth_filename=file.filename or "truth.csv",
-        rules=rules,
-        ranking_metric=ranking_metric,
-        description=description,
-        terms=terms,
-        data_description=data_description,
-        public_fraction=public_fraction,
         phase=phase,
         actor=principal.actor,
     )
