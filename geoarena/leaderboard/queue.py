@@ -96,9 +96,10 @@ def position(session: Session, submission_id: int) -> int | None:
 
 class JobView(BaseModel):
     """A scoring job as organizers inspect it: attempts, the worker that held it last and
-    the platform error it logged (a traceback's end), if any."""
+    the platform error it logged (a traceback's end), if any. Read from the ``Job`` row's
+    attributes of the same names."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, from_attributes=True)
 
     id: int
     #: the rescore it belongs to (None: the submission's first scoring)
@@ -116,19 +117,7 @@ def jobs_of(session: Session, submission_id: int) -> list[JobView]:
     jobs = session.execute(
         select(Job).where(Job.submission_id == submission_id).order_by(Job.id)
     ).scalars()
-    return [
-        JobView(
-            id=j.id,
-            rescore_id=j.rescore_id,
-            status=j.status,
-            attempts=j.attempts,
-            lease_owner=j.lease_owner,
-            last_error=j.last_error,
-            enqueued_at=j.enqueued_at,
-            finished_at=j.finished_at,
-        )
-        for j in jobs
-    ]
+    return [JobView.model_validate(j) for j in jobs]
 
 
 class JobQueue:

@@ -15,7 +15,7 @@ import pytest
 
 from geoarena import leaderboard as lb
 from tests.leaderboard import procs
-from tests.leaderboard.conftest import ENGINES, _postgres_schema_url
+from tests.leaderboard.conftest import ENGINES, engine_url
 from tests.leaderboard.factories import degrade, synthetic
 
 pytestmark = pytest.mark.slow
@@ -30,13 +30,7 @@ SEED = os.environ.get("GEOARENA_CONTRACT_SEED", "1")
 @pytest.fixture(scope="module", params=ENGINES)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """Each engine: PostgreSQL refuses what SQLite stores (NUL in text, 64-bit numbers)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('contract') / 'api.db'}"
-        return
-    base = os.environ.get("GEOARENA_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("GEOARENA_TEST_POSTGRES_URL is not set")
-    yield from _postgres_schema_url(base)
+    yield from engine_url(request.param, tmp_path_factory.mktemp("contract") / "api.db")
 
 
 @pytest.fixture(scope="module")

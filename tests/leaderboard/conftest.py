@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -31,11 +32,12 @@ def _postgres_schema_url(base: str) -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=ENGINES)
-def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """URL of an empty database (SQLite file, or a private PostgreSQL schema)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'lb.db'}"
+def engine_url(engine: str, sqlite_file: Path) -> Iterator[str]:
+    """URL of an empty database on ``engine`` (an ``ENGINES`` value): the SQLite file
+    ``sqlite_file``, or a private PostgreSQL schema (skipped when
+    GEOARENA_TEST_POSTGRES_URL is not set). Module-scoped fixtures use it too."""
+    if engine == "sqlite":
+        yield f"sqlite:///{sqlite_file}"
         return
     base = os.environ.get("GEOARENA_TEST_POSTGRES_URL")
     if not base:
@@ -43,23 +45,31 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     yield from _postgres_schema_url(base)
 
 
+def migrated(url: str) -> Iterator[Database]:
+    """A migrated database at ``url``, disposed afterwards."""
+    database = Database(url)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(params=ENGINES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of an empty database (SQLite file, or a private PostgreSQL schema)."""
+    yield from engine_url(request.param, tmp_path / "lb.db")
+
+
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:
+def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'lb.db'}"
 
 
 @pytest.fixture
 def db(db_url: str) -> Iterator[Database]:
     """A migrated database on each engine."""
-    database = Database(db_url)
-    database.migrate()
-    yield database
-    database.dispose()
+    yield from migrated(db_url)
 
 
 @pytest.fixture
 def sqlite_db(sqlite_url: str) -> Iterator[Database]:
-    database = Database(sqlite_url)
-    database.migrate()
-    yield database
-    database.dispose()
+    yield from migrated(sqlite_url)

@@ -75,6 +75,8 @@ def test_organizer_commands(db_url: str, tmp_path) -> None:
         "2999-01-01T00:00:00",
     )
     assert "total 10" in out and "finals 1" in out and "2999-01-01" in out
+    late = CliRunner().invoke(cli, ["leaderboard", "phase", "cli", "main", *db, "--opens", "soon"])
+    assert late.exit_code == 2 and "opens_at" in late.output  # named, no traceback
     _invoke("team", "add", "cli", "alpha", *db)
     token = _invoke(
         "token", "issue", *db, "--member", "ann", "--challenge", "cli", "--team", "alpha"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import httpx
 import pytest
 
@@ -61,56 +63,27 @@ def test_cli_server_worker_round_trip(db_url, tmp_path) -> None:
         ).strip()
     limit = {"GEOARENA_MAX_UPLOAD_BYTES": "1000000"}
     with procs.server(db_url, **limit) as url, procs.worker(db_url):
+
+        def remote(*args: str, token: str) -> subprocess.CompletedProcess[str]:
+            """A participant's (or baseline's) command against this server and challenge."""
+            where = ("--server", url, "--token", token, "--challenge", "e2e")
+            return procs.run_cli("leaderboard", *args, *where)
+
         for team, data in files.items():
             path = tmp_path / f"{team}.csv"
             path.write_bytes(data)
-            out = _ok(
-                procs.run_cli(
-                    "leaderboard",
-                    "submit",
-                    str(path),
-                    "--server",
-                    url,
-                    "--token",
-                    tokens[team],
-                    "--challenge",
-                    "e2e",
-                    "--wait",
-                    "60",
-                )
-            )
+            out = _ok(remote("submit", str(path), "--wait", "60", token=tokens[team]))
             assert "scored" in out and "public: F1" in out
         bad = tmp_path / "bad.csv"
         bad.write_text("ImageId,BuildingId,PolygonWKT_Pix,Confidence\nnope,1,POLYGON EMPTY,1\n")
-        result = procs.run_cli(
-            "leaderboard",
-            "submit",
-            str(bad),
-            "--server",
-            url,
-            "--token",
-            tokens["beta"],
-            "--challenge",
-            "e2e",
-        )
+        result = remote("submit", str(bad), token=tokens["beta"])
         assert result.returncode == 2
         assert "bad.csv:2: [ImageId]" in result.stderr
         board = httpx.get(f"{url}/api/v1/challenges/e2e/leaderboard", timeout=30).json()
         assert [(r["rank"], r["team"]) for r in board["rows"]] == [(1, "alpha"), (2, "beta")]
         assert board["rows"][0]["value"] == 1.0
         assert set(board["cities"]) == set(board["rows"][1]["score"]["cities"])
-        status = _ok(
-            procs.run_cli(
-                "leaderboard",
-                "status",
-                "--server",
-                url,
-                "--token",
-                tokens["beta"],
-                "--challenge",
-                "e2e",
-            )
-        )
+        status = _ok(remote("status", token=tokens["beta"]))
         assert "2 submission(s) left" in status
         # Saved credentials stand in for --server and --token; a bad token is never saved.
         saved = {"GEOARENA_CREDENTIALS": str(tmp_path / "conf" / "credentials.json")}
@@ -126,38 +99,10 @@ def test_cli_server_worker_round_trip(db_url, tmp_path) -> None:
         ).strip()
         base = tmp_path / "base.csv"
         base.write_bytes(degrade(props, 0.5, seed=4))
-        out = _ok(
-            procs.run_cli(
-                "leaderboard",
-                "submit",
-                str(base),
-                "--server",
-                url,
-                "--token",
-                org,
-                "--challenge",
-                "e2e",
-                "--baseline",
-                "U-Net",
-                "--wait",
-                "60",
-            )
-        )
+        out = _ok(remote("submit", str(base), "--baseline", "U-Net", "--wait", "60", token=org))
         assert "scored" in out
         first_beta = status.split("\n")[1].split()[0]
-        out = _ok(
-            procs.run_cli(
-                "leaderboard",
-                "finals",
-                first_beta,
-                "--server",
-                url,
-                "--token",
-                tokens["beta"],
-                "--challenge",
-                "e2e",
-            )
-        )
+        out = _ok(remote("finals", first_beta, token=tokens["beta"]))
         assert first_beta in out
         shown = _ok(procs.run_cli("leaderboard", "show", "e2e", "--server", url))
         assert "alpha" in shown and "beta" in shown and "U-Net (baseline)" in shown

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import Connection, inspect, text
 
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.schema import Base
@@ -40,36 +40,72 @@ def test_upgrade_from_empty_step_by_step_equals_fresh(db_url: str, tmp_path) -> 
     db.dispose()
 
 
+NOW = datetime(2026, 1, 1)
+#: rows as revision 0001 has them; the tests of later revisions add that revision's columns.
+BLOB = {"sha256": "ab", "size": 1, "compression": "none", "data": b"x", "created_at": NOW}
+CHALLENGE = {
+    "id": 1,
+    "slug": "old",
+    "title": "Old",
+    "description": "",
+    "rules": "deepglobe",
+    "ranking_metric": "f1",
+    "truth_sha256": "ab",
+    "truth_filename": "t.csv",
+    "split_source": "hash",
+    "split_salt": "s",
+    "created_at": NOW,
+}
+PHASE = {"id": 1, "challenge_id": 1, "name": "main", "final_selections": 2}
+SUBMISSION = {
+    "id": 1,
+    "uuid": "u1",
+    "phase_id": 1,
+    "file_sha256": "ab",
+    "file_size": 1,
+    "filename": "f.csv",
+    "description": "",
+    "status": "scored",
+    "is_baseline": False,
+    "selected_final": False,
+    "created_at": NOW,
+}
+SCORE = {
+    "submission_id": 1,
+    "split": "public",
+    "generation": 0,
+    "f1": 0.5,
+    "precision": 0.5,
+    "recall": 0.5,
+    "tp": 1,
+    "fp": 1,
+    "fn": 1,
+    "mean_city_f1": 0.5,
+    "cities": "{}",
+    "rules": "deepglobe",
+    "evaluator_version": "1",
+    "truth_sha256": "ab",
+    "created_at": NOW,
+}
+
+
+def _insert(conn: Connection, table: str, row: dict[str, object], **more: object) -> None:
+    """One row in raw SQL: an old revision's schema, which the ORM no longer maps."""
+    values = {**row, **more}
+    columns, marks = ", ".join(values), ", ".join(f":{name}" for name in values)
+    conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({marks})"), values)
+
+
 def test_upgrade_keeps_existing_data(db_url: str) -> None:
     """A database holding a challenge at revision 0001 upgrades to head with its data."""
-    from sqlalchemy import text
-
     db = Database(db_url)
     db.migrate("0001")
     with db.engine.connect() as conn:
         assert "board_version" not in {c["name"] for c in inspect(conn).get_columns("phases")}
     with db.write_engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO blobs (sha256, size, compression, data, created_at) "
-                "VALUES ('ab', 1, 'none', :data, :now)"
-            ),
-            {"data": b"x", "now": datetime(2026, 1, 1)},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO challenges (id, slug, title, description, rules, ranking_metric, "
-                "truth_sha256, truth_filename, split_source, split_salt, created_at) VALUES "
-                "(1, 'old', 'Old', '', 'deepglobe', 'f1', 'ab', 't.csv', 'hash', 's', :now)"
-            ),
-            {"now": datetime(2026, 1, 1)},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO phases (id, challenge_id, name, final_selections, public_fraction) "
-                "VALUES (1, 1, 'main', 2, 0.3)"
-            )
-        )
+        _insert(conn, "blobs", BLOB)
+        _insert(conn, "challenges", CHALLENGE)
+        _insert(conn, "phases", PHASE, public_fraction=0.3)
     db.migrate()
     with db.engine.connect() as conn:
         row = conn.execute(text("SELECT name, board_version FROM phases")).one()
@@ -81,59 +117,17 @@ def test_upgrade_keeps_existing_data(db_url: str) -> None:
 def test_upgrade_to_0003_keeps_what_the_boards_showed(db_url: str) -> None:
     """0002 -> 0003: the published generation, the reveal and the split move to their new
     places, so an upgraded challenge shows exactly what it showed before."""
-    from sqlalchemy import text
-
     db = Database(db_url)
     db.migrate("0002")
-    now = datetime(2026, 1, 1)
     with db.write_engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO blobs (sha256, size, compression, data, created_at) "
-                "VALUES ('ab', 1, 'none', :data, :now)"
-            ),
-            {"data": b"x", "now": now},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO challenges (id, slug, title, description, rules, ranking_metric, "
-                "truth_sha256, truth_filename, split_source, split_salt, revealed_at, "
-                "created_at) VALUES (1, 'old', 'Old', '', 'deepglobe', 'f1', 'ab', 't.csv', "
-                "'hash', 's', :now, :now)"
-            ),
-            {"now": now},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO phases (id, challenge_id, name, final_selections, public_fraction,"
-                " board_version) VALUES (1, 1, 'main', 2, 0.4, 0)"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO submissions (id, uuid, phase_id, file_sha256, file_size, "
-                "filename, description, status, is_baseline, selected_final, created_at) "
-                "VALUES (1, 'u1', 1, 'ab', 1, 'f.csv', '', 'scored', false, false, :now)"
-            ),
-            {"now": now},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO rescores (id, challenge_id, truth_sha256, truth_filename, reason, "
-                "status, created_at) VALUES (7, 1, 'ab', 't.csv', '', 'published', :now)"
-            ),
-            {"now": now},
-        )
+        _insert(conn, "blobs", BLOB)
+        _insert(conn, "challenges", CHALLENGE, revealed_at=NOW)
+        _insert(conn, "phases", PHASE, public_fraction=0.4, board_version=0)
+        _insert(conn, "submissions", SUBMISSION)
+        rescore = {"id": 7, "challenge_id": 1, "truth_sha256": "ab", "truth_filename": "t.csv"}
+        _insert(conn, "rescores", rescore, reason="", status="published", created_at=NOW)
         for generation, current in ((0, False), (7, True)):
-            conn.execute(
-                text(
-                    "INSERT INTO scores (submission_id, split, generation, current, f1, "
-                    "precision, recall, tp, fp, fn, mean_city_f1, cities, rules, "
-                    "evaluator_version, truth_sha256, created_at) VALUES (1, 'public', :g, "
-                    ":c, 0.5, 0.5, 0.5, 1, 1, 1, 0.5, '{}', 'deepglobe', '1', 'ab', :now)"
-                ),
-                {"g": generation, "c": current, "now": now},
-            )
+            _insert(conn, "scores", SCORE, generation=generation, current=current)
     db.migrate()
     with db.engine.connect() as conn:
         challenge = conn.execute(
@@ -155,63 +149,24 @@ def test_upgrade_to_0004_keeps_scores_without_per_image_counts(db_url: str) -> N
     """0003 -> 0004: old scores stay as they were, with no per-image counts (the board
     shows them without an interval), challenges get empty rules and data texts; and back
     down to 0003 with the scores intact."""
-    from sqlalchemy import text
-
     from geoarena import leaderboard as lb
 
     db = Database(db_url)
     db.migrate("0003")
-    now = datetime(2026, 1, 1)
     with db.write_engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO blobs (sha256, size, compression, data, created_at) "
-                "VALUES ('ab', 1, 'none', :data, :now)"
-            ),
-            {"data": b"x", "now": now},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO challenges (id, slug, title, description, rules, ranking_metric, "
-                "truth_sha256, truth_filename, split_source, split_salt, public_fraction, "
-                "generation, created_at) VALUES (1, 'old', 'Old', '', 'deepglobe', 'f1', 'ab', "
-                "'t.csv', 'hash-city', 's', 0.3, 0, :now)"
-            ),
-            {"now": now},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO phases (id, challenge_id, name, final_selections, board_version, "
-                "late_policy) VALUES (1, 1, 'main', 2, 0, 'refuse')"
-            )
-        )
+        _insert(conn, "blobs", BLOB)
+        latest = {"split_source": "hash-city", "public_fraction": 0.3, "generation": 0}
+        _insert(conn, "challenges", {**CHALLENGE, **latest})
+        _insert(conn, "phases", PHASE, board_version=0, late_policy="refuse")
         for team_id, name in ((1, "a"), (2, "b")):
-            conn.execute(
-                text(
-                    "INSERT INTO teams (id, challenge_id, name, lock_version, created_at) "
-                    "VALUES (:i, 1, :n, 0, :now)"
-                ),
-                {"i": team_id, "n": name, "now": now},
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO submissions (id, uuid, phase_id, team_id, file_sha256, "
-                    "file_size, filename, description, status, is_baseline, selected_final, "
-                    "is_late, created_at) VALUES (:i, :u, 1, :i, 'ab', 1, 'f.csv', '', "
-                    "'scored', false, false, false, :now)"
-                ),
-                {"i": team_id, "u": f"u{team_id}", "now": now},
-            )
+            team = {"id": team_id, "challenge_id": 1, "name": name}
+            _insert(conn, "teams", team, lock_version=0, created_at=NOW)
+            late = {"team_id": team_id, "is_late": False}
+            _insert(conn, "submissions", SUBMISSION, id=team_id, uuid=f"u{team_id}", **late)
             for split in ("public", "private"):
-                conn.execute(
-                    text(
-                        "INSERT INTO scores (submission_id, split, generation, f1, precision, "
-                        "recall, tp, fp, fn, mean_city_f1, cities, rules, evaluator_version, "
-                        "truth_sha256, created_at) VALUES (:i, :s, 0, :f, 0.5, 0.5, 1, 1, 1, "
-                        ":f, '{}', 'deepglobe', '1', 'ab', :now)"
-                    ),
-                    {"i": team_id, "s": split, "f": 0.9 - 0.1 * team_id, "now": now},
-                )
+                value = 0.9 - 0.1 * team_id
+                scored = {"split": split, "f1": value, "mean_city_f1": value}
+                _insert(conn, "scores", SCORE, submission_id=team_id, **scored)
     db.migrate()
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

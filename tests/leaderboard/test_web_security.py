@@ -136,3 +136,24 @@ def test_a_login_makes_older_forms_stale(db) -> None:
             "/logout", data={"csrf_token": webforms.csrf_token(client, "/")}, follow_redirects=False
         )
         assert r.status_code == 303 and "geoarena_token=" in r.headers["set-cookie"]
+
+
+def test_phase_form_reads_times_as_utc_and_names_a_bad_one(db) -> None:
+    """The admin page's phase form goes through PhaseChange: a ``datetime-local`` value is
+    UTC, ``none`` is unlimited, a blank field is kept, and a value that is not a time is a
+    422 naming its field (nothing changed)."""
+    arena = make_arena(db, daily_limit=3)
+    route = f"/admin/c/{arena.slug}/phases"
+    with TestClient(_app(arena)) as client:
+        assert webforms.login(client, arena.organizer_token).status_code == 303
+        form = {"csrf_token": webforms.csrf_token(client, f"/admin/c/{arena.slug}")}
+        fields = {"name": "main", "closes_at": "2999-01-01T10:30", "daily_limit": "none"}
+        answer = client.post(route, data={**form, **fields}, follow_redirects=False)
+        assert answer.status_code == 303
+        refused = client.post(route, data={**form, "name": "main", "opens_at": "soon"})
+        assert refused.status_code == 422 and "opens_at" in refused.text
+    (phase,) = lb.challenge_view(db, slug=arena.slug).phases
+    assert (
+        phase.closes_at is not None and phase.closes_at.isoformat() == "2999-01-01T10:30:00+00:00"
+    )
+    assert phase.daily_limit is None and phase.opens_at is None

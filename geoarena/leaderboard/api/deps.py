@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from geoarena.errors import Forbidden, LimitExceeded
+from geoarena.leaderboard import boards
 from geoarena.leaderboard.access import Principal, authenticate, split_token
+from geoarena.leaderboard.boards import Board
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.errors import Unauthorized
 from geoarena.leaderboard.settings import Settings
+from geoarena.leaderboard.states import Split
 from geoarena.leaderboard.web.cookies import LOGIN_COOKIE
 
 #: cookie that carries the token for the server-rendered pages (set by the login form).
@@ -142,3 +146,24 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 OrganizerDep = Annotated[Principal, Depends(organizer)]
 PagePrincipal = Annotated[Principal | None, Depends(page_principal)]
+
+
+@dataclass(frozen=True)
+class BoardQuery:
+    """The board a request names with ``?split=`` and ``?phase=`` (the current phase when
+    none); the caller's principal decides whether a private board before reveal is shown."""
+
+    split: Split
+    phase: str | None
+
+    def board(self, db: Database, *, slug: str, principal: Principal | None) -> Board:
+        return boards.leaderboard(
+            db, slug=slug, split=self.split, phase=self.phase, principal=principal
+        )
+
+
+def board_query(split: Split = Split.PUBLIC, phase: str | None = None) -> BoardQuery:
+    return BoardQuery(split, phase)
+
+
+BoardQueryDep = Annotated[BoardQuery, Depends(board_query)]

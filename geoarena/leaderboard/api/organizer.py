@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BeforeValidator
 
-from geoarena.evaluator import Metric
 from geoarena.leaderboard import access, boards, challenges, finals, moderation, rescoring
 from geoarena.leaderboard.access import TokenView
 from geoarena.leaderboard.api.deps import DbDep, OrganizerDep, SettingsDep
 from geoarena.leaderboard.api.errors import COMMON_RESPONSES, ErrorBody
 from geoarena.leaderboard.api.files import CSV_RESPONSES, board_download, receive_submission
-from geoarena.leaderboard.api.schemas import ExclusionUpdate, RescoreRequest
+from geoarena.leaderboard.api.schemas import ChallengeCreate, ExclusionUpdate, RescoreRequest
 from geoarena.leaderboard.challenges import ChallengeText, ChallengeView, TeamView
-from geoarena.leaderboard.phases import Limit, PhaseChange, PhaseView, blank_is_none
+from geoarena.leaderboard.phases import Limit, PhaseChange, PhaseView
 from geoarena.leaderboard.rescoring import RescoreView
 from geoarena.leaderboard.schema import MAX_KEY
 from geoarena.leaderboard.states import Split
@@ -35,8 +34,6 @@ _CHANGE: dict[int | str, dict[str, Any]] = {**_NOT_FOUND, 409: {"model": ErrorBo
 #: with a server error rather than finding nothing).
 RescoreId = Annotated[int, Path(ge=1, le=MAX_KEY)]
 
-SLUG = r"^[a-z0-9][a-z0-9-]{0,63}$"
-
 
 @router.post(
     "/challenges",
@@ -48,14 +45,7 @@ async def create_challenge(
     principal: OrganizerDep,
     db: DbDep,
     file: UploadFile,
-    slug: Annotated[str, Form(pattern=SLUG)],
-    title: Annotated[str, Form(min_length=1, max_length=200)],
-    rules: Annotated[str, Form()] = "deepglobe",
-    ranking_metric: Annotated[Metric | None, BeforeValidator(blank_is_none), Form()] = None,
-    description: Annotated[str, Form(max_length=20_000)] = "",
-    terms: Annotated[str, Form(max_length=20_000)] = "",
-    data_description: Annotated[str, Form(max_length=20_000)] = "",
-    public_fraction: Annotated[float, Form(gt=0, lt=1)] = 0.3,
+    setup: Annotated[ChallengeCreate, Form()],
     daily_limit: Annotated[Limit, Form(description="per UTC day, or 'none'")] = 5,
     total_limit: Annotated[Limit, Form(description="in the phase, or 'none'")] = None,
     concurrent_limit: Annotated[Limit, Form(description="being scored at once, or 'none'")] = 2,
@@ -71,16 +61,9 @@ async def create_challenge(
     return await run_in_threadpool(
         challenges.create_challenge,
         db,
-        slug=slug,
-        title=title,
+        **setup.model_dump(),
         truth=await file.read(),
         truth_filename=file.filename or "truth.csv",
-        rules=rules,
-        ranking_metric=ranking_metric,
-        description=description,
-        terms=terms,
-        data_description=data_description,
-        public_fraction=public_fraction,
         phase=phase,
         actor=principal.actor,
     )
@@ -109,41 +92,33 @@ async def submit_baseline(
     )
 
 
-@router.post(
-    "/challenges/{slug}/close",
-    status_code=204,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+def _phase_step(verb: str, act: Callable[..., None], summary: str) -> None:
+    """``POST /challenges/{slug}/<verb>``: one step of a phase's life cycle, the same
+    service call as the CLI command and the admin page's button of that name."""
+
+    def step(slug: str, principal: OrganizerDep, db: DbDep, phase: str | None = None) -> None:
+        act(db, slug=slug, phase=phase, actor=principal.actor)
+
+    path = f"/challenges/{{slug}}/{verb}"
+    router.post(path, status_code=204, responses=_CHANGE, name=verb, description=summary)(step)
+
+
+_phase_step(
+    "close", finals.close_phase, "Close a phase now (before its close time, or when it has none)."
 )
-def close(slug: str, principal: OrganizerDep, db: DbDep, phase: str | None = None) -> None:
-    """Close a phase now (before its close time, or when it has none)."""
-    finals.close_phase(db, slug=slug, phase=phase, actor=principal.actor)
-
-
-@router.post(
-    "/challenges/{slug}/reopen",
-    status_code=204,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+_phase_step("reopen", finals.reopen_phase, "Reopen a closed phase (never after its reveal).")
+_phase_step(
+    "reveal",
+    finals.reveal,
+    "Publish the private board of a closed phase whose submissions are all scored.",
 )
-def reopen(slug: str, principal: OrganizerDep, db: DbDep, phase: str | None = None) -> None:
-    """Reopen a closed phase (never after its reveal)."""
-    finals.reopen_phase(db, slug=slug, phase=phase, actor=principal.actor)
-
-
-@router.post(
-    "/challenges/{slug}/reveal",
-    status_code=204,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
-)
-def reveal(slug: str, principal: OrganizerDep, db: DbDep, phase: str | None = None) -> None:
-    """Publish the private board of a closed phase whose submissions are all scored."""
-    finals.reveal(db, slug=slug, phase=phase, actor=principal.actor)
 
 
 @router.post(
     "/challenges/{slug}/rescore",
     status_code=202,
     response_model=RescoreView,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+    responses=_CHANGE,
 )
 def rescore(slug: str, body: RescoreRequest, principal: OrganizerDep, db: DbDep) -> RescoreView:
     """Re-score every submission with the current truth: with a new split
@@ -163,7 +138,7 @@ def rescore(slug: str, body: RescoreRequest, principal: OrganizerDep, db: DbDep)
     "/challenges/{slug}/rescore/truth",
     status_code=202,
     response_model=RescoreView,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+    responses=_CHANGE,
 )
 async def rescore_with_truth(
     slug: str,
@@ -185,31 +160,19 @@ async def rescore_with_truth(
     return rescoring.rescore_status(db, rescore_id=run_id)
 
 
-@router.get(
-    "/rescores/{rescore_id}",
-    response_model=RescoreView,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
-)
+@router.get("/rescores/{rescore_id}", response_model=RescoreView, responses=_NOT_FOUND)
 def rescore_status(rescore_id: RescoreId, principal: OrganizerDep, db: DbDep) -> RescoreView:
     """Progress and, once ready, the rank changes the rescore would publish."""
     return rescoring.rescore_status(db, rescore_id=rescore_id)
 
 
-@router.post(
-    "/rescores/{rescore_id}/discard",
-    status_code=204,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
-)
+@router.post("/rescores/{rescore_id}/discard", status_code=204, responses=_CHANGE)
 def discard_rescore(rescore_id: RescoreId, principal: OrganizerDep, db: DbDep) -> None:
     """Drop a rescore's scores unpublished (the boards never showed them)."""
     rescoring.discard_rescore(db, rescore_id=rescore_id, actor=principal.actor)
 
 
-@router.post(
-    "/rescores/{rescore_id}/publish",
-    status_code=204,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
-)
+@router.post("/rescores/{rescore_id}/publish", status_code=204, responses=_CHANGE)
 def publish_rescore(rescore_id: RescoreId, principal: OrganizerDep, db: DbDep) -> None:
     """Show a ready rescore's scores on every board (with its truth and split)."""
     rescoring.publish_rescore(db, rescore_id=rescore_id, actor=principal.actor)
@@ -233,11 +196,7 @@ def export(
     )
 
 
-@router.put(
-    "/challenges/{slug}/phases/{name}",
-    response_model=PhaseView,
-    responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
-)
+@router.put("/challenges/{slug}/phases/{name}", response_model=PhaseView, responses=_CHANGE)
 def set_phase(
     slug: str, name: str, change: PhaseChange, principal: OrganizerDep, db: DbDep
 ) -> PhaseView:

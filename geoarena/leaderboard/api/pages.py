@@ -14,13 +14,20 @@ from geoarena.leaderboard.web import (
     account_pages,
     challenge_pages,
     docs_pages,
+    moderation_pages,
     organizer_pages,
     submission_pages,
 )
 from geoarena.leaderboard.web.render import STATIC
 
 #: every module of page routes (tests walk their forms: each must check its CSRF token).
-PAGE_MODULES = (account_pages, challenge_pages, submission_pages, organizer_pages)
+PAGE_MODULES = (
+    account_pages,
+    challenge_pages,
+    submission_pages,
+    organizer_pages,
+    moderation_pages,
+)
 
 router = APIRouter(include_in_schema=False)
 for module in PAGE_MODULES:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from geoarena.leaderboard import access, boards, finals, quotas, submissions
+from geoarena.leaderboard import access, finals, quotas, submissions
 from geoarena.leaderboard.access import Identity
 from geoarena.leaderboard.api.deps import (
+    BoardQueryDep,
     CurrentPrincipal,
     DbDep,
     OptionalPrincipal,
@@ -23,7 +24,6 @@ from geoarena.leaderboard.api.files import (
 from geoarena.leaderboard.api.schemas import FinalsPublic, FinalsUpdate, SubmissionsPage
 from geoarena.leaderboard.boards import Board
 from geoarena.leaderboard.quotas import Quota
-from geoarena.leaderboard.states import Split
 from geoarena.leaderboard.submissions import SubmissionView
 
 router = APIRouter(prefix="/challenges/{slug}", tags=["participant"], responses=COMMON_RESPONSES)
@@ -79,29 +79,17 @@ def quota(slug: str, principal: CurrentPrincipal, db: DbDep, phase: str | None =
 
 
 @router.get("/leaderboard", response_model=Board, responses=_REFUSALS)
-def leaderboard(
-    slug: str,
-    db: DbDep,
-    principal: OptionalPrincipal,
-    split: Split = Split.PUBLIC,
-    phase: str | None = None,
-) -> Board:
+def leaderboard(slug: str, db: DbDep, principal: OptionalPrincipal, query: BoardQueryDep) -> Board:
     """The ranked board; ``split=private`` only once the organizer has revealed it."""
-    return boards.leaderboard(db, slug=slug, split=split, phase=phase, principal=principal)
+    return query.board(db, slug=slug, principal=principal)
 
 
 @router.get("/leaderboard.csv", response_model=None, responses={**CSV_RESPONSES, **_REFUSALS})
 def leaderboard_csv(
-    slug: str,
-    db: DbDep,
-    principal: OptionalPrincipal,
-    split: Split = Split.PUBLIC,
-    phase: str | None = None,
+    slug: str, db: DbDep, principal: OptionalPrincipal, query: BoardQueryDep
 ) -> Response:
     """The board as a CSV file, one column per city F1."""
-    return board_download(
-        boards.leaderboard(db, slug=slug, split=split, phase=phase, principal=principal)
-    )
+    return board_download(query.board(db, slug=slug, principal=principal))
 
 
 @router.put("/finals", response_model=FinalsPublic, responses=_REFUSALS)

@@ -5,6 +5,7 @@ service call as the API's, audited as the ``cli`` organizer."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -12,7 +13,7 @@ import click
 from geoarena.cli import exit_on_error
 from geoarena.leaderboard import boards, finals, moderation, report, rescoring, submissions
 from geoarena.leaderboard.access import CLI_ORGANIZER
-from geoarena.leaderboard.cli.options import DB_OPTION
+from geoarena.leaderboard.cli.options import DB_OPTION, truth_option
 from geoarena.leaderboard.db import open_database
 from geoarena.leaderboard.states import Exclusion, RescoreState, Split
 
@@ -68,37 +69,20 @@ def _moderate(kind: Exclusion | None) -> click.Command:
     return command
 
 
-@click.command()
-@DB_OPTION
-@click.argument("slug")
-@PHASE_OPTION
-@exit_on_error()
-def close(database: str, slug: str, phase: str | None) -> None:
-    """Close a phase of SLUG now."""
-    finals.close_phase(open_database(database), slug=slug, phase=phase)
-    click.echo(f"closed {slug}")
+def _phase_step(verb: str, act: Callable[..., object], done: str, summary: str) -> click.Command:
+    """A command that moves a phase of SLUG along its life cycle (``close``, ``reopen``,
+    ``reveal``): the same service call as the API's and the organizer pages' buttons."""
 
+    @click.command(verb, help=summary)
+    @DB_OPTION
+    @click.argument("slug")
+    @PHASE_OPTION
+    @exit_on_error()
+    def command(database: str, slug: str, phase: str | None) -> None:
+        act(open_database(database), slug=slug, phase=phase)
+        click.echo(f"{done} {slug}")
 
-@click.command()
-@DB_OPTION
-@click.argument("slug")
-@PHASE_OPTION
-@exit_on_error()
-def reopen(database: str, slug: str, phase: str | None) -> None:
-    """Reopen a closed phase of SLUG (not after its reveal)."""
-    finals.reopen_phase(open_database(database), slug=slug, phase=phase)
-    click.echo(f"reopened {slug}")
-
-
-@click.command()
-@DB_OPTION
-@click.argument("slug")
-@PHASE_OPTION
-@exit_on_error()
-def reveal(database: str, slug: str, phase: str | None) -> None:
-    """Publish the private board of a closed phase of SLUG (final from then on)."""
-    finals.reveal(open_database(database), slug=slug, phase=phase)
-    click.echo(f"revealed the private leaderboard of {slug}")
+    return command
 
 
 @click.command()
@@ -157,11 +141,8 @@ WAIT_OPTION = click.option(
 @click.command()
 @DB_OPTION
 @click.argument("slug")
-@click.option(
-    "--truth",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Replacement truth CSV (default: re-score with the current one).",
+@truth_option(
+    required=False, help="Replacement truth CSV (default: re-score with the current one)."
 )
 @click.option("--reason", default="")
 @WAIT_OPTION
@@ -231,9 +212,19 @@ COMMANDS: tuple[click.Command, ...] = (
     _moderate(Exclusion.HIDDEN),
     _moderate(Exclusion.DISQUALIFIED),
     _moderate(None),
-    close,
-    reopen,
-    reveal,
+    _phase_step("close", finals.close_phase, "closed", "Close a phase of SLUG now."),
+    _phase_step(
+        "reopen",
+        finals.reopen_phase,
+        "reopened",
+        "Reopen a closed phase of SLUG (not after its reveal).",
+    ),
+    _phase_step(
+        "reveal",
+        finals.reveal,
+        "revealed the private leaderboard of",
+        "Publish the private board of a closed phase of SLUG (final from then on).",
+    ),
     export,
     rescore,
     resplit,

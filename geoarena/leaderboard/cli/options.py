@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -23,6 +24,15 @@ DB_OPTION = click.option(
     show_default=True,
     help="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://... (GEOARENA_DATABASE_URL).",
 )
+#: a CSV file named on the command line: it must exist (click says so before any work).
+CSV_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def truth_option(*, required: bool, help: str) -> Callable[[Callable[..., Any]], Any]:
+    """``--truth``: a ground-truth CSV (a challenge's, or a rescore's replacement)."""
+    return click.option("--truth", type=CSV_FILE, required=required, default=None, help=help)
+
+
 _SERVER = click.option(
     "--server",
     envvar="GEOARENA_SERVER",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -20,17 +19,12 @@ from geoarena.errors import invalid_input_from
 from geoarena.evaluator import PRESETS, Metric
 from geoarena.leaderboard import access, challenges, serving
 from geoarena.leaderboard.api import create_app
-from geoarena.leaderboard.cli.options import DB_OPTION
+from geoarena.leaderboard.cli.options import DB_OPTION, truth_option
 from geoarena.leaderboard.db import open_database
 from geoarena.leaderboard.phases import PhaseChange
 from geoarena.leaderboard.settings import Settings
 from geoarena.leaderboard.states import LatePolicy, Role
 from geoarena.leaderboard.worker import Worker
-
-
-def _when(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _limit(value: str) -> int | None:
@@ -69,11 +63,8 @@ def challenge() -> None:
 @challenge.command("create")
 @DB_OPTION
 @click.argument("slug")
-@click.option(
-    "--truth",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="Hidden ground-truth CSV (an optional 'split' column sets the split).",
+@truth_option(
+    required=True, help="Hidden ground-truth CSV (an optional 'split' column sets the split)."
 )
 @click.option("--title", required=True)
 @click.option("--rules", type=click.Choice(list(PRESETS)), default="deepglobe", show_default=True)
@@ -181,9 +172,9 @@ def phase(
     The public/private split belongs to the challenge: see ``resplit``."""
     given: dict[str, object] = {}
     if opens is not None:
-        given["opens_at"] = _when(opens)
+        given["opens_at"] = opens  # an ISO time: PhaseChange reads it (UTC if no zone)
     if closes is not None:
-        given["closes_at"] = _when(closes)
+        given["closes_at"] = closes  # an ISO time: PhaseChange reads it (UTC if no zone)
     for key, value in (
         ("daily_limit", daily_limit),
         ("total_limit", total_limit),
@@ -194,7 +185,7 @@ def phase(
     if finals is not None:
         given["final_selections"] = finals
     if finals_until is not None:
-        given["finals_until"] = _when(finals_until)
+        given["finals_until"] = finals_until  # an ISO time: PhaseChange reads it (UTC if no zone)
     if late is not None:
         given["late_policy"] = late
     change = _phase_change(given)

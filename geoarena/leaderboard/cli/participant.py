@@ -15,7 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from geoarena.cli import exit_on_error
 from geoarena.leaderboard import boards, credentials, rescoring
 from geoarena.leaderboard.access import CLI_ORGANIZER
-from geoarena.leaderboard.cli.options import DB_OPTION, print_board, remote
+from geoarena.leaderboard.cli.options import CSV_FILE, DB_OPTION, print_board, remote
 from geoarena.leaderboard.client import LeaderboardClient
 from geoarena.leaderboard.db import open_database
 from geoarena.leaderboard.states import Split, SubmissionState
@@ -49,7 +49,7 @@ def _print_submission(s: SubmissionView) -> None:
 @click.option(
     "--wait", "wait_s", type=float, default=0.0, help="Wait up to this many seconds for the score."
 )
-@click.argument("csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("csv_path", type=CSV_FILE)
 @exit_on_error()
 def submit(
     server: str,

@@ -9,14 +9,14 @@ from fastapi.responses import Response
 
 from geoarena.evaluator import PRESETS
 from geoarena.leaderboard import boards, challenges, quotas, submissions
-from geoarena.leaderboard.api.deps import DbDep, PagePrincipal
+from geoarena.leaderboard.api.deps import BoardQueryDep, DbDep, PagePrincipal
 from geoarena.leaderboard.api.files import board_download, csv_download
 from geoarena.leaderboard.ranking import TIE_RULE
 from geoarena.leaderboard.schema import utcnow
 from geoarena.leaderboard.states import Split
 from geoarena.leaderboard.web.charts import score_chart
 from geoarena.leaderboard.web.evaluation import knobs
-from geoarena.leaderboard.web.render import render
+from geoarena.leaderboard.web.render import Tabs, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,38 +30,25 @@ def index(request: Request, db: DbDep, principal: PagePrincipal) -> Response:
 
 @router.get("/c/{slug}")
 def leaderboard_page(
-    request: Request,
-    slug: str,
-    db: DbDep,
-    principal: PagePrincipal,
-    split: Split = Split.PUBLIC,
-    phase: str | None = None,
+    request: Request, slug: str, db: DbDep, principal: PagePrincipal, query: BoardQueryDep
 ) -> Response:
-    board = boards.leaderboard(db, slug=slug, split=split, phase=phase, principal=principal)
+    board = query.board(db, slug=slug, principal=principal)
     return render(
         request,
         "leaderboard.html",
         principal=principal,
+        tabs=Tabs(slug, "board", board.revealed),
         board=board,
-        slug=slug,
-        tab="board",
-        revealed=board.revealed,
         can_see_private=board.revealed or bool(principal and principal.is_organizer),
     )
 
 
 @router.get("/c/{slug}/leaderboard.csv")
 def leaderboard_csv(
-    slug: str,
-    db: DbDep,
-    principal: PagePrincipal,
-    split: Split = Split.PUBLIC,
-    phase: str | None = None,
+    slug: str, db: DbDep, principal: PagePrincipal, query: BoardQueryDep
 ) -> Response:
     """The board as a file (the page's login counts: organizers get the private board)."""
-    return board_download(
-        boards.leaderboard(db, slug=slug, split=split, phase=phase, principal=principal)
-    )
+    return board_download(query.board(db, slug=slug, principal=principal))
 
 
 @router.get("/c/{slug}/overview")
@@ -74,10 +61,8 @@ def overview(request: Request, slug: str, db: DbDep, principal: PagePrincipal) -
         request,
         "overview.html",
         principal=principal,
+        tabs=Tabs(slug, "overview", challenge.revealed),
         c=challenge,
-        slug=slug,
-        tab="overview",
-        revealed=challenge.revealed,
         knobs=knobs(PRESETS[challenge.rules]),
         quota=quota,
         tie_rule=TIE_RULE,
@@ -101,10 +86,8 @@ def shakeup_page(
         request,
         "shakeup.html",
         principal=principal,
+        tabs=Tabs(slug, "shakeup", view.revealed),
         s=view,
-        slug=slug,
-        tab="shakeup",
-        revealed=view.revealed,
     )
 
 
@@ -125,11 +108,9 @@ def team_page(
         request,
         "team.html",
         principal=principal,
-        slug=slug,
+        tabs=Tabs(slug, "team", challenges.challenge_view(db, slug=slug).revealed),
         team=team,
         history=history,
         chart=score_chart(points),
         quota=quota,
-        tab="team",
-        revealed=challenges.challenge_view(db, slug=slug).revealed,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -13,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 #: where the vendored Swagger UI and ReDoc files are served.
 ASSETS = "/static/docs"
+FAVICON = f"{ASSETS}/favicon.png"
 
 router = APIRouter(include_in_schema=False)
 
@@ -21,26 +23,27 @@ def assets_dir() -> Path:
     return Path(str(files("fastapi_offline") / "static"))
 
 
+def _spec(request: Request, what: str) -> dict[str, Any]:
+    """What both pages show: the app's spec, under a title naming the page."""
+    return {"openapi_url": request.app.openapi_url, "title": f"{request.app.title}: {what}"}
+
+
 @router.get("/docs")
 def swagger(request: Request) -> HTMLResponse:
-    app = request.app
     return get_swagger_ui_html(
-        openapi_url=app.openapi_url,
-        title=f"{app.title}: API",
+        **_spec(request, "API"),
         swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
         swagger_css_url=f"{ASSETS}/swagger-ui.css",
-        swagger_favicon_url=f"{ASSETS}/favicon.png",
+        swagger_favicon_url=FAVICON,
     )
 
 
 @router.get("/redoc")
 def redoc(request: Request) -> HTMLResponse:
-    app = request.app
     return get_redoc_html(
-        openapi_url=app.openapi_url,
-        title=f"{app.title}: API reference",
+        **_spec(request, "API reference"),
         redoc_js_url=f"{ASSETS}/redoc.standalone.js",
-        redoc_favicon_url=f"{ASSETS}/favicon.png",
+        redoc_favicon_url=FAVICON,
         with_google_fonts=False,
     )
 

@@ -1,50 +1,38 @@
-"""The organizer's pages: create and edit a challenge and its phases, teams, members and
-tokens, every submission with its scoring jobs, moderation, rescoring with the rank
-diff, closing and revealing.
+"""The organizer's challenge setup pages: create a challenge, edit its texts and phases,
+close, reopen and reveal a phase, add teams, issue and revoke tokens.
 
 Every form is the same audited service call the CLI and the API make, with the logged-in
 organizer as the actor; a refused action shows its reason on the page it came from.
+Moderation and rescoring have their own module (:mod:`.moderation_pages`) on the same
+helpers: :func:`organizer`, :func:`challenge_admin_page` and :func:`challenge_form`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.datastructures import FormData
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from geoarena.errors import Forbidden, GeoarenaError, InvalidInput, invalid_input_from
+from geoarena.errors import Forbidden, GeoarenaError, InvalidInput
 from geoarena.evaluator import PRESETS, Metric
-from geoarena.leaderboard import (
-    access,
-    challenges,
-    finals,
-    moderation,
-    rescoring,
-    submissions,
-)
+from geoarena.leaderboard import access, challenges, finals, rescoring
 from geoarena.leaderboard.access import Principal
 from geoarena.leaderboard.api.deps import DbDep, PagePrincipal
 from geoarena.leaderboard.api.errors import status_of
 from geoarena.leaderboard.challenges import ChallengeText
 from geoarena.leaderboard.db import Database
 from geoarena.leaderboard.errors import Unauthorized
-from geoarena.leaderboard.phases import PhaseChange, blank_is_none
 from geoarena.leaderboard.schema import utcnow
 from geoarena.leaderboard.states import Exclusion, LatePolicy, Role
-from geoarena.leaderboard.web import csrf
-from geoarena.leaderboard.web.render import render
+from geoarena.leaderboard.web.forms import checked_form, phase_change, text
+from geoarena.leaderboard.web.render import Tabs, render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
-
-#: the phase form's fields that are times (``datetime-local`` inputs, read as UTC).
-TIMES = ("opens_at", "closes_at", "finals_until")
-#: its count fields (a number, ``none`` for unlimited, blank for "keep").
-COUNTS = ("daily_limit", "total_limit", "concurrent_limit", "final_selections")
 
 
 def organizer(principal: Principal | None) -> Principal:
@@ -55,45 +43,7 @@ def organizer(principal: Principal | None) -> Principal:
     return principal
 
 
-async def checked_form(request: Request, *, files: int = 0) -> FormData:
-    """The posted form, once its CSRF token is checked."""
-    form = await request.form(max_files=files, max_fields=100)
-    csrf.check(request, form.get(csrf.FIELD))
-    return form
-
-
-def text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
-def utc_time(value: str) -> datetime:
-    """A ``datetime-local`` value (or any ISO time), UTC unless it names its zone."""
-    parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def phase_change(form: FormData) -> PhaseChange:
-    """The phase fields filled in (blank: keep), validated like the API's."""
-    fields: dict[str, Any] = {}
-    try:
-        for name in TIMES:
-            if text(form, name):
-                fields[name] = utc_time(text(form, name))
-    except ValueError as exc:
-        raise InvalidInput.about(f"not a time: {exc}", column=name) from None
-    for name in COUNTS:
-        if text(form, name):
-            fields[name] = blank_is_none(text(form, name))
-    if text(form, "late_policy"):
-        fields["late_policy"] = text(form, "late_policy")
-    try:
-        return PhaseChange.model_validate(fields)
-    except ValidationError as exc:
-        raise invalid_input_from(exc, file="phase form") from None
-
-
-def _challenge_page(
+def challenge_admin_page(
     request: Request,
     db: Database,
     principal: Principal,
@@ -101,6 +51,8 @@ def _challenge_page(
     status_code: int = 200,
     **context: Any,
 ) -> Response:
+    """A challenge's admin page: its texts and phases, teams, tokens, the last rescores;
+    ``context`` adds a refusal's ``message`` or a new token's ``secret``."""
     challenge = challenges.challenge_view(db, slug=slug)
     recent = [
         rescoring.rescore_status(db, rescore_id=i) for i in rescoring.rescore_ids(db, slug=slug)[:5]
@@ -110,10 +62,8 @@ def _challenge_page(
         "admin_challenge.html",
         status_code,
         principal=principal,
+        tabs=Tabs(slug, "admin", challenge.revealed),
         c=challenge,
-        slug=slug,
-        tab="admin",
-        revealed=challenge.revealed,
         teams=challenges.list_teams(db, slug=slug),
         tokens=access.list_tokens(db, slug=slug),
         rescores=recent,
@@ -125,39 +75,77 @@ def _challenge_page(
     )
 
 
-async def _act(
-    request: Request,
-    db: Database,
-    principal: Principal,
-    slug: str,
-    action: Any,
-    *,
-    files: int = 0,
-    done: str | None = None,
+@dataclass(frozen=True)
+class AdminForm:
+    """A form posted from a challenge's admin page, its CSRF token checked: who posted it,
+    about which challenge, and its fields."""
+
+    request: Request
+    db: Database
+    member: Principal
+    slug: str
+    form: FormData
+
+    @property
+    def actor(self) -> str:
+        return self.member.actor
+
+    def text(self, name: str) -> str:
+        return text(self.form, name)
+
+
+#: what a form does: a service call, then an answer of its own or None (the admin page).
+FormAction = Callable[[AdminForm], Awaitable[Response | None]]
+
+
+def challenge_form(
+    on: APIRouter, path: str, *, files: int = 0
+) -> Callable[[FormAction], FormAction]:
+    """Serve ``action`` as the organizer's POST form at ``path`` (it holds ``{slug}``):
+    then back to the challenge's admin page, or that page with a refusal's reason and
+    status (the form's answer when ``action`` returns one)."""
+
+    def register(action: FormAction) -> FormAction:
+        async def endpoint(
+            request: Request, slug: str, db: DbDep, principal: PagePrincipal
+        ) -> Response:
+            member = organizer(principal)
+            form = await checked_form(request, files=files)
+            try:
+                answer = await action(AdminForm(request, db, member, slug, form))
+            except GeoarenaError as exc:
+                return challenge_admin_page(
+                    request, db, member, slug, status_of(exc), message=str(exc)
+                )
+            if answer is not None:
+                return answer
+            return RedirectResponse(f"/admin/c/{slug}", status_code=303)
+
+        endpoint.__name__, endpoint.__doc__ = action.__name__, action.__doc__
+        on.post(path)(endpoint)
+        return action
+
+    return register
+
+
+def _home(
+    request: Request, db: Database, member: Principal, status_code: int = 200, message: str = ""
 ) -> Response:
-    """Run ``action(form)`` and go back to the challenge page (or ``done``); a refusal is
-    shown on the challenge page with its status."""
-    form = await checked_form(request, files=files)
-    try:
-        result = action(form)
-        if isinstance(result, Response):
-            return result
-    except GeoarenaError as exc:
-        return _challenge_page(request, db, principal, slug, status_of(exc), message=str(exc))
-    return RedirectResponse(done or f"/admin/c/{slug}", status_code=303)
+    return render(
+        request,
+        "admin_home.html",
+        status_code,
+        principal=member,
+        challenges=challenges.list_challenges(db),
+        presets=list(PRESETS),
+        metrics=list(Metric),
+        message=message or None,
+    )
 
 
 @router.get("")
 def home(request: Request, db: DbDep, principal: PagePrincipal) -> Response:
-    return render(
-        request,
-        "admin_home.html",
-        principal=organizer(principal),
-        challenges=challenges.list_challenges(db),
-        presets=list(PRESETS),
-        metrics=list(Metric),
-        message=None,
-    )
+    return _home(request, db, organizer(principal))
 
 
 @router.post("/challenges")
@@ -186,49 +174,28 @@ async def create(request: Request, db: DbDep, principal: PagePrincipal) -> Respo
         )
     except (GeoarenaError, ValueError) as exc:
         status = status_of(exc) if isinstance(exc, GeoarenaError) else 422
-        return render(
-            request,
-            "admin_home.html",
-            status,
-            principal=member,
-            challenges=challenges.list_challenges(db),
-            presets=list(PRESETS),
-            metrics=list(Metric),
-            message=str(exc),
-        )
+        return _home(request, db, member, status, str(exc))
     return RedirectResponse(f"/admin/c/{view.slug}", status_code=303)
 
 
 @router.get("/c/{slug}")
 def challenge_page(request: Request, slug: str, db: DbDep, principal: PagePrincipal) -> Response:
-    return _challenge_page(request, db, organizer(principal), slug)
+    return challenge_admin_page(request, db, organizer(principal), slug)
 
 
-@router.post("/c/{slug}/text")
-async def edit_text(request: Request, slug: str, db: DbDep, principal: PagePrincipal) -> Response:
-    member = organizer(principal)
-
-    def apply(form: FormData) -> None:
-        fields = ("title", "description", "terms", "data_description")
-        change = ChallengeText.model_validate({f: text(form, f) for f in fields})
-        challenges.edit_challenge(db, slug=slug, text=change, actor=member.actor)
-
-    return await _act(request, db, member, slug, apply)
+@challenge_form(router, "/c/{slug}/text")
+async def edit_text(f: AdminForm) -> None:
+    fields = ("title", "description", "terms", "data_description")
+    change = ChallengeText.model_validate({name: f.text(name) for name in fields})
+    challenges.edit_challenge(f.db, slug=f.slug, text=change, actor=f.actor)
 
 
-@router.post("/c/{slug}/phases")
-async def set_phase(request: Request, slug: str, db: DbDep, principal: PagePrincipal) -> Response:
-    member = organizer(principal)
-
-    def apply(form: FormData) -> None:
-        name = text(form, "name")
-        if not name:
-            raise InvalidInput.about("a phase needs a name", column="name")
-        challenges.set_phase(
-            db, slug=slug, name=name, change=phase_change(form), actor=member.actor
-        )
-
-    return await _act(request, db, member, slug, apply)
+@challenge_form(router, "/c/{slug}/phases")
+async def set_phase(f: AdminForm) -> None:
+    name = f.text("name")
+    if not name:
+        raise InvalidInput.about("a phase needs a name", column="name")
+    challenges.set_phase(f.db, slug=f.slug, name=name, change=phase_change(f.form), actor=f.actor)
 
 
 #: the phase buttons: form value -> the service call.
@@ -239,222 +206,39 @@ PHASE_ACTIONS = {
 }
 
 
-@router.post("/c/{slug}/phase-action")
-async def phase_action(
-    request: Request, slug: str, db: DbDep, principal: PagePrincipal
-) -> Response:
-    member = organizer(principal)
-
-    def apply(form: FormData) -> None:
-        act = PHASE_ACTIONS.get(text(form, "action"))
-        if act is None:
-            raise InvalidInput.about("unknown phase action", column="action")
-        act(db, slug=slug, phase=text(form, "phase") or None, actor=member.actor)
-
-    return await _act(request, db, member, slug, apply)
+@challenge_form(router, "/c/{slug}/phase-action")
+async def phase_action(f: AdminForm) -> None:
+    act = PHASE_ACTIONS.get(f.text("action"))
+    if act is None:
+        raise InvalidInput.about("unknown phase action", column="action")
+    act(f.db, slug=f.slug, phase=f.text("phase") or None, actor=f.actor)
 
 
-@router.post("/c/{slug}/teams")
-async def add_team(request: Request, slug: str, db: DbDep, principal: PagePrincipal) -> Response:
-    member = organizer(principal)
-
-    def apply(form: FormData) -> None:
-        challenges.add_team(db, slug=slug, name=text(form, "name"), actor=member.actor)
-
-    return await _act(request, db, member, slug, apply)
+@challenge_form(router, "/c/{slug}/teams")
+async def add_team(f: AdminForm) -> None:
+    challenges.add_team(f.db, slug=f.slug, name=f.text("name"), actor=f.actor)
 
 
-@router.post("/c/{slug}/tokens")
-async def issue_token(request: Request, slug: str, db: DbDep, principal: PagePrincipal) -> Response:
+@challenge_form(router, "/c/{slug}/tokens")
+async def issue_token(f: AdminForm) -> Response:
     """A new member's (or an existing member's new) token: the secret is shown on this
     answer only, never stored and never put in a URL."""
-    member = organizer(principal)
-
-    def apply(form: FormData) -> Response:
-        name, team = text(form, "member"), text(form, "team")
-        if not name:
-            raise InvalidInput.about("name the member", column="member")
-        raw = access.issue_token(
-            db, member=name, role=Role.PARTICIPANT, slug=slug, team=team, actor=member.actor
-        )
-        return _challenge_page(
-            request,
-            db,
-            member,
-            slug,
-            secret={"token": raw, "member": name, "team": team},
-            headers={"Cache-Control": "no-store"},
-        )
-
-    return await _act(request, db, member, slug, apply)
-
-
-@router.post("/c/{slug}/tokens/revoke")
-async def revoke_token(
-    request: Request, slug: str, db: DbDep, principal: PagePrincipal
-) -> Response:
-    member = organizer(principal)
-
-    def apply(form: FormData) -> None:
-        access.revoke_token(db, key=text(form, "key"), actor=member.actor)
-
-    return await _act(request, db, member, slug, apply)
-
-
-def _exclusion(form: FormData) -> tuple[Exclusion | None, str]:
-    """(kind, reason) of a moderation form; kind None means reinstate."""
-    kind = text(form, "kind")
-    if kind == "reinstate":
-        return None, ""
-    try:
-        return Exclusion(kind), text(form, "reason")
-    except ValueError:
-        raise InvalidInput.about(f"unknown exclusion {kind!r}", column="kind") from None
-
-
-@router.post("/c/{slug}/team-exclusion")
-async def team_exclusion(
-    request: Request, slug: str, db: DbDep, principal: PagePrincipal
-) -> Response:
-    member = organizer(principal)
-
-    def apply(form: FormData) -> None:
-        team = text(form, "team")
-        kind, reason = _exclusion(form)
-        if kind is None:
-            moderation.reinstate_team(db, slug=slug, team=team, actor=member.actor)
-        else:
-            moderation.exclude_team(
-                db, slug=slug, team=team, kind=kind, reason=reason, actor=member.actor
-            )
-
-    return await _act(request, db, member, slug, apply)
-
-
-@router.get("/c/{slug}/submissions")
-def all_submissions(request: Request, slug: str, db: DbDep, principal: PagePrincipal) -> Response:
-    member = organizer(principal)
-    challenge = challenges.challenge_view(db, slug=slug)
-    return render(
-        request,
-        "admin_submissions.html",
-        principal=member,
-        c=challenge,
-        slug=slug,
-        tab="admin",
-        revealed=challenge.revealed,
-        rows=submissions.list_submissions(db, principal=member, slug=slug),
+    name, team = f.text("member"), f.text("team")
+    if not name:
+        raise InvalidInput.about("name the member", column="member")
+    raw = access.issue_token(
+        f.db, member=name, role=Role.PARTICIPANT, slug=f.slug, team=team, actor=f.actor
+    )
+    return challenge_admin_page(
+        f.request,
+        f.db,
+        f.member,
+        f.slug,
+        secret={"token": raw, "member": name, "team": team},
+        headers={"Cache-Control": "no-store"},
     )
 
 
-@router.get("/s/{uuid}")
-def inspect_submission(
-    request: Request, uuid: str, db: DbDep, principal: PagePrincipal
-) -> Response:
-    member = organizer(principal)
-    view = submissions.get_submission(db, uuid=uuid, principal=member)
-    return render(
-        request,
-        "admin_submission.html",
-        principal=member,
-        s=view,
-        slug=view.challenge,
-        tab="admin",
-        revealed=False,
-        jobs=submissions.submission_jobs(db, uuid=uuid, principal=member),
-        KINDS=list(Exclusion),
-    )
-
-
-@router.post("/s/{uuid}/exclusion")
-async def submission_exclusion(
-    request: Request, uuid: str, db: DbDep, principal: PagePrincipal
-) -> Response:
-    member = organizer(principal)
-    form = await checked_form(request)
-    kind, reason = _exclusion(form)
-    if kind is None:
-        moderation.reinstate_submission(db, uuid=uuid, actor=member.actor)
-    else:
-        moderation.exclude_submission(db, uuid=uuid, kind=kind, reason=reason, actor=member.actor)
-    return RedirectResponse(f"/admin/s/{uuid}", status_code=303)
-
-
-@router.post("/c/{slug}/rescore")
-async def start_rescore(
-    request: Request, slug: str, db: DbDep, principal: PagePrincipal
-) -> Response:
-    """Re-score everything: with a replacement truth (file), a re-split (fraction, salt),
-    or neither (the current evaluator)."""
-    member = organizer(principal)
-    form = await checked_form(request, files=1)
-    upload = form.get("truth")
-    truth, name = None, None
-    if isinstance(upload, UploadFile) and upload.filename:
-        truth, name = await upload.read(), upload.filename
-    fraction = text(form, "public_fraction")
-    try:
-        run = rescoring.start_rescore(
-            db,
-            slug=slug,
-            truth=truth,
-            truth_filename=name,
-            split_salt=text(form, "split_salt") or None,
-            public_fraction=float(fraction) if fraction else None,
-            reason=text(form, "reason"),
-            actor=member.actor,
-        )
-    except ValueError as exc:  # a fraction that is not a number
-        if isinstance(exc, GeoarenaError):
-            return _challenge_page(request, db, member, slug, status_of(exc), message=str(exc))
-        return _challenge_page(request, db, member, slug, 422, message=f"public fraction: {exc}")
-    except GeoarenaError as exc:
-        return _challenge_page(request, db, member, slug, status_of(exc), message=str(exc))
-    return RedirectResponse(f"/admin/rescores/{run}", status_code=303)
-
-
-@router.get("/rescores/{rescore_id}")
-def rescore_page(
-    request: Request, rescore_id: int, db: DbDep, principal: PagePrincipal
-) -> Response:
-    member = organizer(principal)
-    view = rescoring.rescore_status(db, rescore_id=rescore_id)
-    return render(
-        request,
-        "admin_rescore.html",
-        principal=member,
-        r=view,
-        slug=view.challenge,
-        tab="admin",
-        revealed=False,
-        message=None,
-    )
-
-
-@router.post("/rescores/{rescore_id}/{action}")
-async def rescore_action(
-    request: Request, rescore_id: int, action: str, db: DbDep, principal: PagePrincipal
-) -> Response:
-    member = organizer(principal)
-    await checked_form(request)
-    view = rescoring.rescore_status(db, rescore_id=rescore_id)
-    try:
-        if action == "publish":
-            rescoring.publish_rescore(db, rescore_id=rescore_id, actor=member.actor)
-        elif action == "discard":
-            rescoring.discard_rescore(db, rescore_id=rescore_id, actor=member.actor)
-        else:
-            raise InvalidInput.about(f"unknown rescore action {action!r}", column="action")
-    except GeoarenaError as exc:
-        return render(
-            request,
-            "admin_rescore.html",
-            status_of(exc),
-            principal=member,
-            r=view,
-            slug=view.challenge,
-            tab="admin",
-            revealed=False,
-            message=str(exc),
-        )
-    return RedirectResponse(f"/admin/rescores/{rescore_id}", status_code=303)
+@challenge_form(router, "/c/{slug}/tokens/revoke")
+async def revoke_token(f: AdminForm) -> None:
+    access.revoke_token(f.db, key=f.text("key"), actor=f.actor)

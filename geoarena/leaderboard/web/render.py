@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from fastapi import Request, Response
@@ -78,22 +78,38 @@ def when(moment: datetime | None) -> Markup:
 TEMPLATES.env.filters.update(segment=segment, utc=utc, when=when, relative=relative)
 
 
+class Tabs(NamedTuple):
+    """A challenge page's tab bar (``tabs.html``): which challenge, the current tab, and
+    whether a private board is out (the Shake-up tab appears then)."""
+
+    slug: str
+    current: str
+    revealed: bool = False
+
+
 def render(
     request: Request,
     template: str,
     status_code: int = 200,
     *,
     principal: Principal | None = None,
+    tabs: Tabs | None = None,
     headers: dict[str, str] | None = None,
     **context: Any,
 ) -> Response:
-    """A page: the template with the caller, a CSRF field maker and the security headers;
-    sets the CSRF nonce cookie when the browser has none yet."""
+    """A page: the template with the caller, the challenge's tabs (on a challenge's page),
+    a CSRF field maker and the security headers; sets the CSRF nonce cookie when the
+    browser has none yet."""
     settings: Settings = request.app.state.settings
     response = TEMPLATES.TemplateResponse(
         request,
         template,
-        {"principal": principal, "csrf_field": lambda: csrf.field(request), **context},
+        {
+            "principal": principal,
+            "tabs": tabs,
+            "csrf_field": lambda: csrf.field(request),
+            **context,
+        },
         status_code=status_code,
         headers={**SECURITY_HEADERS, **(headers or {})},
     )

@@ -19,9 +19,10 @@ from geoarena.leaderboard.errors import Unauthorized
 from geoarena.leaderboard.phases import PhaseView
 from geoarena.leaderboard.schema import utcnow
 from geoarena.leaderboard.settings import Settings
-from geoarena.leaderboard.states import SubmissionState
+from geoarena.leaderboard.states import Split, SubmissionState
 from geoarena.leaderboard.web import csrf
-from geoarena.leaderboard.web.render import render
+from geoarena.leaderboard.web.forms import checked_form
+from geoarena.leaderboard.web.render import Tabs, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,10 +56,8 @@ def _submit_page(
         "submit.html",
         status_code,
         principal=principal,
-        slug=slug,
+        tabs=Tabs(slug, "submit", challenge.revealed),
         c=challenge,
-        tab="submit",
-        revealed=challenge.revealed,
         quota=quota,
         phase=current_phase(challenge, quota.phase),
         max_mb=settings.max_upload_bytes // 2**20,
@@ -119,10 +118,8 @@ def my_submissions(
         request,
         "mine.html",
         principal=member,
-        slug=slug,
+        tabs=Tabs(slug, "mine", challenge.revealed),
         c=challenge,
-        tab="mine",
-        revealed=challenge.revealed,
         rows=submissions.list_submissions(db, principal=member, slug=slug),
         phase=current_phase(challenge, quota.phase),
         quota=quota,
@@ -138,8 +135,7 @@ async def select_finals(
 ) -> Response:
     """The finals form: the checked submissions replace the team's previous choice."""
     member = team_member(principal)
-    form = await request.form(max_files=0, max_fields=200)
-    csrf.check(request, form.get(csrf.FIELD))
+    form = await checked_form(request, fields=200)
     chosen = [v for v in form.getlist("final") if isinstance(v, str)]
     finals.select_finals(
         db, principal=member, slug=slug, uuids=chosen, phase=str(form.get("phase") or "") or None
@@ -156,10 +152,8 @@ def submission_page(request: Request, uuid: str, db: DbDep, principal: PagePrinc
         request,
         "submission.html",
         principal=principal,
+        tabs=Tabs(view.challenge, "mine", Split.PRIVATE in view.scores),
         s=view,
-        slug=view.challenge,
-        tab="mine",
-        revealed="private" in view.scores,
     )
 
 
