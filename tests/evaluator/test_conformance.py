@@ -4,7 +4,10 @@ ImageId ``AOI_2_Vegas_img90NN`` is case NN. The spacenet-utilities (U), solaris 
 topcoder (T) columns are the spec's; deepglobe (D) follows the spec's description of our
 default preset (IoU > 0.5, Confidence order, area >= 20 px of the submitted polygon on both
 sides, buffer(0) proposals, make_valid truth, area-ratio IoU, whole MultiPolygons,
-BuildingId -1 dropped, empty proposals dropped).
+BuildingId -1 dropped, empty proposals dropped, GEOS areas, I / (a + b - I), file-order
+ties). Where a reference crashes (14, 17) or stops (24), or where its arithmetic cannot be
+rebuilt (T's ``java.awt.geom.Area`` overlap, 19), the case says what the preset does.
+Case 23 spans three images and is checked per city by its own test.
 """
 
 from __future__ import annotations
