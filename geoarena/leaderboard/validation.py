@@ -313,6 +313,8 @@ def validate_upload(check: UploadCheck) -> ValidatedUpload:
     rows.duplicates()
     log.reject()
     if writer is None or writer.rows == 0:
+        # `geoarena score` scores a header-only file (all misses, conformance case 24); an
+        # upload would spend quota on a certain zero, which is almost always a broken export
         raise InputError([Problem(name, 1, "", "file has a header but no rows")])
     return ValidatedUpload(name, csv, _stored_as_is(table_path), writer.rows)
 

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from geoarena.evaluator import AreaFilter, Rules
 from geoarena.evaluator.rules import CHOICES
 
-#: knob -> what it decides, as a reader would ask it.
+#: the fields of :class:`Rules` that are not knobs: the preset's name and which knobs
+#: were changed from it.
+NOT_KNOBS = ("name", "modified")
+
+#: knob -> what it decides, as a reader would ask it (every knob of :class:`Rules`).
 TITLES: dict[str, str] = {
     "iou_threshold": "When a proposal matches a building",
     "threshold_inclusive": "Is the threshold itself a match",
@@ -20,6 +24,9 @@ TITLES: dict[str, str] = {
     "truth_area_filter": "Which truth buildings count",
     "proposal_area_filter": "Which of your polygons count",
     "area_of": "Which area the filters measure",
+    "area_formula": "How an area is computed",
+    "iou_formula": "How IoU is computed",
+    "tie_break": "Which building an exact IoU tie goes to",
     "invalid_proposal": "Your invalid polygons",
     "invalid_truth": "Invalid truth polygons",
     "collection_iou": "Intersections that are collections",
@@ -27,6 +34,7 @@ TITLES: dict[str, str] = {
     "negative_ids": "Rows with BuildingId -1",
     "empty_proposal": "POLYGON EMPTY proposals",
     "empty_images": "Images with nothing left",
+    "city_mean": "Which cities the mean per-city F1 averages",
     "city": "The city of an image",
     "headline": "The preset's headline number",
 }
@@ -53,7 +61,7 @@ def _area(value: AreaFilter | None, whose: str) -> tuple[str, str]:
 def knobs(rules: Rules) -> list[Knob]:
     """Every knob of ``rules`` in the evaluator's order, with the meaning of its value."""
     out: list[Knob] = []
-    for name in TITLES:
+    for name in (f for f in type(rules).model_fields if f not in NOT_KNOBS):
         value = getattr(rules, name)
         if name == "iou_threshold":
             op = ">=" if rules.threshold_inclusive else ">"
