@@ -45,8 +45,9 @@ class TrialRow:
             notes.append(f"retry of #{attrs[TrialAttr.RETRY_OF]}")
         if attrs.get(TrialAttr.INTERRUPTED):
             notes.append("interrupted")
-        if TrialAttr.ERROR in attrs:
-            notes.append(str(attrs[TrialAttr.ERROR])[:80])
+        for key in (TrialAttr.ERROR, TrialAttr.PRUNED):
+            if key in attrs:
+                notes.append(str(attrs[key])[:80])
         if attrs.get(TrialAttr.SEED):
             notes.append("seed")
         return cls(

@@ -39,6 +39,8 @@ class TrialAttr(StrEnum):
     INTERRUPTED = "interrupted"
     #: ``Type: message`` of the exception that failed it.
     ERROR = "error"
+    #: why a pruned trial was stopped (epoch and value).
+    PRUNED = "pruned"
     #: set on the trials queued from ``enqueue``.
     SEED = "seed_trial"
 
@@ -52,6 +54,8 @@ class StudyAttr(StrEnum):
     SPACE = "space"
     #: the MLflow parent run of the study.
     PARENT_RUN_ID = "mlflow_parent_run_id"
+    #: the latest launch's git commit and command, as MLflow tags (for every run).
+    SOURCE = "source"
 
 
 @dataclass(frozen=True)
