@@ -164,6 +164,7 @@ class TrialObjective:
             value=post.value,
             fixed_value=post.fixed_value,
             thresholds=post.thresholds,
+            city_thresholds=post.city_thresholds,
             f1=score.micro.f1,
             mean_city_f1=score.mean_city_f1,
             precision=score.micro.precision,
