@@ -32,7 +32,7 @@ import torch
 
 from geoarena.models import TrainConfig
 from geoarena.models.data.synth import write_synthetic
-from geoarena.models.inference import resolve_device
+from geoarena.models.device import resolve_device
 from geoarena.models.training_session import TrainingSession, prepare_data
 
 
