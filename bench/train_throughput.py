@@ -7,8 +7,12 @@ Times training steps of the full SE-ResNeXt-50 UNetASPP at 256x256 two ways:
 * **pipeline**: the real ``TrainingSession.step`` fed by the real DataLoader (memory-mapped
   target cache, hard-example sampler, workers, on-device augmentation).
 
-The ratio pipeline/bare shows the data pipeline's overhead (goal: <= 1.3x). On CUDA it
-uses bf16 autocast + channels_last, and reports peak GPU memory; on CPU, peak RSS.
+The ratio pipeline/bare shows the data pipeline's overhead (goal: <= 1.3x). The modes run
+as separate contiguous blocks, each after its own warm-up (bare, pipeline, bare again):
+interleaved steps let the DataLoader's workers prefetch during the bare steps, which
+flatters the pipeline. The bare time is the median over both bare blocks, and their
+difference shows how much the machine drifted meanwhile. On CUDA it uses bf16 autocast +
+channels_last, and reports peak GPU memory; on CPU, peak RSS.
 
     python bench/train_throughput.py                    # CPU: batch 2, few steps
     python bench/train_throughput.py --batch-size 16 --steps 30   # on a GPU
@@ -21,13 +25,14 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from geoarena.models import TrainConfig
 from geoarena.models.data.synth import write_synthetic
-from geoarena.models.inference import resolve_device
+from geoarena.models.device import resolve_device
 from geoarena.models.training_session import TrainingSession, prepare_data
 
 
@@ -70,51 +75,57 @@ def main() -> None:
 
         # bare: the same optimize() on fixed tensors already on the device;
         # pipeline: DataLoader + on-device augmentation + the same optimize().
-        # Steps alternate so both modes see the same (noisy) machine conditions.
         c = config.crop_size
         image = torch.randn(batch, 3, c, c, device=device)
         mask = (torch.rand(batch, 1, c, c, device=device) > 0.6).float()
         energy = torch.rand(batch, 1, c, c, device=device) * mask
-        loader = iter(session.loader(epoch=1))
         gen = torch.Generator().manual_seed(0)
 
         def bare_step() -> None:
             session.optimize(image, mask, energy)
 
-        def pipeline_step() -> None:
-            windows, _ = next(loader)
-            session.step(windows, generator=gen)
-
-        bare, pipe = [], []
-        peak = {}
-        for i in range(args.warmup + steps):
-            for name, fn, times in (("bare", bare_step, bare), ("pipeline", pipeline_step, pipe)):
+        def block(step: Callable[[], None]) -> tuple[list[float], int]:
+            """``steps`` timed calls after ``warmup`` untimed ones; times and peak memory."""
+            times = []
+            if cuda:
+                torch.cuda.reset_peak_memory_stats()
+            for i in range(args.warmup + steps):
                 sync()
                 t = time.perf_counter()
-                fn()
+                step()
                 sync()
                 if i >= args.warmup:
                     times.append(time.perf_counter() - t)
-                if cuda:
-                    peak[name] = max(peak.get(name, 0), torch.cuda.max_memory_allocated())
-                    torch.cuda.reset_peak_memory_stats()
+            return times, torch.cuda.max_memory_allocated() if cuda else 0
 
-    bare_s, pipe_s = statistics.median(bare), statistics.median(pipe)
+        bare_first, peak_bare = block(bare_step)
+        batches = iter(session.loader(epoch=1))  # workers start only now: no prefetch ahead
+
+        def pipeline_step() -> None:
+            windows, _ = next(batches)
+            session.step(windows, generator=gen)
+
+        pipe, peak_pipe = block(pipeline_step)
+        batches = iter(())  # drops the DataLoader iterator: its workers stop before the last block
+        bare_again, _ = block(bare_step)
+
+    bare_s, pipe_s = statistics.median(bare_first + bare_again), statistics.median(pipe)
+    drift = statistics.median(bare_again) / statistics.median(bare_first)
     what = f"{args.encoder} UNetASPP, {c}x{c}, batch {batch}, {workers} workers, {device.type}"
     if cuda:
         what += f" ({torch.cuda.get_device_name()}, bf16 autocast, channels_last)"
     else:
         what += f" ({torch.get_num_threads()} threads)"
     print(what)
-    for name, seconds in (("bare step    ", bare_s), ("full pipeline", pipe_s)):
+    modes = (("bare step    ", bare_s, 2 * steps), ("full pipeline", pipe_s, steps))
+    for name, seconds, n in modes:
         rate = batch / seconds
-        print(f"{name}: {seconds * 1000:8.1f} ms  {rate:7.1f} images/s (median of {steps})")
+        print(f"{name}: {seconds * 1000:8.1f} ms  {rate:7.1f} images/s (median of {n})")
     print(f"pipeline / bare time ratio: {pipe_s / bare_s:.2f}x (goal <= 1.3x)")
+    print(f"drift: second bare block / first {drift:.2f}x")
     if cuda:
-        print(
-            f"peak GPU memory: bare {peak['bare'] / 2**30:.2f} GiB, "
-            f"pipeline {peak['pipeline'] / 2**30:.2f} GiB"
-        )
+        gib = (peak_bare / 2**30, peak_pipe / 2**30)
+        print(f"peak GPU memory: bare {gib[0]:.2f} GiB, pipeline {gib[1]:.2f} GiB")
     else:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         print(f"peak RSS (process): {rss:.2f} GiB")

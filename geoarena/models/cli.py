@@ -234,8 +234,12 @@ def predict(
     with pixel and map WKT; optionally GeoJSON / GeoPackage)."""
     with exit_on_error():
         detector = Detector.load(checkpoint, tta=tta, device=device)
-        thresholds = detector.thresholds.replace(
-            t_energy=t_energy, t_mask=t_mask, min_area=min_area
+        given = (t_energy, t_mask, min_area) != (None, None, None)
+        # thresholds given on the command line apply to every city
+        thresholds = (
+            detector.thresholds.replace(t_energy=t_energy, t_mask=t_mask, min_area=min_area)
+            if given
+            else None
         )
         path = detector.predict(
             images,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,8 @@ class Detector:
     #: the image product trained on (folders holding several products)
     product: str | None = None
     scene: SceneSettings = field(default_factory=SceneSettings)
+    #: thresholds of single cities, replacing ``thresholds`` on their tiles
+    city_thresholds: Mapping[str, Thresholds] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -65,12 +68,14 @@ class Detector:
         )
         normalizer = CityNormalizer.from_dict(meta["normalizer"])
         bands = config.get("bands")
+        cities = config.get("city_thresholds") or {}
         return cls(
             predictor,
             normalizer,
             Thresholds.model_validate(meta["postprocess"]),
             (int(bands[0]), int(bands[1]), int(bands[2])) if bands else None,
             config.get("image_product"),
+            city_thresholds={c: Thresholds.model_validate(t) for c, t in cities.items()},
         )
 
     def predict(
@@ -79,6 +84,7 @@ class Detector:
         out_csv: str | Path,
         *,
         thresholds: Thresholds | None = None,
+        city_thresholds: Mapping[str, Thresholds] | None = None,
         cache_maps: str | Path | None = None,
         vector_out: str | Path | None = None,
         progress: bool = False,
@@ -90,9 +96,14 @@ class Detector:
         rasters being predicted for cities training never saw. ``cache_maps``: also save
         the probability and energy maps of tiles that fit in one block (``.npz``), so
         thresholds can be re-tuned without the network. ``vector_out``: also write the
-        footprints as GeoJSON / GeoPackage in the imagery's CRS.
+        footprints as GeoJSON / GeoPackage in the imagery's CRS. ``thresholds`` given
+        replace the checkpoint's for every city (with ``city_thresholds``: for the others).
         """
-        thresholds = thresholds or self.thresholds
+        if thresholds is None:
+            thresholds = self.thresholds
+            by_city = self.city_thresholds if city_thresholds is None else city_thresholds
+        else:
+            by_city = city_thresholds or {}
         images = Path(images_dir)
         tiles = (
             {image_id_of(images): images} if images.is_file() else find_tiles(images, self.product)
@@ -111,7 +122,7 @@ class Detector:
                     scene.read,
                     scene.height,
                     scene.width,
-                    thresholds,
+                    by_city.get(city_of(image_id), thresholds),
                     self.scene,
                     on_maps=on_maps,
                 )
@@ -129,6 +140,7 @@ def predict(
     out_csv: str | Path,
     *,
     thresholds: Thresholds | None = None,
+    city_thresholds: Mapping[str, Thresholds] | None = None,
     tta: bool = False,
     cache_maps: str | Path | None = None,
     vector_out: str | Path | None = None,
@@ -138,13 +150,14 @@ def predict(
 ) -> Path:
     """Predict ``images_dir`` with ``checkpoint`` into ``out_csv`` (see ``Detector``).
 
-    ``thresholds`` default to those stored in the checkpoint (those it was validated with).
+    ``thresholds`` (and ``city_thresholds``) default to those stored in the checkpoint.
     """
     detector = Detector.load(checkpoint, tta=tta, device=device, amp=amp)
     return detector.predict(
         images_dir,
         out_csv,
         thresholds=thresholds,
+        city_thresholds=city_thresholds,
         cache_maps=cache_maps,
         vector_out=vector_out,
         progress=progress,

@@ -117,6 +117,11 @@ class TrainConfig(BaseModel):
     # --- post-processing (validation and prediction defaults) --------------------------------
     #: written flat in YAML (``t_energy``, ``t_mask``, ``min_area``), stored in checkpoints.
     thresholds: Thresholds = Thresholds()
+    #: thresholds of single cities (the city of an ImageId, e.g. ``AOI_2_Oldtown``) that
+    #: replace ``thresholds`` on that city's tiles when predicting; ``sweep best --export``
+    #: writes them when the inner search tuned per city. Validation during training uses
+    #: ``thresholds`` (epochs are compared at fixed post-processing).
+    city_thresholds: dict[str, Thresholds] = Field(default_factory=dict)
     #: the validation metric that picks ``best.pt``.
     monitor: Metric = Metric.F1
     val_tta: bool = False

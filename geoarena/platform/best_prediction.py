@@ -31,7 +31,14 @@ def predict_best(
             f"checkpoint of trial {trial.number} not found at {record.checkpoint} "
             "(run `submit` on the machine that holds the sweep's out_dir)"
         )
-    csv = predict(record.checkpoint, images_dir, out_csv, thresholds=record.thresholds, tta=tta)
+    csv = predict(
+        record.checkpoint,
+        images_dir,
+        out_csv,
+        thresholds=record.thresholds,
+        city_thresholds=record.city_thresholds,
+        tta=tta,
+    )
     return BestPrediction(trial, record, csv)
 
 

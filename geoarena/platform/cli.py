@@ -257,6 +257,9 @@ def best(sweep_file: Path, export: Path | None) -> None:
     if record.thresholds is not None:
         for name, tuned in record.thresholds.to_dict().items():
             click.echo(f"  {name} (tuned): {tuned}")
+        for city, tuned_city in sorted(record.city_thresholds.items()):
+            values = ", ".join(f"{k} {v:g}" for k, v in tuned_city.to_dict().items())
+            click.echo(f"  {city} (tuned for the city): {values}")
     click.echo(f"  checkpoint: {record.checkpoint}")
     if export is not None:
         click.echo(f"config written to {export} (geoarena train {export} / geoarena predict ...)")

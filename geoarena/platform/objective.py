@@ -18,12 +18,13 @@ from typing import Protocol
 import optuna
 
 from geoarena.evaluator import PolygonTable
-from geoarena.evaluator import report as ev_report
 from geoarena.models import EpochResult, MetricLogger, TrainConfig, TrainResult, load_maps, train
+from geoarena.models.data.spacenet import find_tiles
 from geoarena.models.device import resolve_device
 from geoarena.models.postprocess import Row, write_proposals_csv
 from geoarena.models.train import Callback
 from geoarena.platform.interrupt import StopRequest
+from geoarena.platform.overlays import draw_overlays
 from geoarena.platform.post_search import PostSearchResult, tune_post
 from geoarena.platform.sweep import SweepConfig
 from geoarena.platform.tracking import BaseTracker
@@ -140,7 +141,7 @@ class TrialObjective:
             fixed=config.thresholds,
             train_seconds=trained - started,
         )
-        record = self._record(post, result, out_dir, config_path, trained - started)
+        record = self._record(post, result, config, config_path, trained - started)
         trial.set_user_attr(TrialAttr.RECORD, record.to_attr())
         self._timing(post=time.perf_counter() - trained)
         return post.value
@@ -149,12 +150,12 @@ class TrialObjective:
         self,
         post: PostSearchResult,
         result: TrainResult,
-        out_dir: Path,
+        config: TrainConfig,
         config_path: Path,
         train_seconds: float,
     ) -> TrialRecord:
         """Write and log the trial's tuned predictions, overlays and record."""
-        table, score = post.proposals, post.score
+        table, score, out_dir = post.proposals, post.score, Path(config.out_dir)
         csv_path = write_proposals_csv(_rows(table), out_dir / "val_predictions.csv")
         record = TrialRecord(
             checkpoint=result.best_checkpoint,
@@ -163,6 +164,7 @@ class TrialObjective:
             value=post.value,
             fixed_value=post.fixed_value,
             thresholds=post.thresholds,
+            city_thresholds=post.city_thresholds,
             f1=score.micro.f1,
             mean_city_f1=score.mean_city_f1,
             precision=score.micro.precision,
@@ -185,8 +187,9 @@ class TrialObjective:
             worst = sorted(score.images, key=lambda i: -(i.counts.fp + i.counts.fn))[:overlays]
             matches = post.truth.score(table, details=True).matches
             assert matches is not None, "details=True keeps the matches"
-            ids = [i.image_id for i in worst if i.counts.tp + i.counts.fp + i.counts.fn]
-            if ev_report.plot_overlays(matches, ids, out_dir / "overlays"):
+            tiles = find_tiles(config.val_dir or config.data_dir, config.image_product)
+            ids = [i.image_id for i in worst if i.image_id in tiles]
+            if draw_overlays(matches, tiles, ids, out_dir / "overlays", bands=config.bands):
                 self.tracker.log_artifact(out_dir / "overlays", "overlays")
         return record
 

@@ -45,8 +45,9 @@ class TrialRow:
             notes.append(f"retry of #{attrs[TrialAttr.RETRY_OF]}")
         if attrs.get(TrialAttr.INTERRUPTED):
             notes.append("interrupted")
-        if TrialAttr.ERROR in attrs:
-            notes.append(str(attrs[TrialAttr.ERROR])[:80])
+        for key in (TrialAttr.ERROR, TrialAttr.PRUNED):
+            if key in attrs:
+                notes.append(str(attrs[key])[:80])
         if attrs.get(TrialAttr.SEED):
             notes.append("seed")
         return cls(
@@ -90,7 +91,7 @@ def best_config(sweep: SweepConfig, trial: FrozenTrial, record: TrialRecord) -> 
     """The best trial's training config with its tuned post-processing thresholds, ready to
     retrain (``out_dir`` = ``<sweep out>/best``) or to predict with."""
     config = sweep.trial_config(trial.params, trial.number, out_dir=sweep.root / "best")
-    return config.replace(thresholds=record.thresholds)
+    return config.replace(thresholds=record.thresholds, city_thresholds=record.city_thresholds)
 
 
 def export_best(

@@ -5,8 +5,17 @@
 A tracker follows one trial at a time in one worker process, doubles as the
 ``MetricLogger`` that ``geoarena.models.train.train`` logs epochs to, and closes the
 trial's run once the worker has told Optuna the trial's final state, so the run's
-status always mirrors the trial's (COMPLETE -> FINISHED, PRUNED -> KILLED with tag
-``optuna.state=PRUNED``, FAIL -> FAILED).
+status always mirrors the trial's (COMPLETE -> FINISHED, PRUNED -> KILLED, FAIL ->
+FAILED), tagged ``geoarena.outcome`` (complete / pruned / failed / interrupted / worker
+died) with the reason -- the pruning epoch and value, the exception -- as the run's
+description, so pruned and failed trials differ at a glance in the runs table.
+
+What a researcher sees in the MLflow UI: experiments are tagged as model training
+(``mlflow.experimentKind``), so they open on the runs table, not MLflow 3's GenAI
+overview; child runs are named ``trial-0007`` and nested under the study's parent run,
+whose ``best_value`` curve is the best objective so far per trial number (and
+``trial_value`` each finished trial's); every run carries the launcher's git commit and
+command (:mod:`geoarena.platform.provenance`).
 
 Workers are separate processes (and machines): the parent run id is stored on the study
 (``StudyAttr.PARENT_RUN_ID``) and every child run sets it explicitly, and the child's run
@@ -27,9 +36,11 @@ import optuna
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from geoarena.platform.provenance import source_tags
 from geoarena.platform.sweep import SweepConfig
 from geoarena.platform.trial_record import StudyAttr, TrialAttr
 
@@ -39,6 +50,13 @@ RUN_STATUS = {
     TrialState.PRUNED: "KILLED",
     TrialState.FAIL: "FAILED",
 }
+#: Optuna state -> the ``geoarena.outcome`` tag.
+OUTCOME = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned"}
+OUTCOME_TAG = "geoarena.outcome"
+#: experiment tag the MLflow 3 UI reads to choose an experiment's first page: without it,
+#: an experiment without runs yet is shown as a GenAI one (traces, evaluations).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
 #: MLflow refuses longer param values.
 _MAX_PARAM = 6000
 
@@ -129,15 +147,26 @@ class MLflowTracker(BaseTracker):
         self.experiment_id = self._experiment(experiment, artifact_location)
         self.parent_run_id: str | None = None
         self.run_id: str | None = None
+        self.study: optuna.Study | None = None
 
     def _experiment(self, name: str, artifact_location: str | None) -> str:
         found = self.client.get_experiment_by_name(name)
         if found is not None:
             if found.lifecycle_stage == "deleted":
                 self.client.restore_experiment(found.experiment_id)
+            if EXPERIMENT_KIND_TAG not in found.tags:  # created before the tag; a set kind stays
+                self.client.set_experiment_tag(
+                    found.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING
+                )
             return str(found.experiment_id)
         try:
-            return str(self.client.create_experiment(name, artifact_location=artifact_location))
+            return str(
+                self.client.create_experiment(
+                    name,
+                    artifact_location=artifact_location,
+                    tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING},
+                )
+            )
         except MlflowException:  # another worker created it first
             created = self.client.get_experiment_by_name(name)
             if created is None:
@@ -152,12 +181,14 @@ class MLflowTracker(BaseTracker):
 
         Call under the storage's claim lock: two launchers must not both create one.
         """
+        source = source_tags()  # this launch's command and commit, also for its trials
+        study.set_user_attr(StudyAttr.SOURCE, source)
         run_id = study.user_attrs.get(StudyAttr.PARENT_RUN_ID)
         if run_id is None:
             run = self.client.create_run(
                 self.experiment_id,
                 run_name=study.study_name,
-                tags={"optuna.study_name": study.study_name, "geoarena.kind": "sweep"},
+                tags={"optuna.study_name": study.study_name, "geoarena.kind": "sweep", **source},
             )
             run_id = run.info.run_id
             study.set_user_attr(StudyAttr.PARENT_RUN_ID, run_id)
@@ -165,10 +196,13 @@ class MLflowTracker(BaseTracker):
             self.log_params(params)
             for path in files:
                 self.log_artifact(path)
-        elif self.client.get_run(run_id).info.status != "RUNNING":
-            self.client.update_run(run_id, status="RUNNING")
+        else:
+            self._set_tags(run_id, source)  # a resume: the latest launch's
+            if self.client.get_run(run_id).info.status != "RUNNING":
+                self.client.update_run(run_id, status="RUNNING")
         self.parent_run_id = run_id
         self.run_id = None
+        self.study = study
 
     def close_study(self, study: optuna.Study, *, interrupted: bool) -> None:
         if self.parent_run_id is not None:
@@ -177,10 +211,12 @@ class MLflowTracker(BaseTracker):
 
     def attach(self, study: optuna.Study) -> None:
         self.parent_run_id = study.user_attrs.get(StudyAttr.PARENT_RUN_ID)
+        self.study = study
 
     # --- trial ------------------------------------------------------------------------------
     def start_trial(self, trial: optuna.Trial, *, tags: Mapping[str, object]) -> None:
         all_tags = {
+            **trial.study.user_attrs.get(StudyAttr.SOURCE, {}),
             "optuna.study_name": trial.study.study_name,
             "optuna.trial_number": str(trial.number),
             **{k: str(v) for k, v in tags.items()},
@@ -188,9 +224,7 @@ class MLflowTracker(BaseTracker):
         if self.parent_run_id is not None:
             all_tags[MLFLOW_PARENT_RUN_ID] = self.parent_run_id
         run = self.client.create_run(
-            self.experiment_id,
-            run_name=f"{trial.study.study_name}-trial-{trial.number:04d}",
-            tags=all_tags,
+            self.experiment_id, run_name=trial_run_name(trial.number), tags=all_tags
         )
         self.run_id = run.info.run_id
         trial.set_user_attr(TrialAttr.RUN_ID, self.run_id)
@@ -225,15 +259,30 @@ class MLflowTracker(BaseTracker):
     def end_trial(self, trial: FrozenTrial) -> None:
         if self.run_id is None:
             return
-        self._set_tags(self.run_id, {"optuna.state": trial.state.name})
+        outcome = OUTCOME.get(trial.state, "failed")
+        reason = trial.user_attrs.get(
+            TrialAttr.PRUNED if trial.state == TrialState.PRUNED else TrialAttr.ERROR
+        )
+        tags = {"optuna.state": trial.state.name, OUTCOME_TAG: outcome}
+        if reason and outcome != "complete":
+            tags[MLFLOW_RUN_NOTE] = f"{outcome}: {reason}"
+        self._set_tags(self.run_id, tags)
         self.client.set_terminated(self.run_id, status=RUN_STATUS.get(trial.state, "FAILED"))
-        if self.parent_run_id is not None and trial.value is not None:
-            self.client.log_batch(self.parent_run_id, metrics=_parent_metrics(trial, trial.value))
+        if self.parent_run_id is not None:
+            self.client.log_batch(self.parent_run_id, metrics=self._parent_metrics(trial))
         self.run_id = None
 
     def interrupt_trial(self) -> None:
         if self.run_id is not None:
-            self._set_tags(self.run_id, {"optuna.state": "FAIL", "geoarena.interrupted": "true"})
+            self._set_tags(
+                self.run_id,
+                {
+                    "optuna.state": "FAIL",
+                    "geoarena.interrupted": "true",
+                    OUTCOME_TAG: "interrupted",
+                    MLFLOW_RUN_NOTE: "Ctrl-C: re-queued, resumes from its last epoch",
+                },
+            )
             self.client.set_terminated(self.run_id, status="KILLED")
             self.run_id = None
 
@@ -242,8 +291,27 @@ class MLflowTracker(BaseTracker):
         if run_id is None:
             return
         if self.client.get_run(run_id).info.status == "RUNNING":
-            self._set_tags(run_id, {"optuna.state": "FAIL", "geoarena.worker_died": "true"})
+            tags = {
+                "optuna.state": "FAIL",
+                "geoarena.worker_died": "true",
+                OUTCOME_TAG: "worker died",
+                MLFLOW_RUN_NOTE: "its worker process died: re-queued",
+            }
+            self._set_tags(run_id, tags)
             self.client.set_terminated(run_id, status="FAILED")
+
+    def _parent_metrics(self, trial: FrozenTrial) -> list[Metric]:
+        """The parent run's curves, stepped by trial number: ``trial_value`` of a finished
+        trial, and ``best_value``, the best objective of trials numbered up to this one
+        that have finished (with parallel workers a later number can finish first)."""
+        now = int(time.time() * 1000)
+        metrics = []
+        if trial.state == TrialState.COMPLETE and trial.value is not None:
+            metrics.append(Metric("trial_value", trial.value, now, trial.number))
+        best = None if self.study is None else best_so_far(self.study, trial.number)
+        if best is not None:
+            metrics.append(Metric("best_value", best, now, trial.number))
+        return metrics
 
     def _set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
@@ -259,10 +327,22 @@ def _param_text(value: object) -> str:
     return text if len(text) <= _MAX_PARAM else text[: _MAX_PARAM - 3] + "..."
 
 
-def _parent_metrics(trial: FrozenTrial, value: float) -> list[Metric]:
-    """The parent run's curve: each finished trial's objective, stepped by trial number."""
-    now = int(time.time() * 1000)
-    return [Metric(f"trial_{trial.state.name.lower()}_value", value, now, trial.number)]
+def trial_run_name(number: int) -> str:
+    """A child run's name: sorts by number, readable in the runs table (the study is the
+    parent run's name)."""
+    return f"trial-{number:04d}"
+
+
+def best_so_far(study: optuna.Study, number: int) -> float | None:
+    """The best value of the complete trials numbered up to ``number`` (None: none yet)."""
+    values = [
+        t.value
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.number <= number and t.value is not None
+    ]
+    if not values:
+        return None
+    return max(values) if study.direction == StudyDirection.MAXIMIZE else min(values)
 
 
 def make_tracker(sweep: SweepConfig) -> BaseTracker:

@@ -39,6 +39,8 @@ class TrialAttr(StrEnum):
     INTERRUPTED = "interrupted"
     #: ``Type: message`` of the exception that failed it.
     ERROR = "error"
+    #: why a pruned trial was stopped (epoch and value).
+    PRUNED = "pruned"
     #: set on the trials queued from ``enqueue``.
     SEED = "seed_trial"
 
@@ -52,6 +54,8 @@ class StudyAttr(StrEnum):
     SPACE = "space"
     #: the MLflow parent run of the study.
     PARENT_RUN_ID = "mlflow_parent_run_id"
+    #: the latest launch's git commit and command, as MLflow tags (for every run).
+    SOURCE = "source"
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ class TrialRecord:
     fixed_value: float | None = None
     #: the thresholds the inner search chose.
     thresholds: Thresholds | None = None
+    #: per-city thresholds replacing ``thresholds`` on their city's tiles (``per_city``).
+    city_thresholds: Mapping[str, Thresholds] = field(default_factory=dict)
     #: the validation score at the tuned thresholds.
     f1: float | None = None
     mean_city_f1: float | None = None
@@ -135,6 +141,7 @@ class TrialRecord:
             "fixed_value": self.fixed_value,
             "gain": self.gain,
             "thresholds": None if self.thresholds is None else self.thresholds.to_dict(),
+            "city_thresholds": {c: t.to_dict() for c, t in sorted(self.city_thresholds.items())},
             "f1": self.f1,
             "mean_city_f1": self.mean_city_f1,
             "precision": self.precision,
@@ -158,6 +165,10 @@ class TrialRecord:
             value=data.get("value"),
             fixed_value=data.get("fixed_value"),
             thresholds=None if thresholds is None else Thresholds.model_validate(thresholds),
+            city_thresholds={
+                c: Thresholds.model_validate(t)
+                for c, t in (data.get("city_thresholds") or {}).items()
+            },
             f1=data.get("f1"),
             mean_city_f1=data.get("mean_city_f1"),
             precision=data.get("precision"),
@@ -172,11 +183,14 @@ class TrialRecord:
 
     # --- MLflow -----------------------------------------------------------------------------
     def mlflow_params(self) -> dict[str, float]:
-        """The tuned thresholds (``thresholds.t_energy``, ...; the fixed ones are the
-        config's ``t_energy``, ...)."""
+        """The tuned thresholds (``thresholds.t_energy``, ...; per city
+        ``thresholds.<city>.t_energy``; the fixed ones are the config's ``t_energy``, ...)."""
         if self.thresholds is None:
             return {}
-        return {f"thresholds.{k}": v for k, v in self.thresholds.to_dict().items()}
+        params = {f"thresholds.{k}": v for k, v in self.thresholds.to_dict().items()}
+        for city, tuned in sorted(self.city_thresholds.items()):
+            params.update({f"thresholds.{city}.{k}": v for k, v in tuned.to_dict().items()})
+        return params
 
     def mlflow_metrics(self) -> dict[str, float]:
         """Every number of the record under its own name (``city_f1.<city>`` per city)."""

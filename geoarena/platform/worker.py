@@ -162,7 +162,8 @@ class SweepWorker:
         try:
             with get_heartbeat_thread(trial._trial_id, self.storage):
                 value = self.objective(trial)
-        except optuna.TrialPruned:
+        except optuna.TrialPruned as exc:
+            trial.set_user_attr(TrialAttr.PRUNED, str(exc))
             return self.record(trial, TrialState.PRUNED)
         except KeyboardInterrupt:
             trial.set_user_attr(TrialAttr.INTERRUPTED, True)

@@ -45,6 +45,12 @@ def test_yaml_round_trip(tmp_path: Path):
     cfg = TrainConfig.from_dict({"encoder": "test_resnet", "crop_scale": [0.5, 1.5], "w_dice": 0.3})
     path = cfg.to_yaml(tmp_path / "cfg.yaml")
     assert TrainConfig.from_yaml(path) == cfg
+    cities = {"AOI_2_Oldtown": {"t_energy": 0.2, "t_mask": 0.6, "min_area": 30}}
+    cfg = cfg.replace(city_thresholds=cities)
+    back = TrainConfig.from_yaml(cfg.to_yaml(tmp_path / "cities.yaml"))
+    assert back == cfg and back.city_thresholds["AOI_2_Oldtown"].t_mask == 0.6
+    with pytest.raises(ConfigError, match=r"city_thresholds\.AOI_2_Oldtown\.t_mask"):
+        TrainConfig.from_dict({"city_thresholds": {"AOI_2_Oldtown": {"t_mask": 1.5}}})
 
 
 def test_pretrained_accepts_bool_strings_and_paths(tmp_path: Path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geoarena.evaluator import read_proposals, read_truth, score
+from geoarena.evaluator import city_of, read_proposals, read_truth, score
 from geoarena.models.data.synth import write_synthetic
 from geoarena.models.maps import load_maps, maps_to_table
 from geoarena.models.nets import load_checkpoint, load_model
@@ -94,6 +94,24 @@ def test_predict_writes_a_scorable_csv(trained, synth_dir: Path, tmp_path: Path)
     )
     assert set(read_proposals(none).image_ids) == set(truth.image_ids)
     assert "POLYGON EMPTY" in none.read_text() and score(truth, none).micro.tp == 0
+    # per-city thresholds replace the checkpoint's on their city's tiles only
+    city = city_of(truth.image_ids[0])
+    strict = {city: config.thresholds.replace(t_mask=0.9999, min_area=1e6)}
+    mixed = read_proposals(
+        predict(result.best_checkpoint, synth_dir / "images", tmp_path / "mixed.csv",
+                city_thresholds=strict)
+    )  # fmt: skip
+    assert buildings_by_tile(mixed) == {
+        i: (0 if city_of(i) == city else n) for i, n in buildings_by_tile(proposals).items()
+    }
+    assert any(n for i, n in buildings_by_tile(mixed).items() if city_of(i) != city)
+
+
+def buildings_by_tile(table) -> dict[str, int]:
+    counts = dict.fromkeys(table.image_ids, 0)
+    for image_id, geometry in zip(table.image_id, table.geometry, strict=True):
+        counts[image_id] += not geometry.is_empty
+    return counts
 
 
 @pytest.mark.slow

@@ -170,9 +170,10 @@ def test_export_carries_the_study_metric_and_tuned_thresholds(tmp_path: Path) ->
     sweep = load_sweep(path)
     study = optuna.create_study(direction="maximize")
     tuned = Thresholds(t_energy=0.45, t_mask=0.55, min_area=40)
+    oldtown = Thresholds(t_energy=0.25, t_mask=0.6, min_area=10)
     record = TrialRecord(
         checkpoint=tmp_path / "best.pt", train_seconds=1.0, value=0.7, fixed_value=0.6,
-        thresholds=tuned,
+        thresholds=tuned, city_thresholds={"AOI_2_Oldtown": oldtown},
     )  # fmt: skip
     study.add_trial(
         optuna.trial.create_trial(
@@ -187,6 +188,8 @@ def test_export_carries_the_study_metric_and_tuned_thresholds(tmp_path: Path) ->
     config = TrainConfig.from_yaml(out)
     assert config.monitor == Metric.MEAN_CITY_F1 and config.lr == 0.002
     assert config.thresholds == tuned and config.out_dir == sweep.root / "best"
+    assert config.city_thresholds == {"AOI_2_Oldtown": oldtown}
+    assert record.mlflow_params()["thresholds.AOI_2_Oldtown.t_mask"] == 0.6
     assert "mean_city_f1 0.7000 after post-processing search (0.6000 at fixed" in out.read_text()
 
 

@@ -98,7 +98,9 @@ def test_ctrl_c_stops_cleanly_and_rerun_resumes(make_sweep, mlflow_db: str) -> N
     assert trials[0].user_attrs[TrialAttr.INTERRUPTED] is True
     assert trials[1].user_attrs[TrialAttr.RETRY_OF] == 0 and trials[1].params == trials[0].params
     client = MlflowClient(mlflow_db)
-    assert client.get_run(trials[0].user_attrs[TrialAttr.RUN_ID]).info.status == "KILLED"
+    interrupted = client.get_run(trials[0].user_attrs[TrialAttr.RUN_ID])
+    assert interrupted.info.status == "KILLED"
+    assert interrupted.data.tags["geoarena.outcome"] == "interrupted"
     parent = load_study(sweep).user_attrs[StudyAttr.PARENT_RUN_ID]
     assert client.get_run(parent).info.status == "KILLED"
 
@@ -161,6 +163,7 @@ def test_killed_worker_trial_is_failed_and_retried(make_sweep, storage_spec, mlf
         assert [t.number for t in report.trials] == [1]
         run = MlflowClient(mlflow_db).get_run(victim.user_attrs[TrialAttr.RUN_ID])
         assert run.info.status == "FAILED" and run.data.tags["geoarena.worker_died"] == "true"
+        assert run.data.tags["geoarena.outcome"] == "worker died"
 
 
 def test_ctrl_c_in_a_terminal_reaches_every_worker_once(make_sweep) -> None:

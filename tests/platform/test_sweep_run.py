@@ -7,15 +7,22 @@ import datetime
 import io
 import json
 import math
+import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
 from mlflow import MlflowClient
 from optuna.trial import TrialState
+from PIL import Image
 
+import geoarena
+from geoarena.evaluator.report import COLOURS
 from geoarena.models import TrainConfig
+from geoarena.models.data.raster import read_raw_tile
+from geoarena.models.data.spacenet import find_tiles
 from geoarena.platform import (
     StudyAttr,
     TrialAttr,
@@ -26,6 +33,8 @@ from geoarena.platform import (
     make_tracker,
 )
 from geoarena.platform.cli import sweep as sweep_cli
+from geoarena.platform.overlays import display_image
+from geoarena.platform.provenance import command_line
 
 
 def record_of(trial) -> TrialRecord:
@@ -94,7 +103,60 @@ def test_three_trials_with_parent_and_child_runs(finished, mlflow_db: str) -> No
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"config.yaml", "best.pt", "val_predictions.csv", "post_search.json"} <= artifacts
         overlays = [a.path for a in client.list_artifacts(run.info.run_id, "overlays")]
-        assert 1 <= len(overlays) <= 2 and all(p.endswith(".png") for p in overlays)
+        assert len(overlays) == 2 and all(p.endswith(".png") for p in overlays)
+
+
+def test_mlflow_ui_shows_model_training_with_readable_runs(finished, mlflow_db: str) -> None:
+    _, sweep, _ = finished
+    study = load_study(sweep)
+    client = MlflowClient(mlflow_db)
+    # the MLflow 3 UI opens an experiment with this kind on its runs, not the GenAI overview
+    experiment = client.get_experiment_by_name("three")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+    parent_id = study.user_attrs[StudyAttr.PARENT_RUN_ID]
+    runs = children(client, "three", parent_id)
+    assert [r.info.run_name for r in runs] == ["trial-0000", "trial-0001", "trial-0002"]
+    assert all(r.data.tags["geoarena.outcome"] == "complete" for r in runs)
+
+    # the parent's curves, one point per trial number: each value and the best so far
+    values = [t.value for t in study.get_trials()]
+    trial_curve = sorted(client.get_metric_history(parent_id, "trial_value"), key=_step)
+    assert [(m.step, m.value) for m in trial_curve] == list(enumerate(values))
+    best_curve = sorted(client.get_metric_history(parent_id, "best_value"), key=_step)
+    assert [m.step for m in best_curve] == [0, 1, 2]
+    assert [m.value for m in best_curve] == [max(values[: n + 1]) for n in range(3)]
+
+    # the code and the command behind every run
+    package = Path(geoarena.__file__).parent
+    head = subprocess.run(
+        ["git", "-C", str(package), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    parent = client.get_run(parent_id)
+    for run in [parent, *runs]:
+        assert run.data.tags["mlflow.source.git.commit"] == head
+        assert run.data.tags["mlflow.source.git.dirty"] in ("true", "false")
+        assert run.data.tags["geoarena.command"] == command_line()  # this (pytest) process
+    argv = ["/venv/bin/geoarena", "sweep", "run", "my sweep.yaml", "--gpus", "0,1"]
+    assert command_line(argv) == "geoarena sweep run 'my sweep.yaml' --gpus 0,1"
+
+
+def test_overlays_draw_the_footprints_on_the_imagery(finished, synth_data: Path) -> None:
+    _, sweep, _ = finished
+    folder = sweep.trial_dir(0) / "overlays"
+    pngs = sorted(folder.glob("*.png"))
+    assert len(pngs) == 2
+    tiles = find_tiles(synth_data)
+    for png in pngs:
+        drawn = np.asarray(Image.open(png).convert("RGB"))
+        imagery = display_image(read_raw_tile(tiles[png.stem]))
+        assert drawn.shape == imagery.shape
+        same = np.all(drawn == imagery, axis=2)
+        # mostly the tile itself, with outlines in the evaluator's colours over it
+        assert 0.3 < same.mean() < 1.0
+        outline = drawn[~same]
+        colours = np.array([COLOURS["TP"], COLOURS["FN"], COLOURS["FP"]])
+        assert (outline[:, None, :] == colours[None]).all(axis=2).any(axis=1).mean() > 0.9
 
 
 def test_trial_value_is_tuned_f1_never_below_fixed(finished) -> None:
@@ -170,9 +232,37 @@ def test_pruned_trial_is_pruned_in_optuna_and_mlflow(make_sweep, mlflow_db: str)
     assert list(trial.intermediate_values) == [1]  # stopped after the first epoch
     run = MlflowClient(mlflow_db).get_run(trial.user_attrs[TrialAttr.RUN_ID])
     assert run.info.status == "KILLED" and run.data.tags["optuna.state"] == "PRUNED"
+    assert run.data.tags["geoarena.outcome"] == "pruned"
+    assert run.data.tags["mlflow.note.content"].startswith("pruned: pruned after epoch 1 (f1 ")
+    assert run.info.run_name == "trial-0000"
     client = MlflowClient(mlflow_db)
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_f1")] == [1]
     assert "best.pt" in {a.path for a in client.list_artifacts(run.info.run_id)}
+
+
+def test_failed_trial_differs_from_a_pruned_one(make_sweep, mlflow_db: str) -> None:
+    path = make_sweep(
+        "diverges",
+        train={"grad_clip": 0},
+        space={"lr": {"type": "log", "low": 1.0e30, "high": 1.0e31}},  # non-finite loss
+        budget={"n_trials": 1},
+    )
+    sweep = load_sweep(path)
+    launch(sweep, progress=False)
+    (trial,) = load_study(sweep).get_trials()
+    assert trial.state == TrialState.FAIL
+    client = MlflowClient(mlflow_db)
+    run = client.get_run(trial.user_attrs[TrialAttr.RUN_ID])
+    assert run.info.status == "FAILED" and run.data.tags["geoarena.outcome"] == "failed"
+    assert run.data.tags["mlflow.note.content"].startswith("failed: FloatingPointError: ")
+    assert "error.txt" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    # no trial completed: the parent has no best value yet
+    parent = load_study(sweep).user_attrs[StudyAttr.PARENT_RUN_ID]
+    assert client.get_metric_history(parent, "best_value") == []
+
+
+def _step(metric) -> int:
+    return metric.step
 
 
 def test_two_worker_processes_share_one_journal(make_sweep, mlflow_db: str) -> None:

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from geoarena.evaluator import Metric, city_of, score
-from geoarena.models import MapCache, Thresholds, maps_to_table
+from geoarena.models import MapCache, Thresholds, instances_to_table, maps_to_table
 from geoarena.models.data.targets import make_targets, polygons_from_wkt
+from geoarena.models.postprocess import maps_to_polygons
 from geoarena.platform.post_search import search_tiles, tune_post
 from geoarena.platform.sweep import PostSearch
 
@@ -31,6 +32,58 @@ def maps(synth_data: Path) -> MapCache:
         prob = np.where(mask > 0, 0.6, 0.1) + rng.normal(0, 0.02, mask.shape)
         cache.add(image_id, prob.clip(0, 1), energy)
     return cache
+
+
+@pytest.fixture(scope="module")
+def two_contrasts(maps: MapCache) -> tuple[MapCache, set[str]]:
+    """Half the cities dim (buildings 0.4 over 0.1), half bright (0.7 over 0.5): no
+    single ``t_mask`` separates buildings from background in both."""
+    cities = sorted({city_of(i) for i in maps.image_ids})
+    bright = set(cities[len(cities) // 2 :])
+    cache = MapCache(truth=maps.truth)
+    for image_id, prob, energy in maps.items():
+        inside = np.asarray(prob) > 0.3
+        lo, hi = (0.5, 0.7) if city_of(image_id) in bright else (0.1, 0.4)
+        cache.add(image_id, np.where(inside, hi, lo), energy)
+    return cache, bright
+
+
+def test_per_city_thresholds_beat_one_global_set(two_contrasts) -> None:
+    maps, bright = two_contrasts
+    fixed = Thresholds(t_energy=0.3, t_mask=0.45, min_area=4)
+    search = PostSearch(n_trials=12, t_mask=(0.2, 0.65), max_fraction=None)
+    one = tune_post(maps, metric=Metric.F1, search=search, fixed=fixed)
+    assert one.city_thresholds == {}
+    per_city = tune_post(
+        maps, metric=Metric.F1, search=search.model_copy(update={"per_city": True}), fixed=fixed
+    )
+    assert per_city.value > one.value + 0.2
+    for city in {city_of(i) for i in maps.image_ids}:
+        used = per_city.city_thresholds.get(city, per_city.thresholds)
+        assert (0.5 < used.t_mask < 0.7) if city in bright else (0.1 < used.t_mask < 0.4)
+    # the value is the evaluator's score of every tile at its city's thresholds
+    found = {
+        image_id: maps_to_polygons(
+            prob, energy, per_city.city_thresholds.get(city_of(image_id), per_city.thresholds)
+        )
+        for image_id, prob, energy in maps.items()
+    }
+    table = instances_to_table(found)
+    assert per_city.value == pytest.approx(score(maps.truth_table(), table).micro.f1)
+
+
+def test_per_city_search_never_loses(maps: MapCache) -> None:
+    fixed = Thresholds(t_energy=0.3, t_mask=0.4, min_area=4)
+    search = PostSearch(n_trials=4, max_fraction=None)
+    one = tune_post(maps, metric=Metric.MEAN_CITY_F1, search=search, fixed=fixed)
+    per_city = tune_post(
+        maps,
+        metric=Metric.MEAN_CITY_F1,
+        search=search.model_copy(update={"per_city": True}),
+        fixed=fixed,
+    )
+    assert per_city.value >= one.value
+    assert per_city.candidates > one.candidates  # the cities were searched
 
 
 def score_at(maps: MapCache, params: Thresholds) -> float:
