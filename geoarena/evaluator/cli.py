@@ -57,8 +57,8 @@ def _knob_options(command: _Command) -> _Command:
 @_knob_options
 @click.option(
     "--index",
-    type=click.Choice(["strtree", "rtree"]),
-    default="strtree",
+    type=click.Choice(["grid", "strtree", "rtree"]),
+    default="grid",
     show_default=True,
     help="Spatial index backend (identical results).",
 )

@@ -88,7 +88,7 @@ def score_files(
     proposals: Source,
     rules: str | Rules = "deepglobe",
     *,
-    index: str | type[BaseSpatialIndex] | None = "strtree",
+    index: str | type[BaseSpatialIndex] | None = "grid",
     on_error: OnError = "raise",
     max_vertices: int = DEFAULT_MAX_VERTICES,
     max_bytes: int = DEFAULT_MAX_BYTES,

@@ -63,7 +63,7 @@ class PreparedTruth:
     truth : PolygonTable or a CSV source (path, bytes, file object).
     rules : preset name or :class:`Rules`.
     image_ids : restrict scoring to these images; proposals for other images are ignored.
-    index : spatial index backend, "strtree" (default) or "rtree".
+    index : spatial index backend, "grid" (default), "strtree" or "rtree" (same pairs).
     """
 
     def __init__(
@@ -72,22 +72,59 @@ class PreparedTruth:
         rules: str | Rules = "deepglobe",
         *,
         image_ids: Iterable[str] | None = None,
-        index: str | type[BaseSpatialIndex] | None = "strtree",
+        index: str | type[BaseSpatialIndex] | None = "grid",
     ) -> None:
-        self.rules = get_rules(rules)
-        self.table = truth if isinstance(truth, PolygonTable) else read_truth(truth)
-        self._restrict = None if image_ids is None else object_array(sorted(set(image_ids)))
-        keep = None if self._restrict is None else encode(self.table.image_id, self._restrict) >= 0
-        ids = self.table.image_id if keep is None else self.table.image_id[keep]
+        rules = get_rules(rules)
+        table = truth if isinstance(truth, PolygonTable) else read_truth(truth)
+        restrict = None if image_ids is None else object_array(sorted(set(image_ids)))
+        keep = None if restrict is None else encode(table.image_id, restrict) >= 0
+        self._setup(table, rules, restrict, select(table, rules, "truth", keep), index)
+
+    @classmethod
+    def from_side(
+        cls,
+        table: PolygonTable,
+        rules: Rules,
+        side: Side,
+        *,
+        image_ids: Iterable[str] | None = None,
+        index: str | type[BaseSpatialIndex] | None = "grid",
+    ) -> PreparedTruth:
+        """The PreparedTruth whose truth side ``select`` computed earlier, with these
+        rules and split: how a stored prepared truth (``geoarena prepare``) is loaded
+        without parsing, filtering or repairing again."""
+        prepared = cls.__new__(cls)
+        restrict = None if image_ids is None else object_array(sorted(set(image_ids)))
+        prepared._setup(table, rules, restrict, side, index)
+        return prepared
+
+    def _setup(
+        self,
+        table: PolygonTable,
+        rules: Rules,
+        restrict: ObjectArray | None,
+        side: Side,
+        index: str | type[BaseSpatialIndex] | None,
+    ) -> None:
+        self.rules = rules
+        self.table = table
+        self._restrict = restrict
+        keep = None if restrict is None else encode(table.image_id, restrict) >= 0
+        ids = table.image_id if keep is None else table.image_id[keep]
         #: sorted ImageIds of the truth (after the split restriction): always scored.
         self.image_ids = unique_ids(ids)
-        self.side: Side = select(self.table, self.rules, "truth", keep)
+        self.side: Side = side
         self._image = encode(self.table.image_id[self.side.rows], self.image_ids)
         b = self.side.bounds
         self._origin = float(b[:, 0].min()) if len(b) else 0.0
         self._width = float(b[:, 2].max() - self._origin) + 1.0 if len(b) else 1.0
         self.index_kind = get_index(index)
         self._index = self.index_kind(slot_boxes(b, self._image, self._origin, self._width))
+
+    @property
+    def split(self) -> list[str] | None:
+        """The images scoring is restricted to (``image_ids=``), or None for all."""
+        return None if self._restrict is None else self._restrict.tolist()
 
     def score(
         self,
@@ -241,7 +278,7 @@ def score(
     proposals: PolygonTable | Source,
     rules: str | Rules = "deepglobe",
     *,
-    index: str | type[BaseSpatialIndex] | None = "strtree",
+    index: str | type[BaseSpatialIndex] | None = "grid",
     bootstrap: int = 0,
     seed: int = 0,
     details: bool = False,
