@@ -19,6 +19,7 @@ from geoarena.errors import GeoarenaError, InvalidInput
 #: command name -> "module:attribute" of the click command or group that implements it.
 COMMANDS: dict[str, str] = {
     "score": "geoarena.evaluator.cli:score",
+    "prepare": "geoarena.evaluator.cli:prepare",
     "leaderboard": "geoarena.leaderboard.cli:leaderboard",
     "data": "geoarena.models.cli:data",
     "train": "geoarena.models.cli:train",
@@ -30,6 +31,7 @@ COMMANDS: dict[str, str] = {
 #: one-line help shown by ``geoarena --help`` without importing the command's module.
 SHORT_HELP: dict[str, str] = {
     "score": "Score a proposal CSV against a truth CSV (polygon F1).",
+    "prepare": "Store a truth parsed, checked and repaired once, to score against fast.",
     "leaderboard": "Host a challenge: database, teams, tokens, server, workers.",
     "data": "Make and inspect training data (synthetic cities).",
     "train": "Train the building detector from a YAML config.",

@@ -31,6 +31,7 @@ from .rules import Rules, get_rules
 from .table import (
     DEFAULT_MAX_VERTICES,
     OnError,
+    PolygonTable,
     build_table,
     encode,
     object_array,
@@ -60,12 +61,16 @@ class _Columns:
 class _Job:
     """What every forked worker inherits: both files' columns and how to score them."""
 
-    sides: tuple[_Columns, _Columns]
+    sides: tuple[_Columns | None, _Columns]
     #: per side, the row indices of each chunk
     chunk_rows: tuple[list[IntArray], list[IntArray]]
     rules: Rules
     index: str | type[BaseSpatialIndex] | None
     max_vertices: int
+    #: a truth prepared beforehand (the truth side then has no columns): every worker
+    #: scores its chunk of proposals against it and keeps its chunk's images only
+    prepared: PreparedTruth | None = None
+    n_chunks: int = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,7 +89,7 @@ _JOB: _Job | None = None
 
 
 def score_files(
-    truth: Source,
+    truth: Source | PreparedTruth,
     proposals: Source,
     rules: str | Rules = "deepglobe",
     *,
@@ -100,6 +105,8 @@ def score_files(
 
     Same result as ``score(read_truth(...), read_proposals(...))``; ``workers`` defaults
     to the number of cores for files over ``PARALLEL_MIN_BYTES`` and 1 otherwise.
+    ``truth`` may be a :class:`PreparedTruth` (e.g. loaded from ``geoarena prepare``'s
+    file) under the same rules: workers then inherit it and parse proposals only.
 
     Examples
     --------
@@ -111,14 +118,28 @@ def score_files(
     """
     global _JOB
     rules = get_rules(rules)
-    read = [_read_columns(source, max_bytes) for source in (truth, proposals)]
-    sides = (read[0][0], read[1][0])
-    n_bytes = read[0][1] + read[1][1]
-    vocabulary = unique_ids(np.concatenate([side.image_id for side in sides]))
+    if isinstance(truth, PreparedTruth):
+        if truth.rules != rules:
+            raise ValueError("the prepared truth was prepared under other rules")
+        props, n_bytes = _read_columns(proposals, max_bytes)
+        sides: tuple[_Columns | None, _Columns] = (None, props)
+        ids = [truth.image_ids, props.image_id]
+        labels = [truth.table.name, props.label]
+    else:
+        read = [_read_columns(source, max_bytes) for source in (truth, proposals)]
+        sides = (read[0][0], read[1][0])
+        n_bytes = read[0][1] + read[1][1]
+        ids = [side.image_id for side in (read[0][0], read[1][0])]
+        labels = [side.label for side in (read[0][0], read[1][0])]
+    vocabulary = unique_ids(np.concatenate(ids))
     n_workers = _n_workers(workers, n_bytes)
     n_chunks = max(n_workers, -(-len(vocabulary) // CHUNK_IMAGES))
-    t_rows, p_rows = (_chunks(encode(s.image_id, vocabulary) % n_chunks, n_chunks) for s in sides)
-    _JOB = _Job(sides, (t_rows, p_rows), rules, index, max_vertices)
+    t_rows, p_rows = (
+        _chunks(encode(side.image_id, vocabulary) % n_chunks, n_chunks) if side is not None else []
+        for side in sides
+    )
+    prepared = truth if isinstance(truth, PreparedTruth) else None
+    _JOB = _Job(sides, (t_rows, p_rows), rules, index, max_vertices, prepared, n_chunks)
     try:
         if n_workers == 1:
             parts = [_score_chunk(k) for k in range(n_chunks)]
@@ -128,7 +149,9 @@ def score_files(
                 parts = list(pool.map(_score_chunk, range(n_chunks)))
     finally:
         _JOB = None
-    return _merge(parts, rules, on_error, [s.label for s in sides], bootstrap, seed)
+    # a prepared truth's skipped rows were accepted when it was prepared
+    strict = (on_error == "raise" and prepared is None, on_error == "raise")
+    return _merge(parts, rules, strict, labels, bootstrap, seed)
 
 
 def _read_columns(source: Source, max_bytes: int) -> tuple[_Columns, int]:
@@ -159,33 +182,57 @@ def _score_chunk(k: int) -> _Part:
     job = _JOB
     if job is None:
         raise RuntimeError("_score_chunk runs inside score_files only")
-    truth, props = (
-        build_table(
-            {c: v[rows] for c, v in side.columns.items()},
-            side.lines[rows],
-            name=side.label,
-            on_error="skip",
-            max_vertices=job.max_vertices,
-            errors=side.errors if k == 0 else [],  # ragged rows have no ImageId: report once
-            allow_empty=True,
+    truth_side, prop_side = job.sides
+    props = _chunk_table(prop_side, job.chunk_rows[1][k], job, first=k == 0)
+    if job.prepared is None:
+        if truth_side is None:
+            raise RuntimeError("a job has a prepared truth or truth columns")
+        truth = _chunk_table(truth_side, job.chunk_rows[0][k], job, first=k == 0)
+        result = PreparedTruth(truth, job.rules, index=job.index).score(props)
+        mine = np.ones(len(result.images), dtype=bool)
+        skipped, truth_rows, diagnostics = truth.skipped, len(truth), result.diagnostics
+    else:
+        result = job.prepared.score(props)
+        # every worker sees the whole truth: each keeps its own chunk's images, and the
+        # truth's rows and counters are reported once, by the first chunk
+        vocabulary = unique_ids(
+            np.concatenate([job.prepared.image_ids, unique_ids(prop_side.image_id)])
         )
-        for side, rows in zip(job.sides, (c[k] for c in job.chunk_rows), strict=True)
-    )
-    result = PreparedTruth(truth, job.rules, index=job.index).score(props)
-    counts = np.array([[s.counts.tp, s.counts.fp, s.counts.fn] for s in result.images])
+        codes = encode(object_array([s.image_id for s in result.images]), vocabulary)
+        mine = codes % job.n_chunks == k
+        table = job.prepared.table
+        skipped, truth_rows = (table.skipped, len(table)) if k == 0 else ((), 0)
+        diagnostics = result.diagnostics.copy()
+        if k > 0:
+            diagnostics["truth"] = dict.fromkeys(diagnostics["truth"], 0)
+    images = [s for s, keep in zip(result.images, mine.tolist(), strict=True) if keep]
+    counts = np.array([[s.counts.tp, s.counts.fp, s.counts.fn] for s in images])
     return _Part(
-        image_ids=[s.image_id for s in result.images],
+        image_ids=[s.image_id for s in images],
         counts=counts.reshape(-1, 3).astype(np.int64),
-        diagnostics=result.diagnostics,
-        skipped=(truth.skipped, props.skipped),
-        rows=(len(truth), len(props)),
+        diagnostics=diagnostics,
+        skipped=(skipped, props.skipped),
+        rows=(truth_rows, len(props)),
+    )
+
+
+def _chunk_table(side: _Columns, rows: IntArray, job: _Job, *, first: bool) -> PolygonTable:
+    """The validated table of one chunk's rows of a file."""
+    return build_table(
+        {c: v[rows] for c, v in side.columns.items()},
+        side.lines[rows],
+        name=side.label,
+        on_error="skip",
+        max_vertices=job.max_vertices,
+        errors=side.errors if first else [],  # ragged rows have no ImageId: report once
+        allow_empty=True,
     )
 
 
 def _merge(
     parts: list[_Part],
     rules: Rules,
-    on_error: OnError,
+    strict: tuple[bool, bool],
     labels: list[str],
     bootstrap: int,
     seed: int,
@@ -193,7 +240,7 @@ def _merge(
     skipped_sides: list[Problem] = []
     for side, label in enumerate(labels):
         skipped = sorted((e for p in parts for e in p.skipped[side]), key=lambda e: e.line)
-        if skipped and on_error == "raise":
+        if skipped and strict[side]:
             raise InputError(skipped)
         if sum(p.rows[side] for p in parts) == 0:
             raise InputError(skipped or [Problem(label, 1, "", "file has a header but no rows")])

@@ -4,19 +4,24 @@ that is not one (other rules, another version, damaged bytes) is refused, not tr
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 
+from geoarena.cli import cli
 from geoarena.evaluator import (
     InputError,
     PreparedTruth,
     get_rules,
     read_proposals,
     read_truth,
+    score,
     stored,
 )
+from geoarena.evaluator.parallel import score_files
 from geoarena.evaluator.stored import (
     is_prepared,
     load_prepared,
@@ -24,9 +29,11 @@ from geoarena.evaluator.stored import (
     prepared_to_bytes,
     save_prepared,
 )
+from geoarena.evaluator.synthetic import make_pair
 
 from .helpers import PRESET_NAMES, SAMPLES
 from .test_differential import SETTINGS, scenes
+from .test_parallel import comparable
 
 SAMPLE_NAMES = ("SN2_sample", "sample")
 
@@ -167,3 +174,42 @@ def test_cache_builds_once_then_loads(tmp_path, monkeypatch) -> None:
     truth.write_bytes(b"\n".join([*lines, lines[1]]) + b"\n")  # one row more
     prepared_from_cache(truth, "solaris", directory=tmp_path / "cache")
     assert built == [1, 1, 1]  # another truth file: another key
+
+
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+@pytest.mark.parametrize("workers", [1, 3])
+def test_score_files_against_a_stored_truth(preset: str, workers: int) -> None:
+    truth, props = make_pair(9, 25, seed=5)
+    expected = score(read_truth(truth), read_proposals(props), preset, bootstrap=40, seed=1)
+    loaded = load_prepared(prepared_to_bytes(PreparedTruth(truth, preset)), rules=preset)
+    got = score_files(loaded, props, preset, workers=workers, bootstrap=40, seed=1)
+    assert comparable(got) == comparable(expected)
+
+
+def test_prepare_then_score_on_the_command_line(tmp_path, monkeypatch) -> None:
+    truth, preds = SAMPLES / "SN2_sample_truth.csv", SAMPLES / "SN2_sample_preds.csv"
+    prepared = tmp_path / "truth.arrow"
+    runner = CliRunner()
+    done = runner.invoke(cli, ["prepare", str(truth), "-o", str(prepared), "--rules", "solaris"])
+    assert done.exit_code == 0, done.output
+    assert "prepared" in done.output and is_prepared(prepared)
+
+    def scored(truth_arg: Path, *extra: str) -> dict:
+        out = tmp_path / "score.json"
+        run = runner.invoke(
+            cli,
+            ["score", str(truth_arg), str(preds), "--rules", "solaris", "--json", str(out), *extra],
+        )
+        assert run.exit_code == 0, run.output
+        return json.loads(out.read_text())
+
+    expected = scored(truth)
+    assert scored(prepared) == expected
+    monkeypatch.setenv("GEOARENA_CACHE_DIR", str(tmp_path / "cache"))
+    assert scored(truth, "--cache") == expected
+    assert scored(truth, "--cache") == expected  # the second time from the cache
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+
+    refused = runner.invoke(cli, ["score", str(prepared), str(preds)])
+    assert refused.exit_code == 2
+    assert "prepared under the rules 'solaris', not 'deepglobe'" in refused.output
