@@ -159,7 +159,10 @@ def _read_columns(source: Source, max_bytes: int) -> tuple[_Columns, int]:
     data, label = load_bytes(source, None, max_bytes)
     header, header_line = read_header(data, label)
     columns, lines, errors = read_columns(data, header, header_line, label)
-    return _Columns(label, columns, lines, errors, strip_all(columns["ImageId"])), len(data)
+    # the stripped ids replace the raw ones (stripping them again is a no-op): one string
+    # per image instead of one per row, which the forked workers would each copy on touch
+    columns["ImageId"] = strip_all(columns["ImageId"])
+    return _Columns(label, columns, lines, errors, columns["ImageId"]), len(data)
 
 
 def _n_workers(workers: int | None, n_bytes: int) -> int:
