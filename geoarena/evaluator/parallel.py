@@ -24,7 +24,15 @@ from geoarena.errors import Problem
 from .arrays import IntArray, ObjectArray
 from .errors import InputError
 from .index import BaseSpatialIndex
-from .io import DEFAULT_MAX_BYTES, Source, load_bytes, read_columns, read_header
+from .io import (
+    DEFAULT_MAX_BYTES,
+    Column,
+    Source,
+    load_bytes,
+    read_arrow_columns,
+    read_header,
+    take_rows,
+)
 from .metrics import SHOWN_FAILURES, Diagnostics, ScoreResult, assemble
 from .prepared import PreparedTruth
 from .rules import Rules, get_rules
@@ -42,7 +50,7 @@ from .table import (
 #: below this many bytes (both files) one process is faster than forking workers.
 PARALLEL_MIN_BYTES = 8 << 20
 #: most images scored at once by one process: bounds the geometries alive at a time.
-CHUNK_IMAGES = 1_500
+CHUNK_IMAGES = 500
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,7 +58,7 @@ class _Columns:
     """One file's raw string columns, read once by the parent."""
 
     label: str
-    columns: dict[str, ObjectArray]
+    columns: dict[str, Column]
     lines: IntArray
     #: ragged rows found while reading (they have no ImageId, so no chunk owns them)
     errors: list[Problem]
@@ -158,11 +166,11 @@ def _read_columns(source: Source, max_bytes: int) -> tuple[_Columns, int]:
     """A file's columns and its size in bytes; the raw bytes are freed on return."""
     data, label = load_bytes(source, None, max_bytes)
     header, header_line = read_header(data, label)
-    columns, lines, errors = read_columns(data, header, header_line, label)
-    # the stripped ids replace the raw ones (stripping them again is a no-op): one string
-    # per image instead of one per row, which the forked workers would each copy on touch
-    columns["ImageId"] = strip_all(columns["ImageId"])
-    return _Columns(label, columns, lines, errors, columns["ImageId"]), len(data)
+    columns, lines, errors = read_arrow_columns(data, header, header_line, label)
+    # the other columns stay in Arrow until a worker takes its rows; the stripped ids
+    # (stripping again is a no-op) hold one string per image, not one per row
+    columns["ImageId"] = image_id = strip_all(take_rows(columns["ImageId"], None))
+    return _Columns(label, columns, lines, errors, image_id), len(data)
 
 
 def _n_workers(workers: int | None, n_bytes: int) -> int:
@@ -222,7 +230,7 @@ def _score_chunk(k: int) -> _Part:
 def _chunk_table(side: _Columns, rows: IntArray, job: _Job, *, first: bool) -> PolygonTable:
     """The validated table of one chunk's rows of a file."""
     return build_table(
-        {c: v[rows] for c, v in side.columns.items()},
+        {c: take_rows(v, rows) for c, v in side.columns.items()},
         side.lines[rows],
         name=side.label,
         on_error="skip",
