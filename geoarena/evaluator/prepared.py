@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,13 +89,20 @@ class PreparedTruth:
         *,
         image_ids: Iterable[str] | None = None,
         index: str | type[BaseSpatialIndex] | None = "grid",
+        decode: Callable[[IntArray | None], None] | None = None,
     ) -> PreparedTruth:
         """The PreparedTruth whose truth side ``select`` computed earlier, with these
         rules and split: how a stored prepared truth (``geoarena prepare``) is loaded
-        without parsing, filtering or repairing again."""
+        without parsing, filtering or repairing again.
+
+        ``decode``, when given, fills ``side.geometry`` (None until then) at the given
+        side positions, or every geometry of the side and the table for None: a stored
+        truth decodes only the polygons a score intersects (a few in ten), so a forked
+        worker holds only its own images' polygons."""
         prepared = cls.__new__(cls)
         restrict = None if image_ids is None else object_array(sorted(set(image_ids)))
         prepared._setup(table, rules, restrict, side, index)
+        prepared._decode = decode
         return prepared
 
     def _setup(
@@ -107,19 +114,27 @@ class PreparedTruth:
         index: str | type[BaseSpatialIndex] | None,
     ) -> None:
         self.rules = rules
-        self.table = table
+        self._table = table
+        self._decode: Callable[[IntArray | None], None] | None = None
         self._restrict = restrict
         keep = None if restrict is None else encode(table.image_id, restrict) >= 0
         ids = table.image_id if keep is None else table.image_id[keep]
         #: sorted ImageIds of the truth (after the split restriction): always scored.
         self.image_ids = unique_ids(ids)
         self.side: Side = side
-        self._image = encode(self.table.image_id[self.side.rows], self.image_ids)
+        self._image = encode(table.image_id[self.side.rows], self.image_ids)
         b = self.side.bounds
         self._origin = float(b[:, 0].min()) if len(b) else 0.0
         self._width = float(b[:, 2].max() - self._origin) + 1.0 if len(b) else 1.0
         self.index_kind = get_index(index)
         self._index = self.index_kind(slot_boxes(b, self._image, self._origin, self._width))
+
+    @property
+    def table(self) -> PolygonTable:
+        """The truth table as read (every row, skipped-row records included)."""
+        if self._decode is not None:
+            self._decode(None)
+        return self._table
 
     @property
     def split(self) -> list[str] | None:
@@ -158,6 +173,9 @@ class PreparedTruth:
             possible = bound >= rules.iou_threshold - 1e-9
             possible |= side.invalid[pi] | self.side.invalid[ti]
             pi, ti = pi[possible], ti[possible]
+        if self._decode is not None:  # the truths that the bounds and the IoUs will read
+            self._decode(None if details else np.unique(ti))
+        if not details:
             settled = settled_without_geometry(side, self.side, pi, ti, rules)
         iou, failures = pair_iou(side, self.side, pi[~settled], ti[~settled], rules)
         ok = rules.passes(iou)
@@ -182,9 +200,9 @@ class PreparedTruth:
             )
         diagnostics = Diagnostics(
             truth={
-                "rows": len(self.table),
+                "rows": len(self._table),
                 "scored": len(self.side.rows),
-                "skipped_rows": len(self.table.skipped),
+                "skipped_rows": len(self._table.skipped),
                 **self.side.counts,
             },
             proposals={
@@ -199,7 +217,7 @@ class PreparedTruth:
             geos_failure_examples=[
                 GeosFailure(
                     proposal_line=int(table.line[side.rows[p]]),
-                    truth_line=int(self.table.line[self.side.rows[t]]),
+                    truth_line=int(self._table.line[self.side.rows[t]]),
                     reason=reason,
                 )
                 for p, t, reason in sorted(failures)[:SHOWN_FAILURES]
@@ -217,7 +235,7 @@ class PreparedTruth:
             matches=self._matches(table, side, rank, pi, ti, iou, match, match_iou)
             if details
             else None,
-            skipped=self.table.skipped + table.skipped,
+            skipped=self._table.skipped + table.skipped,
         )
 
     def _candidates(self, side: Side, p_vocab: IntArray) -> tuple[IntArray, IntArray]:

@@ -46,7 +46,7 @@ from pydantic import ValidationError
 
 from geoarena.errors import Problem
 
-from .arrays import ObjectArray
+from .arrays import IntArray, ObjectArray
 from .columnar import (
     binary_column,
     column_values,
@@ -204,8 +204,10 @@ def load_prepared(
         )
     if truth_sha256 is not None and meta.get("truth_sha256") != truth_sha256:
         raise _error(label, "prepared from another truth file (its sha256 differs)")
-    table, side = _read_columns(reader, meta, label)
-    return PreparedTruth.from_side(table, stored, side, image_ids=meta["split"], index=index)
+    table, side, decode = _read_columns(reader, meta, label)
+    return PreparedTruth.from_side(
+        table, stored, side, image_ids=meta["split"], index=index, decode=decode
+    )
 
 
 def cache_dir() -> Path:
@@ -290,7 +292,7 @@ def _check_metadata(meta: Any, label: str) -> Rules:
 
 def _read_columns(
     reader: pa.ipc.RecordBatchFileReader, meta: dict[str, Any], label: str
-) -> tuple[PolygonTable, Side]:
+) -> tuple[PolygonTable, Side, _Decoder]:
     """The truth table and its scored side, validated column by column."""
     if not reader.schema.remove_metadata().equals(_SCHEMA):
         raise _error(label, "the columns are not those of a prepared truth")
@@ -311,12 +313,6 @@ def _read_columns(
 
     scored = number("scored")
     rows = np.flatnonzero(scored)
-    geometry = _geometries(columns.column("geometry").to_pylist(), label)
-    scored_geometry = geometry[rows].copy()
-    replaced = columns.column("scored_geometry").to_pylist()
-    changed = np.array([replaced[r] is not None for r in rows.tolist()], dtype=bool)
-    if changed.any():
-        scored_geometry[changed] = _geometries([replaced[r] for r in rows[changed]], label)
     bounds = np.stack([number(k)[rows] for k in ("xmin", "ymin", "xmax", "ymax")], axis=1)
     area = number("area")[rows]
     if not (np.isfinite(bounds).all() and np.isfinite(area).all() and (area >= 0).all()):
@@ -328,20 +324,69 @@ def _read_columns(
         name=str(meta.get("truth_name", label)),
         image_id=decode_strings(image_id),
         building_id=number("building_id").astype(np.int64),
-        geometry=geometry,
+        geometry=np.full(len(line), None, dtype=object),  # decoded on demand
         confidence=None,
         line=line,
         skipped=tuple(Problem(*s) for s in meta["skipped"]),
     )
     side = Side(
         rows=rows.astype(np.int64),
-        geometry=scored_geometry,
+        geometry=np.full(len(rows), None, dtype=object),
         area=area,
         bounds=bounds,
         invalid=number("invalid")[rows].astype(bool),
         counts=dict(meta["counts"]),
     )
-    return table, side
+    return table, side, _Decoder(columns, table, side, label)
+
+
+class _Decoder:
+    """Decodes a stored truth's polygons from their WKB when first needed (the
+    ``decode`` of :meth:`PreparedTruth.from_side`): a score intersects a few truths in
+    ten, and a forked worker then holds only its own images' polygons."""
+
+    def __init__(self, columns: pa.RecordBatch, table: PolygonTable, side: Side, label: str):
+        self._own, self._replaced = columns.column("geometry"), columns.column("scored_geometry")
+        self._table, self._side, self._label = table, side, label
+        #: per side position: its polygon is the repaired one stored apart
+        self._changed = np.zeros(len(side.rows), dtype=bool)
+        if self._replaced.null_count < len(self._replaced):
+            valid = np.unpackbits(
+                np.frombuffer(memoryview(cast("bytes", self._replaced.buffers()[0])), np.uint8),
+                bitorder="little",
+                count=self._replaced.offset + len(self._replaced),
+            )[self._replaced.offset :].astype(bool)
+            self._changed = valid[side.rows]
+        self._decoded = np.zeros(len(side.rows), dtype=bool)
+        self._all = False
+
+    def __call__(self, positions: IntArray | None) -> None:
+        if positions is None:
+            if not self._all:
+                self._side_positions(np.arange(len(self._side.rows)))
+                rest = np.ones(len(self._table.geometry), dtype=bool)
+                rest[self._side.rows[~self._changed]] = False  # already decoded, shared
+                rest_rows = np.flatnonzero(rest)
+                self._table.geometry[rest_rows] = self._decode(self._own, rest_rows)
+                self._all = True
+            return
+        self._side_positions(positions)
+
+    def _side_positions(self, positions: IntArray) -> None:
+        positions = positions[~self._decoded[positions]]
+        rows = self._side.rows[positions]
+        own = ~self._changed[positions]
+        polygons = self._decode(self._own, rows[own])
+        self._side.geometry[positions[own]] = polygons
+        self._table.geometry[rows[own]] = polygons  # the same objects: no second copy
+        self._side.geometry[positions[~own]] = self._decode(self._replaced, rows[~own])
+        self._decoded[positions] = True
+
+    def _decode(self, column: pa.Array[Any], rows: IntArray) -> ObjectArray:
+        if len(rows) == 0:
+            return np.empty(0, dtype=object)
+        taken = column.take(numeric_column(rows.astype(np.int64)))
+        return _geometries(taken.to_pylist(), self._label)
 
 
 def _geometries(wkb: list[Any], label: str) -> ObjectArray:

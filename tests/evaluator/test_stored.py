@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import shapely
 from click.testing import CliRunner
 from hypothesis import given
 
@@ -213,3 +214,22 @@ def test_prepare_then_score_on_the_command_line(tmp_path, monkeypatch) -> None:
     refused = runner.invoke(cli, ["score", str(prepared), str(preds)])
     assert refused.exit_code == 2
     assert "prepared under the rules 'solaris', not 'deepglobe'" in refused.output
+
+
+def test_polygons_are_decoded_when_needed_and_checked_then(sample_bytes: bytes) -> None:
+    proposals = read_proposals(SAMPLES / "sample_preds.csv")
+    loaded = load_prepared(sample_bytes, rules="topcoder")
+    assert all(g is None for g in loaded.side.geometry)  # nothing decoded on load
+    loaded.score(proposals)
+    assert all(isinstance(g, shapely.Polygon | shapely.MultiPolygon) for g in loaded.table.geometry)
+
+    table = pa.ipc.open_file(pa.py_buffer(sample_bytes)).read_all()
+    k = table.schema.get_field_index("geometry")
+    junk = pa.array([b"\x01\x03\x00\x00junk"] * len(table), pa.large_binary())
+    table = table.set_column(k, table.schema.field(k), junk)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    broken = load_prepared(sink.getvalue().to_pybytes(), rules="topcoder", name="t.arrow")
+    with pytest.raises(InputError, match=r"t\.arrow: undecodable geometry"):
+        broken.score(proposals)
