@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 import shapely
@@ -52,6 +53,16 @@ class Matches:
     truth_chosen_iou: FloatArray
 
 
+class StoredPolygons(Protocol):
+    """Where a stored truth's polygons are decoded from (``stored.load_prepared``)."""
+
+    def scored(self, positions: IntArray) -> ObjectArray:
+        """The scored (repaired) polygons at these positions of the truth side."""
+
+    def all_rows(self) -> ObjectArray:
+        """Every row's own polygon, as read."""
+
+
 class PreparedTruth:
     """A truth file parsed, filtered by the rules and spatially indexed, ready to score.
 
@@ -89,20 +100,19 @@ class PreparedTruth:
         *,
         image_ids: Iterable[str] | None = None,
         index: str | type[BaseSpatialIndex] | None = "grid",
-        decode: Callable[[IntArray | None], None] | None = None,
+        stored: StoredPolygons | None = None,
     ) -> PreparedTruth:
         """The PreparedTruth whose truth side ``select`` computed earlier, with these
         rules and split: how a stored prepared truth (``geoarena prepare``) is loaded
         without parsing, filtering or repairing again.
 
-        ``decode``, when given, fills ``side.geometry`` (None until then) at the given
-        side positions, or every geometry of the side and the table for None: a stored
-        truth decodes only the polygons a score intersects (a few in ten), so a forked
-        worker holds only its own images' polygons."""
+        ``stored``, when given, decodes the polygons (``side.geometry`` and the table's
+        are None until then): each score decodes the truths its pairs need and lets them
+        go, so a forked worker holds only its current images' polygons."""
         prepared = cls.__new__(cls)
         restrict = None if image_ids is None else object_array(sorted(set(image_ids)))
         prepared._setup(table, rules, restrict, side, index)
-        prepared._decode = decode
+        prepared._stored = stored
         return prepared
 
     def _setup(
@@ -115,7 +125,7 @@ class PreparedTruth:
     ) -> None:
         self.rules = rules
         self._table = table
-        self._decode: Callable[[IntArray | None], None] | None = None
+        self._stored: StoredPolygons | None = None
         self._restrict = restrict
         keep = None if restrict is None else encode(table.image_id, restrict) >= 0
         ids = table.image_id if keep is None else table.image_id[keep]
@@ -132,8 +142,9 @@ class PreparedTruth:
     @property
     def table(self) -> PolygonTable:
         """The truth table as read (every row, skipped-row records included)."""
-        if self._decode is not None:
-            self._decode(None)
+        geometry = self._table.geometry
+        if self._stored is not None and geometry.size and geometry[0] is None:
+            geometry[:] = self._stored.all_rows()  # decoded once, when first asked for
         return self._table
 
     @property
@@ -173,11 +184,10 @@ class PreparedTruth:
             possible = bound >= rules.iou_threshold - 1e-9
             possible |= side.invalid[pi] | self.side.invalid[ti]
             pi, ti = pi[possible], ti[possible]
-        if self._decode is not None:  # the truths that the bounds and the IoUs will read
-            self._decode(None if details else np.unique(ti))
+        truth = self._with_polygons(np.arange(len(self.side.rows)) if details else np.unique(ti))
         if not details:
-            settled = settled_without_geometry(side, self.side, pi, ti, rules)
-        iou, failures = pair_iou(side, self.side, pi[~settled], ti[~settled], rules)
+            settled = settled_without_geometry(side, truth, pi, ti, rules)
+        iou, failures = pair_iou(side, truth, pi[~settled], ti[~settled], rules)
         ok = rules.passes(iou)
 
         rank = _visit_rank(table, side, rules)
@@ -232,7 +242,7 @@ class PreparedTruth:
             diagnostics,
             bootstrap=bootstrap,
             seed=seed,
-            matches=self._matches(table, side, rank, pi, ti, iou, match, match_iou)
+            matches=self._matches(table, side, truth, rank, pi, ti, iou, match, match_iou)
             if details
             else None,
             skipped=self._table.skipped + table.skipped,
@@ -248,10 +258,21 @@ class PreparedTruth:
         same = p_vocab[pi] == self._image[t]
         return pi[same], t[same]
 
+    def _with_polygons(self, positions: IntArray) -> Side:
+        """The truth side with at least the polygons at ``positions`` present: itself, or
+        for a stored truth a copy holding those just decoded (nothing shared is written,
+        so concurrent scores are safe and memory does not grow with each score)."""
+        if self._stored is None:
+            return self.side
+        geometry = np.full(len(self.side.rows), None, dtype=object)
+        geometry[positions] = self._stored.scored(positions)
+        return replace(self.side, geometry=geometry)
+
     def _matches(
         self,
         table: PolygonTable,
         side: Side,
+        truth: Side,
         rank: IntArray,
         pi: IntArray,
         ti: IntArray,
@@ -279,7 +300,7 @@ class PreparedTruth:
             truth=self.table,
             proposals=table,
             truth_rows=self.side.rows,
-            truth_geometry=self.side.geometry,
+            truth_geometry=truth.geometry,
             truth_proposal=truth_proposal,
             truth_iou=truth_iou,
             proposal_rows=side.rows,

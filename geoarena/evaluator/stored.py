@@ -193,20 +193,20 @@ def load_prepared(
         meta = json.loads((reader.schema.metadata or {}).get(_META_KEY, b"{}"))
     except (pa.ArrowException, ValueError) as exc:
         raise _error(label, f"damaged prepared truth ({exc})") from None
-    stored = _check_metadata(meta, label)
-    if rules is not None and get_rules(rules) != stored:
+    stored_rules = _check_metadata(meta, label)
+    if rules is not None and get_rules(rules) != stored_rules:
         wanted = get_rules(rules)
-        knobs = [k for k, v in wanted.to_dict().items() if stored.to_dict().get(k) != v]
+        knobs = [k for k, v in wanted.to_dict().items() if stored_rules.to_dict().get(k) != v]
         raise _error(
             label,
-            f"prepared under the rules {stored.name!r}, not {wanted.name!r} (differing: "
+            f"prepared under the rules {stored_rules.name!r}, not {wanted.name!r} (differing: "
             f"{', '.join(knobs)}); prepare it again with these rules",
         )
     if truth_sha256 is not None and meta.get("truth_sha256") != truth_sha256:
         raise _error(label, "prepared from another truth file (its sha256 differs)")
-    table, side, decode = _read_columns(reader, meta, label)
+    table, side, decoder = _read_columns(reader, meta, label)
     return PreparedTruth.from_side(
-        table, stored, side, image_ids=meta["split"], index=index, decode=decode
+        table, stored_rules, side, image_ids=meta["split"], index=index, stored=decoder
     )
 
 
@@ -337,50 +337,36 @@ def _read_columns(
         invalid=number("invalid")[rows].astype(bool),
         counts=dict(meta["counts"]),
     )
-    return table, side, _Decoder(columns, table, side, label)
+    return table, side, _Decoder(columns, side.rows, label)
 
 
 class _Decoder:
-    """Decodes a stored truth's polygons from their WKB when first needed (the
-    ``decode`` of :meth:`PreparedTruth.from_side`): a score intersects a few truths in
-    ten, and a forked worker then holds only its own images' polygons."""
+    """Decodes a stored truth's polygons from their WKB when a score needs them (the
+    ``stored`` of :meth:`PreparedTruth.from_side`); a malformed one is an InputError."""
 
-    def __init__(self, columns: pa.RecordBatch, table: PolygonTable, side: Side, label: str):
+    def __init__(self, columns: pa.RecordBatch, rows: IntArray, label: str):
         self._own, self._replaced = columns.column("geometry"), columns.column("scored_geometry")
-        self._table, self._side, self._label = table, side, label
+        self._rows, self._label = rows, label
         #: per side position: its polygon is the repaired one stored apart
-        self._changed = np.zeros(len(side.rows), dtype=bool)
+        self._changed = np.zeros(len(rows), dtype=bool)
         if self._replaced.null_count < len(self._replaced):
             valid = np.unpackbits(
                 np.frombuffer(memoryview(cast("bytes", self._replaced.buffers()[0])), np.uint8),
                 bitorder="little",
                 count=self._replaced.offset + len(self._replaced),
             )[self._replaced.offset :].astype(bool)
-            self._changed = valid[side.rows]
-        self._decoded = np.zeros(len(side.rows), dtype=bool)
-        self._all = False
+            self._changed = valid[rows]
 
-    def __call__(self, positions: IntArray | None) -> None:
-        if positions is None:
-            if not self._all:
-                self._side_positions(np.arange(len(self._side.rows)))
-                rest = np.ones(len(self._table.geometry), dtype=bool)
-                rest[self._side.rows[~self._changed]] = False  # already decoded, shared
-                rest_rows = np.flatnonzero(rest)
-                self._table.geometry[rest_rows] = self._decode(self._own, rest_rows)
-                self._all = True
-            return
-        self._side_positions(positions)
+    def scored(self, positions: IntArray) -> ObjectArray:
+        out = np.empty(len(positions), dtype=object)
+        changed = self._changed[positions]
+        rows = self._rows[positions]
+        out[~changed] = self._decode(self._own, rows[~changed])
+        out[changed] = self._decode(self._replaced, rows[changed])
+        return out
 
-    def _side_positions(self, positions: IntArray) -> None:
-        positions = positions[~self._decoded[positions]]
-        rows = self._side.rows[positions]
-        own = ~self._changed[positions]
-        polygons = self._decode(self._own, rows[own])
-        self._side.geometry[positions[own]] = polygons
-        self._table.geometry[rows[own]] = polygons  # the same objects: no second copy
-        self._side.geometry[positions[~own]] = self._decode(self._replaced, rows[~own])
-        self._decoded[positions] = True
+    def all_rows(self) -> ObjectArray:
+        return self._decode(self._own, np.arange(len(self._own)))
 
     def _decode(self, column: pa.Array[Any], rows: IntArray) -> ObjectArray:
         if len(rows) == 0:
