@@ -1,14 +1,19 @@
 """Benchmark ``geoarena score`` on seeded synthetic SpaceNet files.
 
 For 100, 1000 and 10000 images (about 100 buildings each) it times, in one process:
-  * read+parse baseline: pyarrow CSV + shapely.from_wkt of both files, nothing else;
+  * read+parse floor: pyarrow CSV + shapely.from_wkt of both files, nothing else;
   * geoarena read: read_truth + read_proposals (validation included);
-  * geoarena score, in process: read + PreparedTruth + score (STRtree and rtree);
-  * geoarena score, CLI: the real command in a subprocess (wall time and peak RSS);
+  * geoarena score, in process: read + PreparedTruth + score (the default grid index,
+    and --other-index for comparison);
+  * geoarena score, CLI: the real command in a subprocess, from the two CSVs and from a
+    truth stored by ``geoarena prepare`` (wall time, CPU time of it and its workers,
+    peak PSS); and the command's start-up alone (``geoarena score --help``);
   * the oracle: the deliberately simple per-proposal loop of tests/evaluator/oracle.py
     (only up to --oracle-max images: it is slow), also checked for equal counts.
-Medians over --repeats runs after one warm-up; ratios are within this run, so the
-machine's slow spells cancel out.
+Medians over --repeats runs after one warm-up; the in-process measurements take turns
+within each repeat, as do the CLI runs of the two kinds, so the machine's slow spells
+cancel out of the ratios. The spread (max/min of the CSV command's wall times) says how
+noisy it was.
 
     python bench/evaluator_bench.py --sizes 100,1000,10000
 """
@@ -16,6 +21,7 @@ machine's slow spells cancel out.
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,14 +36,17 @@ from geoarena.evaluator.synthetic import make_pair  # noqa: E402
 from tests.evaluator.oracle import oracle_score  # noqa: E402
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def median_times(fns: dict, repeats: int) -> dict[str, float]:
+    """Median wall seconds of each function, after one warm-up, the functions taking
+    turns within each repeat so that a slow spell of the machine hits all of them."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for rep in range(repeats + 1):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            if rep:  # repeat 0 is the warm-up
+                times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def baseline_read_parse(truth: Path, props: Path) -> None:
@@ -54,14 +63,17 @@ def full_score(truth: Path, props: Path, index: str):
     return PreparedTruth(t, "deepglobe", index=index).score(p)
 
 
-def cli_run(truth: Path, props: Path) -> tuple[float, float]:
-    """Wall seconds and peak memory (MB) of one ``geoarena score`` subprocess: the PSS of
-    the process and its forked workers together (shared copy-on-write pages counted once)."""
+def cli_run(*args: object) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak memory (MB) of one ``geoarena`` subprocess: CPU
+    is user + system of the process and its forked workers, memory the PSS of all of
+    them together (shared copy-on-write pages counted once)."""
     import psutil
 
-    exe = Path(sys.executable).with_name("geoarena")
+    # the command of this checkout (the console script would import the installed copy)
+    command = [sys.executable, "-c", "from geoarena.cli import main; main()", *map(str, args)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = psutil.Popen([str(exe), "score", str(truth), str(props)], stdout=subprocess.DEVNULL)
+    proc = psutil.Popen(command, stdout=subprocess.DEVNULL, cwd=REPO)
     peak = 0
     while proc.poll() is None:
         try:
@@ -71,9 +83,11 @@ def cli_run(truth: Path, props: Path) -> tuple[float, float]:
             pass
         time.sleep(0.05)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise SystemExit(f"geoarena score failed with status {proc.returncode}")
-    return wall, peak / 2**20
+        raise SystemExit(f"geoarena {args[0]} failed with status {proc.returncode}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, peak / 2**20
 
 
 def main() -> None:
@@ -82,10 +96,12 @@ def main() -> None:
     ap.add_argument("--buildings", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--oracle-max", type=int, default=1000)
+    ap.add_argument("--other-index", default="strtree", help="index compared with the grid")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
+    startup = statistics.median(cli_run("score", "--help")[0] for _ in range(5))
     rows = []
     for n in [int(s) for s in args.sizes.split(",")]:
         truth, props = args.out / f"truth_{n}.csv", args.out / f"props_{n}.csv"
@@ -95,19 +111,28 @@ def main() -> None:
             props.write_bytes(p_bytes)
         reps = args.repeats if n <= 1000 else 1
         files = (truth, props)
-        base = median_time(lambda f=files: baseline_read_parse(*f), reps)
-        ours_read = median_time(lambda f=files: (read_truth(f[0]), read_proposals(f[1])), reps)
-        ours = median_time(lambda f=files: full_score(*f, "strtree"), reps)
         tables = (read_truth(truth), read_proposals(props))
-        match_only = median_time(
-            lambda t=tables: PreparedTruth(t[0], "deepglobe").score(t[1]), reps
+        timed = median_times(
+            {
+                "base": lambda f=files: baseline_read_parse(*f),
+                "read": lambda f=files: (read_truth(f[0]), read_proposals(f[1])),
+                "score": lambda f=files: full_score(*f, "grid"),
+                "match": lambda t=tables: PreparedTruth(t[0], "deepglobe").score(t[1]),
+                "other": lambda f=files: full_score(*f, args.other_index),
+            },
+            reps,
         )
-        rtree = median_time(lambda f=files: full_score(*f, "rtree"), reps)
-        runs = [cli_run(truth, props) for _ in range(reps)]
-        cli_wall = statistics.median(r[0] for r in runs)
-        peak = max(r[1] for r in runs)
-        result = full_score(truth, props, "strtree")
-        same_rtree = result.micro == full_score(truth, props, "rtree").micro
+        base, ours_read, ours = timed["base"], timed["read"], timed["score"]
+        match_only, other = timed["match"], timed["other"]
+        del tables
+        stored = args.out / f"truth_{n}.prepared"
+        prepare = cli_run("prepare", truth, "-o", stored)
+        csv_runs, prepared_runs = [], []
+        for _ in range(reps):  # alternate, so both kinds meet the same slow spells
+            csv_runs.append(cli_run("score", truth, props))
+            prepared_runs.append(cli_run("score", stored, props))
+        result = full_score(truth, props, "grid")
+        same_other = result.micro == full_score(truth, props, args.other_index).micro
         oracle_s = float("nan")
         if n <= args.oracle_max:
             t_tab, p_tab = read_truth(truth), read_proposals(props)
@@ -117,28 +142,50 @@ def main() -> None:
             got = {s.image_id: (s.counts.tp, s.counts.fp, s.counts.fn) for s in result.images}
             if got != dict(expected):
                 raise SystemExit(f"MISMATCH with the oracle at {n} images")
-        assert same_rtree, "rtree and strtree disagree"
+        assert same_other, f"grid and {args.other_index} disagree"
         n_truth = result.diagnostics["truth"]["rows"]
         rows.append(
-            (n, n_truth, base, ours_read, ours, match_only, rtree, cli_wall, peak, oracle_s)
+            (
+                n,
+                n_truth,
+                base,
+                ours_read,
+                ours,
+                match_only,
+                other,
+                prepare,
+                csv_runs,
+                prepared_runs,
+                oracle_s,
+            )
         )
 
+    def med(runs: list[tuple[float, float, float]], k: int) -> float:
+        return statistics.median(r[k] for r in runs)
+
+    print(f"start-up (geoarena score --help): {startup:.3f} s")
     print(
-        f"{'images':>7} {'truths':>8} {'read+parse':>10} {'our read':>9} {'score':>7} "
-        f"{'match':>6} {'rtree':>7} {'CLI wall':>9} {'peak MB':>8} {'oracle':>8} "
-        f"{'x oracle':>9} {'x match':>8} {'/parse':>7} {'s/1k img':>9}"
+        f"{'images':>7} {'truths':>8} {'floor':>7} {'read':>7} {'score':>7} {'match':>6} "
+        f"{args.other_index:>8} {'/floor':>7} {'prepare':>8} | {'CLI csv':>8} {'cpu':>6} "
+        f"{'MB':>6} | {'CLI prep':>8} {'cpu':>6} {'MB':>6} | {'spread':>6} {'oracle':>7} "
+        f"{'x match':>7}"
     )
-    for n, nt, base, rd, ours, match, rt, wall, peak, orc in rows:
+    for n, nt, base, rd, ours, match, oth, prep, csv_runs, prep_runs, orc in rows:
+        walls = [r[0] for r in csv_runs]
         print(
-            f"{n:>7} {nt:>8} {base:>10.3f} {rd:>9.3f} {ours:>7.3f} {match:>6.3f} {rt:>7.3f} "
-            f"{wall:>9.3f} {peak:>8.0f} {orc:>8.2f} {(rd + orc) / ours:>9.1f} "
-            f"{orc / match:>8.1f} {ours / base:>7.2f} {1000 * ours / n:>9.3f}"
+            f"{n:>7} {nt:>8} {base:>7.3f} {rd:>7.3f} {ours:>7.3f} {match:>6.3f} {oth:>8.3f} "
+            f"{ours / base:>7.2f} {prep[0]:>8.2f} | {med(csv_runs, 0):>8.3f} "
+            f"{med(csv_runs, 1):>6.2f} {max(r[2] for r in csv_runs):>6.0f} | "
+            f"{med(prep_runs, 0):>8.3f} {med(prep_runs, 1):>6.2f} "
+            f"{max(r[2] for r in prep_runs):>6.0f} | {max(walls) / min(walls):>6.2f} "
+            f"{orc:>7.2f} {orc / match:>7.1f}"
         )
-    print("score: read + prepare + match in one process; match: prepare + match of parsed")
-    print("tables; rtree: score with --index rtree; CLI wall: the command (score_files,")
-    print("chunked, one worker per core above 8 MB), peak = PSS of it and its workers;")
-    print("x oracle = (our read + oracle) / score; x match = oracle / match (both on parsed")
-    print("tables); /parse = score / (pyarrow + shapely.from_wkt of both files).")
+    print("floor: pyarrow + shapely.from_wkt of both files; read: our validated read;")
+    print("score: read + prepare + match in one process (grid index); match: prepare +")
+    print("match of parsed tables; /floor = score / floor; prepare: `geoarena prepare`")
+    print("wall; CLI csv / CLI prep: `geoarena score` from the CSVs / from the prepared")
+    print("truth, wall and CPU (s, with its workers) and peak PSS; spread: max/min wall of")
+    print("the CSV command; x match = oracle / match (both on parsed tables).")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from geoarena.errors import GeoarenaError, InvalidInput
 COMMANDS: dict[str, str] = {
     "score": "geoarena.evaluator.cli:score",
     "compare": "geoarena.evaluator.cli:compare_command",
+    "prepare": "geoarena.evaluator.cli:prepare",
     "leaderboard": "geoarena.leaderboard.cli:leaderboard",
     "data": "geoarena.models.cli:data",
     "train": "geoarena.models.cli:train",
@@ -32,6 +33,7 @@ COMMANDS: dict[str, str] = {
 SHORT_HELP: dict[str, str] = {
     "score": "Score a proposal CSV against a truth CSV (polygon F1).",
     "compare": "Compare two submissions on one truth: paired bootstrap, p-values.",
+    "prepare": "Store a truth parsed, checked and repaired once, to score against fast.",
     "leaderboard": "Host a challenge: database, teams, tokens, server, workers.",
     "data": "Make and inspect training data (synthetic cities).",
     "train": "Train the building detector from a YAML config.",

@@ -1,9 +1,11 @@
-"""``geoarena score`` (a proposal file against a truth file) and ``geoarena compare`` (two
-proposal files against one truth, with a paired bootstrap)."""
+"""``geoarena score`` (a proposal file against a truth file), ``geoarena compare`` (two
+proposal files against one truth, with a paired bootstrap) and ``geoarena prepare`` (a
+truth parsed, filtered and repaired once, stored to score against fast)."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,11 +22,12 @@ from . import report
 from .breakdown import BreakdownSettings
 from .compare import Comparison, Difference, compare
 from .errors import InputError
-from .io import DEFAULT_MAX_BYTES, read_proposals, read_truth
+from .io import DEFAULT_MAX_BYTES, load_bytes, read_proposals, read_truth
 from .metrics import Metric
 from .parallel import score_files
 from .prepared import PreparedTruth
 from .rules import CHOICES, PRESETS, Rules, get_rules
+from .stored import is_prepared, load_prepared, prepared_from_cache, save_prepared
 from .table import DEFAULT_MAX_VERTICES, OnError
 from .vectors import (
     EQUAL_AREA_CRS,
@@ -208,32 +211,101 @@ class _Georeferenced:
         raise click.UsageError("--area-units pixels needs one of --pixel-size or --raster")
 
 
+def _reading_options(command: _Command) -> _Command:
+    """The options that say how CSVs are read and checked."""
+    for option in reversed(
+        [
+            click.option(
+                "--on-error",
+                type=click.Choice(["raise", "skip"]),
+                default="raise",
+                show_default=True,
+                help="raise: reject a file with bad rows (exit 2); skip: score the rest, "
+                "list bad rows.",
+            ),
+            click.option("--max-vertices", type=int, default=None, help="Vertex cap per polygon."),
+            click.option(
+                "--max-bytes",
+                type=click.IntRange(min=1),
+                default=DEFAULT_MAX_BYTES,
+                show_default=True,
+                help="Largest file accepted, in bytes, before or after gunzipping.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+_INDEX_OPTION = click.option(
+    "--index",
+    type=click.Choice(["grid", "strtree", "rtree"]),
+    default="grid",
+    show_default=True,
+    help="Spatial index backend (identical results).",
+)
+
+
+@click.command()
+@click.argument("truth", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the prepared truth (an Arrow IPC file).",
+)
+@_rule_options
+@_reading_options
+def prepare(
+    truth: Path,
+    output: Path,
+    preset: str,
+    on_error: OnError,
+    max_vertices: int | None,
+    max_bytes: int,
+    **knobs: object,
+) -> None:
+    """Parse, check, filter and repair TRUTH once, for these rules, into OUTPUT.
+
+    `geoarena score OUTPUT PROPOSALS.csv` (with the same rules) then scores without
+    reading the CSV again. The file holds no code (Arrow columns, WKB geometries) and
+    records the evaluator version, the rules and the truth's sha256; scoring refuses it
+    under other rules or another evaluator version.
+    """
+    rules = _rules(preset, knobs)
+    with exit_on_error():
+        data, label = load_bytes(truth, None, max_bytes)
+        table = read_truth(
+            data,
+            name=label,
+            on_error=on_error,
+            max_vertices=max_vertices or DEFAULT_MAX_VERTICES,
+        )
+        prepared = PreparedTruth(table, rules)
+        save_prepared(prepared, output, truth_sha256=hashlib.sha256(data).hexdigest())
+    err = Console(stderr=True)
+    for row in table.skipped:
+        err.print(f"skipped {row}", highlight=False, markup=False, soft_wrap=True)
+    click.echo(
+        f"prepared {len(prepared.side.rows)} scored truths of {len(table)} rows "
+        f"({len(prepared.image_ids)} images, rules {rules.name}) in {output}"
+    )
+
+
 @click.command()
 @click.argument("truth", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("proposals", type=click.Path(dir_okay=False, path_type=Path))
 @_rule_options
 @_georeferenced_options
+@_INDEX_OPTION
+@_reading_options
 @click.option(
-    "--index",
-    type=click.Choice(["strtree", "rtree"]),
-    default="strtree",
+    "--cache/--no-cache",
+    default=False,
     show_default=True,
-    help="Spatial index backend (identical results).",
-)
-@click.option(
-    "--on-error",
-    type=click.Choice(["raise", "skip"]),
-    default="raise",
-    show_default=True,
-    help="raise: reject a file with bad rows (exit 2); skip: score the rest, list bad rows.",
-)
-@click.option("--max-vertices", type=int, default=None, help="Vertex cap per polygon.")
-@click.option(
-    "--max-bytes",
-    type=click.IntRange(min=1),
-    default=DEFAULT_MAX_BYTES,
-    show_default=True,
-    help="Largest file accepted, in bytes, before or after gunzipping.",
+    help="Keep the prepared truth in the user cache (keyed by the truth's sha256) and "
+    "reuse it on the next score of the same truth and rules.",
 )
 @click.option("--bootstrap", type=int, default=0, help="Bootstrap replicates for 95% CIs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
@@ -280,11 +352,12 @@ def score(
     size_bins: str,
     plot: tuple[str, ...],
     plot_dir: Path,
+    cache: bool,
     **knobs: object,
 ) -> None:
     """Score PROPOSALS against TRUTH: SpaceNet CSVs (optionally gzip'd), or GeoJSON,
     GeoPackage or GeoParquet footprints in a projected CRS (see the README's
-    "Georeferenced inputs").
+    "Georeferenced inputs"); TRUTH may also be a file written by `geoarena prepare`.
 
     Prints per-city precision/recall/F1, micro F1 and mean per-city F1. Exit code 0 on
     success, 2 on bad input (file, line or feature, and reason printed).
@@ -309,28 +382,44 @@ def score(
                 details=bool(matches or plot),
                 breakdown=breakdown,
             )
-        elif matches or plot:  # geometries are needed: one process
-            t, p = (
-                reader(source, on_error=on_error, max_vertices=vertices, max_bytes=max_bytes)
-                for reader, source in ((read_truth, truth), (read_proposals, proposals))
-            )
-            prepared = PreparedTruth(t, rules, index=index)
-            result = prepared.score(
-                p, bootstrap=bootstrap, seed=seed, details=True, breakdown=breakdown
-            )
         else:
-            result = score_files(
-                truth,
-                proposals,
-                rules,
-                index=index,
-                on_error=on_error,
-                max_vertices=vertices,
-                max_bytes=max_bytes,
-                bootstrap=bootstrap,
-                seed=seed,
-                breakdown=breakdown,
-            )
+            source: Path | PreparedTruth = truth
+            if is_prepared(truth):
+                source = load_prepared(truth, rules=rules, index=index, max_bytes=max_bytes)
+            elif cache:
+                source = prepared_from_cache(
+                    truth,
+                    rules,
+                    index=index,
+                    on_error=on_error,
+                    max_vertices=vertices,
+                    max_bytes=max_bytes,
+                )
+            if matches or plot:  # geometries are needed: one process
+                p = read_proposals(
+                    proposals, on_error=on_error, max_vertices=vertices, max_bytes=max_bytes
+                )
+                if not isinstance(source, PreparedTruth):
+                    t = read_truth(
+                        truth, on_error=on_error, max_vertices=vertices, max_bytes=max_bytes
+                    )
+                    source = PreparedTruth(t, rules, index=index)
+                result = source.score(
+                    p, bootstrap=bootstrap, seed=seed, details=True, breakdown=breakdown
+                )
+            else:
+                result = score_files(
+                    source,
+                    proposals,
+                    rules,
+                    index=index,
+                    on_error=on_error,
+                    max_vertices=vertices,
+                    max_bytes=max_bytes,
+                    bootstrap=bootstrap,
+                    seed=seed,
+                    breakdown=breakdown,
+                )
     for row in result.skipped:
         err.print(f"skipped {row}", highlight=False, markup=False, soft_wrap=True)
     report.render(result, Console())

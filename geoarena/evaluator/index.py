@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import shapely
 
-from .arrays import FloatArray, IntArray, ObjectArray
+from .arrays import BoolArray, FloatArray, IntArray, ObjectArray
 
 if TYPE_CHECKING:
     from rtree.index import Index
@@ -76,6 +76,164 @@ class RtreeIndex(BaseSpatialIndex):
         return np.vstack([queries, ids.astype(np.int64)])
 
 
+#: boxes spanning more cells than this are indexed by an STRtree instead.
+MAX_CELLS = 64
+#: cell side over the median box extent: larger cells mean fewer entries but more
+#: false candidates per cell; 2 was fastest on SpaceNet-like boxes.
+CELL_FACTOR = 2.0
+#: cell indices stay far below 2**31 a side, so a cell's key fits an int64.
+_MAX_CELL_INDEX = float(1 << 30)
+
+
+class GridIndex(BaseSpatialIndex):
+    """A uniform grid of box cells in numpy: the default, because it needs no geometries.
+
+    An STRtree indexes shapely geometries, so every box must first be built as a polygon
+    (about a microsecond each) and every pair returned crosses the GEOS boundary; for 100,000
+    boxes a side that is most of the index's cost. Here a box is registered in every grid
+    cell it touches, the pairs are the cells shared by a query and an indexed box, joined through a
+    table of each cell's first entry (or a binary search when the cells are too many to
+    list), and each pair is reported by exactly one cell: the one
+    holding the lower-left corner of the boxes' overlap. Every step is an array operation.
+
+    A box touching more than ``MAX_CELLS`` cells (a proposal covering a whole tile, a
+    coordinate near the float limit) is not gridded: those few go through an STRtree, so
+    no input can make the grid quadratic.
+
+    Examples
+    --------
+    >>> index = GridIndex(np.array([[0.0, 0, 10, 10], [20, 20, 30, 30]]))
+    >>> index.query(np.array([[10.0, 10, 25, 25], [40, 40, 50, 50]])).tolist()
+    [[0, 0], [0, 1]]
+    """
+
+    name = "grid"
+
+    def __init__(self, boxes: FloatArray) -> None:
+        self._boxes = np.ascontiguousarray(boxes, dtype=np.float64).reshape(-1, 4)
+        with np.errstate(over="ignore", invalid="ignore"):  # boxes near the float limit
+            width = self._boxes[:, 2] - self._boxes[:, 0]
+            extent = np.maximum(width, self._boxes[:, 3] - self._boxes[:, 1])
+        median = _middle(extent[np.isfinite(extent)])
+        self._cell = CELL_FACTOR * median if 0 < median < 1e300 else 1.0
+        # a median origin keeps cell indices small even if a few boxes are absurdly far
+        self._origin = (_middle(self._boxes[:, 0]), _middle(self._boxes[:, 1]))
+        cells, gridded = self._cells(self._boxes)
+        self._big = np.flatnonzero(~gridded)
+        self._big_tree = STRtreeIndex(self._boxes[self._big]) if len(self._big) else None
+        self._all_tree: STRtreeIndex | None = None  # built only if a big box is queried
+        lo, hi = cells[0][:, gridded], cells[1][:, gridded]
+        if gridded.any():
+            self._lo, self._hi = lo.min(axis=1), hi.max(axis=1)
+        else:
+            self._lo = self._hi = np.zeros(2, dtype=np.int64)
+        self._ny = int(self._hi[1] - self._lo[1] + 1)
+        box, cx, cy = self._expand(lo, hi)
+        keys = self._key(cx, cy)
+        order = np.argsort(keys, kind="stable")
+        self._keys = keys[order]
+        n_cells = int(self._hi[0] - self._lo[0] + 1) * self._ny
+        #: first entry of each cell, when the cells are few enough to list (a CSR table;
+        #: a lookup is then one gather instead of a binary search)
+        self._starts: IntArray | None = None
+        if n_cells <= 4 * len(keys) + 1024:
+            self._starts = np.zeros(n_cells + 1, dtype=np.int64)
+            np.cumsum(np.bincount(keys, minlength=n_cells), out=self._starts[1:])
+        self._owner = np.flatnonzero(gridded)[box[order]]
+        #: per sorted entry, the lower cell of its box (for the once-per-pair rule)
+        self._owner_lo = lo[:, box[order]]
+
+    def query(self, boxes: FloatArray) -> IntArray:
+        boxes = np.ascontiguousarray(boxes, dtype=np.float64).reshape(-1, 4)
+        cells, gridded = self._cells(boxes)
+        small = np.flatnonzero(gridded)
+        parts = [self._grid_pairs(boxes, small, cells[:, :, gridded])]
+        big = np.flatnonzero(~gridded)
+        if len(big):  # a big query meets every indexed box, gridded or not, in one tree
+            if self._all_tree is None:
+                self._all_tree = STRtreeIndex(self._boxes)
+            q, t = self._all_tree.query(boxes[big])
+            parts.append(np.vstack([big[q], t]))
+        if self._big_tree is not None and len(small):  # small queries meet big indexed boxes
+            q, t = self._big_tree.query(boxes[small])
+            parts.append(np.vstack([small[q], self._big[t]]))
+        return np.hstack(parts)
+
+    def _cells(self, boxes: FloatArray) -> tuple[IntArray, BoolArray]:
+        """``(2, 2, n)`` cell ranges (lo/hi, x/y) of each box and which boxes are gridded."""
+        scaled = np.empty((2, 2, len(boxes)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled[0, 0] = (boxes[:, 0] - self._origin[0]) / self._cell
+            scaled[0, 1] = (boxes[:, 1] - self._origin[1]) / self._cell
+            scaled[1, 0] = (boxes[:, 2] - self._origin[0]) / self._cell
+            scaled[1, 1] = (boxes[:, 3] - self._origin[1]) / self._cell
+            np.floor(scaled, out=scaled)
+            ok = (np.abs(scaled) < _MAX_CELL_INDEX).all(axis=(0, 1))
+        scaled[:, :, ~ok] = 0
+        cells = scaled.astype(np.int64)
+        span = cells[1] - cells[0] + 1
+        ok &= (span[0] * span[1]) <= MAX_CELLS
+        return cells, ok
+
+    def _expand(self, lo: IntArray, hi: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+        """For boxes with cell ranges ``lo``/``hi`` (``(2, n)``, inside the indexed extent):
+        the box of each (box, cell) entry, and the cell's x and y."""
+        ny = hi[1] - lo[1] + 1
+        count = (hi[0] - lo[0] + 1) * ny
+        start = np.repeat(np.cumsum(count) - count, count)
+        offset = np.arange(len(start), dtype=np.int64) - start
+        box = np.repeat(np.arange(len(count)), count)
+        return box, lo[0][box] + offset // ny[box], lo[1][box] + offset % ny[box]
+
+    def _key(self, cx: IntArray, cy: IntArray) -> IntArray:
+        key: IntArray = (cx - self._lo[0]) * self._ny + (cy - self._lo[1])
+        return key
+
+    def _grid_pairs(self, boxes: FloatArray, which: IntArray, cells: IntArray) -> IntArray:
+        """Pairs of the gridded queries ``which`` with the gridded indexed boxes."""
+        if len(which) == 0 or len(self._keys) == 0:
+            return np.empty((2, 0), dtype=np.int64)
+        lo = np.maximum(cells[0], self._lo[:, None])
+        hi = np.minimum(cells[1], self._hi[:, None])
+        inside = (lo <= hi).all(axis=0)
+        which, lo, hi, q_lo = which[inside], lo[:, inside], hi[:, inside], cells[0][:, inside]
+        box, cx, cy = self._expand(lo, hi)
+        keys = self._key(cx, cy)
+        if self._starts is not None:
+            first, count = self._starts[keys], self._starts[keys + 1] - self._starts[keys]
+        else:
+            first = np.searchsorted(self._keys, keys, side="left")
+            count = np.searchsorted(self._keys, keys, side="right") - first
+        entry = np.repeat(np.arange(len(keys)), count)
+        slot = np.arange(len(entry), dtype=np.int64) + np.repeat(
+            first - (np.cumsum(count) - count), count
+        )
+        t = self._owner[slot]
+        q = box[entry]
+        # report a pair only in the cell of its overlap's lower-left corner, which is the
+        # cell (max of the lower cells of the two boxes): floor is monotonic
+        home = (cx[entry] == np.maximum(q_lo[0][q], self._owner_lo[0][slot])) & (
+            cy[entry] == np.maximum(q_lo[1][q], self._owner_lo[1][slot])
+        )
+        q, t = which[q[home]], t[home]
+        a, b = boxes[q], self._boxes[t]
+        overlap = (
+            (a[:, 0] <= b[:, 2])
+            & (b[:, 0] <= a[:, 2])
+            & (a[:, 1] <= b[:, 3])
+            & (b[:, 1] <= a[:, 3])
+        )
+        return np.vstack([q[overlap], t[overlap]])
+
+
+def _middle(values: FloatArray) -> float:
+    """An element at the middle of the sorted values (0 for none): a median that never
+    averages, so it cannot overflow."""
+    if len(values) == 0:
+        return 0.0
+    return float(np.partition(values, len(values) // 2)[len(values) // 2])
+
+
 def rtree_index_class() -> type[Index]:
     """rtree's ``Index``, imported on first use, or an ImportError that says what to install.
 
@@ -98,13 +256,17 @@ def _box_geometries(boxes: FloatArray) -> ObjectArray:
     return shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3])
 
 
-INDEXES: dict[str, type[BaseSpatialIndex]] = {"strtree": STRtreeIndex, "rtree": RtreeIndex}
+INDEXES: dict[str, type[BaseSpatialIndex]] = {
+    "grid": GridIndex,
+    "strtree": STRtreeIndex,
+    "rtree": RtreeIndex,
+}
 
 
 def get_index(kind: str | type[BaseSpatialIndex] | None) -> type[BaseSpatialIndex]:
-    """Normalise ``None | name | class`` to an index class (None means STRtree)."""
+    """Normalise ``None | name | class`` to an index class (None means the grid)."""
     if kind is None:
-        return STRtreeIndex
+        return GridIndex
     if isinstance(kind, type) and issubclass(kind, BaseSpatialIndex):
         return kind
     if kind not in INDEXES:

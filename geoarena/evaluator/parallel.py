@@ -25,13 +25,22 @@ from .arrays import IntArray, ObjectArray
 from .breakdown import WIDTH, BreakdownSettings
 from .errors import InputError
 from .index import BaseSpatialIndex
-from .io import DEFAULT_MAX_BYTES, Source, load_bytes, read_columns, read_header
+from .io import (
+    DEFAULT_MAX_BYTES,
+    Column,
+    Source,
+    load_bytes,
+    read_arrow_columns,
+    read_header,
+    take_rows,
+)
 from .metrics import SHOWN_FAILURES, Diagnostics, ScoreResult, assemble
 from .prepared import PreparedTruth
 from .rules import Rules, get_rules
 from .table import (
     DEFAULT_MAX_VERTICES,
     OnError,
+    PolygonTable,
     build_table,
     encode,
     object_array,
@@ -43,7 +52,7 @@ from .table import (
 #: below this many bytes (both files) one process is faster than forking workers.
 PARALLEL_MIN_BYTES = 8 << 20
 #: most images scored at once by one process: bounds the geometries alive at a time.
-CHUNK_IMAGES = 1_500
+CHUNK_IMAGES = 500
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,7 +60,7 @@ class _Columns:
     """One file's raw string columns, read once by the parent."""
 
     label: str
-    columns: dict[str, ObjectArray]
+    columns: dict[str, Column]
     lines: IntArray
     #: ragged rows found while reading (they have no ImageId, so no chunk owns them)
     errors: list[Problem]
@@ -62,13 +71,17 @@ class _Columns:
 class _Job:
     """What every forked worker inherits: both files' columns and how to score them."""
 
-    sides: tuple[_Columns, _Columns]
+    sides: tuple[_Columns | None, _Columns]
     #: per side, the row indices of each chunk
     chunk_rows: tuple[list[IntArray], list[IntArray]]
     rules: Rules
     index: str | type[BaseSpatialIndex] | None
     max_vertices: int
     breakdown: BreakdownSettings | None = None
+    #: a truth prepared beforehand (the truth side then has no columns): every worker
+    #: scores its chunk of proposals against it and keeps its chunk's images only
+    prepared: PreparedTruth | None = None
+    n_chunks: int = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,11 +104,11 @@ _JOB: _Job | None = None
 
 
 def score_files(
-    truth: Source,
+    truth: Source | PreparedTruth,
     proposals: Source,
     rules: str | Rules = "deepglobe",
     *,
-    index: str | type[BaseSpatialIndex] | None = "strtree",
+    index: str | type[BaseSpatialIndex] | None = "grid",
     on_error: OnError = "raise",
     max_vertices: int = DEFAULT_MAX_VERTICES,
     max_bytes: int = DEFAULT_MAX_BYTES,
@@ -108,7 +121,9 @@ def score_files(
 
     Same result as ``score(read_truth(...), read_proposals(...), breakdown=...)``;
     ``workers`` defaults to the number of cores for files over ``PARALLEL_MIN_BYTES``
-    and 1 otherwise.
+    and 1 otherwise. ``truth`` may be a :class:`PreparedTruth` (e.g. loaded from
+    ``geoarena prepare``'s file) under the same rules: workers then inherit it and parse
+    proposals only.
 
     Examples
     --------
@@ -120,15 +135,29 @@ def score_files(
     """
     global _JOB
     rules = get_rules(rules)
-    read = [_read_columns(source, max_bytes) for source in (truth, proposals)]
-    sides = (read[0][0], read[1][0])
-    n_bytes = read[0][1] + read[1][1]
-    vocabulary = unique_ids(np.concatenate([side.image_id for side in sides]))
+    if isinstance(truth, PreparedTruth):
+        if truth.rules != rules:
+            raise ValueError("the prepared truth was prepared under other rules")
+        props, n_bytes = _read_columns(proposals, max_bytes)
+        sides: tuple[_Columns | None, _Columns] = (None, props)
+        ids = [truth.image_ids, props.image_id]
+        labels = [truth.table.name, props.label]
+    else:
+        read = [_read_columns(source, max_bytes) for source in (truth, proposals)]
+        sides = (read[0][0], read[1][0])
+        n_bytes = read[0][1] + read[1][1]
+        ids = [side.image_id for side in (read[0][0], read[1][0])]
+        labels = [side.label for side in (read[0][0], read[1][0])]
+    vocabulary = unique_ids(np.concatenate(ids))
     n_workers = _n_workers(workers, n_bytes)
     n_chunks = max(n_workers, -(-len(vocabulary) // CHUNK_IMAGES))
-    t_rows, p_rows = (_chunks(encode(s.image_id, vocabulary) % n_chunks, n_chunks) for s in sides)
+    t_rows, p_rows = (
+        _chunks(encode(side.image_id, vocabulary) % n_chunks, n_chunks) if side is not None else []
+        for side in sides
+    )
+    prepared = truth if isinstance(truth, PreparedTruth) else None
     settings = BreakdownSettings() if breakdown is True else breakdown or None
-    _JOB = _Job(sides, (t_rows, p_rows), rules, index, max_vertices, settings)
+    _JOB = _Job(sides, (t_rows, p_rows), rules, index, max_vertices, settings, prepared, n_chunks)
     try:
         if n_workers == 1:
             parts = [_score_chunk(k) for k in range(n_chunks)]
@@ -138,15 +167,20 @@ def score_files(
                 parts = list(pool.map(_score_chunk, range(n_chunks)))
     finally:
         _JOB = None
-    return _merge(parts, rules, on_error, [s.label for s in sides], bootstrap, seed, settings)
+    # a prepared truth's skipped rows were accepted when it was prepared
+    strict = (on_error == "raise" and prepared is None, on_error == "raise")
+    return _merge(parts, rules, strict, labels, bootstrap, seed, settings)
 
 
 def _read_columns(source: Source, max_bytes: int) -> tuple[_Columns, int]:
     """A file's columns and its size in bytes; the raw bytes are freed on return."""
     data, label = load_bytes(source, None, max_bytes)
     header, header_line = read_header(data, label)
-    columns, lines, errors = read_columns(data, header, header_line, label)
-    return _Columns(label, columns, lines, errors, strip_all(columns["ImageId"])), len(data)
+    columns, lines, errors = read_arrow_columns(data, header, header_line, label)
+    # the other columns stay in Arrow until a worker takes its rows; the stripped ids
+    # (stripping again is a no-op) hold one string per image, not one per row
+    columns["ImageId"] = image_id = strip_all(take_rows(columns["ImageId"], None))
+    return _Columns(label, columns, lines, errors, image_id), len(data)
 
 
 def _n_workers(workers: int | None, n_bytes: int) -> int:
@@ -169,38 +203,63 @@ def _score_chunk(k: int) -> _Part:
     job = _JOB
     if job is None:
         raise RuntimeError("_score_chunk runs inside score_files only")
-    truth, props = (
-        build_table(
-            {c: v[rows] for c, v in side.columns.items()},
-            side.lines[rows],
-            name=side.label,
-            on_error="skip",
-            max_vertices=job.max_vertices,
-            errors=side.errors if k == 0 else [],  # ragged rows have no ImageId: report once
-            allow_empty=True,
+    truth_side, prop_side = job.sides
+    props = _chunk_table(prop_side, job.chunk_rows[1][k], job, first=k == 0)
+    if job.prepared is None:
+        if truth_side is None:
+            raise RuntimeError("a job has a prepared truth or truth columns")
+        truth = _chunk_table(truth_side, job.chunk_rows[0][k], job, first=k == 0)
+        result = PreparedTruth(truth, job.rules, index=job.index).score(
+            props, breakdown=job.breakdown or False
         )
-        for side, rows in zip(job.sides, (c[k] for c in job.chunk_rows), strict=True)
-    )
-    prepared = PreparedTruth(truth, job.rules, index=job.index)
-    result = prepared.score(props, breakdown=job.breakdown or False)
-    counts = np.array([[s.counts.tp, s.counts.fp, s.counts.fn] for s in result.images])
+        mine = np.ones(len(result.images), dtype=bool)
+        skipped, truth_rows, diagnostics = truth.skipped, len(truth), result.diagnostics
+    else:
+        result = job.prepared.score(props, breakdown=job.breakdown or False)
+        # every worker sees the whole truth: each keeps its own chunk's images, and the
+        # truth's rows and counters are reported once, by the first chunk
+        vocabulary = unique_ids(
+            np.concatenate([job.prepared.image_ids, unique_ids(prop_side.image_id)])
+        )
+        codes = encode(object_array([s.image_id for s in result.images]), vocabulary)
+        mine = codes % job.n_chunks == k
+        table = job.prepared.table
+        skipped, truth_rows = (table.skipped, len(table)) if k == 0 else ((), 0)
+        diagnostics = result.diagnostics.copy()
+        if k > 0:
+            diagnostics["truth"] = dict.fromkeys(diagnostics["truth"], 0)
+    images = [s for s, keep in zip(result.images, mine.tolist(), strict=True) if keep]
+    counts = np.array([[s.counts.tp, s.counts.fp, s.counts.fn] for s in images])
     b = result.breakdown
-    errors = None if b is None else np.array([b.images[s.image_id].row() for s in result.images])
+    errors = None if b is None else np.array([b.images[s.image_id].row() for s in images])
     return _Part(
-        image_ids=[s.image_id for s in result.images],
+        image_ids=[s.image_id for s in images],
         counts=counts.reshape(-1, 3).astype(np.int64),
-        diagnostics=result.diagnostics,
-        skipped=(truth.skipped, props.skipped),
-        rows=(len(truth), len(props)),
+        diagnostics=diagnostics,
+        skipped=(skipped, props.skipped),
+        rows=(truth_rows, len(props)),
         cities=list(result.cities),
         breakdown=None if errors is None else errors.reshape(-1, WIDTH),
+    )
+
+
+def _chunk_table(side: _Columns, rows: IntArray, job: _Job, *, first: bool) -> PolygonTable:
+    """The validated table of one chunk's rows of a file."""
+    return build_table(
+        {c: take_rows(v, rows) for c, v in side.columns.items()},
+        side.lines[rows],
+        name=side.label,
+        on_error="skip",
+        max_vertices=job.max_vertices,
+        errors=side.errors if first else [],  # ragged rows have no ImageId: report once
+        allow_empty=True,
     )
 
 
 def _merge(
     parts: list[_Part],
     rules: Rules,
-    on_error: OnError,
+    strict: tuple[bool, bool],
     labels: list[str],
     bootstrap: int,
     seed: int,
@@ -209,7 +268,7 @@ def _merge(
     skipped_sides: list[Problem] = []
     for side, label in enumerate(labels):
         skipped = sorted((e for p in parts for e in p.skipped[side]), key=lambda e: e.line)
-        if skipped and on_error == "raise":
+        if skipped and strict[side]:
             raise InputError(skipped)
         n_rows = sum(p.rows[side] for p in parts)
         require_rows(label, n_rows, skipped, header_only_ok=side == 1)  # 1: the proposals

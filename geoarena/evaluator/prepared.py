@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 import shapely
@@ -57,6 +58,16 @@ class Matches:
     errors: PolygonErrors | None = None
 
 
+class StoredPolygons(Protocol):
+    """Where a stored truth's polygons are decoded from (``stored.load_prepared``)."""
+
+    def scored(self, positions: IntArray) -> ObjectArray:
+        """The scored (repaired) polygons at these positions of the truth side."""
+
+    def all_rows(self) -> ObjectArray:
+        """Every row's own polygon, as read."""
+
+
 class PreparedTruth:
     """A truth file parsed, filtered by the rules and spatially indexed, ready to score.
 
@@ -68,7 +79,7 @@ class PreparedTruth:
     truth : PolygonTable or a CSV source (path, bytes, file object).
     rules : preset name or :class:`Rules`.
     image_ids : restrict scoring to these images; proposals for other images are ignored.
-    index : spatial index backend, "strtree" (default) or "rtree".
+    index : spatial index backend, "grid" (default), "strtree" or "rtree" (same pairs).
     """
 
     def __init__(
@@ -77,22 +88,74 @@ class PreparedTruth:
         rules: str | Rules = "deepglobe",
         *,
         image_ids: Iterable[str] | None = None,
-        index: str | type[BaseSpatialIndex] | None = "strtree",
+        index: str | type[BaseSpatialIndex] | None = "grid",
     ) -> None:
-        self.rules = get_rules(rules)
-        self.table = truth if isinstance(truth, PolygonTable) else read_truth(truth)
-        self._restrict = None if image_ids is None else object_array(sorted(set(image_ids)))
-        keep = None if self._restrict is None else encode(self.table.image_id, self._restrict) >= 0
-        ids = self.table.image_id if keep is None else self.table.image_id[keep]
+        rules = get_rules(rules)
+        table = truth if isinstance(truth, PolygonTable) else read_truth(truth)
+        restrict = None if image_ids is None else object_array(sorted(set(image_ids)))
+        keep = None if restrict is None else encode(table.image_id, restrict) >= 0
+        self._setup(table, rules, restrict, select(table, rules, "truth", keep), index)
+
+    @classmethod
+    def from_side(
+        cls,
+        table: PolygonTable,
+        rules: Rules,
+        side: Side,
+        *,
+        image_ids: Iterable[str] | None = None,
+        index: str | type[BaseSpatialIndex] | None = "grid",
+        stored: StoredPolygons | None = None,
+    ) -> PreparedTruth:
+        """The PreparedTruth whose truth side ``select`` computed earlier, with these
+        rules and split: how a stored prepared truth (``geoarena prepare``) is loaded
+        without parsing, filtering or repairing again.
+
+        ``stored``, when given, decodes the polygons (``side.geometry`` and the table's
+        are None until then): each score decodes the truths its pairs need and lets them
+        go, so a forked worker holds only its current images' polygons."""
+        prepared = cls.__new__(cls)
+        restrict = None if image_ids is None else object_array(sorted(set(image_ids)))
+        prepared._setup(table, rules, restrict, side, index)
+        prepared._stored = stored
+        return prepared
+
+    def _setup(
+        self,
+        table: PolygonTable,
+        rules: Rules,
+        restrict: ObjectArray | None,
+        side: Side,
+        index: str | type[BaseSpatialIndex] | None,
+    ) -> None:
+        self.rules = rules
+        self._table = table
+        self._stored: StoredPolygons | None = None
+        self._restrict = restrict
+        keep = None if restrict is None else encode(table.image_id, restrict) >= 0
+        ids = table.image_id if keep is None else table.image_id[keep]
         #: sorted ImageIds of the truth (after the split restriction): always scored.
         self.image_ids = unique_ids(ids)
-        self.side: Side = select(self.table, self.rules, "truth", keep)
-        self._image = encode(self.table.image_id[self.side.rows], self.image_ids)
+        self.side: Side = side
+        self._image = encode(table.image_id[self.side.rows], self.image_ids)
         b = self.side.bounds
         self._origin = float(b[:, 0].min()) if len(b) else 0.0
         self._width = float(b[:, 2].max() - self._origin) + 1.0 if len(b) else 1.0
         self.index_kind = get_index(index)
         self._index = self.index_kind(slot_boxes(b, self._image, self._origin, self._width))
+
+    @property
+    def table(self) -> PolygonTable:
+        """The truth table as read (every row, skipped-row records included)."""
+        geometry = self._table.geometry
+        if self._stored is not None and geometry.size and geometry[0] is None:
+            geometry[:] = self._stored.all_rows()  # decoded once, when first asked for
+        return self._table
+
+    @property
+    def split(self) -> list[str] | None:
+        """The images scoring is restricted to (``image_ids=``), or None for all."""
+        return None if self._restrict is None else self._restrict.tolist()
 
     def score(
         self,
@@ -132,10 +195,13 @@ class PreparedTruth:
             possible = bound >= rules.iou_threshold - 1e-9
             possible |= side.unbounded[pi] | self.side.unbounded[ti]
             pi, ti = pi[possible], ti[possible]
-            settled = settled_without_geometry(side, self.side, pi, ti, rules)
-        iou, failures = pair_iou(
-            side, self.side, pi[~settled], ti[~settled], rules, every_pair=details
-        )
+        # a stored truth decodes only the polygons this score needs (every one for the
+        # details, and those of every candidate pair for a breakdown)
+        everything = details or settings is not None
+        truth = self._with_polygons(np.arange(len(self.side.rows)) if everything else np.unique(ti))
+        if not details:
+            settled = settled_without_geometry(side, truth, pi, ti, rules)
+        iou, failures = pair_iou(side, truth, pi[~settled], ti[~settled], rules, every_pair=details)
         ok = rules.passes(iou)
 
         rank = _visit_rank(table, side, rules)
@@ -164,15 +230,15 @@ class PreparedTruth:
         errors, error_rows = None, None
         if settings is not None:
             known = iou if details else None  # every candidate's IoU, when computed
-            errors = classify(side, self.side, *candidates, match, rules, settings, known)
+            errors = classify(side, truth, *candidates, match, rules, settings, known)
             t_size = settings.size_of(self.side.area)
             rows = count_rows(n_img, p_image, errors.proposal, t_image, errors.truth, t_size)
             error_rows = (settings, rows[listed])
         diagnostics = Diagnostics(
             truth={
-                "rows": len(self.table),
+                "rows": len(self._table),
                 "scored": len(self.side.rows),
-                "skipped_rows": len(self.table.skipped),
+                "skipped_rows": len(self._table.skipped),
                 **self.side.counts,
             },
             proposals={
@@ -187,7 +253,7 @@ class PreparedTruth:
             geos_failure_examples=[
                 GeosFailure(
                     proposal_line=int(table.line[side.rows[p]]),
-                    truth_line=int(self.table.line[self.side.rows[t]]),
+                    truth_line=int(self._table.line[self.side.rows[t]]),
                     reason=reason,
                 )
                 for p, t, reason in sorted(failures)[:SHOWN_FAILURES]
@@ -202,10 +268,10 @@ class PreparedTruth:
             diagnostics,
             bootstrap=bootstrap,
             seed=seed,
-            matches=self._matches(table, side, rank, pi, ti, iou, match, match_iou, errors)
+            matches=self._matches(table, side, truth, rank, pi, ti, iou, match, match_iou, errors)
             if details
             else None,
-            skipped=self.table.skipped + table.skipped,
+            skipped=self._table.skipped + table.skipped,
             unlisted_cities={rules.city_of(i) for i in all_ids[~listed].tolist()}
             if rules.city_mean == "seen"
             else (),
@@ -222,10 +288,21 @@ class PreparedTruth:
         same = p_vocab[pi] == self._image[t]
         return pi[same], t[same]
 
+    def _with_polygons(self, positions: IntArray) -> Side:
+        """The truth side with at least the polygons at ``positions`` present: itself, or
+        for a stored truth a copy holding those just decoded (nothing shared is written,
+        so concurrent scores are safe and memory does not grow with each score)."""
+        if self._stored is None:
+            return self.side
+        geometry = np.full(len(self.side.rows), None, dtype=object)
+        geometry[positions] = self._stored.scored(positions)
+        return replace(self.side, geometry=geometry)
+
     def _matches(
         self,
         table: PolygonTable,
         side: Side,
+        truth: Side,
         rank: IntArray,
         pi: IntArray,
         ti: IntArray,
@@ -254,7 +331,7 @@ class PreparedTruth:
             truth=self.table,
             proposals=table,
             truth_rows=self.side.rows,
-            truth_geometry=self.side.geometry,
+            truth_geometry=truth.geometry,
             truth_proposal=truth_proposal,
             truth_iou=truth_iou,
             proposal_rows=side.rows,
@@ -272,7 +349,7 @@ def score(
     proposals: PolygonTable | Source,
     rules: str | Rules = "deepglobe",
     *,
-    index: str | type[BaseSpatialIndex] | None = "strtree",
+    index: str | type[BaseSpatialIndex] | None = "grid",
     bootstrap: int = 0,
     seed: int = 0,
     details: bool = False,

@@ -1,0 +1,83 @@
+"""The IoU bounds that settle or prune pairs without an intersection are true bounds:
+for any pair of valid polygons, lower <= GEOS IoU <= upper (up to rounding)."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely import affinity
+
+from geoarena.evaluator.matching import iou_lower_bound, iou_upper_bound, octagon_iou_lower_bound
+
+coordinate = st.floats(-60, 60, allow_nan=False, width=32)
+
+
+@st.composite
+def polygons(draw) -> shapely.Geometry:
+    """Valid (Multi)Polygons: rotated rectangles, hulls, concave shapes, holes, parts."""
+    kind = draw(st.sampled_from(["rect", "hull", "concave", "holed", "multi"]))
+    if kind == "rect":
+        x, y = draw(coordinate), draw(coordinate)
+        w, h = draw(st.floats(0.5, 40)), draw(st.floats(0.5, 40))
+        shape = shapely.box(x, y, x + w, y + h)
+    elif kind == "hull":
+        points = draw(st.lists(st.tuples(coordinate, coordinate), min_size=3, max_size=9))
+        shape = shapely.MultiPoint(points).convex_hull
+    elif kind == "concave":
+        x, y, w = draw(coordinate), draw(coordinate), draw(st.floats(4, 30))
+        shape = shapely.Polygon([(x, y), (x + w, y), (x + w, y + w), (x + w / 2, y + w / 3)])
+    elif kind == "holed":
+        x, y, w = draw(coordinate), draw(coordinate), draw(st.floats(6, 30))
+        shape = shapely.box(x, y, x + w, y + w).difference(
+            shapely.box(x + 2, y + 2, x + w - 2, y + w - 2)
+        )
+    else:
+        x, y = draw(coordinate), draw(coordinate)
+        shape = shapely.MultiPolygon(
+            [shapely.box(x, y, x + 5, y + 5), shapely.box(x + 9, y, x + 14, y + 6)]
+        )
+    angle = draw(st.floats(0, 180))
+    turned = affinity.rotate(shape, angle, origin=(0, 0))
+    return turned if turned.is_valid and turned.area > 0 else shapely.box(0, 0, 1, 1)
+
+
+@st.composite
+def pairs(draw) -> tuple[shapely.Geometry, shapely.Geometry]:
+    a = draw(polygons())
+    if draw(st.booleans()):  # a jittered copy: the case the bounds are meant to settle
+        b = affinity.rotate(
+            affinity.translate(a, draw(st.floats(-3, 3)), draw(st.floats(-3, 3))),
+            draw(st.floats(-8, 8)),
+        )
+    else:
+        b = draw(polygons())
+    return a, b
+
+
+@settings(max_examples=400, deadline=None)
+@given(pair_list=st.lists(pairs(), min_size=1, max_size=8))
+def test_bounds_hold(pair_list) -> None:
+    a = np.array([p[0] for p in pair_list], dtype=object)
+    b = np.array([p[1] for p in pair_list], dtype=object)
+    a_area, b_area = shapely.area(a), shapely.area(b)
+    inter = shapely.area(shapely.intersection(a, b))
+    iou = inter / (a_area + b_area - inter)
+    a_box, b_box = shapely.bounds(a), shapely.bounds(b)
+    assert (octagon_iou_lower_bound(a, b, a_area, b_area) <= iou + 1e-9).all()
+    assert (iou_lower_bound(a_area, b_area, a_box, b_box) <= iou + 1e-9).all()
+    assert (iou_upper_bound(a_area, b_area, a_box, b_box) >= iou - 1e-9).all()
+
+
+def test_octagon_settles_a_rotated_jittered_building() -> None:
+    """Where the covering box cannot tell (IoU bound below 0.5), the octagon in the
+    building's own frame can."""
+    truth = affinity.rotate(shapely.box(0, 0, 30, 12), 30)
+    proposal = affinity.translate(truth, 1.0, 0.5)
+    a, b = np.array([proposal]), np.array([truth])
+    areas = shapely.area(a), shapely.area(b)
+    iou = shapely.area(truth.intersection(proposal)) / shapely.area(truth.union(proposal))
+    box = iou_lower_bound(*areas, shapely.bounds(a), shapely.bounds(b))[0]
+    octagon = octagon_iou_lower_bound(a, b, *areas)[0]
+    assert box < 0.5 < octagon <= iou
