@@ -19,7 +19,7 @@ from geoarena.errors import GeoarenaError, InvalidInput
 #: command name -> "module:attribute" of the click command or group that implements it.
 COMMANDS: dict[str, str] = {
     "score": "geoarena.evaluator.cli:score",
-    "compare": "geoarena.evaluator.cli:compare_command",
+    "compare": "geoarena.evaluator.compare_cli:compare_command",
     "prepare": "geoarena.evaluator.cli:prepare",
     "leaderboard": "geoarena.leaderboard.cli:leaderboard",
     "data": "geoarena.models.cli:data",

@@ -51,9 +51,7 @@ def iou_upper_bound(
     dx = np.minimum(p_bounds[:, 2], t_bounds[:, 2]) - np.maximum(p_bounds[:, 0], t_bounds[:, 0])
     dy = np.minimum(p_bounds[:, 3], t_bounds[:, 3]) - np.maximum(p_bounds[:, 1], t_bounds[:, 1])
     cap = np.minimum(np.clip(dx, 0, None) * np.clip(dy, 0, None), np.minimum(p_area, t_area))
-    union = p_area + t_area - cap
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, cap / union, 0.0)
+    return _iou_of(p_area, t_area, cap)
 
 
 def iou_lower_bound(
@@ -66,10 +64,7 @@ def iou_lower_bound(
     """
     w = np.maximum(p_bounds[:, 2], t_bounds[:, 2]) - np.minimum(p_bounds[:, 0], t_bounds[:, 0])
     h = np.maximum(p_bounds[:, 3], t_bounds[:, 3]) - np.minimum(p_bounds[:, 1], t_bounds[:, 1])
-    floor = np.clip(p_area + t_area - w * h, 0, None)
-    union = p_area + t_area - floor
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, floor / union, 0.0)
+    return _iou_of(p_area, t_area, np.clip(p_area + t_area - w * h, 0, None))
 
 
 def octagon_iou_lower_bound(
@@ -108,10 +103,7 @@ def octagon_iou_lower_bound(
         (x0, y0, s0, d0), (x1, y1, s1, d1) = lo, hi
         cuts = (s0 - (x0 + y0), (x1 + y1) - s1, d0 - (x0 - y1), (x1 - y0) - d1)
         area = (x1 - x0) * (y1 - y0) - sum(np.clip(c, 0, None) ** 2 for c in cuts) / 2
-        floor = np.clip(a_area + b_area - area, 0, None)
-        union = a_area + b_area - floor
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bound = np.where(union > 0, floor / union, 0.0)
+        bound = _iou_of(a_area, b_area, np.clip(a_area + b_area - area, 0, None))
         best = np.maximum(best, np.where(np.isfinite(bound), bound, 0.0))
     return best
 
@@ -245,6 +237,12 @@ def _intersection_area(a: ObjectArray, b: ObjectArray, rules: Rules) -> FloatArr
     if rules.collection_iou == "zero":
         area = np.where(shapely.get_type_id(inter) == _COLLECTION, 0.0, area)
     return area
+
+
+def _iou_of(a_area: FloatArray, b_area: FloatArray, intersection: FloatArray) -> FloatArray:
+    """IoU from the two areas and an intersection area (0 where the union is empty): the
+    bounds put a bound on the intersection in, and get the same bound on IoU out."""
+    return _ratio(intersection, a_area + b_area - intersection)
 
 
 def _ratio(numerator: FloatArray, denominator: FloatArray) -> FloatArray:

@@ -19,6 +19,7 @@ from .arrays import FloatArray, IntArray
 from .breakdown import FN_CLASSES, FP_CLASSES, SIZES, Breakdown, ErrorClass
 from .metrics import Counts, Diagnostics, ScoreResult
 from .prepared import Matches
+from .table import PolygonTable
 
 #: outline colours of the PNG overlays (RGB); with a breakdown, FP and FN are coloured
 #: by their error class instead (truths drawn thick, proposals thin).
@@ -154,9 +155,7 @@ def write_matches(matches: Matches, path: str | Path) -> None:
                 matches.truth_geometry[k],
                 role="truth",
                 status=truth_status[k],
-                image_id=t.image_id[row],
-                building_id=int(t.building_id[row]),
-                line=int(t.line[row]),
+                **_source_row(t, row),
                 iou=float(matches.truth_iou[k]),
                 matched_line=int(p.line[matches.proposal_rows[j]]) if j >= 0 else None,
             )
@@ -169,9 +168,7 @@ def write_matches(matches: Matches, path: str | Path) -> None:
                 matches.proposal_geometry[k],
                 role="proposal",
                 status=proposal_status[k],
-                image_id=p.image_id[row],
-                building_id=int(p.building_id[row]),
-                line=int(p.line[row]),
+                **_source_row(p, row),
                 confidence=None if p.confidence is None else float(p.confidence[row]),
                 iou=float(matches.proposal_iou[k]),
                 matched_line=int(t.line[matches.truth_rows[j]]) if j >= 0 else None,
@@ -197,6 +194,15 @@ def _statuses(matches: Matches) -> tuple[list[str], list[str]]:
 
 def _class_names(codes: IntArray, classes: tuple[ErrorClass, ...]) -> list[str]:
     return ["TP" if c < 0 else classes[c].value for c in codes.tolist()]
+
+
+def _source_row(table: PolygonTable, row: int) -> dict[str, object]:
+    """Where a polygon came from: its ImageId, BuildingId and line of the file."""
+    return {
+        "image_id": table.image_id[row],
+        "building_id": int(table.building_id[row]),
+        "line": int(table.line[row]),
+    }
 
 
 def _feature(geometry: BaseGeometry, **properties: object) -> dict[str, object]:

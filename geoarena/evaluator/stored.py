@@ -356,11 +356,8 @@ class _Decoder:
         #: per side position: its polygon is the repaired one stored apart
         self._changed = np.zeros(len(rows), dtype=bool)
         if self._replaced.null_count < len(self._replaced):
-            valid = np.unpackbits(
-                np.frombuffer(memoryview(cast("bytes", self._replaced.buffers()[0])), np.uint8),
-                bitorder="little",
-                count=self._replaced.offset + len(self._replaced),
-            )[self._replaced.offset :].astype(bool)
+            # (a column without nulls has no validity buffer to read bits from)
+            valid = self._replaced.is_valid().to_numpy(zero_copy_only=False)
             self._changed = valid[rows]
 
     def scored(self, positions: IntArray) -> ObjectArray:

@@ -27,8 +27,6 @@ the line of the row) and the reason.
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -40,17 +38,22 @@ import shapely
 
 from geoarena.errors import Problem
 
-from .arrays import FloatArray, IntArray, ObjectArray
+from .arrays import FloatArray, ObjectArray
 from .errors import InputError
 from .rules import AreaFilter, Rules, get_rules
 from .table import DEFAULT_MAX_VERTICES, OnError, PolygonTable, build_table, object_array
+from .vector_files import (
+    PARQUET_SUFFIXES,
+    VECTOR_SUFFIXES,
+    RawVectors,
+    read_ogr,
+    read_parquet,
+    require_geo_libraries,
+)
 
 if TYPE_CHECKING:
     from rasterio.crs import CRS
 
-#: file endings read as GIS vector files (anything else is a SpaceNet CSV).
-VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".fgb", ".shp", ".parquet", ".geoparquet")
-_PARQUET_SUFFIXES = (".parquet", ".geoparquet")
 #: where geographic inputs are reprojected: WGS 84 / NSIDC EASE-Grid 2.0 Global, a
 #: cylindrical equal-area projection defined for the whole inhabited globe, so that one
 #: CRS serves truth and proposals wherever they are (a local projection would have to be
@@ -150,12 +153,18 @@ def read_vectors(
     the file's name without suffix); it is ignored when ``options.image_id_field`` is set.
     ``allow_empty`` accepts a file without features (a proposal file: no buildings found).
     """
-    _require_geo_libraries()
+    require_geo_libraries()
     path = Path(source)
     label = name or str(path)
-    raw = _read_parquet(path, label) if path.suffix.lower() in _PARQUET_SUFFIXES else None
+    raw = read_parquet(path, label) if path.suffix.lower() in PARQUET_SUFFIXES else None
     if raw is None:
-        raw = _read_ogr(path, label, options)
+        raw = read_ogr(
+            path,
+            label,
+            layer=options.layer,
+            geometry_column=options.geometry_column,
+            crs_given=options.crs is not None,
+        )
     n = len(raw.wkb)
     if n == 0 and not allow_empty:
         raise InputError([Problem(label, 0, "", "file has no features")])
@@ -285,7 +294,7 @@ def pixel_area(raster: Source, crs: CRS | None = None) -> float:
     With ``crs`` (the footprints' CRS), a raster in another CRS is an :class:`InputError`:
     its pixel area would be in other units.
     """
-    _require_geo_libraries()
+    require_geo_libraries()
     import rasterio
 
     try:
@@ -303,110 +312,7 @@ def pixel_area(raster: Source, crs: CRS | None = None) -> float:
     return float(area)
 
 
-def _require_geo_libraries() -> None:
-    """GDAL's Python bindings are an optional extra: say which one to install."""
-    missing = [m for m in ("pyogrio", "rasterio") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise ImportError(
-            f"georeferenced inputs need {' and '.join(missing)}: pip install 'geoarena[geo]'"
-        )
-
-
-@dataclass(frozen=True, eq=False)
-class _Raw:
-    """A file as read: WKB per feature, the properties wanted, the CRS text, each
-    feature's line (1-based position; a CSV's line)."""
-
-    wkb: ObjectArray
-    fields: dict[str, Any]
-    crs: str | None
-    lines: IntArray
-
-
-def _read_ogr(path: Path, label: str, options: VectorOptions) -> _Raw:
-    """Any file GDAL reads as vectors (GeoJSON, GeoPackage, FlatGeobuf, Shapefile, CSV)."""
-    import pyogrio
-    import pyogrio.raw
-
-    csv = path.suffix.lower() not in VECTOR_SUFFIXES
-    if csv and not _csv_has(path, options.geometry_column, label):
-        raise InputError.about(f"missing column {options.geometry_column!r}", file=label)
-    open_options = (
-        {"GEOM_POSSIBLE_NAMES": options.geometry_column, "KEEP_GEOM_COLUMNS": "NO"} if csv else {}
-    )
-    try:
-        layers = [str(name) for name in pyogrio.list_layers(path)[:, 0]]
-        if options.layer is None and len(layers) > 1:
-            raise InputError.about(
-                f"file has {len(layers)} layers ({', '.join(layers)}): name one", file=label
-            )
-        if options.layer is not None and options.layer not in layers:
-            raise InputError.about(
-                f"no layer {options.layer!r}; layers are {', '.join(layers)}", file=label
-            )
-        meta, fids, wkb, values = pyogrio.raw.read(
-            path, layer=options.layer, return_fids=True, **open_options
-        )
-    except pyogrio.errors.DataSourceError as exc:
-        raise InputError.about(f"not a readable vector file: {exc}", file=label) from None
-    except pyogrio.errors.DataLayerError as exc:
-        raise InputError.about(f"unreadable layer: {exc}", file=label) from None
-    n = len(fids)
-    lines = np.asarray(fids, dtype=np.int64) + 1 if csv else np.arange(1, n + 1, dtype=np.int64)
-    crs = meta["crs"]
-    if csv and options.crs is None:
-        crs = "EPSG:4326" if options.geometry_column == "PolygonWKT_Geo" else None
-    return _Raw(
-        object_array(list(wkb) if wkb is not None else [None] * n),
-        dict(zip([str(f) for f in meta["fields"]], values, strict=True)),
-        crs,
-        lines,
-    )
-
-
-def _csv_has(path: Path, column: str, label: str) -> bool:
-    """Whether a CSV's header names ``column`` (GDAL would read no geometry, silently)."""
-    import csv
-
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as file:
-            header = next(csv.reader(file), [])
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError.about(f"cannot read the CSV header: {exc}", file=label) from None
-    return column in [h.strip() for h in header]
-
-
-def _read_parquet(path: Path, label: str) -> _Raw:
-    """A GeoParquet file: WKB geometry column and CRS from its ``geo`` metadata."""
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except (OSError, ValueError) as exc:
-        raise InputError.about(f"not a readable Parquet file: {exc}", file=label) from None
-    meta = json.loads((table.schema.metadata or {}).get(b"geo", b"null"))
-    if not isinstance(meta, dict) or "primary_column" not in meta:
-        raise InputError.about("not GeoParquet: no 'geo' metadata", file=label)
-    column = meta["primary_column"]
-    spec = meta.get("columns", {}).get(column, {})
-    if spec.get("encoding", "WKB").upper() != "WKB":
-        raise InputError.about(
-            f"geometry encoding {spec['encoding']!r} is not supported (write WKB)", file=label
-        )
-    # GeoParquet: a missing "crs" means OGC:CRS84; an explicit null, an unknown CRS
-    crs = spec.get("crs", "OGC:CRS84")
-    # to_pylist, not to_numpy: Arrow's numpy conversion of strings imports pandas
-    fields = {c: object_array(table.column(c).to_pylist()) for c in table.column_names}
-    wkb = fields.pop(column)
-    return _Raw(
-        object_array(list(wkb)),
-        fields,
-        None if crs is None else crs if isinstance(crs, str) else json.dumps(crs),
-        np.arange(1, len(wkb) + 1, dtype=np.int64),
-    )
-
-
-def _image_ids(raw: _Raw, field: str | None, scene: str, label: str) -> ObjectArray:
+def _image_ids(raw: RawVectors, field: str | None, scene: str, label: str) -> ObjectArray:
     """Each feature's ImageId: from ``field``, or ``scene`` for all (a one-scene file)."""
     if field is None:
         return object_array([scene] * len(raw.wkb))
@@ -419,7 +325,7 @@ def _image_ids(raw: _Raw, field: str | None, scene: str, label: str) -> ObjectAr
     return _strings(raw.fields[field])
 
 
-def _field(raw: _Raw, named: str | None, defaults: tuple[str, ...], label: str) -> str | None:
+def _field(raw: RawVectors, named: str | None, defaults: tuple[str, ...], label: str) -> str | None:
     """The property to read: the one named (which must exist), else the first default."""
     if named is not None:
         if named not in raw.fields:

@@ -1,0 +1,126 @@
+"""``geoarena compare``: two proposal files against one truth, with a paired bootstrap
+over images (is A better than B, or is the gap noise?)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from geoarena.cli import exit_on_error
+
+from .cli_options import Georeferenced, georeferenced_options, rule_options, rules_from
+from .compare import Comparison, Difference, compare
+from .errors import InputError
+from .io import read_proposals, read_truth
+from .metrics import Metric
+from .prepared import PreparedTruth
+from .rules import Rules
+from .table import DEFAULT_MAX_VERTICES
+
+
+@click.command("compare")
+@click.argument("truth", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("a", metavar="A", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("b", metavar="B", type=click.Path(dir_okay=False, path_type=Path))
+@rule_options
+@georeferenced_options
+@click.option(
+    "--metric",
+    type=click.Choice([m.value for m in Metric]),
+    default=None,
+    help="Overall metric compared (default: the preset's headline).",
+)
+@click.option(
+    "--replicates", type=click.IntRange(min=1), default=1000, show_default=True,
+    help="Paired bootstrap replicates.",
+)  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option(
+    "--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+    show_default=True, help="Confidence level of the intervals and of significance.",
+)  # fmt: skip
+@click.option(
+    "--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Write the comparison as JSON ('-': standard output, no table).",
+)  # fmt: skip
+def compare_command(
+    truth: Path,
+    a: Path,
+    b: Path,
+    preset: str,
+    metric: str | None,
+    replicates: int,
+    seed: int,
+    level: float,
+    json_out: Path | None,
+    **knobs: object,
+) -> None:
+    """Is submission A better than B on TRUTH, or is the gap noise?
+
+    Scores both against TRUTH, then a paired bootstrap over images (stratified by city)
+    gives A - B overall and per city with its interval and two-sided p-value. Exit code 0
+    whatever the verdict, 2 on bad input.
+    """
+    geo = Georeferenced.pop(knobs)
+    rules = rules_from(preset, knobs)
+    with exit_on_error():
+        if geo.applies(truth, a) or geo.applies(truth, b):
+            read = [
+                geo.read(truth, path, rules, on_error="raise", max_vertices=DEFAULT_MAX_VERTICES)
+                for path in (a, b)
+            ]
+            (pair_a, rules), (pair_b, _) = read
+            if pair_a.crs != pair_b.crs:  # one reprojected, the other not: no common frame
+                raise InputError.about(f"A and B are in different CRSs ({a}, {b})", file=str(b))
+            prepared = PreparedTruth(pair_a.truth, rules)
+            tables = [pair_a.proposals, pair_b.proposals]
+        else:
+            prepared = PreparedTruth(read_truth(truth), rules)
+            tables = [read_proposals(path) for path in (a, b)]
+        scores = [prepared.score(table) for table in tables]
+    result = compare(
+        scores[0].images,
+        scores[1].images,
+        metric=Metric(metric) if metric else rules.headline,
+        replicates=replicates,
+        seed=seed,
+        level=level,
+    )
+    if json_out is None or str(json_out) != "-":
+        _render_comparison(result, a.name, b.name, rules, Console())
+    if json_out is not None:
+        text = json.dumps(
+            {"a": str(a), "b": str(b), "rules": rules.to_dict(), **result.to_dict()}, indent=2
+        )
+        if str(json_out) == "-":
+            click.echo(text)
+        else:
+            json_out.write_text(text + "\n")
+
+
+def _render_comparison(result: Comparison, a: str, b: str, rules: Rules, console: Console) -> None:
+    """One row per city (its F1) and one for the overall metric: A, B, A - B with its
+    interval and p-value, and the verdict (the better side, or a tie)."""
+    table = Table(
+        title=f"geoarena compare: A = {a}, B = {b}",
+        caption=f"{rules.name} rules, {result.images} images, {result.replicates} paired"
+        f" replicates; cities: F1, overall: {result.metric.label}",
+    )
+    for col in ("city", "A", "B", "A - B", f"{result.level:.0%} CI", "p", "verdict"):
+        table.add_column(col, justify="left" if col == "city" else "right")
+
+    def row(name: str, d: Difference) -> None:
+        verdict = ("A" if d.delta > 0 else "B") if d.significant(result.level) else "tie"
+        interval = f"[{d.low:+.3f}, {d.high:+.3f}]"
+        cells = (f"{d.a:.4f}", f"{d.b:.4f}", f"{d.delta:+.4f}", interval, f"{d.p_value:.4f}")
+        table.add_row(name, *cells, verdict)
+
+    for city, d in result.cities.items():
+        row(city, d)
+    table.add_section()
+    row("overall", result.overall)
+    console.print(table)

@@ -1,0 +1,130 @@
+"""Reading GIS vector files into raw columns (WKB per feature, properties, CRS text),
+before any checks: GDAL through pyogrio for every format it has a driver for, pyarrow for
+GeoParquet (GDAL's wheels lack the Parquet driver). :mod:`.vectors` turns them into
+checked tables."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .arrays import IntArray, ObjectArray
+from .errors import InputError
+from .table import object_array
+
+#: file endings read as GIS vector files (anything else is a SpaceNet CSV).
+VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".fgb", ".shp", ".parquet", ".geoparquet")
+#: file endings read as GeoParquet.
+PARQUET_SUFFIXES = (".parquet", ".geoparquet")
+
+
+def require_geo_libraries() -> None:
+    """GDAL's Python bindings are an optional extra: say which one to install."""
+    missing = [m for m in ("pyogrio", "rasterio") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(
+            f"georeferenced inputs need {' and '.join(missing)}: pip install 'geoarena[geo]'"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class RawVectors:
+    """A file as read: WKB per feature, the properties wanted, the CRS text, each
+    feature's line (1-based position; a CSV's line)."""
+
+    wkb: ObjectArray
+    fields: dict[str, Any]
+    crs: str | None
+    lines: IntArray
+
+
+def read_ogr(
+    path: Path, label: str, *, layer: str | None, geometry_column: str, crs_given: bool
+) -> RawVectors:
+    """Any file GDAL reads as vectors (GeoJSON, GeoPackage, FlatGeobuf, Shapefile, CSV);
+    a CSV's geometry is its ``geometry_column`` (its CRS: WGS 84 for SpaceNet's
+    ``PolygonWKT_Geo`` unless ``crs_given``)."""
+    import pyogrio
+    import pyogrio.raw
+
+    csv = path.suffix.lower() not in VECTOR_SUFFIXES
+    if csv and not csv_has(path, geometry_column, label):
+        raise InputError.about(f"missing column {geometry_column!r}", file=label)
+    open_options = (
+        {"GEOM_POSSIBLE_NAMES": geometry_column, "KEEP_GEOM_COLUMNS": "NO"} if csv else {}
+    )
+    try:
+        layers = [str(name) for name in pyogrio.list_layers(path)[:, 0]]
+        if layer is None and len(layers) > 1:
+            raise InputError.about(
+                f"file has {len(layers)} layers ({', '.join(layers)}): name one", file=label
+            )
+        if layer is not None and layer not in layers:
+            raise InputError.about(
+                f"no layer {layer!r}; layers are {', '.join(layers)}", file=label
+            )
+        meta, fids, wkb, values = pyogrio.raw.read(
+            path, layer=layer, return_fids=True, **open_options
+        )
+    except pyogrio.errors.DataSourceError as exc:
+        raise InputError.about(f"not a readable vector file: {exc}", file=label) from None
+    except pyogrio.errors.DataLayerError as exc:
+        raise InputError.about(f"unreadable layer: {exc}", file=label) from None
+    n = len(fids)
+    lines = np.asarray(fids, dtype=np.int64) + 1 if csv else np.arange(1, n + 1, dtype=np.int64)
+    crs = meta["crs"]
+    if csv and not crs_given:
+        crs = "EPSG:4326" if geometry_column == "PolygonWKT_Geo" else None
+    return RawVectors(
+        object_array(list(wkb) if wkb is not None else [None] * n),
+        dict(zip([str(f) for f in meta["fields"]], values, strict=True)),
+        crs,
+        lines,
+    )
+
+
+def csv_has(path: Path, column: str, label: str) -> bool:
+    """Whether a CSV's header names ``column`` (GDAL would read no geometry, silently)."""
+    import csv
+
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as file:
+            header = next(csv.reader(file), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError.about(f"cannot read the CSV header: {exc}", file=label) from None
+    return column in [h.strip() for h in header]
+
+
+def read_parquet(path: Path, label: str) -> RawVectors:
+    """A GeoParquet file: WKB geometry column and CRS from its ``geo`` metadata."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:
+        raise InputError.about(f"not a readable Parquet file: {exc}", file=label) from None
+    meta = json.loads((table.schema.metadata or {}).get(b"geo", b"null"))
+    if not isinstance(meta, dict) or "primary_column" not in meta:
+        raise InputError.about("not GeoParquet: no 'geo' metadata", file=label)
+    column = meta["primary_column"]
+    spec = meta.get("columns", {}).get(column, {})
+    if spec.get("encoding", "WKB").upper() != "WKB":
+        raise InputError.about(
+            f"geometry encoding {spec['encoding']!r} is not supported (write WKB)", file=label
+        )
+    # GeoParquet: a missing "crs" means OGC:CRS84; an explicit null, an unknown CRS
+    crs = spec.get("crs", "OGC:CRS84")
+    # to_pylist, not to_numpy: Arrow's numpy conversion of strings imports pandas
+    fields = {c: object_array(table.column(c).to_pylist()) for c in table.column_names}
+    wkb = fields.pop(column)
+    return RawVectors(
+        object_array(list(wkb)),
+        fields,
+        None if crs is None else crs if isinstance(crs, str) else json.dumps(crs),
+        np.arange(1, len(wkb) + 1, dtype=np.int64),
+    )
