@@ -16,7 +16,7 @@ from geoarena.leaderboard.schema import utcnow
 from geoarena.leaderboard.states import Split
 from geoarena.leaderboard.web.charts import score_chart
 from geoarena.leaderboard.web.evaluation import knobs
-from geoarena.leaderboard.web.render import Tabs, render
+from geoarena.leaderboard.web.render import Tabs, render, render_challenge
 
 router = APIRouter(include_in_schema=False)
 
@@ -57,12 +57,12 @@ def overview(request: Request, slug: str, db: DbDep, principal: PagePrincipal) -
     quota = None
     if principal is not None and principal.team_name is not None:
         quota = quotas.get_quota(db, principal=principal, slug=slug)
-    return render(
+    return render_challenge(
         request,
         "overview.html",
+        challenge,
+        "overview",
         principal=principal,
-        tabs=Tabs(slug, "overview", challenge.revealed),
-        c=challenge,
         knobs=knobs(PRESETS[challenge.rules]),
         quota=quota,
         tie_rule=TIE_RULE,

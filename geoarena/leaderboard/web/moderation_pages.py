@@ -21,7 +21,7 @@ from geoarena.leaderboard.api.errors import status_of
 from geoarena.leaderboard.states import Exclusion
 from geoarena.leaderboard.web.forms import checked_form, text
 from geoarena.leaderboard.web.organizer_pages import AdminForm, challenge_form, organizer
-from geoarena.leaderboard.web.render import Tabs, render
+from geoarena.leaderboard.web.render import Tabs, render, render_challenge
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -53,12 +53,12 @@ async def team_exclusion(f: AdminForm) -> None:
 def all_submissions(request: Request, slug: str, db: DbDep, principal: PagePrincipal) -> Response:
     member = organizer(principal)
     challenge = challenges.challenge_view(db, slug=slug)
-    return render(
+    return render_challenge(
         request,
         "admin_submissions.html",
+        challenge,
+        "admin",
         principal=member,
-        tabs=Tabs(slug, "admin", challenge.revealed),
-        c=challenge,
         rows=submissions.list_submissions(db, principal=member, slug=slug),
     )
 

@@ -30,7 +30,7 @@ from geoarena.leaderboard.errors import Unauthorized
 from geoarena.leaderboard.schema import utcnow
 from geoarena.leaderboard.states import Exclusion, LatePolicy, Role
 from geoarena.leaderboard.web.forms import checked_form, phase_change, text
-from geoarena.leaderboard.web.render import Tabs, render
+from geoarena.leaderboard.web.render import render, render_challenge
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -57,13 +57,13 @@ def challenge_admin_page(
     recent = [
         rescoring.rescore_status(db, rescore_id=i) for i in rescoring.rescore_ids(db, slug=slug)[:5]
     ]
-    return render(
+    return render_challenge(
         request,
         "admin_challenge.html",
+        challenge,
+        "admin",
         status_code,
         principal=principal,
-        tabs=Tabs(slug, "admin", challenge.revealed),
-        c=challenge,
         teams=challenges.list_teams(db, slug=slug),
         tokens=access.list_tokens(db, slug=slug),
         rescores=recent,

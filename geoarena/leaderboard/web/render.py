@@ -18,6 +18,7 @@ from markupsafe import Markup, escape
 
 from geoarena.errors import GeoarenaError
 from geoarena.leaderboard.access import Principal
+from geoarena.leaderboard.challenges import ChallengeView
 from geoarena.leaderboard.schema import utcnow
 from geoarena.leaderboard.settings import Settings
 from geoarena.leaderboard.web import csrf
@@ -132,3 +133,21 @@ def is_page(request: Request) -> bool:
 def page_error(request: Request, exc: GeoarenaError, status_code: int) -> Response:
     """The HTML answer to a domain error raised by a page route."""
     return error_page(request, status_code, str(exc))
+
+
+def render_challenge(
+    request: Request,
+    template: str,
+    challenge: ChallengeView,
+    tab: str,
+    status_code: int = 200,
+    *,
+    principal: Principal | None = None,
+    **context: Any,
+) -> Response:
+    """A page of one challenge, on its ``tab``: the challenge's tabs, and the challenge
+    itself as ``c``."""
+    tabs = Tabs(challenge.slug, tab, challenge.revealed)
+    return render(
+        request, template, status_code, principal=principal, tabs=tabs, c=challenge, **context
+    )

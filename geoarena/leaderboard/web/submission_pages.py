@@ -22,7 +22,7 @@ from geoarena.leaderboard.settings import Settings
 from geoarena.leaderboard.states import Split, SubmissionState
 from geoarena.leaderboard.web import csrf
 from geoarena.leaderboard.web.forms import checked_form
-from geoarena.leaderboard.web.render import Tabs, render
+from geoarena.leaderboard.web.render import Tabs, render, render_challenge
 
 router = APIRouter(include_in_schema=False)
 
@@ -51,13 +51,13 @@ def _submit_page(
 ) -> Response:
     quota = quotas.get_quota(db, principal=principal, slug=slug)
     challenge = challenges.challenge_view(db, slug=slug)
-    return render(
+    return render_challenge(
         request,
         "submit.html",
+        challenge,
+        "submit",
         status_code,
         principal=principal,
-        tabs=Tabs(slug, "submit", challenge.revealed),
-        c=challenge,
         quota=quota,
         phase=current_phase(challenge, quota.phase),
         max_mb=settings.max_upload_bytes // 2**20,
@@ -114,12 +114,12 @@ def my_submissions(
     member = team_member(principal)
     quota = quotas.get_quota(db, principal=member, slug=slug)
     challenge = challenges.challenge_view(db, slug=slug)
-    return render(
+    return render_challenge(
         request,
         "mine.html",
+        challenge,
+        "mine",
         principal=member,
-        tabs=Tabs(slug, "mine", challenge.revealed),
-        c=challenge,
         rows=submissions.list_submissions(db, principal=member, slug=slug),
         phase=current_phase(challenge, quota.phase),
         quota=quota,
