@@ -77,11 +77,13 @@ class _Job:
     rules: Rules
     index: str | type[BaseSpatialIndex] | None
     max_vertices: int
+    #: every ImageId of both files, sorted: an image's chunk is its code modulo n_chunks
+    vocabulary: ObjectArray
+    n_chunks: int
     breakdown: BreakdownSettings | None = None
     #: a truth prepared beforehand (the truth side then has no columns): every worker
     #: scores its chunk of proposals against it and keeps its chunk's images only
     prepared: PreparedTruth | None = None
-    n_chunks: int = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,7 +159,17 @@ def score_files(
     )
     prepared = truth if isinstance(truth, PreparedTruth) else None
     settings = BreakdownSettings() if breakdown is True else breakdown or None
-    _JOB = _Job(sides, (t_rows, p_rows), rules, index, max_vertices, settings, prepared, n_chunks)
+    _JOB = _Job(
+        sides,
+        (t_rows, p_rows),
+        rules,
+        index,
+        max_vertices,
+        vocabulary,
+        n_chunks,
+        breakdown=settings,
+        prepared=prepared,
+    )
     try:
         if n_workers == 1:
             parts = [_score_chunk(k) for k in range(n_chunks)]
@@ -218,10 +230,7 @@ def _score_chunk(k: int) -> _Part:
         result = job.prepared.score(props, breakdown=job.breakdown or False)
         # every worker sees the whole truth: each keeps its own chunk's images, and the
         # truth's rows and counters are reported once, by the first chunk
-        vocabulary = unique_ids(
-            np.concatenate([job.prepared.image_ids, unique_ids(prop_side.image_id)])
-        )
-        codes = encode(object_array([s.image_id for s in result.images]), vocabulary)
+        codes = encode(object_array([s.image_id for s in result.images]), job.vocabulary)
         mine = codes % job.n_chunks == k
         table = job.prepared.table
         skipped, truth_rows = (table.skipped, len(table)) if k == 0 else ((), 0)

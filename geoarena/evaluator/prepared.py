@@ -195,10 +195,12 @@ class PreparedTruth:
             possible = bound >= rules.iou_threshold - 1e-9
             possible |= side.unbounded[pi] | self.side.unbounded[ti]
             pi, ti = pi[possible], ti[possible]
-        # a stored truth decodes only the polygons this score needs (every one for the
-        # details, and those of every candidate pair for a breakdown)
-        everything = details or settings is not None
-        truth = self._with_polygons(np.arange(len(self.side.rows)) if everything else np.unique(ti))
+        # a stored truth decodes only the polygons this score needs: every one for the
+        # details, those of the candidate pairs before pruning for a breakdown
+        needed = candidates[1] if settings is not None else ti
+        truth = self._with_polygons(
+            np.arange(len(self.side.rows)) if details else np.unique(needed)
+        )
         if not details:
             settled = settled_without_geometry(side, truth, pi, ti, rules)
         iou, failures = pair_iou(side, truth, pi[~settled], ti[~settled], rules, every_pair=details)

@@ -67,12 +67,11 @@ def _refuse_nul_text(
     without SQLAlchemy's ``_1`` suffix; SQLite's positional parameters are named by the
     compiled statement).
     """
-    compiled = getattr(context, "compiled", None)
-    names = list(getattr(compiled, "positiontup", None) or ())
     for row in parameters if many else (parameters,):
         items = row.items() if isinstance(row, dict) else enumerate(row or ())
         for key, value in items:
             if isinstance(value, str) and "\x00" in value:
+                names = getattr(getattr(context, "compiled", None), "positiontup", None) or ()
                 name = names[key] if isinstance(key, int) and key < len(names) else key
                 field = str(name).rstrip("0123456789").removesuffix("_")
                 raise InvalidInput([Problem("request", 0, field, "text holds a NUL character")])

@@ -66,6 +66,11 @@ def test_stored_truth_scores_like_the_csv(tmp_path, name: str, preset: str) -> N
     loaded = load_prepared(path, rules=preset)
     assert result_of(loaded, proposals, bootstrap=30) == result_of(direct, proposals, bootstrap=30)
     assert matches_of(loaded, proposals) == matches_of(direct, proposals)
+    # the breakdown decodes only the truths of candidate pairs: it must not miss one
+    broken_down = {"breakdown": True}
+    assert result_of(loaded, proposals, **broken_down) == result_of(
+        direct, proposals, **broken_down
+    )
 
 
 def test_stored_split_and_skipped_rows_survive() -> None:
