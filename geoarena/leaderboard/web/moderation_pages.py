@@ -21,7 +21,8 @@ from geoarena.leaderboard.api.errors import status_of
 from geoarena.leaderboard.states import Exclusion
 from geoarena.leaderboard.web.forms import checked_form, text
 from geoarena.leaderboard.web.organizer_pages import AdminForm, challenge_form, organizer
-from geoarena.leaderboard.web.render import Tabs, render, render_challenge
+from geoarena.leaderboard.web.render import Tabs, render
+from geoarena.leaderboard.web.submission_pages import submissions_page
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -51,15 +52,12 @@ async def team_exclusion(f: AdminForm) -> None:
 
 @router.get("/c/{slug}/submissions")
 def all_submissions(request: Request, slug: str, db: DbDep, principal: PagePrincipal) -> Response:
-    member = organizer(principal)
-    challenge = challenges.challenge_view(db, slug=slug)
-    return render_challenge(
+    return submissions_page(
         request,
+        db,
         "admin_submissions.html",
-        challenge,
-        "admin",
-        principal=member,
-        rows=submissions.list_submissions(db, principal=member, slug=slug),
+        challenges.challenge_view(db, slug=slug),
+        organizer(principal),
     )
 
 

@@ -40,6 +40,27 @@ def current_phase(challenge: ChallengeView, quota_phase: str) -> PhaseView:
     return next(p for p in challenge.phases if p.name == quota_phase)
 
 
+def submissions_page(
+    request: Request,
+    db: DbDep,
+    template: str,
+    challenge: ChallengeView,
+    principal: Principal,
+    **context: Any,
+) -> Response:
+    """A challenge's list of the submissions ``principal`` may see: a team's own ("mine"
+    tab), every one for an organizer ("admin" tab)."""
+    return render_challenge(
+        request,
+        template,
+        challenge,
+        "admin" if principal.is_organizer else "mine",
+        principal=principal,
+        rows=submissions.list_submissions(db, principal=principal, slug=challenge.slug),
+        **context,
+    )
+
+
 def _submit_page(
     request: Request,
     db: DbDep,
@@ -114,13 +135,12 @@ def my_submissions(
     member = team_member(principal)
     quota = quotas.get_quota(db, principal=member, slug=slug)
     challenge = challenges.challenge_view(db, slug=slug)
-    return render_challenge(
+    return submissions_page(
         request,
+        db,
         "mine.html",
         challenge,
-        "mine",
-        principal=member,
-        rows=submissions.list_submissions(db, principal=member, slug=slug),
+        member,
         phase=current_phase(challenge, quota.phase),
         quota=quota,
         saved=saved == "finals",

@@ -19,6 +19,7 @@ import csv
 import os
 import shutil
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -154,12 +155,14 @@ def write_synthetic(
             pixels = to_digital_numbers(image, style, bits)
             image_id = f"AOI_{style.aoi}_{style.name}_img{k}"
             writer.tile(
-                image_id,
-                style,
-                pixels if bands == 8 else pixels[..., list(RGB_BANDS)],
-                transform,
-                crs,
-                buildings,
+                SynthTile(
+                    image_id,
+                    style,
+                    pixels if bands == 8 else pixels[..., list(RGB_BANDS)],
+                    transform,
+                    crs,
+                    buildings,
+                )
             )
         truth = writer.close()
     return out / truth.relative_to(tmp)
@@ -184,6 +187,19 @@ def to_map(polys: Sequence[BaseGeometry], transform: Affine) -> list[BaseGeometr
 HEADER = ["ImageId", "BuildingId", "PolygonWKT_Pix", "PolygonWKT_Geo"]
 
 
+@dataclass(frozen=True)
+class SynthTile:
+    """One rendered tile on its way to disk: what each folder layout writes out."""
+
+    image_id: str
+    style: CityStyle
+    #: digital numbers, (height, width, bands), the bands the layout's tiles hold.
+    pixels: NDArray[np.generic]
+    transform: Affine
+    crs: CRS
+    buildings: list[Building]
+
+
 class _FlatWriter:
     def __init__(self, root: Path) -> None:
         (root / "images").mkdir()
@@ -193,17 +209,9 @@ class _FlatWriter:
         self.csv.writerow(HEADER)
         self.root = root
 
-    def tile(
-        self,
-        image_id: str,
-        style: CityStyle,
-        pixels: NDArray[np.generic],
-        transform: Affine,
-        crs: CRS,
-        buildings: list[Building],
-    ) -> None:
-        write_geotiff(self.root / "images" / f"{image_id}.tif", pixels, transform, crs)
-        self.csv.writerows(truth_rows(image_id, buildings, transform))
+    def tile(self, t: SynthTile) -> None:
+        write_geotiff(self.root / "images" / f"{t.image_id}.tif", t.pixels, t.transform, t.crs)
+        self.csv.writerows(truth_rows(t.image_id, t.buildings, t.transform))
 
     def close(self) -> Path:
         self.fh.close()
@@ -217,40 +225,33 @@ class _SpaceNetWriter:
         self.root = root
         self.summaries: dict[str, list[list[object]]] = {}
 
-    def tile(
-        self,
-        image_id: str,
-        style: CityStyle,
-        pixels: NDArray[np.generic],
-        transform: Affine,
-        crs: CRS,
-        buildings: list[Building],
-    ) -> None:
-        aoi = f"AOI_{style.aoi}_{style.name}"
+    def tile(self, t: SynthTile) -> None:
+        aoi = f"AOI_{t.style.aoi}_{t.style.name}"
         city = self.root / f"{aoi}_Train"
         for sub in ("RGB-PanSharpen", "MUL-PanSharpen", "PAN", "geojson/buildings", "summaryData"):
             (city / sub).mkdir(parents=True, exist_ok=True)
+        pixels, name = t.pixels, t.image_id
         rgb = pixels[..., list(RGB_BANDS)] if pixels.shape[-1] == 8 else pixels
         write_geotiff(
-            city / "RGB-PanSharpen" / f"RGB-PanSharpen_{image_id}.tif", rgb, transform, crs
+            city / "RGB-PanSharpen" / f"RGB-PanSharpen_{name}.tif", rgb, t.transform, t.crs
         )
         if pixels.shape[-1] == 8:
             write_geotiff(
-                city / "MUL-PanSharpen" / f"MUL-PanSharpen_{image_id}.tif", pixels, transform, crs
+                city / "MUL-PanSharpen" / f"MUL-PanSharpen_{name}.tif", pixels, t.transform, t.crs
             )
         pan = (
             pixels[..., : min(pixels.shape[-1], 3)]
             .mean(axis=-1, keepdims=True)
             .astype(pixels.dtype)
         )
-        write_geotiff(city / "PAN" / f"PAN_{image_id}.tif", pan, transform, crs)
+        write_geotiff(city / "PAN" / f"PAN_{name}.tif", pan, t.transform, t.crs)
         write_label_geojson(
-            city / "geojson" / "buildings" / f"buildings_{image_id}.geojson",
-            buildings,
-            transform,
-            crs,
+            city / "geojson" / "buildings" / f"buildings_{name}.geojson",
+            t.buildings,
+            t.transform,
+            t.crs,
         )
-        self.summaries.setdefault(aoi, []).extend(truth_rows(image_id, buildings, transform))
+        self.summaries.setdefault(aoi, []).extend(truth_rows(name, t.buildings, t.transform))
 
     def close(self) -> Path:
         paths = []
