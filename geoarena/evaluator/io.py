@@ -255,8 +255,10 @@ def _read_columns(
     data: bytes, header: list[str], header_line: int, label: str, *, arrow: bool
 ) -> tuple[dict[str, Column], IntArray, list[Problem]]:
     wanted = [c for c in REQUIRED + OPTIONAL if c in header]
-    blank_line = b"\n\n" in data or b"\n\r\n" in data
-    lone_cr = data.count(b"\r") != data.count(b"\r\n")  # a line break for csv, not Arrow
+    has_cr = b"\r" in data  # most files hold none: one fast scan settles both tests
+    blank_line = b"\n\n" in data or (has_cr and b"\n\r\n" in data)
+    # a lone CR is a line break for csv, not for Arrow
+    lone_cr = has_cr and data.count(b"\r") != data.count(b"\r\n")
     if blank_line or lone_cr:  # Arrow's row i would not be line i + 2
         return _columns_python(data, header, wanted, label)
     try:

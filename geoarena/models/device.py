@@ -71,6 +71,14 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16
 
 
+def use_channels_last(setting: str, device: torch.device) -> bool:
+    """Whether to run the network in channels-last memory format: "auto" = on CUDA and
+    on the CPU, whose oneDNN convolutions prefer it too (measured on this project's 2-core
+    CPU: SE-ResNeXt-50 U-Net training 1.40x and inference 1.67x faster, the tiny network
+    1.87x / 1.79x); off elsewhere (MPS, whose support is patchy)."""
+    return setting == "on" or (setting == "auto" and device.type in ("cuda", "cpu"))
+
+
 def autocast(
     device: torch.device, dtype: torch.dtype | None
 ) -> contextlib.AbstractContextManager[object]:
@@ -105,4 +113,5 @@ __all__ = [
     "cuda_problem",
     "resolve_device",
     "runtime_summary",
+    "use_channels_last",
 ]

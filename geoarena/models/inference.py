@@ -87,6 +87,9 @@ class TilePredictor:
     overlap: float = 0.25
     #: windows per forward pass
     batch_size: int = 8
+    #: feed the network channels-last batches (the model's own format: see
+    #: :func:`~geoarena.models.device.use_channels_last`)
+    channels_last: bool = False
 
     @property
     def source_window(self) -> int:
@@ -163,7 +166,7 @@ class TilePredictor:
         flips: list[tuple[int, ...]] = [(), (-1,), (-2,), (-2, -1)] if self.tta else [()]
         n = x.shape[0]
         batch = torch.cat([x.flip(f) if f else x for f in flips])
-        if self.device.type == "cuda":
+        if self.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.amp_dtype):
             out = self.model(batch)

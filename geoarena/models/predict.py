@@ -13,7 +13,7 @@ from geoarena.evaluator import city_of
 from geoarena.models.data.normalize import CityNormalizer
 from geoarena.models.data.raster import DataError
 from geoarena.models.data.spacenet import find_tiles, image_id_of
-from geoarena.models.device import autocast_dtype, resolve_device
+from geoarena.models.device import autocast_dtype, resolve_device, use_channels_last
 from geoarena.models.geo_output import TilePrediction, write_geo_csv, write_vector
 from geoarena.models.inference import TilePredictor
 from geoarena.models.maps import MapWriter
@@ -50,8 +50,11 @@ class Detector:
     ) -> Detector:
         model, meta = load_model(checkpoint)
         dev = resolve_device(device)
-        model.to(dev)
         config = meta.get("config", {})
+        channels_last = use_channels_last(config.get("channels_last", "auto"), dev)
+        model.to(dev)
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
         predictor = TilePredictor(
             model,
             torch.tensor(meta["mean"], device=dev),
@@ -65,6 +68,7 @@ class Detector:
             overlap=float(config.get("window_overlap", 0.25)),
             batch_size=batch_size
             or int(config.get("val_batch_size") or config.get("batch_size", 8)),
+            channels_last=channels_last,
         )
         normalizer = CityNormalizer.from_dict(meta["normalizer"])
         bands = config.get("bands")

@@ -13,6 +13,9 @@ from typing import Any
 
 import torch
 
+#: ``encoder: tiny`` in a training config stands for every field of ``TINY_NET`` (the
+#: fields set beside it win): one word for CPU dry runs such as ``gpu_smoke.sh``'s.
+TINY = "tiny"
 #: ``TrainConfig`` fields (YAML spelling) of the tiny network, both architectures.
 TINY_NET: dict[str, Any] = {
     "encoder": "test_resnet",
@@ -39,4 +42,4 @@ def one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-__all__ = ["TINY_NET", "one_torch_thread"]
+__all__ = ["TINY", "TINY_NET", "one_torch_thread"]

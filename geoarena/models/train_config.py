@@ -23,6 +23,7 @@ from geoarena.errors import InvalidInput, Problem
 from geoarena.evaluator import Metric
 from geoarena.models.config_yaml import YamlDocument, validation_reasons
 from geoarena.models.postprocess import Thresholds
+from geoarena.models.tiny_net import TINY, TINY_NET
 
 
 class ConfigError(InvalidInput):
@@ -63,6 +64,7 @@ class TrainConfig(BaseModel):
 
     # --- model ----------------------------------------------------------------------------
     arch: Literal["unet_aspp", "fpn"] = "unet_aspp"
+    #: a timm encoder name, or ``tiny`` for the tiny network of CPU dry runs and tests.
     encoder: str = "seresnext50_32x4d"
     #: False: random init; True: ImageNet weights through timm; a path: a local weights file.
     pretrained: bool | Path = False
@@ -146,6 +148,7 @@ class TrainConfig(BaseModel):
     #: "auto" = bf16 autocast on a CUDA device that supports it, else fp16 with a gradient
     #: scaler; off on CPU.
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
+    #: "auto" = channels-last memory format on CUDA and on the CPU (faster on both).
     channels_last: Literal["auto", "on", "off"] = "auto"
     #: let cuDNN pick the fastest convolution algorithms (fixed crop sizes: worth it).
     cudnn_benchmark: bool = True
@@ -158,10 +161,13 @@ class TrainConfig(BaseModel):
     @classmethod
     def _drop_none_and_nest_thresholds(cls, data: Any) -> Any:
         """``None`` means "keep the default" for every field; the flat threshold fields
-        users write (``t_energy: 0.4``) update ``thresholds``."""
+        users write (``t_energy: 0.4``) update ``thresholds``; ``encoder: tiny`` expands
+        to the tiny network's fields."""
         if not isinstance(data, dict):
             return data
         data = {k: v for k, v in data.items() if v is not None}
+        if data.get("encoder") == TINY:
+            data = {**TINY_NET, **{k: v for k, v in data.items() if k != "encoder"}}
         flat = {k: data.pop(k) for k in Thresholds.names() if k in data}
         if flat:
             nested = data.get("thresholds", {})

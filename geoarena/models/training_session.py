@@ -21,7 +21,13 @@ from geoarena.models.data.dataset import CropDataset, build_cache, window_size
 from geoarena.models.data.normalize import CityNormalizer
 from geoarena.models.data.sampler import HardExampleSampler
 from geoarena.models.data.spacenet import Tile, load_split, split_by_city
-from geoarena.models.device import autocast, autocast_dtype, resolve_device, runtime_summary
+from geoarena.models.device import (
+    autocast,
+    autocast_dtype,
+    resolve_device,
+    runtime_summary,
+    use_channels_last,
+)
 from geoarena.models.inference import TilePredictor
 from geoarena.models.losses import CompositeLoss, LossParts
 from geoarena.models.nets import create_model
@@ -102,9 +108,7 @@ class TrainingSession:
         self.amp_dtype = autocast_dtype(config.amp, device)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = config.cudnn_benchmark
-        self.channels_last = config.channels_last == "on" or (
-            config.channels_last == "auto" and device.type == "cuda"
-        )
+        self.channels_last = use_channels_last(config.channels_last, device)
         arch_kwargs = (
             {
                 "decoder_channels": config.decoder_channels,
@@ -228,6 +232,7 @@ class TrainingSession:
             window=config.crop_size,
             overlap=config.window_overlap,
             batch_size=config.val_batch_size or config.batch_size,
+            channels_last=self.channels_last,
         )
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from geoarena.models.tiny_net import TINY_NET
 from geoarena.models.train_config import ConfigError, TrainConfig
 
 
@@ -24,6 +25,22 @@ def test_none_keeps_the_default():
     assert cfg.thresholds.t_energy == TrainConfig().thresholds.t_energy
     assert cfg.epochs == 3
     assert cfg.replace(lr=None, epochs=5).lr == cfg.lr
+
+
+def test_tiny_encoder_stands_for_the_tiny_network(tmp_path: Path):
+    """``encoder: tiny`` (the smoke script's CPU dry run) expands to every field of
+    TINY_NET; a field written beside it wins; the config then names the real encoder."""
+    path = tmp_path / "train.yaml"
+    path.write_text("encoder: tiny\naspp_channels: 48\nepochs: 2\n")
+    cfg = TrainConfig.from_yaml(path)
+    assert (cfg.encoder, cfg.decoder_channels, cfg.aspp_rates) == (
+        "test_resnet",
+        (32, 32, 16, 16),
+        (2, 4),
+    )
+    assert (cfg.aspp_channels, cfg.fpn_channels, cfg.epochs) == (48, 32, 2)
+    assert TrainConfig(encoder="tiny") == TrainConfig(**TINY_NET)
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg  # a checkpoint's config reads back
 
 
 def test_errors_name_every_bad_field():
