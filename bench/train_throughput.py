@@ -11,8 +11,9 @@ The ratio pipeline/bare shows the data pipeline's overhead (goal: <= 1.3x). The 
 as separate contiguous blocks, each after its own warm-up (bare, pipeline, bare again):
 interleaved steps let the DataLoader's workers prefetch during the bare steps, which
 flatters the pipeline. The bare time is the median over both bare blocks, and their
-difference shows how much the machine drifted meanwhile. On CUDA it uses bf16 autocast +
-channels_last, and reports peak GPU memory; on CPU, peak RSS.
+difference shows how much the machine drifted meanwhile. It runs channels-last on CUDA and
+on the CPU (the training default), with bf16 autocast on CUDA, and reports peak GPU memory
+there; on CPU, peak RSS.
 
     python bench/train_throughput.py                    # CPU: batch 2, few steps
     python bench/train_throughput.py --batch-size 16 --steps 30   # on a GPU

@@ -20,12 +20,12 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .arrays import FloatArray
+from .arrays import BoolArray, FloatArray
 from .metrics import (
     Counts,
     ImageScore,
@@ -103,28 +103,40 @@ def compare(
     replicates: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    cities: tuple[Collection[str], Collection[str]] | None = None,
 ) -> Comparison:
     """Compare two submissions' per-image scores (``ScoreResult.images``) against one truth.
 
     Images are matched by id; an image only one side lists (a proposal-only image) counts
-    as all zeros for the other. Cities are those of the union of images.
+    as all zeros for the other. Each side's mean per-city F1 averages over that side's
+    cities, so it equals the side's own score: ``cities`` gives them (``ScoreResult.cities``,
+    which under ``city_mean="seen"`` holds cities with nothing scorable, at F1 0); by
+    default they are the cities of the images the side lists. The per-city rows cover the
+    cities of either side.
     """
     if replicates < 1:
         raise ValueError("replicates must be at least 1")
     if not 0 < level < 1:
         raise ValueError("level must be in (0, 1)")
-    ids, cities, counts = _paired_counts(a, b)
-    names = sorted(set(cities))
-    city_index = np.searchsorted(np.asarray(names), np.asarray(cities)).astype(np.int64)
+    ids, image_cities, counts, listed = _paired_counts(a, b)
+    sides = cities or tuple(
+        {c for c, on in zip(image_cities, listed[:, s].tolist(), strict=True) if on} for s in (0, 1)
+    )
+    names = sorted(set(image_cities).union(*sides))
+    city_index = np.searchsorted(np.asarray(names), np.asarray(image_cities)).astype(np.int64)
+    # (cities, 2): whether each side's mean per-city F1 counts the city
+    counted = np.array([[name in side for side in sides] for name in names], dtype=bool)
+    counted = counted.reshape(len(names), 2)
     sums = resampled_city_sums(counts, city_index, len(names), n=replicates, seed=seed)
-    whole = np.stack(
-        [counts[city_index == k].sum(axis=0) for k in range(len(names))]
-    )  # cities x 2 x 3
-    micro, mean_city = replicate_f1(sums)  # replicates x 2 each
-    point_micro, point_mean_city = replicate_f1(whole[None])
-    rep, point = (micro, point_micro) if metric is Metric.F1 else (mean_city, point_mean_city)
+    whole = np.zeros((len(names), 2, 3))
+    np.add.at(whole, city_index, counts)  # cities x 2 x 3
     city_values = f1_from_counts(sums[..., 0], sums[..., 1], sums[..., 2])[2]  # n x cities x 2
     city_points = f1_from_counts(whole[..., 0], whole[..., 1], whole[..., 2])[2]  # cities x 2
+    if metric is Metric.F1:
+        rep, point = replicate_f1(sums)[0], replicate_f1(whole[None])[0]
+    else:
+        rep = _mean_over(city_values, counted)
+        point = _mean_over(city_points[None], counted)
     return Comparison(
         metric=metric,
         overall=_difference(point[0], rep, level),
@@ -141,13 +153,13 @@ def compare(
 
 def _paired_counts(
     a: Sequence[ImageScore], b: Sequence[ImageScore]
-) -> tuple[list[str], list[str], FloatArray]:
-    """Image ids, their cities and counts shaped (images, 2 submissions, 3 counts)."""
-    by_id: dict[str, tuple[str, list[Counts]]] = {}
-    zero = Counts(0, 0, 0)
+) -> tuple[list[str], list[str], FloatArray, BoolArray]:
+    """Image ids, their cities, counts shaped (images, 2 submissions, 3 counts) and which
+    side lists each image (images, 2)."""
+    by_id: dict[str, tuple[str, list[Counts | None]]] = {}
     for side, images in enumerate((a, b)):
         for image in images:
-            city, pair = by_id.setdefault(image.image_id, (image.city, [zero, zero]))
+            city, pair = by_id.setdefault(image.image_id, (image.city, [None, None]))
             if city != image.city:
                 raise ValueError(
                     f"image {image.image_id} is in city {city} for A but {image.city} for B:"
@@ -155,10 +167,21 @@ def _paired_counts(
                 )
             pair[side] = image.counts
     ids = sorted(by_id)
+    zero = Counts(0, 0, 0)
     counts = np.array(
-        [[[c.tp, c.fp, c.fn] for c in by_id[i][1]] for i in ids], dtype=np.float64
+        [[[c.tp, c.fp, c.fn] for c in (p or zero for p in by_id[i][1])] for i in ids],
+        dtype=np.float64,
     ).reshape(len(ids), 2, 3)
-    return ids, [by_id[i][0] for i in ids], counts
+    listed = np.array([[p is not None for p in by_id[i][1]] for i in ids], dtype=bool)
+    return ids, [by_id[i][0] for i in ids], counts, listed.reshape(len(ids), 2)
+
+
+def _mean_over(city_f1: FloatArray, counted: BoolArray) -> FloatArray:
+    """Mean F1 over each side's counted cities: (n, cities, 2) -> (n, 2); 0 for a side
+    with no city."""
+    n_cities = counted.sum(axis=0)
+    total: FloatArray = (city_f1 * counted).sum(axis=1)
+    return np.where(n_cities > 0, total / np.maximum(n_cities, 1), 0.0)
 
 
 def _difference(point: FloatArray, replicates: FloatArray, level: float) -> Difference:

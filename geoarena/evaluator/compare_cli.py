@@ -89,6 +89,7 @@ def compare_command(
         replicates=replicates,
         seed=seed,
         level=level,
+        cities=(scores[0].cities, scores[1].cities),
     )
     if json_out is None or str(json_out) != "-":
         _render_comparison(result, a.name, b.name, rules, Console())

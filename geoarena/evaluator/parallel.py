@@ -11,6 +11,7 @@ is alive per worker, memory stays flat however many images the files hold.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 import os
@@ -175,8 +176,12 @@ def score_files(
             parts = [_score_chunk(k) for k in range(n_chunks)]
         else:
             ctx = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(n_workers, mp_context=ctx) as pool:
-                parts = list(pool.map(_score_chunk, range(n_chunks)))
+            gc.freeze()  # a worker's collections then leave the inherited objects' pages shared
+            try:
+                with ProcessPoolExecutor(n_workers, mp_context=ctx) as pool:
+                    parts = list(pool.map(_score_chunk, range(n_chunks)))
+            finally:
+                gc.unfreeze()
     finally:
         _JOB = None
     # a prepared truth's skipped rows were accepted when it was prepared

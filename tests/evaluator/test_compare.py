@@ -13,6 +13,8 @@ from geoarena.evaluator.compare import compare
 from geoarena.evaluator.metrics import Counts, ImageScore, Metric, f1_from_counts
 from geoarena.evaluator.synthetic import make_pair
 
+from .helpers import SAMPLES
+
 
 def _images(counts: np.ndarray, cities: list[str]) -> list[ImageScore]:
     return [
@@ -31,9 +33,11 @@ def _simulated(recall: float, n: int, seed: int, cities: list[str]) -> list[Imag
 
 def _oracle(a, b, metric: Metric, n: int, seed: int, level: float):
     """The comparison written as loops over replicates and images, drawing in the same
-    order (cities sorted, one n x members draw each) so that it sees the same resamples."""
+    order (cities sorted, one n x members draw each) so that it sees the same resamples;
+    each side's mean per-city F1 averages over the cities of the images it lists."""
     ids = sorted({s.image_id for s in a} | {s.image_id for s in b})
     city = {s.image_id: s.city for s in (*a, *b)}
+    own = [{s.city for s in side} for side in (a, b)]
     counts = {i: [(0, 0, 0), (0, 0, 0)] for i in ids}
     for side, images in enumerate((a, b)):
         for s in images:
@@ -52,7 +56,8 @@ def _oracle(a, b, metric: Metric, n: int, seed: int, level: float):
             per_city.append((tp, fp, fn))
         if metric is Metric.F1:
             return f1_from_counts(*(sum(x[j] for x in per_city) for j in range(3)))[2]
-        return float(np.mean([f1_from_counts(*x)[2] for x in per_city]))
+        pairs = zip(names, per_city, strict=True)
+        return float(np.mean([f1_from_counts(*x)[2] for c, x in pairs if c in own[side]]))
 
     deltas = []
     for r in range(n):
@@ -77,6 +82,38 @@ def test_matches_the_loop_oracle(metric: Metric) -> None:
     assert got.overall.p_value == pytest.approx(p)
     assert got.images == len(cities)
     assert set(got.cities) == set(cities)
+
+
+@pytest.mark.parametrize("metric", list(Metric))
+def test_a_city_only_one_side_lists_counts_for_that_side_only(metric: Metric) -> None:
+    """B's proposal-only images in a city the truth lacks are B's false alarms; A never
+    saw that city, so A's mean per-city F1 does not average a 0 for it."""
+    cities = ["AOI_2_Vegas"] * 20 + ["AOI_3_Paris"] * 12
+    a = _simulated(0.75, len(cities), 1, cities)
+    b = _simulated(0.70, len(cities), 2, cities)
+    b += [ImageScore(f"AOI_9_Nowhere_img{i}", "AOI_9_Nowhere", Counts(0, 3, 0)) for i in range(4)]
+    got = compare(a, b, metric=metric, replicates=200, seed=5, level=0.9)
+    point, lo, hi, p = _oracle(a, b, metric, 200, 5, 0.9)
+    assert got.overall.delta == pytest.approx(point, abs=1e-12)
+    assert (got.overall.low, got.overall.high, got.overall.p_value) == pytest.approx((lo, hi, p))
+    assert set(got.cities) == {"AOI_2_Vegas", "AOI_3_Paris", "AOI_9_Nowhere"}
+
+
+def test_cities_with_nothing_scorable_count_as_the_score_counts_them() -> None:
+    """Case 23 under ``topcoder`` (city_mean="seen"): the score averages F over every city
+    it read, Paris and Shanghai at 0; compared with its own result's cities, the side's
+    value is the score's headline, 1/3, not Vegas alone."""
+    truth, preds = SAMPLES / "edge23_truth.csv", SAMPLES / "edge23_preds.csv"
+    a = score(truth, preds, "topcoder")
+    b = score(truth, b"ImageId,BuildingId,PolygonWKT_Pix,Confidence\n", "topcoder")
+    assert (a.mean_city_f1, b.mean_city_f1) == pytest.approx((1 / 3, 0.0))
+    got = compare(
+        a.images, b.images, metric=Metric.MEAN_CITY_F1, replicates=50, cities=(a.cities, b.cities)
+    )
+    assert (got.overall.a, got.overall.b) == pytest.approx((1 / 3, 0.0))
+    assert set(got.cities) == {"AOI_2_Vegas", "AOI_3_Paris", "AOI_4_Shanghai"}
+    listed_only = compare(a.images, b.images, metric=Metric.MEAN_CITY_F1, replicates=50)
+    assert listed_only.overall.a == 1.0  # without the cities: Vegas is all A lists
 
 
 def test_noise_is_a_tie_and_a_real_gap_is_not() -> None:

@@ -108,7 +108,7 @@ def wait_for(condition: Callable[[], object], timeout: float = 30, message: str 
 def press(driver: Any, element: Any, timeout: float = 30) -> None:
     """Click a form's button and wait until its answer has replaced the page: the next
     lookup would otherwise find (and type into) the old page under slow spells."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
 
     page = driver.find_element(By.TAG_NAME, "html")
@@ -118,8 +118,14 @@ def press(driver: Any, element: Any, timeout: float = 30) -> None:
         try:
             page.tag_name  # noqa: B018 - touching it raises once the page is gone
         except StaleElementReferenceException:
-            return driver.execute_script("return document.readyState") == "complete"
-        return False
+            pass
+        except WebDriverException as exc:
+            # Chromium 156 sometimes reports the old page's node this way instead of stale
+            if "does not belong to the document" not in str(exc):
+                raise
+        else:
+            return False
+        return driver.execute_script("return document.readyState") == "complete"
 
     wait_for(replaced, timeout, message="the form's answer did not load")
 
