@@ -169,7 +169,10 @@ def _paired_counts(
     ids = sorted(by_id)
     zero = Counts(0, 0, 0)
     counts = np.array(
-        [[[c.tp, c.fp, c.fn] for c in (p or zero for p in by_id[i][1])] for i in ids],
+        [
+            [[c.tp, c.fp, c.fn] for c in (zero if p is None else p for p in by_id[i][1])]
+            for i in ids
+        ],
         dtype=np.float64,
     ).reshape(len(ids), 2, 3)
     listed = np.array([[p is not None for p in by_id[i][1]] for i in ids], dtype=bool)
