@@ -267,6 +267,9 @@ def _read_columns(
         }
     except Exception:  # any Arrow failure means "not a clean file": go exact
         return _columns_python(data, header, wanted, label)
+    # Arrow's allocator (mimalloc) keeps the freed copy of the file and the parser's
+    # blocks, ~1.2x the file: give them back before the scoring allocates its own
+    pa.default_memory_pool().release_unused()
     n = len(columns["ImageId"])
     n_lines = data.count(b"\n") + (not data.endswith(b"\n"))
     if n_lines != header_line + n:  # quoted newlines: row i is not line i + 2

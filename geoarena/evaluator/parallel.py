@@ -144,7 +144,7 @@ def score_files(
         props, n_bytes = _read_columns(proposals, max_bytes)
         sides: tuple[_Columns | None, _Columns] = (None, props)
         ids = [truth.image_ids, props.image_id]
-        labels = [truth.table.name, props.label]
+        labels = [truth.name, props.label]
     else:
         read = [_read_columns(source, max_bytes) for source in (truth, proposals)]
         sides = (read[0][0], read[1][0])
@@ -237,8 +237,8 @@ def _score_chunk(k: int) -> _Part:
         # truth's rows and counters are reported once, by the first chunk
         codes = encode(object_array([s.image_id for s in result.images]), job.vocabulary)
         mine = codes % job.n_chunks == k
-        table = job.prepared.table
-        skipped, truth_rows = (table.skipped, len(table)) if k == 0 else ((), 0)
+        prepared = job.prepared
+        skipped, truth_rows = (prepared.skipped, prepared.n_rows) if k == 0 else ((), 0)
         diagnostics = result.diagnostics.copy()
         if k > 0:
             diagnostics["truth"] = dict.fromkeys(diagnostics["truth"], 0)

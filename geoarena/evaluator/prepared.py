@@ -9,6 +9,8 @@ from typing import Protocol
 import numpy as np
 import shapely
 
+from geoarena.errors import Problem
+
 from .arrays import FloatArray, IntArray, ObjectArray
 from .breakdown import BreakdownSettings, count_rows
 from .index import BaseSpatialIndex, get_index
@@ -145,8 +147,25 @@ class PreparedTruth:
         self._index = self.index_kind(slot_boxes(b, self._image, self._origin, self._width))
 
     @property
+    def name(self) -> str:
+        """The truth's label in messages (the file it was read from)."""
+        return self._table.name
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the truth as read (before filtering)."""
+        return len(self._table)
+
+    @property
+    def skipped(self) -> tuple[Problem, ...]:
+        """The bad rows skipped when the truth was read."""
+        return self._table.skipped
+
+    @property
     def table(self) -> PolygonTable:
-        """The truth table as read (every row, skipped-row records included)."""
+        """The truth table as read (every row, skipped-row records included); a stored
+        truth decodes all its geometries for it, so what needs only the name, the row
+        count or the skipped rows asks for those."""
         geometry = self._table.geometry
         if self._stored is not None and geometry.size and geometry[0] is None:
             geometry[:] = self._stored.all_rows()  # decoded once, when first asked for

@@ -24,6 +24,7 @@ from geoarena.evaluator import (
 )
 from geoarena.evaluator.parallel import score_files
 from geoarena.evaluator.stored import (
+    _Decoder,
     is_prepared,
     load_prepared,
     prepared_from_cache,
@@ -190,6 +191,23 @@ def test_score_files_against_a_stored_truth(preset: str, workers: int) -> None:
     loaded = load_prepared(prepared_to_bytes(PreparedTruth(truth, preset)), rules=preset)
     got = score_files(loaded, props, preset, workers=workers, bootstrap=40, seed=1)
     assert comparable(got) == comparable(expected)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_score_files_never_decodes_the_whole_stored_truth(monkeypatch, workers: int) -> None:
+    """Scoring asks a stored truth for its name, row count and skipped rows only: decoding
+    every polygon (what ``.table`` does) cost 1M truths ~0.4 GB and seconds in the parent
+    and the first worker."""
+    truth, props = make_pair(6, 20, seed=3)
+    loaded = load_prepared(prepared_to_bytes(PreparedTruth(truth, "deepglobe")))
+
+    def refuse(self: object) -> None:
+        raise AssertionError("the whole stored truth was decoded")
+
+    monkeypatch.setattr(_Decoder, "all_rows", refuse)
+    got = score_files(loaded, props, workers=workers)
+    assert comparable(got) == comparable(score(read_truth(truth), read_proposals(props)))
+    assert (loaded.n_rows, loaded.skipped) == (len(read_truth(truth)), ())
 
 
 def test_prepare_then_score_on_the_command_line(tmp_path, monkeypatch) -> None:
