@@ -359,6 +359,16 @@ def oracle_errors(
         pair = (p.row, t.row)
         return pair in overlap and overlap[pair] >= cover * a.area
 
+    def kind_of(best: float, *, merged: bool, split: bool, last: str) -> str:
+        """The README's order of the classes, the same for an FP and an FN."""
+        if best > 0 and passes(best, rules):
+            return "duplicate"
+        if merged:
+            return "merged"
+        if split:
+            return "split"
+        return "localisation" if best > localisation_iou else last
+
     for image in sorted(set(truth.image_id.tolist()) | set(proposals.image_id.tolist())):
         ts = [t for t in truths if t.image_id == image]
         ps = [p for p in props if p.image_id == image]
@@ -373,18 +383,12 @@ def oracle_errors(
         for p in ps:
             if matching.proposal_match[p.row] >= 0:
                 continue
-            best = max([iou.get((p.row, t.row), 0.0) for t in ts], default=0.0)
-            if best > 0 and passes(best, rules):
-                kind = "duplicate"
-            elif p.row in merged:
-                kind = "merged"
-            elif any(t.row in split and lies_in(p, p, t) for t in ts):
-                kind = "split"
-            elif best > localisation_iou:
-                kind = "localisation"
-            else:
-                kind = "false_alarm"
-            out.proposal_class[p.row] = kind
+            out.proposal_class[p.row] = kind_of(
+                max([iou.get((p.row, t.row), 0.0) for t in ts], default=0.0),
+                merged=p.row in merged,
+                split=any(t.row in split and lies_in(p, p, t) for t in ts),
+                last="false_alarm",
+            )
         sizes = {"small": [0, 0], "medium": [0, 0], "large": [0, 0]}
         for t in ts:
             found = t.row in matched_truths
@@ -395,17 +399,11 @@ def oracle_errors(
             sizes[size][1] += found
             if found:
                 continue
-            best = max([iou.get((p.row, t.row), 0.0) for p in ps], default=0.0)
-            if best > 0 and passes(best, rules):
-                kind = "duplicate"
-            elif any(p.row in merged and lies_in(t, p, t) for p in ps):
-                kind = "merged"
-            elif t.row in split:
-                kind = "split"
-            elif best > localisation_iou:
-                kind = "localisation"
-            else:
-                kind = "miss"
-            out.truth_class[t.row] = kind
+            out.truth_class[t.row] = kind_of(
+                max([iou.get((p.row, t.row), 0.0) for p in ps], default=0.0),
+                merged=any(p.row in merged and lies_in(t, p, t) for p in ps),
+                split=t.row in split,
+                last="miss",
+            )
         out.sizes[image] = {s: (n, k) for s, (n, k) in sizes.items()}
     return out
