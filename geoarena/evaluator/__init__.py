@@ -1,7 +1,7 @@
 """The standalone scorer: polygon F1 at an IoU threshold with greedy one-to-one matching.
 
-Imports numpy, shapely, pyarrow and pydantic only (never torch, mlflow or optuna), so a team can
-``pip install geoarena`` and score; georeferenced inputs (``vectors``) import pyogrio and
+Imports numpy, shapely and pyarrow only (never pydantic, torch, mlflow or optuna), so a team
+can ``pip install geoarena`` and score; georeferenced inputs (``vectors``) import pyogrio and
 rasterio when first read (``pip install 'geoarena[geo]'``). See ``../shared/metric-spec.md``
 for the semantics.
 """

@@ -1,7 +1,7 @@
 """The array types the evaluator's modules speak, named once.
 
 Every column and every intermediate of the scorer is a 1-D (sometimes ``(n, 4)`` or
-``(2, n)``) numpy array of one of these four dtypes; naming them keeps signatures short
+``(2, n)``) numpy array of one of these dtypes; naming them keeps signatures short
 and lets the type checker catch an index array passed where a mask was meant.
 """
 
@@ -18,7 +18,9 @@ IntArray: TypeAlias = NDArray[np.int64]
 FloatArray: TypeAlias = NDArray[np.float64]
 #: row masks.
 BoolArray: TypeAlias = NDArray[np.bool_]
+#: small bit sets, one byte per row (the grid index's cell flags).
+FlagArray: TypeAlias = NDArray[np.uint8]
 #: strings (ImageIds, raw CSV fields) and shapely geometries.
 ObjectArray: TypeAlias = NDArray[np.object_]
 
-__all__ = ["BoolArray", "FloatArray", "IntArray", "ObjectArray"]
+__all__ = ["BoolArray", "FlagArray", "FloatArray", "IntArray", "ObjectArray"]

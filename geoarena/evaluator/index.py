@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import shapely
 
-from .arrays import BoolArray, FloatArray, IntArray, ObjectArray
+from .arrays import BoolArray, FlagArray, FloatArray, IntArray, ObjectArray
 
 if TYPE_CHECKING:
     from rtree.index import Index
@@ -140,8 +140,12 @@ class GridIndex(BaseSpatialIndex):
             self._starts = np.zeros(n_cells + 1, dtype=np.int64)
             np.cumsum(np.bincount(keys, minlength=n_cells), out=self._starts[1:])
         self._owner = np.flatnonzero(gridded)[box[order]]
-        #: per sorted entry, the lower cell of its box (for the once-per-pair rule)
-        self._owner_lo = lo[:, box[order]]
+        #: per sorted entry, its box's sides (xmin, ymin, xmax, ymax): one gather of each
+        #: side per candidate is several times faster than gathering rows of ``_boxes``
+        self._owner_box = self._boxes[self._owner].T.copy()
+        #: per sorted entry, whether its cell is its box's first column (bit 0) or first
+        #: row (bit 1): for the once-per-pair rule of ``_grid_pairs``
+        self._owner_first = _first_cell(lo[:, box], cx, cy)[order]
 
     def query(self, boxes: FloatArray) -> IntArray:
         boxes = np.ascontiguousarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -208,22 +212,24 @@ class GridIndex(BaseSpatialIndex):
         slot = np.arange(len(entry), dtype=np.int64) + np.repeat(
             first - (np.cumsum(count) - count), count
         )
-        t = self._owner[slot]
-        q = box[entry]
-        # report a pair only in the cell of its overlap's lower-left corner, which is the
-        # cell (max of the lower cells of the two boxes): floor is monotonic
-        home = (cx[entry] == np.maximum(q_lo[0][q], self._owner_lo[0][slot])) & (
-            cy[entry] == np.maximum(q_lo[1][q], self._owner_lo[1][slot])
-        )
-        q, t = which[q[home]], t[home]
-        a, b = boxes[q], self._boxes[t]
-        overlap = (
-            (a[:, 0] <= b[:, 2])
-            & (b[:, 0] <= a[:, 2])
-            & (a[:, 1] <= b[:, 3])
-            & (b[:, 1] <= a[:, 3])
-        )
-        return np.vstack([q[overlap], t[overlap]])
+        # report a pair only in the cell of its overlap's lower-left corner, the cell (max
+        # of the two boxes' lower cells; floor is monotonic). Both boxes reach the cell, so
+        # it is that max in x exactly when it is the first column of one box or the
+        # other, and likewise in y: two bits per entry, no per-pair arithmetic
+        home = (_first_cell(q_lo[:, box], cx, cy)[entry] | self._owner_first[slot]) == 3
+        q, slot = which[box[entry[home]]], slot[home]
+        a, b = boxes.T, self._owner_box
+        overlap = (a[0][q] <= b[2][slot]) & (b[0][slot] <= a[2][q])
+        overlap &= (a[1][q] <= b[3][slot]) & (b[1][slot] <= a[3][q])
+        return np.vstack([q[overlap], self._owner[slot[overlap]]])
+
+
+def _first_cell(lo: IntArray, cx: IntArray, cy: IntArray) -> FlagArray:
+    """Per (box, cell) entry: 1 if the cell is in its box's first column ``lo[0]``, plus 2
+    if it is in its first row ``lo[1]``."""
+    first: FlagArray = (cx == lo[0]).astype(np.uint8)
+    first |= (cy == lo[1]).astype(np.uint8) << 1
+    return first
 
 
 def _middle(values: FloatArray) -> float:

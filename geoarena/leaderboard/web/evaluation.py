@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from geoarena.evaluator import AreaFilter, Rules
-from geoarena.evaluator.rules import CHOICES
+from geoarena.evaluator.rules import CHOICES, KNOBS
 
 #: the fields of :class:`Rules` that are not knobs: the preset's name and which knobs
 #: were changed from it.
@@ -61,7 +61,7 @@ def _area(value: AreaFilter | None, whose: str) -> tuple[str, str]:
 def knobs(rules: Rules) -> list[Knob]:
     """Every knob of ``rules`` in the evaluator's order, with the meaning of its value."""
     out: list[Knob] = []
-    for name in (f for f in type(rules).model_fields if f not in NOT_KNOBS):
+    for name in (f for f in KNOBS if f not in NOT_KNOBS):
         value = getattr(rules, name)
         if name == "iou_threshold":
             op = ">=" if rules.threshold_inclusive else ">"
