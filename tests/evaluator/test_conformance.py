@@ -280,8 +280,9 @@ def test_case14_invalid_truth_is_reported_never_a_crash(preset: str) -> None:
 #: truth. Per preset: (listed images, micro F1, mean per-city F1 over all 3 cities, headline).
 CASE23 = {
     "spacenet-utilities": (3, 1.0, 1 / 3, 1.0),
-    # solaris reports per-AOI rows only; the preset lists the two images with nothing
-    # scorable at 0/0/0, as in case 3 (the spec reports S's output as "Vegas only")
+    # solaris 0.4.0's spacenet_buildings_2, run here (pandas 1.5.3, geopandas 0.14.4),
+    # lists all three AOIs: Paris and Shanghai at 0/0/0 with F1 0, as the preset does (the
+    # spec's "Vegas only" is not what that release prints)
     "solaris": (3, 1.0, 1 / 3, 1 / 3),
     # the tester scores no image without anything scorable, yet averages F over every
     # city it read (city_mean="seen"): (1 + 0 + 0) / 3
