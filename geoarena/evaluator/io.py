@@ -24,6 +24,7 @@ from pyarrow import csv as pacsv
 from geoarena.errors import Problem
 
 from .arrays import IntArray, ObjectArray
+from .columnar import take_values
 from .errors import InputError
 from .table import (
     DEFAULT_MAX_VERTICES,
@@ -281,10 +282,7 @@ def take_rows(column: Column, rows: IntArray | None) -> ObjectArray:
     """Rows of a column (all of them for None) as an object array of str."""
     if isinstance(column, np.ndarray):
         return column if rows is None else column[rows]
-    if rows is None:
-        return object_array(column.to_pylist())
-    indices = pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows.tobytes())])
-    return object_array(column.take(indices).to_pylist())
+    return object_array(column.to_pylist() if rows is None else take_values(column, rows))
 
 
 def _columns_arrow(data: bytes, header: list[str], wanted: list[str]) -> dict[str, ObjectArray]:

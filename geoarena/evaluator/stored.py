@@ -51,7 +51,9 @@ from .columnar import (
     column_values,
     decode_strings,
     dictionary_column,
+    non_null,
     numeric_column,
+    take_values,
 )
 from .errors import InputError
 from .index import BaseSpatialIndex
@@ -355,9 +357,7 @@ class _Decoder:
         #: per side position: its polygon is the repaired one stored apart
         self._changed = np.zeros(len(rows), dtype=bool)
         if self._replaced.null_count < len(self._replaced):
-            # (a column without nulls has no validity buffer to read bits from)
-            valid = self._replaced.is_valid().to_numpy(zero_copy_only=False)
-            self._changed = valid[rows]
+            self._changed = non_null(self._replaced)[rows]
 
     def scored(self, positions: IntArray) -> ObjectArray:
         out = np.empty(len(positions), dtype=object)
@@ -373,8 +373,7 @@ class _Decoder:
     def _decode(self, column: pa.Array[Any], rows: IntArray) -> ObjectArray:
         if len(rows) == 0:
             return np.empty(0, dtype=object)
-        taken = column.take(numeric_column(rows.astype(np.int64)))
-        return _geometries(taken.to_pylist(), self._label)
+        return _geometries(take_values(column, rows), self._label)
 
 
 def _geometries(wkb: list[Any], label: str) -> ObjectArray:
