@@ -211,6 +211,23 @@ _MIN_RUN = 8
 _FEW_RUNS = 256
 
 
+def any_empty(column: pa.ChunkedArray[Any]) -> bool:
+    """Whether a null-free string column holds an empty string, read from its offsets."""
+    for chunk in column.chunks:
+        offsets = chunk.buffers()[1]
+        if offsets is None:  # an empty chunk
+            continue
+        ends = np.frombuffer(
+            memoryview(cast("bytes", offsets)),
+            dtype=np.int32,
+            count=len(chunk) + 1,
+            offset=chunk.offset * 4,
+        )
+        if (ends[1:] == ends[:-1]).any():
+            return True
+    return False
+
+
 def non_null(column: pa.Array[Any]) -> BoolArray:
     """Which rows of a column hold a value, read from its validity bitmap (``is_valid``
     would import Arrow's compute kernels)."""

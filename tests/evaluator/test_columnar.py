@@ -10,7 +10,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from geoarena.evaluator.columnar import non_null, take_values
+from geoarena.evaluator.columnar import any_empty, non_null, take_values
 from geoarena.evaluator.synthetic import make_pair
 
 #: a column of 300 strings in three Arrow chunks (a CSV read gives chunked columns)
@@ -34,6 +34,14 @@ def test_take_values_equals_indexing(rows: list[int], order: str, gap: int) -> N
     assert take_values(COLUMN.chunk(1), picked[picked < 143]) == [
         f"v{r + 7}" for r in rows if r < 143
     ]
+
+
+@given(st.lists(st.lists(st.sampled_from(["", "a", "bc"]), max_size=6), max_size=4))
+def test_any_empty_reads_the_offsets(chunks: list[list[str]]) -> None:
+    column = pa.chunked_array([pa.array(c, pa.string()) for c in chunks], pa.string())
+    assert any_empty(column) == any(v == "" for c in chunks for v in c)
+    if len(column) > 1:  # a sliced chunk starts inside its offsets buffer
+        assert any_empty(column.slice(1)) == ("" in column.to_pylist()[1:])
 
 
 def test_non_null_reads_the_validity_bitmap() -> None:
