@@ -4,7 +4,8 @@ For 100, 1000 and 10000 images (about 100 buildings each) it times, in one proce
   * read+parse floor: pyarrow CSV + shapely.from_wkt of both files, nothing else;
   * geoarena read: read_truth + read_proposals (validation included);
   * geoarena score, in process: read + PreparedTruth + score (the default grid index,
-    and --other-index for comparison);
+    and --other-index for comparison), in one process; and ``score_files``, what the
+    command runs: the same on every core (forked workers for files over 8 MB);
   * geoarena score, CLI: the real command in a subprocess, from the two CSVs and from a
     truth stored by ``geoarena prepare`` (wall time, CPU time of it and its workers,
     peak PSS); and the command's start-up alone (``geoarena score --help``);
@@ -32,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from geoarena.evaluator import PreparedTruth, get_rules, read_proposals, read_truth  # noqa: E402
+from geoarena.evaluator.parallel import score_files  # noqa: E402
 from geoarena.evaluator.synthetic import make_pair  # noqa: E402
 from tests.evaluator.oracle import oracle_score  # noqa: E402
 
@@ -117,12 +119,14 @@ def main() -> None:
                 "base": lambda f=files: baseline_read_parse(*f),
                 "read": lambda f=files: (read_truth(f[0]), read_proposals(f[1])),
                 "score": lambda f=files: full_score(*f, "grid"),
+                "files": lambda f=files: score_files(*f),
                 "match": lambda t=tables: PreparedTruth(t[0], "deepglobe").score(t[1]),
                 "other": lambda f=files: full_score(*f, args.other_index),
             },
             reps,
         )
         base, ours_read, ours = timed["base"], timed["read"], timed["score"]
+        every_core = timed["files"]
         match_only, other = timed["match"], timed["other"]
         del tables
         stored = args.out / f"truth_{n}.prepared"
@@ -151,6 +155,7 @@ def main() -> None:
                 base,
                 ours_read,
                 ours,
+                every_core,
                 match_only,
                 other,
                 prepare,
@@ -165,24 +170,27 @@ def main() -> None:
 
     print(f"start-up (geoarena score --help): {startup:.3f} s")
     print(
-        f"{'images':>7} {'truths':>8} {'floor':>7} {'read':>7} {'score':>7} {'match':>6} "
-        f"{args.other_index:>8} {'/floor':>7} {'prepare':>8} | {'CLI csv':>8} {'cpu':>6} "
+        f"{'images':>7} {'truths':>8} {'floor':>7} {'read':>7} {'score':>7} {'/floor':>7} "
+        f"{'cores':>6} {'/floor':>7} {'match':>6} {args.other_index:>8} {'prepare':>8} | "
+        f"{'CLI csv':>8} {'cpu':>6} "
         f"{'MB':>6} | {'CLI prep':>8} {'cpu':>6} {'MB':>6} | {'spread':>6} {'oracle':>7} "
         f"{'x match':>7}"
     )
-    for n, nt, base, rd, ours, match, oth, prep, csv_runs, prep_runs, orc in rows:
+    for n, nt, base, rd, ours, cores, match, oth, prep, csv_runs, prep_runs, orc in rows:
         walls = [r[0] for r in csv_runs]
         print(
-            f"{n:>7} {nt:>8} {base:>7.3f} {rd:>7.3f} {ours:>7.3f} {match:>6.3f} {oth:>8.3f} "
-            f"{ours / base:>7.2f} {prep[0]:>8.2f} | {med(csv_runs, 0):>8.3f} "
+            f"{n:>7} {nt:>8} {base:>7.3f} {rd:>7.3f} {ours:>7.3f} {ours / base:>7.2f} "
+            f"{cores:>6.3f} {cores / base:>7.2f} {match:>6.3f} {oth:>8.3f} {prep[0]:>8.2f} | "
+            f"{med(csv_runs, 0):>8.3f} "
             f"{med(csv_runs, 1):>6.2f} {max(r[2] for r in csv_runs):>6.0f} | "
             f"{med(prep_runs, 0):>8.3f} {med(prep_runs, 1):>6.2f} "
             f"{max(r[2] for r in prep_runs):>6.0f} | {max(walls) / min(walls):>6.2f} "
             f"{orc:>7.2f} {orc / match:>7.1f}"
         )
     print("floor: pyarrow + shapely.from_wkt of both files; read: our validated read;")
-    print("score: read + prepare + match in one process (grid index); match: prepare +")
-    print("match of parsed tables; /floor = score / floor; prepare: `geoarena prepare`")
+    print("score: read + prepare + match in one process (grid index); cores: the same by")
+    print("score_files on every core (what the command runs); /floor = either / floor;")
+    print("match: prepare + match of parsed tables; prepare: `geoarena prepare`")
     print("wall; CLI csv / CLI prep: `geoarena score` from the CSVs / from the prepared")
     print("truth, wall and CPU (s, with its workers) and peak PSS; spread: max/min wall of")
     print("the CSV command; x match = oracle / match (both on parsed tables).")

@@ -58,7 +58,7 @@ def _load_counts(
     """The stored per-image counts of these submissions (those scored before counts were
     kept have none)."""
     rows = session.execute(
-        select(Submission.uuid, Score.image_ids_sha256, Score.image_counts)
+        select(Submission.uuid, Score.image_ids_sha256, Score.image_counts, Score.unlisted_cities)
         .join(Submission, Submission.id == Score.submission_id)
         .where(
             Submission.uuid.in_(uuids),
@@ -69,12 +69,12 @@ def _load_counts(
     ).all()
     ids: dict[str, bytes] = {}
     out: dict[str, ImageCounts] = {}
-    for uuid, ids_sha, counts in rows:
+    for uuid, ids_sha, counts, unlisted in rows:
         if ids_sha is None or counts is None:
             continue
         if ids_sha not in ids:
             ids[ids_sha] = get_blob(session, ids_sha)
-        out[uuid] = ImageCounts.decode(ids[ids_sha], counts)
+        out[uuid] = ImageCounts.decode(ids[ids_sha], counts, unlisted)
     return out
 
 
@@ -89,6 +89,8 @@ def gap_between(
         replicates=REPLICATES,
         seed=SEED,
         level=LEVEL,
+        # each side's mean per-city F1 over the cities its board value averages over
+        cities=(row.cities(city_rule), above.cities(city_rule)),
     )
     diff = result.overall
     return Gap(

@@ -25,13 +25,18 @@ class ImageCounts:
     image_ids: tuple[str, ...]
     #: shape (images, 3): tp, fp, fn
     counts: np.ndarray
+    #: cities the score's mean per-city F1 counts though it lists no image of them
+    #: (``city_mean="seen"``): they count at F1 0 on both sides of a comparison
+    unlisted_cities: tuple[str, ...] = ()
 
     @classmethod
     def from_result(cls, result: ScoreResult) -> ImageCounts:
         counts = np.array(
             [(s.counts.tp, s.counts.fp, s.counts.fn) for s in result.images], dtype=np.int32
         ).reshape(len(result.images), 3)
-        return cls(tuple(s.image_id for s in result.images), counts)
+        listed = {s.city for s in result.images}
+        unlisted = tuple(sorted(set(result.cities) - listed))
+        return cls(tuple(s.image_id for s in result.images), counts, unlisted)
 
     def ids_bytes(self) -> bytes:
         return "\n".join(self.image_ids).encode()
@@ -39,11 +44,19 @@ class ImageCounts:
     def counts_bytes(self) -> bytes:
         return zlib.compress(self.counts.astype("<i4").tobytes(), 6)
 
+    def unlisted_text(self) -> str | None:
+        """``unlisted_cities`` as the database column keeps them (None for none)."""
+        return "\n".join(self.unlisted_cities) or None
+
     @classmethod
-    def decode(cls, ids: bytes, counts: bytes) -> ImageCounts:
+    def decode(cls, ids: bytes, counts: bytes, unlisted: str | None = None) -> ImageCounts:
         image_ids = tuple(ids.decode().split("\n")) if ids else ()
         array = np.frombuffer(zlib.decompress(counts), dtype="<i4").reshape(len(image_ids), 3)
-        return cls(image_ids, array)
+        return cls(image_ids, array, tuple(unlisted.split("\n")) if unlisted else ())
+
+    def cities(self, city_rule: CityRule) -> set[str]:
+        """Every city the score's mean per-city F1 averages over."""
+        return {city_of(i, city_rule) for i in self.image_ids} | set(self.unlisted_cities)
 
     def image_scores(self, city_rule: CityRule) -> list[ImageScore]:
         """The evaluator's per-image scores (its ``ScoreResult.images``), cities by the

@@ -219,6 +219,7 @@ class JobQueue:
                         truth_sha256=context.truth_sha256,
                         image_ids_sha256=put_blob(session, outcome.images.ids_bytes()),
                         image_counts=outcome.images.counts_bytes(),
+                        unlisted_cities=outcome.images.unlisted_text(),
                     )
                 )
             if claim.rescore_id is None:

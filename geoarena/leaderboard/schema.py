@@ -315,6 +315,9 @@ class Score(Base):
     #: resamples them. None for scores written before they were kept.
     image_ids_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"), nullable=True)
     image_counts: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    #: cities the mean per-city F1 counts though no listed image is in them, one per line
+    #: (``city_mean="seen"``: a city whose rows were all filtered, at F1 0); None for none
+    unlisted_cities: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -5,12 +5,21 @@ seeded case where two teams differ by noise and two differ for real."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from geoarena import leaderboard as lb
 from geoarena.errors import Forbidden
-from geoarena.evaluator import PRESETS, PreparedTruth, compare, read_proposals, read_truth
+from geoarena.evaluator import (
+    PRESETS,
+    Metric,
+    PreparedTruth,
+    compare,
+    read_proposals,
+    read_truth,
+)
 from geoarena.evaluator.synthetic import make_pair
 from geoarena.leaderboard import honest_ranks
+from geoarena.leaderboard.schema import Score
 from geoarena.leaderboard.splits import assign_splits
 from geoarena.leaderboard.states import Split
 
@@ -94,11 +103,9 @@ def test_the_private_board_shows_gaps_to_organizers_before_the_reveal(db, scored
 
 def test_stored_counts_are_the_evaluators(db, scored) -> None:
     """What the database keeps per image is exactly the evaluator's per-image counts."""
-    from sqlalchemy import select
-
     from geoarena.leaderboard.blobs import get_blob
     from geoarena.leaderboard.image_counts import ImageCounts
-    from geoarena.leaderboard.schema import Score, Submission, Team
+    from geoarena.leaderboard.schema import Submission, Team
 
     direct = _direct(Split.PUBLIC)
     with db.session() as s:
@@ -111,3 +118,33 @@ def test_stored_counts_are_the_evaluators(db, scored) -> None:
         for team, ids_sha, counts in rows:
             stored = ImageCounts.decode(get_blob(s, ids_sha), counts)
             assert stored.image_scores(PRESETS["deepglobe"].city) == direct[team].images
+
+
+#: a city whose every truth row is ``-1,POLYGON EMPTY``: under the TopCoder tester's
+#: rules it is scored nowhere, yet counts at F1 0 in every submission's mean per-city F1
+NOWHERE = b"".join(b"AOI_9_Nowhere_img%d,-1,POLYGON EMPTY,POLYGON EMPTY\n" % k for k in range(9))
+
+
+def test_gaps_average_over_the_cities_the_board_does(db) -> None:
+    """city_mean="seen": a gap is the difference of the two board values, the cities with
+    nothing scorable included (each row's mean counts them at F1 0)."""
+    truth = TRUTH + NOWHERE
+    files = {t: FILES[t] for t in ("perfect", "poor")} | {"perfect": perfect(truth)}
+    arena = make_arena(
+        db, teams=tuple(files), truth=truth, rules="topcoder", ranking_metric=Metric.MEAN_CITY_F1
+    )
+    for team, data in files.items():
+        lb.submit(db, principal=arena.members[team], slug=arena.slug, data=data)
+    lb.Worker(db).run(exit_when_idle=True)
+    seen = 0
+    for split in Split:
+        board = lb.leaderboard(db, slug=arena.slug, split=split, principal=arena.organizer)
+        top, row = board.rows
+        assert (top.team, row.team) == ("perfect", "poor") and row.gap is not None
+        assert row.gap.delta == pytest.approx(row.value - top.value, abs=1e-12)
+        with db.session() as s:
+            unlisted = s.execute(
+                select(Score.unlisted_cities).where(Score.split == split)
+            ).scalars()
+            seen += sum(u == "AOI_9_Nowhere" for u in unlisted)
+    assert seen == 4  # both teams' scores on both splits (every city is in both)
