@@ -210,7 +210,9 @@ def _gunzip(data: bytes, label: str, max_bytes: int) -> bytes:
 
 def read_header(data: bytes, label: str) -> tuple[list[str], int]:
     """The header's column names; checks that the required columns are present."""
-    first = data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+    # a slice up to the first newline (split would copy the rest of the file too)
+    end = data.find(b"\n")
+    first = data[: end if end >= 0 else len(data)].decode("utf-8").rstrip("\r")
     try:
         header = next(csv.reader([first]))
     except csv.Error as exc:
