@@ -171,7 +171,7 @@ def load_bytes(
         data = _gunzip(data, label, max_bytes)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    if not data.strip():
+    if not data or data.isspace():  # (strip would copy the whole file)
         raise InputError([Problem(label, 1, "", "file is empty")])
     if not data.isascii():  # ASCII is UTF-8: most files need no decoding to check
         _check_utf8(data, label)
