@@ -2,7 +2,9 @@
 
 The metric is independent per image. The parent reads both files' columns once (Arrow),
 splits the ImageIds into chunks of at most ``CHUNK_IMAGES`` images, and each chunk is
-parsed and scored on its own, by one forked worker per core when the files are large.
+parsed and scored on its own; when the files are large, one process per core does it:
+the parent scores every n-th chunk itself while forked workers score the others (a fork
+fewer, and the parent's chunks need no copy-on-write of its pages nor a trip back).
 Workers inherit the columns through fork (nothing is pickled on the way in) and send
 back per-image counts, a few numbers per image. Shapely builds geometries while holding
 the GIL, so threads could not share that work; and because at most a chunk of geometries
@@ -183,8 +185,13 @@ def score_files(
             ctx = multiprocessing.get_context("fork")
             gc.freeze()  # a worker's collections then leave the inherited objects' pages shared
             try:
-                with ProcessPoolExecutor(n_workers, mp_context=ctx) as pool:
-                    parts = list(pool.map(_score_chunk, range(n_chunks)))
+                with ProcessPoolExecutor(n_workers - 1, mp_context=ctx) as pool:
+                    # the workers take chunks as they come free; the parent its own share
+                    theirs = {
+                        k: pool.submit(_score_chunk, k) for k in range(n_chunks) if k % n_workers
+                    }
+                    own = {k: _score_chunk(k) for k in range(0, n_chunks, n_workers)}
+                    parts = [own[k] if k in own else theirs[k].result() for k in range(n_chunks)]
             finally:
                 gc.unfreeze()
     finally:
