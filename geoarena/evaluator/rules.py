@@ -266,7 +266,7 @@ KNOBS: tuple[str, ...] = tuple(f.name for f in fields(Rules))
 def _check_knob(knob: str, value: Any) -> Any:
     """``value`` as knob ``knob`` holds it, or a ValueError saying why it cannot be."""
     if knob in _STRING_KNOBS:
-        if value not in CHOICES[knob]:
+        if not isinstance(value, str) or value not in CHOICES[knob]:
             raise ValueError(f"{knob} must be one of {', '.join(CHOICES[knob])}; got {value!r}")
         return value
     if knob == "headline":
@@ -375,6 +375,8 @@ def get_rules(rules: str | Rules = "deepglobe", **overrides: object) -> Rules:
     unknown = sorted(set(given) - set(KNOBS))
     if unknown:
         raise TypeError(f"unknown rule knob {unknown[0]!r}")
+    if "modified" in given:
+        raise TypeError("'modified' is not a knob to set: get_rules records what it overrides")
     if not given:
         return rules
     changed = tuple(sorted(set(rules.modified) | set(given)))

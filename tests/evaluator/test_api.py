@@ -194,6 +194,32 @@ def test_unknown_preset_and_knob() -> None:
     assert all(name in str(info.value) for name in PRESETS)
     with pytest.raises(TypeError, match="iou"):
         get_rules("deepglobe", iou=0.5)
+    with pytest.raises(TypeError, match="records what it overrides"):
+        get_rules("deepglobe", modified=("order",))
+
+
+@pytest.mark.parametrize(
+    ("knob", "value", "reason"),
+    [
+        ("order", ["file"], "order must be one of file, confidence; got ['file']"),
+        ("headline", "recall", "headline must be one of f1, mean_city_f1; got 'recall'"),
+        ("iou_threshold", "0.5", "iou_threshold: input should be a number; got '0.5'"),
+        ("iou_threshold", True, "iou_threshold: input should be a number; got True"),
+        ("iou_threshold", float("nan"), "iou_threshold: input should be greater than 0"),
+        ("threshold_inclusive", 1, "threshold_inclusive: input should be true or false"),
+        ("truth_area_filter", 20, "truth_area_filter: input should be text such as '>=20'"),
+    ],
+)
+def test_bad_knob_values_say_which_and_why(knob: str, value: object, reason: str) -> None:
+    """Rules checks itself (no validation library): each wrong type or range is one
+    ValueError naming the knob, and the value JSON would give back is accepted."""
+    with pytest.raises(ValueError) as info:
+        get_rules("deepglobe", **{knob: value})
+    assert str(info.value).startswith(reason)
+    with pytest.raises(ValueError, match="unknown rule knob 'colour'"):
+        Rules.from_dict({**PRESETS["solaris"].to_dict(), "colour": "red"})
+    with pytest.raises(ValueError, match="mapping of knobs"):
+        Rules.from_dict(["solaris"])
 
 
 def test_overrides_record_modified() -> None:
