@@ -5,7 +5,7 @@ For 100, 1000 and 10000 images (about 100 buildings each) it times, in one proce
   * geoarena read: read_truth + read_proposals (validation included);
   * geoarena score, in process: read + PreparedTruth + score (the default grid index,
     and --other-index for comparison), in one process; and ``score_files``, what the
-    command runs: the same on every core (forked workers for files over 8 MB);
+    command runs: the same on every core (forked workers for files over 1 MB);
   * geoarena score, CLI: the real command in a subprocess, from the two CSVs and from a
     truth stored by ``geoarena prepare`` (wall time, CPU time of it and its workers,
     peak PSS); and the command's start-up alone (``geoarena score --help``);
