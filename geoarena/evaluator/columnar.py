@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from .arrays import BoolArray, IntArray, ObjectArray
 from .errors import InputError
-from .table import PolygonTable, distinct
+from .table import PolygonTable, distinct, object_array
 
 FORMAT = b"geoarena-table/1"
 #: the Arrow number types these files use and their numpy dtypes
@@ -174,8 +174,9 @@ def decode_strings(column: pa.DictionaryArray[Any, Any] | None) -> ObjectArray:
     return np.asarray(names[column_values(column.indices).astype(np.int64)])
 
 
-def take_values(array: pa.Array[Any] | pa.ChunkedArray[Any], rows: IntArray) -> list[Any]:
-    """The Python values of an Arrow array at ``rows``, without Arrow's compute kernels.
+def take_values(array: pa.Array[Any] | pa.ChunkedArray[Any], rows: IntArray) -> ObjectArray:
+    """The Python values of an Arrow array at ``rows`` (an object array), without Arrow's
+    compute kernels.
 
     ``take`` would import ``pyarrow.compute`` (~35 ms in every forked worker that reads a
     chunk) and copy the rows first. Rows given in increasing order usually come in runs
@@ -185,7 +186,7 @@ def take_values(array: pa.Array[Any] | pa.ChunkedArray[Any], rows: IntArray) -> 
     Rows in any other order, or too scattered for that to pay, are taken.
     """
     if len(rows) == 0:
-        return []
+        return np.empty(0, dtype=object)
     step = np.diff(rows)
     if (step > 0).all():
         breaks = np.flatnonzero(step > _GAP + 1) + 1
@@ -195,12 +196,11 @@ def take_values(array: pa.Array[Any] | pa.ChunkedArray[Any], rows: IntArray) -> 
             read: list[Any] = []
             for start, n in zip(first.tolist(), (last - first + 1).tolist(), strict=True):
                 read += array.slice(start, n).to_pylist()
-            values = np.empty(len(read), dtype=object)
-            values[:] = read
             # a row's place in what was read: its stretch's offset there, plus its own
             offset = np.cumsum(last - first + 1) - (last - first + 1) - first
-            return list(values[rows + np.repeat(offset, np.diff(bounds))])
-    return array.take(numeric_column(rows.astype(np.int64))).to_pylist()
+            picked: ObjectArray = object_array(read)[rows + np.repeat(offset, np.diff(bounds))]
+            return picked
+    return object_array(array.take(numeric_column(rows.astype(np.int64))).to_pylist())
 
 
 #: :func:`take_values` reads across gaps of up to ``_GAP`` rows, and slices stretch by

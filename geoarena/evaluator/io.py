@@ -294,7 +294,7 @@ def take_rows(column: Column, rows: IntArray | None) -> ObjectArray:
     Arrow's ``to_numpy`` of strings imports pandas, ~0.3 s)."""
     if isinstance(column, np.ndarray):
         return column if rows is None else column[rows]
-    return object_array(column.to_pylist() if rows is None else take_values(column, rows))
+    return object_array(column.to_pylist()) if rows is None else take_values(column, rows)
 
 
 def _arrow_columns(

@@ -355,9 +355,7 @@ class _Decoder:
         self._own, self._replaced = columns.column("geometry"), columns.column("scored_geometry")
         self._rows, self._label = rows, label
         #: per side position: its polygon is the repaired one stored apart
-        self._changed = np.zeros(len(rows), dtype=bool)
-        if self._replaced.null_count < len(self._replaced):
-            self._changed = non_null(self._replaced)[rows]
+        self._changed = non_null(self._replaced)[rows]
 
     def scored(self, positions: IntArray) -> ObjectArray:
         out = np.empty(len(positions), dtype=object)
@@ -376,12 +374,10 @@ class _Decoder:
         return _geometries(take_values(column, rows), self._label)
 
 
-def _geometries(wkb: list[Any], label: str) -> ObjectArray:
+def _geometries(wkb: ObjectArray, label: str) -> ObjectArray:
     """Decode WKB; anything but (Multi)Polygons is a damaged file."""
-    values = np.empty(len(wkb), dtype=object)
-    values[:] = wkb
     try:
-        geometry = np.asarray(shapely.from_wkb(values, on_invalid="raise"), dtype=object)
+        geometry = np.asarray(shapely.from_wkb(wkb, on_invalid="raise"), dtype=object)
     except (shapely.errors.GEOSException, TypeError, ValueError) as exc:
         raise _error(label, f"undecodable geometry ({exc})") from None
     if len(geometry) and not np.isin(shapely.get_type_id(geometry), _POLYGONAL).all():

@@ -82,15 +82,19 @@ def gap_between(
     row: ImageCounts, above: ImageCounts, above_name: str, *, metric: Metric, city_rule: CityRule
 ) -> Gap:
     """The paired-bootstrap gap of ``row`` to ``above`` (the method of the boards)."""
+    a, b = row.image_scores(city_rule), above.image_scores(city_rule)
     result = compare(
-        row.image_scores(city_rule),
-        above.image_scores(city_rule),
+        a,
+        b,
         metric=metric,
         replicates=REPLICATES,
         seed=SEED,
         level=LEVEL,
         # each side's mean per-city F1 over the cities its board value averages over
-        cities=(row.cities(city_rule), above.cities(city_rule)),
+        cities=(
+            {s.city for s in a} | set(row.unlisted_cities),
+            {s.city for s in b} | set(above.unlisted_cities),
+        ),
     )
     diff = result.overall
     return Gap(

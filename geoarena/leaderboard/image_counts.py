@@ -54,10 +54,6 @@ class ImageCounts:
         array = np.frombuffer(zlib.decompress(counts), dtype="<i4").reshape(len(image_ids), 3)
         return cls(image_ids, array, tuple(unlisted.split("\n")) if unlisted else ())
 
-    def cities(self, city_rule: CityRule) -> set[str]:
-        """Every city the score's mean per-city F1 averages over."""
-        return {city_of(i, city_rule) for i in self.image_ids} | set(self.unlisted_cities)
-
     def image_scores(self, city_rule: CityRule) -> list[ImageScore]:
         """The evaluator's per-image scores (its ``ScoreResult.images``), cities by the
         challenge's rules."""

@@ -129,7 +129,7 @@ def test_gaps_average_over_the_cities_the_board_does(db) -> None:
     """city_mean="seen": a gap is the difference of the two board values, the cities with
     nothing scorable included (each row's mean counts them at F1 0)."""
     truth = TRUTH + NOWHERE
-    files = {t: FILES[t] for t in ("perfect", "poor")} | {"perfect": perfect(truth)}
+    files = {"perfect": perfect(truth), "poor": FILES["poor"]}
     arena = make_arena(
         db, teams=tuple(files), truth=truth, rules="topcoder", ranking_metric=Metric.MEAN_CITY_F1
     )
