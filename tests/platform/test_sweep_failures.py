@@ -144,7 +144,9 @@ def storage_spec(request, tmp_path: Path):
 
 def test_killed_worker_trial_is_failed_and_retried(make_sweep, storage_spec, mlflow_db) -> None:
     name = f"kill-{uuid.uuid4().hex[:8]}"
-    path = make_sweep(name, train=LONG, budget={"n_trials": 1}, storage=storage_spec)
+    # The victim's trial runs for minutes, so that it is surely still running when a poll
+    # (slow under load) sees it: a seconds-long one once finished between two polls.
+    path = make_sweep(name, train={"epochs": 500}, budget={"n_trials": 1}, storage=storage_spec)
     sweep = load_sweep(path)
     launch_study(sweep)
     with geoarena("sweep", "worker", str(path), "--name", "victim") as proc:
@@ -153,7 +155,13 @@ def test_killed_worker_trial_is_failed_and_retried(make_sweep, storage_spec, mlf
         proc.wait(timeout=60)
         if storage_spec.get("grace_period"):
             time.sleep(storage_spec["grace_period"] + 1)  # let its heartbeat go stale
-        report = run_worker(sweep, WorkerOptions(worker="rescuer"))
+        # The rescuer retries it in seconds: the same sweep, trained shorter and afresh
+        # (a checkpoint past the short run's last epoch would leave nothing to train).
+        sweep.trial_dir(victim.number).joinpath("last.pt").unlink(missing_ok=True)
+        rescue = load_sweep(
+            make_sweep(name, train=LONG, budget={"n_trials": 1}, storage=storage_spec)
+        )
+        report = run_worker(rescue, WorkerOptions(worker="rescuer"))
         trials = load_study(sweep).get_trials()
         assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
         assert trials[0].number == victim.number
