@@ -128,10 +128,13 @@ def _extremes(
     return out
 
 
-def settled_without_geometry(
+def settled_by_boxes(
     proposals: Side, truth: Side, pi: IntArray, ti: IntArray, rules: Rules
-) -> BoolArray:
-    """Pairs that are certainly matched, decided from areas and boxes alone.
+) -> tuple[BoolArray, IntArray]:
+    """Pairs that are certainly matched, decided from areas and boxes alone, and the
+    positions of the lone pairs the boxes left open (:func:`settled_by_octagons` may
+    settle those from their vertices; nothing here reads a geometry, so a stored truth
+    decodes only the polygons of the pairs left).
 
     A pair is settled when it is the only candidate of both its proposal and its truth
     (so no other pair can compete for either) and its IoU lower bound already passes the
@@ -141,7 +144,7 @@ def settled_without_geometry(
     when ties go by index slots (every match's turn then reorders its image's slots).
     """
     if rules.collection_iou == "zero" or rules.tie_break == "rtree_slots" or len(pi) == 0:
-        return np.zeros(len(pi), dtype=bool)
+        return np.zeros(len(pi), dtype=bool), np.empty(0, dtype=np.int64)
     lone: BoolArray = (np.bincount(pi, minlength=len(proposals.area))[pi] == 1) & (
         np.bincount(ti, minlength=len(truth.area))[ti] == 1
     )
@@ -150,14 +153,18 @@ def settled_without_geometry(
         proposals.area[pi], truth.area[ti], proposals.bounds[pi], truth.bounds[ti]
     )
     settled: BoolArray = lone & rules.passes(bound - _SLACK)
-    # the covering box is loose for rotated buildings: try the covering octagon on the rest
-    rest = np.flatnonzero(lone & ~settled)
-    if len(rest):
-        p, t = pi[rest], ti[rest]
-        octagon = octagon_iou_lower_bound(
-            proposals.geometry[p], truth.geometry[t], proposals.area[p], truth.area[t]
-        )
-        settled[rest] = rules.passes(octagon - _SLACK)
+    return settled, np.flatnonzero(lone & ~settled)
+
+
+def settled_by_octagons(
+    proposals: Side, truth: Side, pi: IntArray, ti: IntArray, rules: Rules
+) -> BoolArray:
+    """Of the lone pairs the boxes left open, those whose covering-octagon IoU lower bound
+    passes: the covering box is loose for rotated buildings, the octagon much less so."""
+    octagon = octagon_iou_lower_bound(
+        proposals.geometry[pi], truth.geometry[ti], proposals.area[pi], truth.area[ti]
+    )
+    settled: BoolArray = rules.passes(octagon - _SLACK)
     return settled
 
 
