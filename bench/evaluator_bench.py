@@ -9,6 +9,9 @@ For 100, 1000 and 10000 images (about 100 buildings each) it times, in one proce
   * geoarena score, CLI: the real command in a subprocess, from the two CSVs and from a
     truth stored by ``geoarena prepare`` (wall time, CPU time of it and its workers,
     peak PSS); and the command's start-up alone (``geoarena score --help``);
+  * the least a prepared score can cost with these libraries (``least_score.py``: start-up,
+    both files read, the proposals parsed, validated, measured and boxed on every core,
+    nothing else), in turns with the command from the prepared truth;
   * the oracle: the deliberately simple per-proposal loop of tests/evaluator/oracle.py
     (only up to --oracle-max images: it is slow), also checked for equal counts.
 Medians over --repeats runs after one warm-up; the in-process measurements take turns
@@ -100,6 +103,13 @@ def cli_run(*args: object, memory: bool = False) -> tuple[float, float, float]:
     return wall, cpu, peak / 2**20
 
 
+def least_run(stored: Path, props: Path) -> float:
+    """Wall seconds of ``least_score.py`` (a lower bound of the prepared score)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, REPO / "bench" / "least_score.py", stored, props], check=True)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="100,1000,10000")
@@ -139,10 +149,11 @@ def main() -> None:
         del tables
         stored = args.out / f"truth_{n}.prepared"
         prepare = cli_run("prepare", truth, "-o", stored)
-        csv_runs, prepared_runs = [], []
-        for _ in range(reps):  # alternate, so both kinds meet the same slow spells
+        csv_runs, prepared_runs, least_runs = [], [], []
+        for _ in range(reps):  # alternate, so all kinds meet the same slow spells
             csv_runs.append(cli_run("score", truth, props))
             prepared_runs.append(cli_run("score", stored, props))
+            least_runs.append(least_run(stored, props))
         csv_memory = cli_run("score", truth, props, memory=True)[2]
         prepared_memory = cli_run("score", stored, props, memory=True)[2]
         result = full_score(truth, props, "grid")
@@ -171,6 +182,7 @@ def main() -> None:
                 prepare,
                 csv_runs,
                 prepared_runs,
+                statistics.median(least_runs),
                 (csv_memory, prepared_memory),
                 oracle_s,
             )
@@ -184,10 +196,11 @@ def main() -> None:
         f"{'images':>7} {'truths':>8} {'floor':>7} {'read':>7} {'score':>7} {'/floor':>7} "
         f"{'cores':>6} {'/floor':>7} {'match':>6} {args.other_index:>8} {'prepare':>8} | "
         f"{'CLI csv':>8} {'cpu':>6} "
-        f"{'MB':>6} | {'CLI prep':>8} {'cpu':>6} {'MB':>6} | {'spread':>6} {'oracle':>7} "
+        f"{'MB':>6} | {'CLI prep':>8} {'cpu':>6} {'MB':>6} "
+        f"{'least':>6} {'x least':>7} | {'spread':>6} {'oracle':>7} "
         f"{'x match':>7}"
     )
-    for n, nt, base, rd, ours, cores, match, oth, prep, csv_runs, prep_runs, mb, orc in rows:
+    for n, nt, base, rd, ours, cores, match, oth, prep, csv_runs, prep_runs, least, mb, orc in rows:
         walls = [r[0] for r in csv_runs]
         print(
             f"{n:>7} {nt:>8} {base:>7.3f} {rd:>7.3f} {ours:>7.3f} {ours / base:>7.2f} "
@@ -195,7 +208,8 @@ def main() -> None:
             f"{med(csv_runs, 0):>8.3f} "
             f"{med(csv_runs, 1):>6.2f} {mb[0]:>6.0f} | "
             f"{med(prep_runs, 0):>8.3f} {med(prep_runs, 1):>6.2f} "
-            f"{mb[1]:>6.0f} | {max(walls) / min(walls):>6.2f} "
+            f"{mb[1]:>6.0f} {least:>6.3f} {med(prep_runs, 0) / least:>7.2f} | "
+            f"{max(walls) / min(walls):>6.2f} "
             f"{orc:>7.2f} {orc / match:>7.1f}"
         )
     print("floor: pyarrow + shapely.from_wkt of both files; read: our validated read;")
@@ -204,8 +218,9 @@ def main() -> None:
     print("match: prepare + match of parsed tables; prepare: `geoarena prepare`")
     print("wall; CLI csv / CLI prep: `geoarena score` from the CSVs / from the prepared")
     print("truth, wall and CPU (s, with its workers), and peak PSS (one more run each,")
-    print("sampled); spread: max/min wall of the CSV command; x match = oracle / match")
-    print("(both on parsed tables).")
+    print("sampled); least: least_score.py, the library calls a prepared score cannot skip;")
+    print("x least = CLI prep / least; spread: max/min wall of the CSV command; x match =")
+    print("oracle / match (both on parsed tables).")
 
 
 if __name__ == "__main__":
