@@ -5,7 +5,8 @@ For 100, 1000 and 10000 images (about 100 buildings each) it times, in one proce
   * geoarena read: read_truth + read_proposals (validation included);
   * geoarena score, in process: read + PreparedTruth + score (the default grid index,
     and --other-index for comparison), in one process; and ``score_files``, what the
-    command runs: the same on every core (forked workers for files over 1 MB);
+    command runs: the same on every core (forked workers for files over 1 MB); and the
+    same from a prepared truth loaded beforehand (what a resident scorer pays);
   * geoarena score, CLI: the real command in a subprocess, from the two CSVs and from a
     truth stored by ``geoarena prepare`` (wall time, CPU time of it and its workers,
     peak PSS); and the command's start-up alone (``geoarena score --help``);
@@ -37,6 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from geoarena.evaluator import PreparedTruth, get_rules, read_proposals, read_truth  # noqa: E402
 from geoarena.evaluator.parallel import score_files  # noqa: E402
+from geoarena.evaluator.stored import load_prepared  # noqa: E402
 from geoarena.evaluator.synthetic import make_pair  # noqa: E402
 from tests.evaluator.oracle import oracle_score  # noqa: E402
 
@@ -131,6 +133,9 @@ def main() -> None:
             props.write_bytes(p_bytes)
         reps = args.repeats if n <= 1000 else 1
         files = (truth, props)
+        stored = args.out / f"truth_{n}.prepared"
+        prepare = cli_run("prepare", truth, "-o", stored)
+        loaded = load_prepared(stored)
         tables = (read_truth(truth), read_proposals(props))
         timed = median_times(
             {
@@ -138,17 +143,17 @@ def main() -> None:
                 "read": lambda f=files: (read_truth(f[0]), read_proposals(f[1])),
                 "score": lambda f=files: full_score(*f, "grid"),
                 "files": lambda f=files: score_files(*f),
+                "resident": lambda t=loaded, p=props: score_files(t, p, t.rules),
                 "match": lambda t=tables: PreparedTruth(t[0], "deepglobe").score(t[1]),
                 "other": lambda f=files: full_score(*f, args.other_index),
             },
             reps,
         )
         base, ours_read, ours = timed["base"], timed["read"], timed["score"]
-        every_core = timed["files"]
+        every_core, resident = timed["files"], timed["resident"]
         match_only, other = timed["match"], timed["other"]
         del tables
-        stored = args.out / f"truth_{n}.prepared"
-        prepare = cli_run("prepare", truth, "-o", stored)
+        del loaded
         csv_runs, prepared_runs, least_runs = [], [], []
         for _ in range(reps):  # alternate, so all kinds meet the same slow spells
             csv_runs.append(cli_run("score", truth, props))
@@ -183,6 +188,7 @@ def main() -> None:
                 csv_runs,
                 prepared_runs,
                 statistics.median(least_runs),
+                resident,
                 (csv_memory, prepared_memory),
                 oracle_s,
             )
@@ -197,10 +203,12 @@ def main() -> None:
         f"{'cores':>6} {'/floor':>7} {'match':>6} {args.other_index:>8} {'prepare':>8} | "
         f"{'CLI csv':>8} {'cpu':>6} "
         f"{'MB':>6} | {'CLI prep':>8} {'cpu':>6} {'MB':>6} "
-        f"{'least':>6} {'x least':>7} | {'spread':>6} {'oracle':>7} "
+        f"{'least':>6} {'x least':>7} {'resident':>8} | {'spread':>6} {'oracle':>7} "
         f"{'x match':>7}"
     )
-    for n, nt, base, rd, ours, cores, match, oth, prep, csv_runs, prep_runs, least, mb, orc in rows:
+    for row in rows:
+        n, nt, base, rd, ours, cores, match, oth, prep, csv_runs, prep_runs = row[:11]
+        least, res, mb, orc = row[11:]
         walls = [r[0] for r in csv_runs]
         print(
             f"{n:>7} {nt:>8} {base:>7.3f} {rd:>7.3f} {ours:>7.3f} {ours / base:>7.2f} "
@@ -208,7 +216,7 @@ def main() -> None:
             f"{med(csv_runs, 0):>8.3f} "
             f"{med(csv_runs, 1):>6.2f} {mb[0]:>6.0f} | "
             f"{med(prep_runs, 0):>8.3f} {med(prep_runs, 1):>6.2f} "
-            f"{mb[1]:>6.0f} {least:>6.3f} {med(prep_runs, 0) / least:>7.2f} | "
+            f"{mb[1]:>6.0f} {least:>6.3f} {med(prep_runs, 0) / least:>7.2f} {res:>8.3f} | "
             f"{max(walls) / min(walls):>6.2f} "
             f"{orc:>7.2f} {orc / match:>7.1f}"
         )
@@ -219,8 +227,10 @@ def main() -> None:
     print("wall; CLI csv / CLI prep: `geoarena score` from the CSVs / from the prepared")
     print("truth, wall and CPU (s, with its workers), and peak PSS (one more run each,")
     print("sampled); least: least_score.py, the library calls a prepared score cannot skip;")
-    print("x least = CLI prep / least; spread: max/min wall of the CSV command; x match =")
-    print("oracle / match (both on parsed tables).")
+    print("x least = CLI prep / least; resident: the prepared score on every core in a")
+    print("process that holds the loaded truth (a server's cost: no start-up, no load);")
+    print("spread: max/min wall of the CSV command; x match = oracle / match (both on")
+    print("parsed tables).")
 
 
 if __name__ == "__main__":
