@@ -81,7 +81,8 @@ def geoarena(*args: str) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def test_ctrl_c_stops_cleanly_and_rerun_resumes(make_sweep, mlflow_db: str) -> None:
-    path = make_sweep("ctrl-c", train=LONG, budget={"n_trials": 2})
+    # minutes-long trials, so that a poll slowed by load cannot miss the first one
+    path = make_sweep("ctrl-c", train={"epochs": 500}, budget={"n_trials": 2})
     sweep = load_sweep(path)
     with geoarena("sweep", "run", str(path), "--no-progress") as proc:
         first = wait_for(lambda: running_trial(sweep), 120, "a running trial", proc)
@@ -104,13 +105,17 @@ def test_ctrl_c_stops_cleanly_and_rerun_resumes(make_sweep, mlflow_db: str) -> N
     parent = load_study(sweep).user_attrs[StudyAttr.PARENT_RUN_ID]
     assert client.get_run(parent).info.status == "KILLED"
 
-    launch(sweep, progress=False)  # the same command again
+    # the same command again, its trials shortened to end a few epochs past the checkpoint
+    # (the interrupted trial reported its epochs up to it, or the one before)
+    epochs = max(trials[0].intermediate_values, default=1) + 3
+    rerun = load_sweep(make_sweep("ctrl-c", train={"epochs": epochs}, budget={"n_trials": 2}))
+    launch(rerun, progress=False)
     trials = load_study(sweep).get_trials()
     assert [t.number for t in trials] == [0, 1, 2]
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
     # the retry continued from the interrupted trial's checkpoint: no epoch 1 again
     assert min(trials[1].intermediate_values) >= 2
-    assert max(trials[1].intermediate_values) == LONG["epochs"]
+    assert max(trials[1].intermediate_values) == epochs
     assert client.get_run(parent).info.status == "FINISHED"
 
 
