@@ -133,7 +133,7 @@ class GridIndex(BaseSpatialIndex):
         box, cx, cy = self._expand(lo, hi)
         keys = self._key(cx, cy)
         order = np.argsort(keys, kind="stable")
-        self._keys = keys[order]
+        self._keys = keys.take(order)
         n_cells = int(self._hi[0] - self._lo[0] + 1) * self._ny
         #: first entry of each cell, when the cells are few enough to list (a CSR table;
         #: a lookup is then one gather instead of a binary search)
@@ -141,14 +141,14 @@ class GridIndex(BaseSpatialIndex):
         if n_cells <= 4 * len(keys) + 1024:
             self._starts = np.zeros(n_cells + 1, dtype=np.int64)
             np.cumsum(np.bincount(keys, minlength=n_cells), out=self._starts[1:])
-        self._owner = small[box[order]]
+        self._owner = small.take(box.take(order))
         #: per sorted entry, its box's sides (xmin, ymin, xmax, ymax): one gather of each
         #: side per candidate is several times faster than gathering rows of ``_boxes``
         #: (and ``take`` gathers rows several times faster than fancy indexing)
         self._owner_box = np.ascontiguousarray(self._boxes.T).take(self._owner, axis=1)
         #: per sorted entry, whether its cell is its box's first column (bit 0) or first
         #: row (bit 1): for the once-per-pair rule of ``_grid_pairs``
-        self._owner_first = _first_cell(lo[:, box], cx, cy)[order]
+        self._owner_first = _first_cell(lo.take(box, axis=1), cx, cy).take(order)
 
     def query(self, boxes: FloatArray) -> IntArray:
         boxes = np.ascontiguousarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -209,7 +209,8 @@ class GridIndex(BaseSpatialIndex):
         box, cx, cy = self._expand(lo.take(inside, axis=1), hi.take(inside, axis=1))
         keys = self._key(cx, cy)
         if self._starts is not None:
-            first, count = self._starts[keys], self._starts[keys + 1] - self._starts[keys]
+            first = self._starts.take(keys)
+            count = self._starts.take(keys + 1) - first
         else:
             first = np.searchsorted(self._keys, keys, side="left")
             count = np.searchsorted(self._keys, keys, side="right") - first
