@@ -166,16 +166,26 @@ class SweepWorker:
             trial.set_user_attr(TrialAttr.PRUNED, str(exc))
             return self.record(trial, TrialState.PRUNED)
         except KeyboardInterrupt:
-            trial.set_user_attr(TrialAttr.INTERRUPTED, True)
-            frozen = self.study.tell(trial, state=TrialState.FAIL)
-            retry_trial(self.study, frozen, self.sweep.storage.max_retry)
-            self.tracker.interrupt_trial()
+            self._record_interrupted(trial)
             raise
         except Exception as exc:
+            if self.objective.stop.requested:
+                # Ctrl-C came, and the library it broke into failed in its own cleanup
+                # (MLflow closing a file descriptor that fdopen had taken: EBADF), so
+                # that error replaced the KeyboardInterrupt: the trial was interrupted
+                self._record_interrupted(trial)
+                raise KeyboardInterrupt from exc
             trial.set_user_attr(TrialAttr.ERROR, f"{type(exc).__name__}: {exc}")
             self._log_error(trial.number, traceback.format_exc())
             return self.record(trial, TrialState.FAIL)
         return self.record(trial, TrialState.COMPLETE, value)
+
+    def _record_interrupted(self, trial: optuna.Trial) -> None:
+        """Ctrl-C: the trial fails as interrupted and is re-queued, its run is killed."""
+        trial.set_user_attr(TrialAttr.INTERRUPTED, True)
+        frozen = self.study.tell(trial, state=TrialState.FAIL)
+        retry_trial(self.study, frozen, self.sweep.storage.max_retry)
+        self.tracker.interrupt_trial()
 
     def record(
         self, trial: optuna.Trial, state: TrialState, value: float | None = None

@@ -179,6 +179,31 @@ def test_killed_worker_trial_is_failed_and_retried(make_sweep, storage_spec, mlf
         assert run.data.tags["geoarena.outcome"] == "worker died"
 
 
+def test_ctrl_c_replaced_by_a_cleanup_error_still_interrupts(make_sweep, mlflow_db) -> None:
+    """Ctrl-C once broke into MLflow's artifact write between ``os.fdopen`` and its
+    cleanup, whose ``os.close`` then raised EBADF in place of the KeyboardInterrupt: the
+    trial was recorded as failed with that error and never re-queued."""
+
+    def interrupted_in_cleanup(config, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # the worker's handler raises at once
+        except KeyboardInterrupt:
+            raise OSError(9, "Bad file descriptor") from None  # what the cleanup raised
+
+    path = make_sweep("cleanup", budget={"n_trials": 2})
+    sweep = load_sweep(path)
+    launch_study(sweep)
+    report = run_worker(sweep, WorkerOptions(worker="w"), train_fn=interrupted_in_cleanup)
+    assert report.interrupted
+    trials = load_study(sweep).get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
+    assert trials[0].user_attrs[TrialAttr.INTERRUPTED] is True
+    assert TrialAttr.ERROR not in trials[0].user_attrs
+    assert trials[1].user_attrs[TrialAttr.RETRY_OF] == 0
+    run = MlflowClient(mlflow_db).get_run(trials[0].user_attrs[TrialAttr.RUN_ID])
+    assert run.info.status == "KILLED"
+
+
 def test_ctrl_c_in_a_terminal_reaches_every_worker_once(make_sweep) -> None:
     """A terminal's Ctrl-C goes to the whole foreground process group. Workers used to be
     in it: each got the terminal's SIGINT and then the launcher's, the second one broke
