@@ -32,8 +32,11 @@ from geoarena.platform import (
 pytestmark = pytest.mark.slow
 
 CLI = [sys.executable, "-c", "from geoarena.cli import main; main()"]
-#: long enough to be caught mid-trial: 6 epochs of 2 batches
-LONG = {"epochs": 6}
+#: trials that run for minutes, for tests that must catch one mid-trial: a poll slowed
+#: by load once missed a seconds-long trial, which finished between two polls
+MINUTES = {"epochs": 500}
+#: seconds-long trials (6 epochs of 2 batches), for the runs that must finish
+SHORT = {"epochs": 6}
 
 
 def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):
@@ -81,8 +84,7 @@ def geoarena(*args: str) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def test_ctrl_c_stops_cleanly_and_rerun_resumes(make_sweep, mlflow_db: str) -> None:
-    # minutes-long trials, so that a poll slowed by load cannot miss the first one
-    path = make_sweep("ctrl-c", train={"epochs": 500}, budget={"n_trials": 2})
+    path = make_sweep("ctrl-c", train=MINUTES, budget={"n_trials": 2})
     sweep = load_sweep(path)
     with geoarena("sweep", "run", str(path), "--no-progress") as proc:
         first = wait_for(lambda: running_trial(sweep), 120, "a running trial", proc)
@@ -149,9 +151,7 @@ def storage_spec(request, tmp_path: Path):
 
 def test_killed_worker_trial_is_failed_and_retried(make_sweep, storage_spec, mlflow_db) -> None:
     name = f"kill-{uuid.uuid4().hex[:8]}"
-    # The victim's trial runs for minutes, so that it is surely still running when a poll
-    # (slow under load) sees it: a seconds-long one once finished between two polls.
-    path = make_sweep(name, train={"epochs": 500}, budget={"n_trials": 1}, storage=storage_spec)
+    path = make_sweep(name, train=MINUTES, budget={"n_trials": 1}, storage=storage_spec)
     sweep = load_sweep(path)
     launch_study(sweep)
     with geoarena("sweep", "worker", str(path), "--name", "victim") as proc:
@@ -164,7 +164,7 @@ def test_killed_worker_trial_is_failed_and_retried(make_sweep, storage_spec, mlf
         # (a checkpoint past the short run's last epoch would leave nothing to train).
         sweep.trial_dir(victim.number).joinpath("last.pt").unlink(missing_ok=True)
         rescue = load_sweep(
-            make_sweep(name, train=LONG, budget={"n_trials": 1}, storage=storage_spec)
+            make_sweep(name, train=SHORT, budget={"n_trials": 1}, storage=storage_spec)
         )
         report = run_worker(rescue, WorkerOptions(worker="rescuer"))
         trials = load_study(sweep).get_trials()
