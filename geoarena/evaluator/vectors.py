@@ -31,7 +31,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import shapely
@@ -46,6 +46,7 @@ from .vector_files import (
     PARQUET_SUFFIXES,
     VECTOR_SUFFIXES,
     RawVectors,
+    field_texts,
     read_ogr,
     read_parquet,
     require_geo_libraries,
@@ -67,6 +68,8 @@ CONFIDENCE_FIELDS = ("Confidence", "confidence", "conf")
 Source = str | os.PathLike[str]
 #: the units of the rules' area filters for georeferenced inputs.
 AreaUnits = Literal["map", "pixels"]
+#: which of the two files is read (``read_vectors``)
+Role = Literal["truth", "proposals"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,9 @@ class VectorOptions:
     image_id_field : the property naming each feature's scene when a file holds many.
     building_id_field, confidence_field : properties read as BuildingId and Confidence
         (default: the first of :data:`BUILDING_ID_FIELDS` / :data:`CONFIDENCE_FIELDS`
-        present; without one, features are numbered and visited in file order).
+        present; without one, features are numbered and visited in file order). A
+        truth's confidence is never read, and a named BuildingId property is required
+        in the truth only (:func:`read_vectors`).
     layer : the layer of a multi-layer file (GeoPackage).
     geometry_column : the WKT column of a SpaceNet CSV (``PolygonWKT_Geo``: map coordinates).
     crs : the CRS of the coordinates, overriding the file's ("none": planar coordinates
@@ -145,13 +150,17 @@ def read_vectors(
     name: str | None = None,
     on_error: OnError = "raise",
     max_vertices: int = DEFAULT_MAX_VERTICES,
-    allow_empty: bool = False,
+    role: Role = "truth",
 ) -> GeoTable:
     """Read one file's footprints and validate them like a CSV's rows.
 
     ``image_id`` names the scene of a one-scene file (default: ``options.image_id``, else
     the file's name without suffix); it is ignored when ``options.image_id_field`` is set.
-    ``allow_empty`` accepts a file without features (a proposal file: no buildings found).
+    ``role`` says which file it is, for what the options require of it: a truth file has
+    features and no confidence (none is read, named or not), and a named BuildingId
+    property must be in it, since its ids decide which rows are scored; a proposal file
+    may be empty (no buildings found), a named Confidence property must be in it, and a
+    named BuildingId property is read where present (its ids only label the rows).
     """
     require_geo_libraries()
     path = Path(source)
@@ -166,19 +175,25 @@ def read_vectors(
             crs_given=options.crs is not None,
         )
     n = len(raw.wkb)
-    if n == 0 and not allow_empty:
+    proposals = role == "proposals"
+    if n == 0 and not proposals:
         raise InputError([Problem(label, 0, "", "file has no features")])
     scene = image_id or options.image_id or path.stem
     # a CSV's rows always name their scene in ImageId
     field = options.image_id_field or (None if is_vector_file(path) else "ImageId")
     columns = {"ImageId": _image_ids(raw, field, scene, label)}
-    building = _field(raw, options.building_id_field, BUILDING_ID_FIELDS, label)
+    named_building = options.building_id_field
+    if proposals and named_building not in raw.fields:
+        named_building = None
+    building = _field(raw, named_building, BUILDING_ID_FIELDS, label)
     columns["BuildingId"] = (
-        _strings(raw.fields[building]) if building else object_array([str(i) for i in range(n)])
+        field_texts(raw.fields[building]) if building else object_array([str(i) for i in range(n)])
     )
-    confidence = _field(raw, options.confidence_field, CONFIDENCE_FIELDS, label)
+    confidence = (
+        _field(raw, options.confidence_field, CONFIDENCE_FIELDS, label) if proposals else None
+    )
     if confidence:
-        columns["Confidence"] = _strings(raw.fields[confidence])
+        columns["Confidence"] = field_texts(raw.fields[confidence])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         geometry = np.asarray(shapely.from_wkb(raw.wkb, on_invalid="ignore"), dtype=object)
@@ -188,7 +203,7 @@ def read_vectors(
         name=label,
         on_error=on_error,
         max_vertices=max_vertices,
-        allow_empty=allow_empty,
+        allow_empty=proposals,
         geometry=geometry,
     )
     return GeoTable(table, _crs(options.crs if options.crs is not None else raw.crs, label))
@@ -228,7 +243,7 @@ def read_georeferenced(
         image_id=options.image_id or Path(truth).stem,
         on_error=on_error,
         max_vertices=max_vertices,
-        allow_empty=True,
+        role="proposals",
     )
     problems = []
     for side, path in ((t, truth), (p, proposals)):
@@ -322,7 +337,7 @@ def _image_ids(raw: RawVectors, field: str | None, scene: str, label: str) -> Ob
             f" properties are {', '.join(raw.fields) or 'none'}",
             file=label,
         )
-    return _strings(raw.fields[field])
+    return field_texts(raw.fields[field])
 
 
 def _field(raw: RawVectors, named: str | None, defaults: tuple[str, ...], label: str) -> str | None:
@@ -335,18 +350,6 @@ def _field(raw: RawVectors, named: str | None, defaults: tuple[str, ...], label:
             )
         return named
     return next((f for f in defaults if f in raw.fields), None)
-
-
-def _strings(values: Any) -> ObjectArray:
-    """Property values as the text a CSV would hold ('' for a missing one), so that
-    ``build_table`` validates them exactly as it validates CSV fields."""
-
-    def text(v: object) -> str:
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            return ""
-        return str(v)
-
-    return object_array([text(v) for v in np.asarray(values, dtype=object).tolist()])
 
 
 def _crs(text: str | None, label: str) -> CRS | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from shapely.affinity import affine_transform
 
 from geoarena.cli import cli
 from geoarena.evaluator import InputError, PolygonTable, get_rules, score
+from geoarena.evaluator.vector_files import field_texts
 from geoarena.evaluator.vectors import (
     EQUAL_AREA_CRS,
     VectorOptions,
@@ -232,7 +234,7 @@ def test_every_format_reads_the_same_table(tmp_path: Path, suffix: str) -> None:
         write_geoparquet(path, geoms, fields, UTM)
     else:
         write_ogr(path, geoms, fields, UTM)
-    got = read_vectors(path, VectorOptions(image_id_field="scene"))
+    got = read_vectors(path, VectorOptions(image_id_field="scene"), role="proposals")
     assert got.crs == CRS.from_epsg(32616)
     t = got.table
     assert t.image_id.tolist() == ids and t.building_id.tolist() == buildings
@@ -262,6 +264,40 @@ def test_many_scenes_score_like_their_pixel_csv(tmp_path: Path) -> None:
     want = per_image(score(t_px, p_px, rules))
     assert per_image(score(pair.truth, pair.proposals, in_pixels(rules, 0.25))) == want
     assert sum(tp for tp, _, _ in want.values()) not in (0, len(ids))  # a real test
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".parquet"])
+def test_named_properties_are_required_where_they_matter(tmp_path: Path, suffix: str) -> None:
+    """A truth has no confidence, and a proposal file's ids only label its rows: naming
+    the proposals' Confidence and the truth's BuildingId property reads the pair."""
+    ids, geoms, buildings, conf = _scenes()
+    write = write_geoparquet if suffix == ".parquet" else write_ogr
+    truth = write(tmp_path / f"t{suffix}", geoms, {"scene": ids, "bid": buildings}, UTM)
+    props = write(tmp_path / f"p{suffix}", geoms, {"scene": ids, "score": conf}, UTM)
+    options = VectorOptions(image_id_field="scene", building_id_field="bid",
+                            confidence_field="score")  # fmt: skip
+    pair = read_georeferenced(truth, props, options)
+    assert pair.truth.confidence is None and pair.truth.building_id.tolist() == buildings
+    assert pair.proposals.confidence is not None
+    assert pair.proposals.confidence.tolist() == pytest.approx(conf, abs=1e-12)
+    assert pair.proposals.building_id.tolist() == list(range(len(geoms)))  # numbered
+    swapped = VectorOptions(image_id_field="scene", building_id_field="score")
+    with pytest.raises(InputError, match=r"t\.\w+: no property 'score'; properties are"):
+        read_georeferenced(truth, props, swapped)
+    with pytest.raises(InputError, match=r"p\.\w+: no property 'bid'; properties are"):
+        read_georeferenced(truth, props, replace(options, confidence_field="bid"))
+
+
+def test_property_values_become_the_text_a_csv_holds() -> None:
+    """Missing values and NaNs are empty fields; numbers are written as ``str`` writes
+    them, whether GDAL (numpy) or GeoParquet (Arrow) read them."""
+    values = [[1, -2, 30], [0.5, float("nan"), 1e-20], ["a", None, "c"], [True, False, None]]
+    want = [["1", "-2", "30"], ["0.5", "", "1e-20"], ["a", "", "c"], ["True", "False", ""]]
+    for raw, text in zip(values, want, strict=True):
+        assert field_texts(pa.chunked_array([pa.array(raw)])).tolist() == text
+        as_numpy = np.asarray(raw, dtype=object if None in raw else None)
+        assert field_texts(as_numpy).tolist() == text
+    assert field_texts(pa.chunked_array([pa.array([7, None])])).tolist() == ["7", ""]
 
 
 # --- geographic CRS ---------------------------------------------------------------------
@@ -353,14 +389,16 @@ def test_bad_features_are_named_by_file_feature_and_reason(tmp_path: Path) -> No
         tmp_path / "bad.gpkg", geoms, {"Confidence": np.array([0.5, 0.4, np.nan])}, UTM
     )
     with pytest.raises(InputError) as exc:
-        read_vectors(path)
+        read_vectors(path, role="proposals")
     got = [(p.file, p.line, p.column, p.reason) for p in exc.value.problems]
     assert got == [
         (str(path), 2, "geometry", "expected POLYGON or MULTIPOLYGON, found POINT"),
         (str(path), 3, "Confidence", "not a number: ''"),
     ]
-    skipped = read_vectors(path, on_error="skip").table
+    skipped = read_vectors(path, on_error="skip", role="proposals").table
     assert skipped.line.tolist() == [1] and len(skipped.skipped) == 2
+    as_truth = read_vectors(path, on_error="skip").table  # a truth's confidence is unread
+    assert as_truth.line.tolist() == [1, 3] and len(as_truth.skipped) == 1
 
 
 def test_null_geometry_and_missing_properties(tmp_path: Path) -> None:
@@ -380,7 +418,7 @@ def test_null_geometry_and_missing_properties(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no property 'scene' to name each feature's scene"):
         read_vectors(path, VectorOptions(image_id_field="scene"))
     with pytest.raises(InputError, match="no property 'score'; properties are tile"):
-        read_vectors(path, VectorOptions(confidence_field="score"))
+        read_vectors(path, VectorOptions(confidence_field="score"), role="proposals")
 
 
 def test_crs_mismatch_layers_and_unreadable_files(tmp_path: Path) -> None:
