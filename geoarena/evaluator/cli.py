@@ -25,7 +25,7 @@ from .io import load_bytes, read_proposals, read_truth
 from .parallel import score_files
 from .prepared import PreparedTruth
 from .stored import is_prepared, load_prepared, prepared_from_cache, save_prepared
-from .table import DEFAULT_MAX_VERTICES, OnError
+from .table import DEFAULT_MAX_VERTICES, OnError, PolygonTable
 
 
 @click.command()
@@ -151,57 +151,51 @@ def score(
     vertices = max_vertices or DEFAULT_MAX_VERTICES
     crs = None
     with exit_on_error():
+        truth_in: Path | PreparedTruth | PolygonTable = truth
+        proposals_in: Path | PolygonTable = proposals
         if geo.applies(truth, proposals):
             pair, rules = geo.read(
                 truth, proposals, rules, on_error=on_error, max_vertices=vertices
             )
-            crs = pair.crs
-            prepared = PreparedTruth(pair.truth, rules, index=index)
-            result = prepared.score(
-                pair.proposals,
-                bootstrap=bootstrap,
-                seed=seed,
-                details=bool(matches or plot),
-                breakdown=breakdown,
+            crs, truth_in, proposals_in = pair.crs, pair.truth, pair.proposals
+        elif is_prepared(truth):
+            truth_in = load_prepared(truth, rules=rules, index=index, max_bytes=max_bytes)
+        elif cache:
+            truth_in = prepared_from_cache(
+                truth,
+                rules,
+                index=index,
+                on_error=on_error,
+                max_vertices=vertices,
+                max_bytes=max_bytes,
             )
-        else:
-            source: Path | PreparedTruth = truth
-            if is_prepared(truth):
-                source = load_prepared(truth, rules=rules, index=index, max_bytes=max_bytes)
-            elif cache:
-                source = prepared_from_cache(
-                    truth,
-                    rules,
-                    index=index,
-                    on_error=on_error,
-                    max_vertices=vertices,
-                    max_bytes=max_bytes,
-                )
-            if matches or plot:  # geometries are needed: one process
-                p = read_proposals(
+        if matches or plot:  # the matches' geometries are needed: one process
+            if isinstance(proposals_in, Path):
+                proposals_in = read_proposals(
                     proposals, on_error=on_error, max_vertices=vertices, max_bytes=max_bytes
                 )
-                if not isinstance(source, PreparedTruth):
-                    t = read_truth(
-                        truth, on_error=on_error, max_vertices=vertices, max_bytes=max_bytes
-                    )
-                    source = PreparedTruth(t, rules, index=index)
-                result = source.score(
-                    p, bootstrap=bootstrap, seed=seed, details=True, breakdown=breakdown
+            if isinstance(truth_in, Path):
+                truth_in = read_truth(
+                    truth, on_error=on_error, max_vertices=vertices, max_bytes=max_bytes
                 )
-            else:
-                result = score_files(
-                    source,
-                    proposals,
-                    rules,
-                    index=index,
-                    on_error=on_error,
-                    max_vertices=vertices,
-                    max_bytes=max_bytes,
-                    bootstrap=bootstrap,
-                    seed=seed,
-                    breakdown=breakdown,
-                )
+            if isinstance(truth_in, PolygonTable):
+                truth_in = PreparedTruth(truth_in, rules, index=index)
+            result = truth_in.score(
+                proposals_in, bootstrap=bootstrap, seed=seed, details=True, breakdown=breakdown
+            )
+        else:
+            result = score_files(
+                truth_in,
+                proposals_in,
+                rules,
+                index=index,
+                on_error=on_error,
+                max_vertices=vertices,
+                max_bytes=max_bytes,
+                bootstrap=bootstrap,
+                seed=seed,
+                breakdown=breakdown,
+            )
     for row in result.skipped:
         err.print(f"skipped {row}", highlight=False, markup=False, soft_wrap=True)
     report.render(result, Console())

@@ -2,9 +2,11 @@
 
 The metric is independent per image. The parent reads both files' columns once (Arrow),
 splits the ImageIds into chunks of at most ``CHUNK_IMAGES`` images, and each chunk is
-parsed and scored on its own; when the files are large, one process per core does it:
-the parent scores every n-th chunk itself while forked workers score the others (a fork
-fewer, and the parent's chunks need no copy-on-write of its pages nor a trip back).
+parsed and scored on its own (a file read into a table beforehand, as a georeferenced
+one is, is split by rows instead: its geometries are inherited, not parsed again). When
+the files are large, one process per core does it: the parent scores every n-th chunk
+itself while forked workers score the others (a fork fewer, and the parent's chunks
+need no copy-on-write of its pages nor a trip back).
 Workers inherit the columns through fork (nothing is pickled on the way in) and send
 back per-image counts, a few numbers per image. Shapely builds geometries while holding
 the GIL, so threads could not share that work; and because at most a chunk of geometries
@@ -18,7 +20,7 @@ import itertools
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -57,6 +59,9 @@ from .table import (
 #: 100 buildings, 0.7 MB, 0.030 s alone and 0.034 s with a worker; 50 tiles, 1.7 MB,
 #: 0.073 and 0.061 s)
 PARALLEL_MIN_BYTES = 1 << 20
+#: what a row of a table counts as against ``PARALLEL_MIN_BYTES``: about the bytes of a
+#: building's row in a SpaceNet CSV
+TABLE_ROW_BYTES = 200
 #: most images scored at once by one process: bounds the geometries alive at a time.
 CHUNK_IMAGES = 500
 
@@ -74,10 +79,28 @@ class _Columns:
 
 
 @dataclass(frozen=True, eq=False)
+class _Table:
+    """A file read into a table beforehand (a georeferenced file): chunks take its rows."""
+
+    table: PolygonTable
+
+    @property
+    def label(self) -> str:
+        return self.table.name
+
+    @property
+    def image_id(self) -> ObjectArray:
+        return self.table.image_id
+
+
+_Side = _Columns | _Table
+
+
+@dataclass(frozen=True, eq=False)
 class _Job:
     """What every forked worker inherits: both files' columns and how to score them."""
 
-    sides: tuple[_Columns | None, _Columns]
+    sides: tuple[_Side | None, _Side]
     #: per side, the row indices of each chunk
     chunk_rows: tuple[list[IntArray], list[IntArray]]
     rules: Rules
@@ -117,8 +140,8 @@ _LAST_CHUNK: list[object] = []
 
 
 def score_files(
-    truth: Source | PreparedTruth,
-    proposals: Source,
+    truth: Source | PreparedTruth | PolygonTable,
+    proposals: Source | PolygonTable,
     rules: str | Rules = "deepglobe",
     *,
     index: str | type[BaseSpatialIndex] | None = "grid",
@@ -136,7 +159,9 @@ def score_files(
     ``workers`` defaults to the number of cores for files over ``PARALLEL_MIN_BYTES``
     and 1 otherwise. ``truth`` may be a :class:`PreparedTruth` (e.g. loaded from
     ``geoarena prepare``'s file) under the same rules: workers then inherit it and parse
-    proposals only.
+    proposals only. Either file may also be a :class:`PolygonTable` read beforehand (a
+    georeferenced file, ``read_georeferenced``): its skipped rows were accepted when it
+    was read, and each worker takes its chunk's rows.
 
     Examples
     --------
@@ -151,12 +176,12 @@ def score_files(
     if isinstance(truth, PreparedTruth):
         if truth.rules != rules:
             raise ValueError("the prepared truth was prepared under other rules")
-        props, n_bytes = _read_columns(proposals, max_bytes)
-        sides: tuple[_Columns | None, _Columns] = (None, props)
+        props, n_bytes = _side(proposals, max_bytes)
+        sides: tuple[_Side | None, _Side] = (None, props)
         ids = [truth.image_ids, props.image_id]
         labels = [truth.name, props.label]
     else:
-        read = [_read_columns(source, max_bytes) for source in (truth, proposals)]
+        read = [_side(source, max_bytes) for source in (truth, proposals)]
         sides = (read[0][0], read[1][0])
         n_bytes = read[0][1] + read[1][1]
         ids = [side.image_id for side in (read[0][0], read[1][0])]
@@ -199,9 +224,17 @@ def score_files(
                 gc.unfreeze()
     finally:
         _JOB = None
-    # a prepared truth's skipped rows were accepted when it was prepared
-    strict = (on_error == "raise" and prepared is None, on_error == "raise")
+    # the skipped rows of a prepared truth or of a table were accepted when it was made
+    strict = tuple(on_error == "raise" and isinstance(side, _Columns) for side in sides)
     return _merge(parts, rules, strict, labels, bootstrap, seed, settings)
+
+
+def _side(source: Source | PolygonTable, max_bytes: int) -> tuple[_Side, int]:
+    """A file to split into chunks, and its size in bytes (for a table, what its rows
+    would take in a CSV: it decides between one process and many)."""
+    if isinstance(source, PolygonTable):
+        return _Table(source), len(source) * TABLE_ROW_BYTES
+    return _read_columns(source, max_bytes)
 
 
 def _read_columns(source: Source, max_bytes: int) -> tuple[_Columns, int]:
@@ -275,8 +308,11 @@ def _score_chunk(k: int) -> _Part:
     )
 
 
-def _chunk_table(side: _Columns, rows: IntArray, job: _Job, *, first: bool) -> PolygonTable:
+def _chunk_table(side: _Side, rows: IntArray, job: _Job, *, first: bool) -> PolygonTable:
     """The validated table of one chunk's rows of a file."""
+    if isinstance(side, _Table):
+        chunk = side.table.take(rows)
+        return chunk if first else replace(chunk, skipped=())  # reported once
     return build_table(
         {c: take_rows(v, rows) for c, v in side.columns.items()},
         side.lines[rows],
@@ -291,7 +327,7 @@ def _chunk_table(side: _Columns, rows: IntArray, job: _Job, *, first: bool) -> P
 def _merge(
     parts: list[_Part],
     rules: Rules,
-    strict: tuple[bool, bool],
+    strict: tuple[bool, ...],
     labels: list[str],
     bootstrap: int,
     seed: int,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from shapely import affinity
 
@@ -63,6 +63,11 @@ def test_bounds_hold(pair_list) -> None:
     b = np.array([p[1] for p in pair_list], dtype=object)
     a_area, b_area = shapely.area(a), shapely.area(b)
     inter = shapely.area(shapely.intersection(a, b))
+    # GEOS's overlay can fail on edges a sub-ulp turn apart (a jitter of 1e-145: two
+    # triangles of area 1 whose union GEOS measures as 1 and whose intersection it
+    # returns as two points): no bound can agree with an overlay that contradicts itself
+    union = shapely.area(shapely.union(a, b))
+    assume(np.allclose(inter, a_area + b_area - union, rtol=1e-6, atol=1e-9))
     iou = inter / (a_area + b_area - inter)
     a_box, b_box = shapely.bounds(a), shapely.bounds(b)
     assert (octagon_iou_lower_bound(a, b, a_area, b_area) <= iou + 1e-9).all()

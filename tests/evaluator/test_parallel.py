@@ -66,3 +66,25 @@ def test_score_files_reports_bad_rows_like_the_readers(pair, workers: int) -> No
     got = score_files(truth, props, workers=workers, on_error="skip")
     assert comparable(got)["images"] == comparable(expected)["images"]
     assert [e.line for e in got.skipped] == [e.line for e in skipped.skipped]
+
+
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+@pytest.mark.parametrize("workers", [1, 3])
+def test_score_files_of_tables_equals_score(pair, preset: str, workers: int) -> None:
+    """Tables read beforehand (as georeferenced files are) split by rows over the
+    workers, with the breakdown's classes and sizes too."""
+    truth, props = read_truth(pair[0]), read_proposals(pair[1])
+    expected = score(truth, props, preset, bootstrap=50, seed=2, breakdown=True)
+    got = score_files(truth, props, preset, workers=workers, bootstrap=50, seed=2, breakdown=True)
+    assert comparable(got) == comparable(expected)  # the breakdown's dict included
+    assert comparable(got)["breakdown"]["overall"]["fn"]["merged"] > 0  # a real test
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_tables_skipped_rows_are_reported_once(pair, workers: int) -> None:
+    truth, props = bad_files(pair)
+    skipped = read_proposals(props, on_error="skip")
+    expected = score(read_truth(truth), skipped)
+    got = score_files(read_truth(truth), skipped, workers=workers, on_error="raise")
+    assert [e.line for e in got.skipped] == [4, 8, 10]  # accepted when it was read
+    assert comparable(got) == comparable(expected)
