@@ -14,6 +14,7 @@ from .errors import InputError
 from .index import BaseSpatialIndex, RtreeIndex, STRtreeIndex, get_index
 from .io import DEFAULT_MAX_BYTES, read_proposals, read_truth
 from .metrics import Counts, ImageScore, Metric, ScoreResult
+from .parallel import score_files
 from .prepared import Matches, PreparedTruth, score
 from .rules import PRESETS, AreaFilter, Rules, city_of, get_rules
 from .table import DEFAULT_MAX_VERTICES, PolygonTable
@@ -67,4 +68,5 @@ __all__ = [
     "read_truth",
     "read_vectors",
     "score",
+    "score_files",
 ]
