@@ -88,3 +88,15 @@ def test_a_tables_skipped_rows_are_reported_once(pair, workers: int) -> None:
     got = score_files(read_truth(truth), skipped, workers=workers, on_error="raise")
     assert [e.line for e in got.skipped] == [4, 8, 10]  # accepted when it was read
     assert comparable(got) == comparable(expected)
+
+
+def test_one_scene_and_no_proposals_on_more_workers_than_images() -> None:
+    """A big one-scene file (a city as one GeoPackage) leaves workers without images;
+    a proposal table without rows (nothing found) scores every truth as missed."""
+    truth_csv, props_csv = make_pair(1, 50, seed=3)
+    truth, props = read_truth(truth_csv), read_proposals(props_csv)
+    assert comparable(score_files(truth, props, workers=3)) == comparable(score(truth, props))
+    nothing = props.take(props.image_id == "no such image")
+    got = score_files(truth, nothing, workers=2)
+    assert comparable(got) == comparable(score(truth, nothing))
+    assert (got.micro.tp, got.micro.fp, got.micro.fn) == (0, 0, 50)
