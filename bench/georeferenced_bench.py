@@ -111,5 +111,6 @@ def main() -> None:
     print(f"CLI GeoParquet                  {cli_geo:.3f} s  ({cli_geo / cli_csv:.2f} x the CSVs)")
     print(f"CLI CSV                         {cli_csv:.3f} s")
 
+
 if __name__ == "__main__":
     main()
