@@ -29,6 +29,14 @@ class BaseSpatialIndex(ABC):
 
     name: ClassVar[str]
 
+    @classmethod
+    def require(cls) -> None:
+        """Raise ImportError, saying what to install, when the backend's package is
+        missing: a truth is indexed at its first score, and the choice of a backend
+        that cannot run should fail where it is made. The built-in backends need
+        nothing beyond shapely."""
+        return
+
     @abstractmethod
     def __init__(self, boxes: FloatArray) -> None: ...
 
@@ -55,6 +63,10 @@ class RtreeIndex(BaseSpatialIndex):
     """libspatialindex through the ``rtree`` package (``pip install geoarena[rtree]``)."""
 
     name = "rtree"
+
+    @classmethod
+    def require(cls) -> None:
+        rtree_index_class()
 
     def __init__(self, boxes: FloatArray) -> None:
         tree = rtree_index_class()  # before anything else: a missing package fails first
