@@ -15,8 +15,9 @@ from geoarena.cli import exit_on_error
 from .cli_options import Georeferenced, georeferenced_options, rule_options, rules_from
 from .compare import Comparison, Difference, compare
 from .errors import InputError
-from .io import read_proposals, read_truth
+from .io import read_truth
 from .metrics import Metric
+from .parallel import score_files
 from .prepared import PreparedTruth
 from .rules import Rules
 from .table import DEFAULT_MAX_VERTICES
@@ -76,12 +77,12 @@ def compare_command(
             (pair_a, rules), (pair_b, _) = read
             if pair_a.crs != pair_b.crs:  # one reprojected, the other not: no common frame
                 raise InputError.about(f"A and B are in different CRSs ({a}, {b})", file=str(b))
-            prepared = PreparedTruth(pair_a.truth, rules)
-            tables = [pair_a.proposals, pair_b.proposals]
+            # each on every core, the workers taking their images' rows of both tables
+            scores = [score_files(pair.truth, pair.proposals, rules) for pair in (pair_a, pair_b)]
         else:
+            # the truth parsed once; each file's proposals parsed and scored on every core
             prepared = PreparedTruth(read_truth(truth), rules)
-            tables = [read_proposals(path) for path in (a, b)]
-        scores = [prepared.score(table) for table in tables]
+            scores = [score_files(prepared, path, rules) for path in (a, b)]
     result = compare(
         scores[0].images,
         scores[1].images,
