@@ -444,6 +444,25 @@ def test_crs_mismatch_layers_and_unreadable_files(tmp_path: Path) -> None:
         read_vectors(write_ogr(tmp_path / "empty.gpkg", [], {}, UTM))
 
 
+def test_malformed_geoparquet_is_named_not_a_crash(tmp_path: Path) -> None:
+    box = [shapely.box(0, 0, 10, 10)]
+    plain = tmp_path / "plain.parquet"
+    pq.write_table(pa.table({"ImageId": ["a"]}), plain)
+    with pytest.raises(InputError, match=r"plain\.parquet: not GeoParquet: no 'geo' metadata"):
+        read_vectors(plain)
+    moved = write_geoparquet(tmp_path / "moved.parquet", box, {"ImageId": ["a"]}, UTM)
+    table = pq.read_table(moved)
+    pq.write_table(table.rename_columns(["ImageId", "geom"]).replace_schema_metadata(
+        table.schema.metadata), moved)  # fmt: skip
+    with pytest.raises(InputError, match=r"moved\.parquet: no geometry column 'geometry'"):
+        read_vectors(moved)
+    text = tmp_path / "text.parquet"
+    pq.write_table(pa.table({"x": [1]}), text)
+    text.write_bytes(b"PAR1 but not really")
+    with pytest.raises(InputError, match=r"text\.parquet: not a readable Parquet file"):
+        read_vectors(text)
+
+
 def test_an_empty_proposal_file_scores_every_truth_as_missed(tmp_path: Path) -> None:
     empty = write_ogr(tmp_path / "none.gpkg", [], {}, UTM)
     pair = read_georeferenced(GT, empty)
