@@ -154,8 +154,8 @@ def score(
         truth_in: Path | PreparedTruth | PolygonTable = truth
         proposals_in: Path | PolygonTable = proposals
         if geo.applies(truth, proposals):
-            pair, rules = geo.read(
-                truth, proposals, rules, on_error=on_error, max_vertices=vertices
+            (pair,), rules = geo.read(
+                truth, [proposals], rules, on_error=on_error, max_vertices=vertices
             )
             crs, truth_in, proposals_in = pair.crs, pair.truth, pair.proposals
         elif is_prepared(truth):

@@ -5,7 +5,7 @@ files the same way and states georeferenced inputs alike."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
@@ -23,7 +23,7 @@ from .vectors import (
     in_pixels,
     is_vector_file,
     pixel_area,
-    read_georeferenced,
+    read_submissions,
 )
 
 if TYPE_CHECKING:
@@ -172,13 +172,20 @@ class Georeferenced:
         )
 
     def read(
-        self, truth: Path, proposals: Path, rules: Rules, *, on_error: OnError, max_vertices: int
-    ) -> tuple[GeoInputs, Rules]:
-        """Both files in one CRS, and ``rules`` with area filters in its units."""
-        pair = read_georeferenced(
-            truth, proposals, self.options, on_error=on_error, max_vertices=max_vertices
+        self,
+        truth: Path,
+        submissions: Sequence[Path],
+        rules: Rules,
+        *,
+        on_error: OnError,
+        max_vertices: int,
+    ) -> tuple[list[GeoInputs], Rules]:
+        """The truth with each proposal file in one CRS (the truth read once), and
+        ``rules`` with area filters in the first pair's units."""
+        pairs = read_submissions(
+            truth, submissions, self.options, on_error=on_error, max_vertices=max_vertices
         )
-        return pair, self.rules(rules, pair.crs)
+        return pairs, self.rules(rules, pairs[0].crs)
 
     def rules(self, rules: Rules, crs: CRS | None) -> Rules:
         """``rules`` with area filters in map units (converted when stated in pixels)."""

@@ -70,11 +70,9 @@ def compare_command(
     rules = rules_from(preset, knobs)
     with exit_on_error():
         if geo.applies(truth, a) or geo.applies(truth, b):
-            read = [
-                geo.read(truth, path, rules, on_error="raise", max_vertices=DEFAULT_MAX_VERTICES)
-                for path in (a, b)
-            ]
-            (pair_a, rules), (pair_b, _) = read
+            (pair_a, pair_b), rules = geo.read(
+                truth, [a, b], rules, on_error="raise", max_vertices=DEFAULT_MAX_VERTICES
+            )
             if pair_a.crs != pair_b.crs:  # one reprojected, the other not: no common frame
                 raise InputError.about(f"A and B are in different CRSs ({a}, {b})", file=str(b))
             # each on every core, the workers taking their images' rows of both tables

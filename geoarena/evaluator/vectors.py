@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -236,15 +237,45 @@ def read_georeferenced(
     >>> ev.score(pair.truth, pair.proposals, rules).micro  # solaris' own test asserts this
     Counts(tp=8, fp=20, fn=20)
     """
+    return read_submissions(
+        truth, [proposals], options, on_error=on_error, max_vertices=max_vertices
+    )[0]
+
+
+def read_submissions(
+    truth: Source,
+    submissions: Sequence[Source],
+    options: VectorOptions = VectorOptions(),
+    *,
+    on_error: OnError = "raise",
+    max_vertices: int = DEFAULT_MAX_VERTICES,
+) -> list[GeoInputs]:
+    """:func:`read_georeferenced` of one truth with each proposal file, the truth read
+    once (``geoarena compare`` reads two submissions)."""
     t = read_vectors(truth, options, on_error=on_error, max_vertices=max_vertices)
-    p = read_vectors(
-        proposals,
-        options,
-        image_id=options.image_id or Path(truth).stem,
-        on_error=on_error,
-        max_vertices=max_vertices,
-        role="proposals",
-    )
+    return [
+        _paired(
+            t,
+            truth,
+            read_vectors(
+                proposals,
+                options,
+                image_id=options.image_id or Path(truth).stem,
+                on_error=on_error,
+                max_vertices=max_vertices,
+                role="proposals",
+            ),
+            proposals,
+            options,
+        )
+        for proposals in submissions
+    ]
+
+
+def _paired(
+    t: GeoTable, truth: Source, p: GeoTable, proposals: Source, options: VectorOptions
+) -> GeoInputs:
+    """The two tables in one planar CRS, or the InputError that says why they cannot be."""
     problems = []
     for side, path in ((t, truth), (p, proposals)):
         if side.crs is not None and side.crs.is_geographic and not options.equal_area:
@@ -414,5 +445,6 @@ __all__ = [
     "is_vector_file",
     "pixel_area",
     "read_georeferenced",
+    "read_submissions",
     "read_vectors",
 ]

@@ -33,6 +33,7 @@ from geoarena.evaluator.vectors import (
     in_pixels,
     pixel_area,
     read_georeferenced,
+    read_submissions,
     read_vectors,
 )
 
@@ -125,6 +126,17 @@ def test_solaris_pair_through_the_command_line(tmp_path: Path) -> None:
     assert data["micro"] == {**data["micro"], "tp": 8, "fp": 20, "fn": 20}
     assert data["rules"]["truth_area_filter"] == ">=5"  # 20 px x 0.25 m2, recorded
     assert "EPSG:32616" in result.output
+
+
+def test_one_truth_read_once_pairs_with_every_submission() -> None:
+    pairs = read_submissions(GT, [PRED, GT])
+    assert pairs[0].truth is pairs[1].truth  # one read, shared
+    for pair, path in zip(pairs, (PRED, GT), strict=True):
+        alone = read_georeferenced(GT, path)
+        assert pair.crs == alone.crs and pair.reprojected == alone.reprojected
+        for got, want in ((pair.truth, alone.truth), (pair.proposals, alone.proposals)):
+            assert got.image_id.tolist() == want.image_id.tolist()
+            assert shapely.equals_exact(got.geometry, want.geometry, 0).all()
 
 
 # --- one scene in pixels and in map units -----------------------------------------------
