@@ -253,23 +253,18 @@ def read_submissions(
     """:func:`read_georeferenced` of one truth with each proposal file, the truth read
     once (``geoarena compare`` reads two submissions)."""
     t = read_vectors(truth, options, on_error=on_error, max_vertices=max_vertices)
-    return [
-        _paired(
-            t,
-            truth,
-            read_vectors(
-                proposals,
-                options,
-                image_id=options.image_id or Path(truth).stem,
-                on_error=on_error,
-                max_vertices=max_vertices,
-                role="proposals",
-            ),
+    pairs = []
+    for proposals in submissions:
+        p = read_vectors(
             proposals,
             options,
+            image_id=options.image_id or Path(truth).stem,
+            on_error=on_error,
+            max_vertices=max_vertices,
+            role="proposals",
         )
-        for proposals in submissions
-    ]
+        pairs.append(_paired(t, truth, p, proposals, options))
+    return pairs
 
 
 def _paired(
