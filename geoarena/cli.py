@@ -8,6 +8,7 @@ mlflow and optuna together cost seconds to import, and ``geoarena --help`` or
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,6 +87,28 @@ def exit_on_error() -> Iterator[None]:
         sys.exit(1)
 
 
+#: commands whose process ends with ``os._exit`` once its output is flushed. They leave
+#: nothing for Python's shutdown to do (their files are written and closed, their worker
+#: processes joined), and that shutdown, freeing the scored files' objects and modules,
+#: took ~40 ms of a ~0.7 s `geoarena score` from a prepared truth (medians of 15)
+QUICK_EXIT = frozenset({"score", "compare", "prepare"})
+
+
 def main() -> None:
     """Console-script entry point."""
-    cli()
+    try:
+        cli()
+    except SystemExit as exc:
+        if sys.argv[1:2] and sys.argv[1] in QUICK_EXIT:
+            _quick_exit(exc.code)
+        raise
+
+
+def _quick_exit(code: str | int | None) -> None:
+    """End the process as ``sys.exit(code)`` would, without the interpreter's shutdown."""
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)

@@ -154,6 +154,20 @@ def test_real_subprocess_exit_codes(tmp_path: Path) -> None:
     assert "Traceback" not in bad.stderr
 
 
+def test_quick_exit_keeps_a_closed_pipe_a_failure() -> None:
+    """``score`` ends with os._exit after flushing its output: a reader that has gone
+    still gets click's status for it (1), not a silent success."""
+    exe = Path(sys.executable).with_name("geoarena")
+    proc = subprocess.Popen(
+        [str(exe), "score", str(TRUTH), str(PREDS)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # long before the score's first (buffered) line is flushed
+    assert proc.wait(timeout=120) == 1
+
+
 CORRUPT_GZIP = corrupt_gzip(b"".join(PREDS.read_bytes().splitlines(keepends=True)[:20]))
 
 
