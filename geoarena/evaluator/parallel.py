@@ -19,7 +19,7 @@ import gc
 import itertools
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -176,7 +176,11 @@ def score_files(
     if isinstance(truth, PreparedTruth):
         if truth.rules != rules:
             raise ValueError("the prepared truth was prepared under other rules")
-        props, n_bytes = _side(proposals, max_bytes)
+        with ThreadPoolExecutor(1) as pool:
+            # Arrow's CSV reader leaves a core idle; index the truth there meanwhile
+            indexed = pool.submit(lambda: truth.index)
+            props, n_bytes = _side(proposals, max_bytes)
+            indexed.result()
         sides: tuple[_Side | None, _Side] = (None, props)
         ids = [truth.image_ids, props.image_id]
         labels = [truth.name, props.label]

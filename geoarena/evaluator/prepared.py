@@ -149,11 +149,11 @@ class PreparedTruth:
         self.index_kind.require()
 
     @functools.cached_property
-    def _index(self) -> BaseSpatialIndex:
-        """The truths' boxes indexed, built by the first score: when ``score_files``
-        forks its workers right after a stored truth is loaded, each process builds it
-        at the same time (~17 ms for 100k truths) rather than the parent before the fork.
-        Two threads' first scores may both build it; they build the same index."""
+    def index(self) -> BaseSpatialIndex:
+        """The truths' boxes indexed, built when first asked for: by the first score, or
+        by ``score_files`` on a thread while it reads the proposal file (~30 ms for 100k
+        truths, on a core the CSV reader leaves idle), so its forked workers inherit it.
+        Two threads asking at once may both build it; they build the same index."""
         b = self.side.bounds
         return self.index_kind(slot_boxes(b, self._image, self._origin, self._width))
 
@@ -320,7 +320,7 @@ class PreparedTruth:
         # an empty geometry has no box: no backend may pair it (it can only be a FP)
         queried = np.flatnonzero((p_vocab >= 0) & ~shapely.is_empty(side.geometry))
         boxes = slot_boxes(side.bounds[queried], p_vocab[queried], self._origin, self._width)
-        q, t = self._index.query(boxes)
+        q, t = self.index.query(boxes)
         pi = queried[q]
         same = p_vocab[pi] == self._image[t]
         return pi[same], t[same]
