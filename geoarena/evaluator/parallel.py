@@ -42,6 +42,7 @@ from .io import (
 from .metrics import SHOWN_FAILURES, Diagnostics, ScoreResult, assemble
 from .prepared import PreparedTruth
 from .rules import Rules, get_rules
+from .stored import is_prepared, load_prepared
 from .table import (
     DEFAULT_MAX_VERTICES,
     OnError,
@@ -157,11 +158,12 @@ def score_files(
 
     Same result as ``score(read_truth(...), read_proposals(...), breakdown=...)``;
     ``workers`` defaults to the number of cores for files over ``PARALLEL_MIN_BYTES``
-    and 1 otherwise. ``truth`` may be a :class:`PreparedTruth` (e.g. loaded from
-    ``geoarena prepare``'s file) under the same rules: workers then inherit it and parse
-    proposals only. Either file may also be a :class:`PolygonTable` read beforehand (a
-    georeferenced file, ``read_georeferenced``): its skipped rows were accepted when it
-    was read, and each worker takes its chunk's rows.
+    and 1 otherwise. ``truth`` may be a :class:`PreparedTruth` under the same rules, or
+    the file ``geoarena prepare`` wrote (loaded under ``rules`` while the proposals are
+    read): workers then inherit it and parse proposals only. Either file may also be a
+    :class:`PolygonTable` read beforehand (a georeferenced file, ``read_georeferenced``):
+    its skipped rows were accepted when it was read, and each worker takes its chunk's
+    rows.
 
     Examples
     --------
@@ -173,14 +175,20 @@ def score_files(
     """
     global _JOB
     rules = get_rules(rules)
-    if isinstance(truth, PreparedTruth):
-        if truth.rules != rules:
-            raise ValueError("the prepared truth was prepared under other rules")
+    if isinstance(truth, PreparedTruth) and truth.rules != rules:
+        raise ValueError("the prepared truth was prepared under other rules")
+    if isinstance(truth, PreparedTruth) or (
+        isinstance(truth, str | os.PathLike | bytes) and is_prepared(truth)
+    ):
         with ThreadPoolExecutor(1) as pool:
-            # Arrow's CSV reader leaves a core idle; index the truth there meanwhile
-            indexed = pool.submit(lambda: truth.index)
-            props, n_bytes = _side(proposals, max_bytes)
-            indexed.result()
+            # Arrow's CSV reader leaves a core idle: load and index the truth there
+            ready = pool.submit(_indexed, truth, rules, index, max_bytes)
+            try:
+                props, n_bytes = _side(proposals, max_bytes)
+            except InputError:
+                ready.result()  # a bad truth is reported first, as if loaded first
+                raise
+            truth = ready.result()
         sides: tuple[_Side | None, _Side] = (None, props)
         ids = [truth.image_ids, props.image_id]
         labels = [truth.name, props.label]
@@ -231,6 +239,19 @@ def score_files(
     # the skipped rows of a prepared truth or of a table were accepted when it was made
     strict = tuple(on_error == "raise" and isinstance(side, _Columns) for side in sides)
     return _merge(parts, rules, strict, labels, bootstrap, seed, settings)
+
+
+def _indexed(
+    truth: str | os.PathLike[str] | bytes | PreparedTruth,
+    rules: Rules,
+    index: str | type[BaseSpatialIndex] | None,
+    max_bytes: int,
+) -> PreparedTruth:
+    """The prepared truth (loaded from its file), its spatial index built."""
+    if not isinstance(truth, PreparedTruth):
+        truth = load_prepared(truth, rules=rules, index=index, max_bytes=max_bytes)
+    truth.index  # noqa: B018 (built now, on the caller's spare core)
+    return truth
 
 
 def _side(source: Source | PolygonTable, max_bytes: int) -> tuple[_Side, int]:
