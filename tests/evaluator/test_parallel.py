@@ -68,6 +68,19 @@ def test_score_files_reports_bad_rows_like_the_readers(pair, workers: int) -> No
     assert [e.line for e in got.skipped] == [e.line for e in skipped.skipped]
 
 
+def test_the_truth_file_is_read_beside_the_proposals_and_reported_first(tmp_path) -> None:
+    """The two files are read at once (a thread each); when both are unreadable, the
+    truth's error is the one raised, as when they were read one after the other."""
+    truth, props = tmp_path / "truth.csv", tmp_path / "props.csv"
+    truth.write_bytes(b"")
+    props.write_bytes(b"no,header\n")
+    with pytest.raises(InputError, match=r"truth\.csv:1: file is empty"):
+        score_files(truth, props)
+    truth.write_bytes(make_pair(2, 3, seed=1)[0])
+    with pytest.raises(InputError, match=r"props\.csv"):
+        score_files(truth, props)
+
+
 @pytest.mark.parametrize("preset", PRESET_NAMES)
 @pytest.mark.parametrize("workers", [1, 3])
 def test_score_files_of_tables_equals_score(pair, preset: str, workers: int) -> None:
