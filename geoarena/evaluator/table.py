@@ -218,16 +218,18 @@ def build_table(
         lambda i: f"{n_coords[i]} vertices exceed the limit of {max_vertices}",
     )
     # z is ignored, but a NaN in it is still a broken row; one pass reads x, y and z (a
-    # 2-D geometry's z comes back NaN, so only rows that have a z are judged on it)
+    # 2-D geometry's z comes back NaN, so only rows that have a z are judged on it). A NaN
+    # or an infinity makes the sum of all coordinates NaN or infinite: one sum settles a
+    # clean file, and only a file that fails it is read again point by point
     has_z = shapely.has_z(geometry)
-    coords, owner = shapely.get_coordinates(
-        geometry, include_z=bool(has_z.any()), return_index=True
-    )
-    finite = np.isfinite(coords[:, :2]).all(axis=1)
-    if coords.shape[1] == 3:
-        finite &= np.isfinite(coords[:, 2]) | ~has_z[owner]
+    include_z = bool(has_z.any())
     nonfinite = np.zeros(n, dtype=bool)
-    nonfinite[owner[~finite]] = True
+    if not np.isfinite(shapely.get_coordinates(geometry, include_z=include_z).sum()):
+        coords, owner = shapely.get_coordinates(geometry, include_z=include_z, return_index=True)
+        finite = np.isfinite(coords[:, 0]) & np.isfinite(coords[:, 1])
+        if include_z:
+            finite &= np.isfinite(coords[:, 2]) | ~has_z[owner]
+        nonfinite[owner[~finite]] = True
     flag(nonfinite, column, "coordinates are NaN or infinite")
 
     if errors:

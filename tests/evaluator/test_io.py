@@ -169,6 +169,18 @@ def test_bad_geometry(wkt: str, reason: str) -> None:
     assert reason in error.reason
 
 
+def test_finite_coordinates_whose_sum_overflows_and_mixed_z_are_accepted() -> None:
+    """Finite coordinates are told from NaN and infinities by one sum first: a sum that
+    overflows, or a 2-D row's missing z beside a 3-D row, must not reject a good row."""
+    huge = '"POLYGON ((1e308 0, 1.7e308 0, 1.7e308 1, 1e308 1, 1e308 0))"'
+    flat_z = '"POLYGON ((0 0 0, 10 0 0, 10 10 0, 0 10 0, 0 0 0))"'
+    data = (HEADER + row(wkt=huge) + row(building="2", wkt=flat_z) + row(building="3")).encode()
+    assert len(read_proposals(data)) == 3
+    bad = row(building="4", wkt='"POLYGON ((0 0, 1e308 0, 1e308 inf, 0 1, 0 0))"')
+    error = only_error(data + bad.encode())
+    assert (error.line, "NaN or infinite" in error.reason) == (5, True)
+
+
 @pytest.mark.parametrize("value", ["high", "", "1,5", "nan", "inf", "-inf"])
 def test_bad_confidence(value: str) -> None:
     text = f'"{value}"' if "," in value else value
