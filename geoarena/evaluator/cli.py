@@ -150,7 +150,6 @@ def score(
     breakdown = _breakdown_settings(size_bins) if diagnostics else False
     vertices = max_vertices or DEFAULT_MAX_VERTICES
     crs = None
-    details = bool(matches or plot)  # the matches' geometries are needed: one process
     with exit_on_error():
         truth_in: Path | PreparedTruth | PolygonTable = truth
         proposals_in: Path | PolygonTable = proposals
@@ -160,8 +159,7 @@ def score(
             )
             crs, truth_in, proposals_in = pair.crs, pair.truth, pair.proposals
         elif is_prepared(truth):
-            if details:  # else score_files loads it while it reads the proposals
-                truth_in = load_prepared(truth, rules=rules, index=index, max_bytes=max_bytes)
+            truth_in = load_prepared(truth, rules=rules, index=index, max_bytes=max_bytes)
         elif cache:
             truth_in = prepared_from_cache(
                 truth,
@@ -171,7 +169,7 @@ def score(
                 max_vertices=vertices,
                 max_bytes=max_bytes,
             )
-        if details:
+        if matches or plot:  # the matches' geometries are needed: one process
             if isinstance(proposals_in, Path):
                 proposals_in = read_proposals(
                     proposals, on_error=on_error, max_vertices=vertices, max_bytes=max_bytes

@@ -44,7 +44,6 @@ from .io import (
 from .metrics import SHOWN_FAILURES, Diagnostics, ScoreResult, assemble
 from .prepared import PreparedTruth
 from .rules import Rules, get_rules
-from .stored import is_prepared, load_prepared
 from .table import (
     DEFAULT_MAX_VERTICES,
     OnError,
@@ -163,12 +162,11 @@ def score_files(
 
     Same result as ``score(read_truth(...), read_proposals(...), breakdown=...)``;
     ``workers`` defaults to the number of cores for files over ``PARALLEL_MIN_BYTES``
-    and 1 otherwise. ``truth`` may be a :class:`PreparedTruth` under the same rules, or
-    the file ``geoarena prepare`` wrote (loaded under ``rules`` while the proposals are
-    read): workers then inherit it and parse proposals only. Either file may also be a
-    :class:`PolygonTable` read beforehand (a georeferenced file, ``read_georeferenced``):
-    its skipped rows were accepted when it was read, and each worker takes its chunk's
-    rows.
+    and 1 otherwise. ``truth`` may be a :class:`PreparedTruth` (e.g. loaded from
+    ``geoarena prepare``'s file) under the same rules: workers then inherit it and parse
+    proposals only. Either file may also be a :class:`PolygonTable` read beforehand (a
+    georeferenced file, ``read_georeferenced``): its skipped rows were accepted when it
+    was read, and each worker takes its chunk's rows.
 
     Examples
     --------
@@ -180,20 +178,15 @@ def score_files(
     """
     global _JOB
     rules = get_rules(rules)
-    if isinstance(truth, PreparedTruth) and truth.rules != rules:
-        raise ValueError("the prepared truth was prepared under other rules")
     prepared: PreparedTruth | None = None
-    if isinstance(truth, PreparedTruth) or (
-        isinstance(truth, str | os.PathLike | bytes) and is_prepared(truth)
-    ):
-        stored = truth
-        loaded, (props, n_bytes) = _beside(
-            lambda: _indexed(stored, rules, index, max_bytes), lambda: _side(proposals, max_bytes)
-        )
-        prepared = loaded
+    if isinstance(truth, PreparedTruth):
+        if truth.rules != rules:
+            raise ValueError("the prepared truth was prepared under other rules")
+        prepared = to_index = truth  # on a thread while the proposals are read, before the fork
+        _, (props, n_bytes) = _beside(lambda: to_index.index, lambda: _side(proposals, max_bytes))
         sides: tuple[_Side | None, _Side] = (None, props)
-        ids = [loaded.image_ids, props.image_id]
-        labels = [loaded.name, props.label]
+        ids = [truth.image_ids, props.image_id]
+        labels = [truth.name, props.label]
     else:
         source = truth
         read = _beside(lambda: _side(source, max_bytes), lambda: _side(proposals, max_bytes))
@@ -255,19 +248,6 @@ def _beside(first: Callable[[], _T], second: Callable[[], _U]) -> tuple[_T, _U]:
             done.result()
             raise
         return done.result(), out
-
-
-def _indexed(
-    truth: str | os.PathLike[str] | bytes | PreparedTruth,
-    rules: Rules,
-    index: str | type[BaseSpatialIndex] | None,
-    max_bytes: int,
-) -> PreparedTruth:
-    """The prepared truth (loaded from its file), its spatial index built."""
-    if not isinstance(truth, PreparedTruth):
-        truth = load_prepared(truth, rules=rules, index=index, max_bytes=max_bytes)
-    truth.index  # noqa: B018 (built now, on the caller's spare core)
-    return truth
 
 
 def _side(source: Source | PolygonTable, max_bytes: int) -> tuple[_Side, int]:

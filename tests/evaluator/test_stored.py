@@ -193,25 +193,6 @@ def test_score_files_against_a_stored_truth(preset: str, workers: int) -> None:
     assert comparable(got) == comparable(expected)
 
 
-@pytest.mark.parametrize("workers", [1, 3])
-def test_score_files_loads_a_stored_truth_file(tmp_path, workers: int) -> None:
-    """``score_files`` takes ``geoarena prepare``'s file itself (it loads it while it reads
-    the proposals): the same score, the same refusals, and a bad truth reported first."""
-    truth, props = make_pair(9, 25, seed=5)
-    path = tmp_path / "truth.arrow"
-    save_prepared(PreparedTruth(truth, "solaris"), path)
-    expected = score(read_truth(truth), read_proposals(props), "solaris")
-    got = score_files(path, props, "solaris", workers=workers)
-    assert comparable(got) == comparable(expected)
-    assert comparable(score_files(path.read_bytes(), props, "solaris")) == comparable(expected)
-    with pytest.raises(InputError, match="prepared under the rules 'solaris', not 'deepglobe'"):
-        score_files(path, props, "deepglobe", workers=workers)
-    damaged = tmp_path / "damaged.arrow"
-    damaged.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(InputError, match=r"damaged\.arrow: damaged prepared truth"):
-        score_files(damaged, b"", "solaris", workers=workers)  # both bad: the truth first
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_score_files_never_decodes_the_whole_stored_truth(monkeypatch, workers: int) -> None:
     """Scoring asks a stored truth for its name, row count and skipped rows only: decoding
