@@ -87,19 +87,25 @@ def exit_on_error() -> Iterator[None]:
         sys.exit(1)
 
 
-#: commands whose process ends with ``os._exit`` once its output is flushed. They leave
-#: nothing for Python's shutdown to do (their files are written and closed, their worker
-#: processes joined), and that shutdown, freeing the scored files' objects and modules,
-#: took ~40 ms of a ~0.7 s `geoarena score` from a prepared truth (medians of 15)
-QUICK_EXIT = frozenset({"score", "compare", "prepare"})
+#: the evaluator's commands, short-lived processes whose time is mostly start-up and
+#: GEOS. Each ends with ``os._exit`` once its output is flushed: it leaves nothing for
+#: Python's shutdown to do (its files are written and closed, its workers joined), and
+#: that shutdown, freeing the scored files' objects and modules, took ~40 ms of a ~0.7 s
+#: `geoarena score` from a prepared truth. And numpy's OpenBLAS starts no thread pool for
+#: them (they multiply no matrices worth one): its threads spin ~0.1 s of CPU after
+#: numpy's import, a core's worth while the files are read on a 2-core machine
+SCORING = frozenset({"score", "compare", "prepare"})
 
 
 def main() -> None:
     """Console-script entry point."""
+    scoring = sys.argv[1:2] != [] and sys.argv[1] in SCORING
+    if scoring:  # before anything imports numpy
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         cli()
     except SystemExit as exc:
-        if sys.argv[1:2] and sys.argv[1] in QUICK_EXIT:
+        if scoring:
             _quick_exit(exc.code)
         raise
 
