@@ -19,10 +19,8 @@ import gc
 import itertools
 import multiprocessing
 import os
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import TypeVar
 
 import numpy as np
 
@@ -132,9 +130,6 @@ class _Part:
     breakdown: IntArray | None = None
 
 
-_T = TypeVar("_T")
-_U = TypeVar("_U")
-
 #: the job a forked worker inherits (set just before the pool forks).
 _JOB: _Job | None = None
 #: in a forked worker, what its last chunk built (geometries, tables, index): freed when
@@ -178,18 +173,20 @@ def score_files(
     """
     global _JOB
     rules = get_rules(rules)
-    prepared: PreparedTruth | None = None
     if isinstance(truth, PreparedTruth):
         if truth.rules != rules:
             raise ValueError("the prepared truth was prepared under other rules")
-        prepared = to_index = truth  # on a thread while the proposals are read, before the fork
-        _, (props, n_bytes) = _beside(lambda: to_index.index, lambda: _side(proposals, max_bytes))
+        with ThreadPoolExecutor(1) as pool:
+            # Arrow's CSV reader leaves a core idle: index the truth there meanwhile, once
+            # before the fork, so that every process shares one index
+            indexed = pool.submit(lambda: truth.index)
+            props, n_bytes = _side(proposals, max_bytes)
+            indexed.result()
         sides: tuple[_Side | None, _Side] = (None, props)
         ids = [truth.image_ids, props.image_id]
         labels = [truth.name, props.label]
     else:
-        source = truth
-        read = _beside(lambda: _side(source, max_bytes), lambda: _side(proposals, max_bytes))
+        read = [_side(source, max_bytes) for source in (truth, proposals)]
         sides = (read[0][0], read[1][0])
         n_bytes = read[0][1] + read[1][1]
         ids = [side.image_id for side in (read[0][0], read[1][0])]
@@ -201,6 +198,7 @@ def score_files(
         _chunks(encode(side.image_id, vocabulary) % n_chunks, n_chunks) if side is not None else []
         for side in sides
     )
+    prepared = truth if isinstance(truth, PreparedTruth) else None
     settings = BreakdownSettings() if breakdown is True else breakdown or None
     _JOB = _Job(
         sides,
@@ -234,20 +232,6 @@ def score_files(
     # the skipped rows of a prepared truth or of a table were accepted when it was made
     strict = tuple(on_error == "raise" and isinstance(side, _Columns) for side in sides)
     return _merge(parts, rules, strict, labels, bootstrap, seed, settings)
-
-
-def _beside(first: Callable[[], _T], second: Callable[[], _U]) -> tuple[_T, _U]:
-    """``first()`` on a thread while ``second()`` runs here: reading a file leaves a core
-    idle (Arrow's CSV reader runs mostly on one). An InputError of ``first``'s is raised
-    before one of ``second``'s, as if it had run first."""
-    with ThreadPoolExecutor(1) as pool:
-        done = pool.submit(first)
-        try:
-            out = second()
-        except InputError:
-            done.result()
-            raise
-        return done.result(), out
 
 
 def _side(source: Source | PolygonTable, max_bytes: int) -> tuple[_Side, int]:

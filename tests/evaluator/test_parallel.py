@@ -68,9 +68,10 @@ def test_score_files_reports_bad_rows_like_the_readers(pair, workers: int) -> No
     assert [e.line for e in got.skipped] == [e.line for e in skipped.skipped]
 
 
-def test_the_truth_file_is_read_beside_the_proposals_and_reported_first(tmp_path) -> None:
-    """The two files are read at once (a thread each); when both are unreadable, the
-    truth's error is the one raised, as when they were read one after the other."""
+def test_a_bad_truth_is_reported_before_bad_proposals(tmp_path) -> None:
+    """When both files are unreadable the truth's error is the one raised (the files
+    are read one after the other: reading them at once on two threads saved ~1% and
+    held both in memory, +330 MB at 10,000 tiles)."""
     truth, props = tmp_path / "truth.csv", tmp_path / "props.csv"
     truth.write_bytes(b"")
     props.write_bytes(b"no,header\n")
