@@ -12,6 +12,8 @@ Examples
 >>> p = Problem("preds.csv", 12, "PolygonWKT_Pix", "unparsable WKT")
 >>> str(p)
 'preds.csv:12: [PolygonWKT_Pix] unparsable WKT'
+>>> str(Problem("", 0, "--plot", "no scored polygon in image 'img9'"))
+"[--plot] no scored polygon in image 'img9'"
 >>> err = InvalidInput([p], total=3)
 >>> print(err)
 preds.csv: 3 problems
@@ -43,8 +45,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        column = f" [{self.column}]" if self.column else ""
-        return f"{where}:{column} {self.reason}"
+        column = f"[{self.column}] " if self.column else ""
+        # a problem of no file (a command-line option, a request field) starts at its column
+        return f"{where}: {column}{self.reason}" if where else f"{column}{self.reason}"
 
     def to_dict(self) -> dict[str, str | int]:
         return {"file": self.file, "line": self.line, "column": self.column, "reason": self.reason}

@@ -22,6 +22,7 @@ from .cli_options import (
     rules_from,
 )
 from .io import load_bytes, read_proposals, read_truth
+from .outputs import check_writable, check_writable_folder
 from .parallel import score_files
 from .prepared import PreparedTruth
 from .stored import is_prepared, load_prepared, prepared_from_cache, save_prepared
@@ -57,6 +58,7 @@ def prepare(
     """
     rules = rules_from(preset, knobs)
     with exit_on_error():
+        check_writable(output, "--output")
         data, label = load_bytes(truth, None, max_bytes)
         table = read_truth(
             data,
@@ -150,7 +152,14 @@ def score(
     breakdown = _breakdown_settings(size_bins) if diagnostics else False
     vertices = max_vertices or DEFAULT_MAX_VERTICES
     crs = None
+    outputs = {"--per-image": per_image, "--json": json_out, "--matches": matches}
     with exit_on_error():
+        # before any scoring: a path that cannot be written fails now, not after the work
+        for option, path in outputs.items():
+            if path is not None:
+                check_writable(path, option)
+        if plot:
+            check_writable_folder(plot_dir, "--plot-dir")
         truth_in: Path | PreparedTruth | PolygonTable = truth
         proposals_in: Path | PolygonTable = proposals
         if geo.applies(truth, proposals):
@@ -203,15 +212,15 @@ def score(
         filters = f"truth {rules.truth_area_filter}, proposals {rules.proposal_area_filter}"
         Console().print(f"[dim]coordinates in {crs}; area filters ({filters}) in square"
                         f" {crs.linear_units}s[/]")  # fmt: skip
-    if per_image:
-        report.write_per_image(result, per_image)
-    if json_out:
-        report.write_json(result, json_out)
-    if result.matches is not None:  # asked for by --matches or --plot
-        if matches:
-            report.write_matches(result.matches, matches)
-        if plot:
-            with exit_on_error():
+    with exit_on_error():
+        if per_image:
+            report.write_per_image(result, per_image)
+        if json_out:
+            report.write_json(result, json_out)
+        if result.matches is not None:  # asked for by --matches or --plot
+            if matches:
+                report.write_matches(result.matches, matches)
+            if plot:
                 report.plot_overlays(result.matches, list(plot), plot_dir)
 
 

@@ -17,6 +17,7 @@ from .compare import Comparison, Difference, compare
 from .errors import InputError
 from .io import read_truth
 from .metrics import Metric
+from .outputs import check_writable, write_atomically
 from .parallel import score_files
 from .prepared import PreparedTruth
 from .rules import Rules
@@ -68,7 +69,10 @@ def compare_command(
     """
     geo = Georeferenced.pop(knobs)
     rules = rules_from(preset, knobs)
+    to_file = json_out is not None and str(json_out) != "-"
     with exit_on_error():
+        if to_file and json_out is not None:
+            check_writable(json_out, "--json")
         if geo.applies(truth, a) or geo.applies(truth, b):
             (pair_a, pair_b), rules = geo.read(
                 truth, [a, b], rules, on_error="raise", max_vertices=DEFAULT_MAX_VERTICES
@@ -90,16 +94,17 @@ def compare_command(
         level=level,
         cities=(scores[0].cities, scores[1].cities),
     )
-    if json_out is None or str(json_out) != "-":
+    if json_out is None or to_file:
         _render_comparison(result, a.name, b.name, rules, Console())
     if json_out is not None:
         text = json.dumps(
             {"a": str(a), "b": str(b), "rules": rules.to_dict(), **result.to_dict()}, indent=2
         )
-        if str(json_out) == "-":
-            click.echo(text)
+        if to_file:
+            with exit_on_error():
+                write_atomically(json_out, (text + "\n").encode(), "--json")
         else:
-            json_out.write_text(text + "\n")
+            click.echo(text)
 
 
 def _render_comparison(result: Comparison, a: str, b: str, rules: Rules, console: Console) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from geoarena.errors import InvalidInput
 from .arrays import FloatArray, IntArray
 from .breakdown import FN_CLASSES, FP_CLASSES, SIZES, Breakdown, ErrorClass
 from .metrics import Counts, Diagnostics, ScoreResult
+from .outputs import check_writable_folder, write_atomically
 from .prepared import Matches
 from .table import PolygonTable
 
@@ -129,21 +131,23 @@ def _diagnostic_notes(d: Diagnostics) -> list[str]:
     return notes
 
 
-def write_json(result: ScoreResult, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+def write_json(result: ScoreResult, path: str | Path, option: str = "--json") -> None:
+    """The result's JSON (``ScoreResult.to_dict``), written whole or not at all."""
+    write_atomically(Path(path), (json.dumps(result.to_dict(), indent=2) + "\n").encode(), option)
 
 
-def write_per_image(result: ScoreResult, path: str | Path) -> None:
+def write_per_image(result: ScoreResult, path: str | Path, option: str = "--per-image") -> None:
     """One row per scored image: TP/FP/FN/precision/recall/F1."""
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["ImageId", "city", "TP", "FP", "FN", "precision", "recall", "F1"])
-        for s in result.images:
-            c = s.counts
-            w.writerow([s.image_id, s.city, c.tp, c.fp, c.fn, c.precision, c.recall, c.f1])
+    text = io.StringIO(newline="")
+    w = csv.writer(text)
+    w.writerow(["ImageId", "city", "TP", "FP", "FN", "precision", "recall", "F1"])
+    for s in result.images:
+        c = s.counts
+        w.writerow([s.image_id, s.city, c.tp, c.fp, c.fn, c.precision, c.recall, c.f1])
+    write_atomically(Path(path), text.getvalue().encode(), option)
 
 
-def write_matches(matches: Matches, path: str | Path) -> None:
+def write_matches(matches: Matches, path: str | Path, option: str = "--matches") -> None:
     """GeoJSON (pixel coordinates) of every scored truth and proposal with its outcome."""
     features: list[dict[str, object]] = []
     t, p = matches.truth, matches.proposals
@@ -175,7 +179,8 @@ def write_matches(matches: Matches, path: str | Path) -> None:
                 best_truth_line=int(t.line[matches.truth_rows[best]]) if best >= 0 else None,
             )
         )
-    Path(path).write_text(json.dumps({"type": "FeatureCollection", "features": features}) + "\n")
+    collection = {"type": "FeatureCollection", "features": features}
+    write_atomically(Path(path), (json.dumps(collection) + "\n").encode(), option)
 
 
 def _statuses(matches: Matches) -> tuple[list[str], list[str]]:
@@ -221,7 +226,7 @@ def plot_overlays(matches: Matches, image_ids: list[str], out_dir: str | Path) -
     Raises :class:`~geoarena.errors.InvalidInput` for an ImageId with nothing scored.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_writable_folder(out_dir, "--plot-dir")
     t_ids = matches.truth.image_id[matches.truth_rows]
     p_ids = matches.proposals.image_id[matches.proposal_rows]
     truth_status, proposal_status = (np.asarray(s, dtype=object) for s in _statuses(matches))
@@ -247,7 +252,9 @@ def plot_overlays(matches: Matches, image_ids: list[str], out_dir: str | Path) -
         if matches.errors is not None:
             _legend(draw)
         path = out_dir / f"{image_id}.png"
-        canvas.save(path)
+        png = io.BytesIO()
+        canvas.save(png, format="PNG")
+        write_atomically(path, png.getvalue(), "--plot-dir")
         written.append(path)
     return written
 

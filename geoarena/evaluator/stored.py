@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, cast
 
@@ -58,6 +57,7 @@ from .columnar import (
 from .errors import InputError
 from .index import BaseSpatialIndex
 from .io import DEFAULT_MAX_BYTES, Source, load_bytes, read_truth
+from .outputs import write_atomically
 from .prepared import PreparedTruth
 from .rules import Rules, get_rules
 from .sides import Side
@@ -150,8 +150,9 @@ def prepared_to_bytes(prepared: PreparedTruth, *, truth_sha256: str | None = Non
 def save_prepared(
     prepared: PreparedTruth, path: str | os.PathLike[str], *, truth_sha256: str | None = None
 ) -> None:
-    """Write ``prepared`` to ``path`` atomically (a reader never sees half a file)."""
-    _write_atomically(Path(path), prepared_to_bytes(prepared, truth_sha256=truth_sha256))
+    """Write ``prepared`` to ``path`` atomically (a reader never sees half a file; a
+    failure is an InvalidInput naming the path)."""
+    write_atomically(Path(path), prepared_to_bytes(prepared, truth_sha256=truth_sha256))
 
 
 def is_prepared(source: Source) -> bool:
@@ -259,7 +260,7 @@ def prepared_from_cache(
             pass  # rebuilt below
     table = read_truth(data, name=label, on_error=on_error, max_vertices=max_vertices)
     prepared = PreparedTruth(table, rules, index=index)
-    _write_atomically(path, prepared_to_bytes(prepared, truth_sha256=digest))
+    write_atomically(path, prepared_to_bytes(prepared, truth_sha256=digest), "--cache")
     return prepared
 
 
@@ -387,21 +388,6 @@ def _geometries(wkb: ObjectArray, label: str) -> ObjectArray:
 
 def _canonical(value: object) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; keep the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _error(label: str, reason: str) -> InputError:

@@ -1,0 +1,100 @@
+"""Files the evaluator's commands write: checked before any scoring, written whole.
+
+A score can take seconds (minutes at a million buildings), so an output path that cannot
+be written (``--json results/s.json`` under a file named ``results``, a read-only
+folder) is refused before that work, naming the option and the path, not after it with
+a traceback. A file is written whole or not at all: its bytes go to a temporary file
+beside it, renamed over it once complete, so a full disk or a killed process leaves the
+previous file (or none), never half a JSON. A missing folder is made, as ``geoarena
+prepare -o`` always did. What is not a regular file (``/dev/stdout``, a named pipe) is
+written in place: renaming over it would replace the device or the link.
+
+Examples
+--------
+>>> import tempfile
+>>> out = Path(tempfile.mkdtemp()) / "new" / "score.json"
+>>> check_writable(out, "--json")
+>>> write_atomically(out, b"{}\\n", "--json")
+>>> out.read_bytes()
+b'{}\\n'
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from geoarena.errors import InvalidInput
+
+
+def check_writable(path: Path, option: str) -> None:
+    """Make ``path``'s folder if missing; raise :class:`InvalidInput` (naming ``option``
+    and ``path``) when the file could not be written there."""
+    if _special(path):
+        if not os.access(path, os.W_OK):
+            raise _cannot(path, option, "permission denied")
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _cannot(
+            path, option, f"cannot make its folder {path.parent} ({exc.strerror})"
+        ) from None
+    if path.is_dir():
+        raise _cannot(path, option, "is a folder")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise _cannot(path, option, "its folder is not writable")
+
+
+def check_writable_folder(path: Path, option: str) -> None:
+    """As :func:`check_writable`, for a folder files will be written into."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _cannot(path, option, f"cannot make the folder ({exc.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise _cannot(path, option, "the folder is not writable")
+
+
+def write_atomically(path: Path, data: bytes, option: str = "") -> None:
+    """Write ``data`` to ``path`` whole or not at all (a reader never sees half a file);
+    a failure is an :class:`InvalidInput` naming ``option`` and ``path``."""
+    try:
+        if _special(path):
+            with path.open("wb") as file:
+                file.write(data)
+            return
+        target = path.resolve()  # a link keeps pointing at the file it named
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _replace(target, data)
+    except OSError as exc:
+        raise _cannot(path, option, exc.strerror or str(exc)) from None
+
+
+def _replace(target: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; keep the usual mode
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _special(path: Path) -> bool:
+    """Whether ``path`` exists and is neither a regular file nor a folder."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _cannot(path: Path, option: str, reason: str) -> InvalidInput:
+    return InvalidInput.about(f"cannot write: {reason}", file=str(path), column=option)
