@@ -95,6 +95,13 @@ def test_organizer_commands(db_url: str, tmp_path) -> None:
         assert '"team": "alpha"' in _invoke("show", "cli", *db, "--json")
         exported = _invoke("export", "cli", *db, "--split", "private")
         assert exported.splitlines()[1].startswith("1,alpha,")
+        out_csv = tmp_path / "exports" / "board.csv"  # the folder is made
+        _invoke("export", "cli", *db, "--split", "private", "-o", str(out_csv))
+        assert out_csv.read_text() == exported
+        blocked = CliRunner().invoke(
+            cli, ["leaderboard", "export", "cli", *db, "-o", str(out_csv / "x.csv")]
+        )
+        assert blocked.exit_code == 2 and "[--output] cannot write" in blocked.output
         (tmp_path / "truth2.csv").write_bytes(degrade(props, 1.0))
         out = _invoke("rescore", "cli", *db, "--reason", "same")
         run_id = int(out.split()[1])

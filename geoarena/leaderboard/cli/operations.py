@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from geoarena.cli import exit_on_error
+from geoarena.evaluator.outputs import check_writable, write_atomically
 from geoarena.leaderboard import boards, finals, moderation, report, rescoring, submissions
 from geoarena.leaderboard.access import CLI_ORGANIZER
 from geoarena.leaderboard.cli.options import DB_OPTION, truth_option
@@ -96,12 +97,14 @@ def _phase_step(verb: str, act: Callable[..., object], done: str, summary: str) 
 @exit_on_error()
 def export(database: str, slug: str, split: str, phase: str | None, output: Path | None) -> None:
     """Write the leaderboard as CSV (organizers: private split before reveal too)."""
+    if output:
+        check_writable(output, "--output")  # before the board is computed
     board = boards.leaderboard(
         open_database(database), slug=slug, split=Split(split), phase=phase, principal=CLI_ORGANIZER
     )
     text = report.board_csv(board)
     if output:
-        output.write_text(text)
+        write_atomically(output, text.encode(), "--output")
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
