@@ -90,6 +90,21 @@ def test_bad_knob_value_is_one_line_exit_2(option: str, value: str, message: str
     assert "validation error" not in result.output and "pydantic" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--bootstrap", "-1"], "--bootstrap"),
+        (["--bootstrap", "100001"], "--bootstrap"),
+        (["--max-vertices", "0"], "--max-vertices"),
+    ],
+)
+def test_out_of_range_counts_are_usage_errors(args: list[str], option: str) -> None:
+    """A replicate count that would exhaust memory, or a vertex cap no polygon meets, is
+    refused before any work (it was accepted: -1 meant none, 0 the default)."""
+    result = CliRunner().invoke(cli, ["score", str(TRUTH), str(PREDS), *args])
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output
+
+
 def test_matches_and_plot(tmp_path: Path) -> None:
     result = run(
         "score", str(TRUTH), str(PREDS), "--matches", str(tmp_path / "m.geojson"),

@@ -22,6 +22,7 @@ from .cli_options import (
     rules_from,
 )
 from .io import load_bytes, read_proposals, read_truth
+from .metrics import MAX_REPLICATES
 from .outputs import check_writable, check_writable_folder
 from .parallel import score_files
 from .prepared import PreparedTruth
@@ -91,7 +92,12 @@ def prepare(
     help="Keep the prepared truth in the user cache (keyed by the truth's sha256) and "
     "reuse it on the next score of the same truth and rules.",
 )
-@click.option("--bootstrap", type=int, default=0, help="Bootstrap replicates for 95% CIs.")
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(0, MAX_REPLICATES),
+    default=0,
+    help="Bootstrap replicates for 95% CIs.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--per-image", type=click.Path(dir_okay=False, path_type=Path), help="Write CSV.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path))

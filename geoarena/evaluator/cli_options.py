@@ -216,7 +216,12 @@ def reading_options(command: _Command) -> _Command:
                 help="raise: reject a file with bad rows (exit 2); skip: score the rest, "
                 "list bad rows.",
             ),
-            click.option("--max-vertices", type=int, default=None, help="Vertex cap per polygon."),
+            click.option(
+                "--max-vertices",
+                type=click.IntRange(min=4),
+                default=None,
+                help="Vertex cap per polygon (a ring has at least 4).",
+            ),
             click.option(
                 "--max-bytes",
                 type=click.IntRange(min=1),

@@ -16,7 +16,7 @@ from .cli_options import Georeferenced, georeferenced_options, rule_options, rul
 from .compare import Comparison, Difference, compare
 from .errors import InputError
 from .io import read_truth
-from .metrics import Metric
+from .metrics import MAX_REPLICATES, Metric
 from .outputs import check_writable, write_atomically
 from .parallel import score_files
 from .prepared import PreparedTruth
@@ -37,7 +37,7 @@ from .table import DEFAULT_MAX_VERTICES
     help="Overall metric compared (default: the preset's headline).",
 )
 @click.option(
-    "--replicates", type=click.IntRange(min=1), default=1000, show_default=True,
+    "--replicates", type=click.IntRange(1, MAX_REPLICATES), default=1000, show_default=True,
     help="Paired bootstrap replicates.",
 )  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")

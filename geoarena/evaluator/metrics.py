@@ -229,6 +229,13 @@ def aggregate(
     return images, cities, micro, mean_city, city_index, names
 
 
+#: most bootstrap replicates one score or comparison draws: percentile intervals settle
+#: long before (1,000-10,000 is usual), and each replicate costs a draw per image
+MAX_REPLICATES = 100_000
+#: draws (replicates x a city's images) made at once
+_BLOCK_DRAWS = 1 << 22
+
+
 def resampled_city_sums(
     counts: FloatArray, city_index: IntArray, n_cities: int, *, n: int, seed: int
 ) -> FloatArray:
@@ -241,16 +248,24 @@ def resampled_city_sums(
     pairs (:mod:`geoarena.evaluator.compare`). Each replicate's draws become a weight
     (multiplicity) per image, so memory is n x images, not n x images x counts.
     """
+    if not 1 <= n <= MAX_REPLICATES:
+        raise ValueError(f"bootstrap replicates must be 1 to {MAX_REPLICATES}, not {n}")
     rng = np.random.default_rng(seed)
     flat = counts.reshape(len(counts), -1)
     out = np.zeros((n, n_cities, flat.shape[1]))
     for k in range(n_cities):
         members = np.flatnonzero(city_index == k)
         m = len(members)
-        draws = rng.integers(0, m, size=(n, m))
-        offsets = draws + (np.arange(n) * m)[:, None]
-        weights = np.bincount(offsets.ravel(), minlength=n * m).reshape(n, m)
-        out[:, k, :] = weights @ flat[members]
+        # replicates in blocks of ~_BLOCK_DRAWS draws: memory stays bounded however many
+        # are asked for, and the draws are the same stream as one block's would be (a
+        # Generator fills an array in order)
+        step = max(1, _BLOCK_DRAWS // max(m, 1))
+        for lo in range(0, n, step):
+            b = min(step, n - lo)
+            draws = rng.integers(0, m, size=(b, m))
+            offsets = draws + (np.arange(b) * m)[:, None]
+            weights = np.bincount(offsets.ravel(), minlength=b * m).reshape(b, m)
+            out[lo : lo + b, k, :] = weights @ flat[members]
     return out.reshape(n, n_cities, *counts.shape[1:])
 
 
@@ -323,6 +338,8 @@ def assemble(
     images, cities, micro, mean_city, city_index, names = aggregate(
         rules, image_ids.tolist(), tp, fp, fn, unlisted_cities
     )
+    if not 0 <= bootstrap <= MAX_REPLICATES:
+        raise ValueError(f"bootstrap replicates must be 0 to {MAX_REPLICATES}, not {bootstrap}")
     intervals = None
     if bootstrap > 0:
         intervals = bootstrap_intervals(tp, fp, fn, city_index, names, n=bootstrap, seed=seed)

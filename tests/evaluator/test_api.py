@@ -19,6 +19,7 @@ from geoarena.evaluator import (
     PreparedTruth,
     Rules,
     get_rules,
+    metrics,
     read_proposals,
     read_truth,
     score,
@@ -145,6 +146,20 @@ def test_bootstrap_is_deterministic_and_contains_the_estimate(sn2) -> None:
         assert lo <= a.cities[city].f1 <= hi
     assert score(truth, props).bootstrap is None
     json.dumps(a.to_dict())
+
+
+def test_bootstrap_replicates_are_bounded_and_drawn_in_blocks_alike(
+    sn2, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replicates are drawn a block at a time (bounded memory): tiny blocks give the very
+    draws of one block; a replicate count out of range is refused, not run out of memory."""
+    truth, props = sn2
+    whole = score(truth, props, bootstrap=300, seed=7).bootstrap
+    monkeypatch.setattr(metrics, "_BLOCK_DRAWS", 7)
+    assert score(truth, props, bootstrap=300, seed=7).bootstrap == whole
+    for n in (-1, metrics.MAX_REPLICATES + 1):
+        with pytest.raises(ValueError, match="bootstrap replicates must be"):
+            score(truth, props, bootstrap=n)
 
 
 def test_bootstrap_widens_with_fewer_images(synthetic) -> None:
