@@ -185,7 +185,9 @@ def pair_iou(
 
     Under ``iou_formula="union"`` the union is built only where ``I / (a + b - I)``, which
     differs from ``area(I) / area(union)`` in the last bits only, could decide otherwise
-    (:func:`_needs_exact`), or for ``every_pair`` when each IoU is reported.
+    (:func:`_needs_exact`), for the pairs of an ``unbounded`` polygon (whose area is not
+    that of the polygon overlapped, so the two formulas differ by more), or for
+    ``every_pair`` when each IoU is reported.
     """
     iou = np.zeros(len(pi), dtype=np.float64)
     failures: list[tuple[int, int, str]] = []
@@ -199,9 +201,12 @@ def pair_iou(
         inter, refused = _bulk(lambda sl: _intersection_area(a[sl], b[sl], rules), len(pairs))
         values = _ratio(inter, proposals.area[pi[pairs]] + truth.area[ti[pairs]] - inter)
         if rules.iou_formula == "union":
-            near = np.flatnonzero(
-                (every_pair | _needs_exact(values, pi[pairs], rules.iou_threshold)) & ~refused
-            )
+            # a polygon whose area is not the one overlapped (``unbounded``: a shoelace
+            # area of a ring as submitted, beside its repair) puts the estimate off by
+            # more than rounding: its pairs always get the union
+            loose = proposals.unbounded[pi[pairs]] | truth.unbounded[ti[pairs]]
+            exact = every_pair | loose | _needs_exact(values, pi[pairs], rules.iou_threshold)
+            near = np.flatnonzero(exact & ~refused)
             a, b = a[near], b[near]
             union, refused_union = _bulk(
                 lambda sl: polygon_areas(shapely.union(a[sl], b[sl]), rules.area_formula),

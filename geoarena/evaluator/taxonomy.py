@@ -99,10 +99,12 @@ def classify(
     # localisation_iou (or passing) of an error, or by lying in a polygon that could
     # hold two.
     p_area, t_area = proposals.area[pi], truth.area[ti]
-    invalid = proposals.invalid[pi] | truth.invalid[ti]  # their areas bound nothing
+    # their areas bound nothing (kept invalid, or a shoelace area of a ring as submitted
+    # beside its repair: see ``sides.Side``)
+    unbounded = proposals.unbounded[pi] | truth.unbounded[ti]
     cap = _overlap_cap(proposals, truth, pi, ti) * (1 + _SLACK) + _SLACK
-    truth_may_lie = (cap >= settings.cover * t_area) | invalid
-    proposal_may_lie = (cap >= settings.cover * p_area) | invalid
+    truth_may_lie = (cap >= settings.cover * t_area) | unbounded
+    proposal_may_lie = (cap >= settings.cover * p_area) | unbounded
     may_merge = np.bincount(pi[truth_may_lie], minlength=n_p) >= 2
     may_split = np.bincount(ti[proposal_may_lie], minlength=n_t) >= 2
     may_cover = (truth_may_lie & may_merge[pi]) | (proposal_may_lie & may_split[ti])
@@ -110,7 +112,7 @@ def classify(
     may_count = (bound + _SLACK > settings.localisation_iou) | rules.passes(bound + _SLACK)
     may_count &= fp[pi] | fn[ti]  # only an error's own best IoU is a class
     if iou is None:
-        keep = may_cover | may_count | invalid
+        keep = may_cover | may_count | unbounded
         pi, ti, may_cover = pi[keep], ti[keep], may_cover[keep]
         iou = pair_iou(proposals, truth, pi, ti, rules)[0]
     else:

@@ -328,6 +328,52 @@ def test_knob_overrides_equal_oracle(scene, preset, knobs, breakdown) -> None:
     assert_same(truth, props, get_rules(preset, **knobs), breakdown)
 
 
+BOX = "POLYGON ((0 0, 3 0, 3 7, 0 7, 0 0))"
+UNIT = "POLYGON ((0 0, 1 0, 1 1, 0 1, 0 0))"
+
+
+def table(name: str, rows: list[tuple[str, str]], confidences=None) -> PolygonTable:
+    ids, wkts = zip(*rows, strict=True)
+    return PolygonTable.from_wkt(ids, range(len(rows)), wkts, confidences, name=name)
+
+
+def test_a_bowtie_truth_under_shoelace_areas_and_the_union_formula() -> None:
+    """Found by hypothesis: a bowtie truth repaired, measured by the shoelace formula as
+    submitted (|lobe - lobe| = 0), under iou_formula="union". The sum estimate
+    I / (a + b - I) passed (7.5 / 13.5) where the union's IoU fails (7.5 / 21): a pair
+    of such a polygon must always get its union."""
+    img = "AOI_2_Vegas_img1"
+    truth = table("truth", [(img, BOX), (img, "POLYGON ((0 0, 3 5, 3 0, 0 5, 0 0))"),
+                            (img, UNIT), (img, UNIT)])  # fmt: skip
+    props = table("props", [(img, BOX), (img, BOX), (img, BOX)], [0.5, 0.1, 0.1])
+    rules = get_rules(
+        "deepglobe",
+        area_formula="shoelace",
+        iou_formula="union",
+        invalid_truth="make_valid",
+        truth_area_filter="none",
+    )
+    assert per_image(score(truth, props, rules)) == {img: (1, 2, 3)}
+    assert_same(truth, props, rules)
+
+
+def test_a_bowtie_truth_under_shoelace_areas_in_the_breakdown() -> None:
+    """Found by hypothesis: the breakdown pruned the pairs of a bowtie truth repaired
+    under shoelace areas (area 0: its IoU bound said 0) and so classed a proposal over
+    it a false alarm, where its scored IoU is positive (a localisation error)."""
+    img = "AOI_2_Vegas_img1"
+    truth = table("truth", [(img, "POLYGON ((5 0, 9 0, 9 5, 5 5, 5 0))"),
+                            (img, "POLYGON ((3 0, 7 0, 7 5, 3 5, 3 0))"),
+                            (img, "POLYGON ((0 0, 5 3, 5 0, 0 3, 0 0))")])  # fmt: skip
+    props = table("props", [(img, "POLYGON ((5 0, 9 0, 9 5, 5 5, 5 0))"),
+                            (img, "POLYGON ((5 0, 9 0, 9 5, 5 5, 5 0))"),
+                            (img, "POLYGON ((4 0, 8 0, 8 5, 4 5, 4 0))")])  # fmt: skip
+    rules = get_rules(
+        "deepglobe", area_formula="shoelace", invalid_truth="buffer0", truth_area_filter="none"
+    )
+    assert_same(truth, props, rules, BreakdownSettings(cover=1.0, size_bins=(20.0, 60.0)))
+
+
 @settings(SETTINGS, max_examples=max(EXAMPLES // 3, 10))
 @given(
     scene=slot_scenes(),
