@@ -90,7 +90,7 @@ def exit_on_error() -> Iterator[None]:
 #: the evaluator's commands, short-lived processes whose time is mostly start-up and
 #: GEOS. Each ends with ``os._exit`` once its output is flushed: it leaves nothing for
 #: Python's shutdown to do (its files are written and closed, its workers joined), and
-#: that shutdown, freeing the scored files' objects and modules, took ~40 ms of a ~0.7 s
+#: that shutdown, freeing the scored files' objects and modules, took ~35 ms of a ~0.7 s
 #: `geoarena score` from a prepared truth. And numpy's OpenBLAS starts no thread pool for
 #: them (they multiply no matrices worth one): its threads spin ~0.1 s of CPU after
 #: numpy's import, a core's worth while the files are read on a 2-core machine
@@ -99,7 +99,7 @@ SCORING = frozenset({"score", "compare", "prepare"})
 
 def main() -> None:
     """Console-script entry point."""
-    scoring = sys.argv[1:2] != [] and sys.argv[1] in SCORING
+    scoring = len(sys.argv) > 1 and sys.argv[1] in SCORING
     if scoring:  # before anything imports numpy
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:

@@ -114,8 +114,6 @@ def compare(
     default they are the cities of the images the side lists. The per-city rows cover the
     cities of either side.
     """
-    if replicates < 1:
-        raise ValueError("replicates must be at least 1")
     if not 0 < level < 1:
         raise ValueError("level must be in (0, 1)")
     ids, image_cities, counts, listed = _paired_counts(a, b)

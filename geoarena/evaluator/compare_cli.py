@@ -69,10 +69,10 @@ def compare_command(
     """
     geo = Georeferenced.pop(knobs)
     rules = rules_from(preset, knobs)
-    to_file = json_out is not None and str(json_out) != "-"
+    json_file = None if json_out is None or str(json_out) == "-" else json_out
     with exit_on_error():
-        if to_file and json_out is not None:
-            check_writable(json_out, "--json")
+        if json_file is not None:
+            check_writable(json_file, "--json")
         if geo.applies(truth, a) or geo.applies(truth, b):
             (pair_a, pair_b), rules = geo.read(
                 truth, [a, b], rules, on_error="raise", max_vertices=DEFAULT_MAX_VERTICES
@@ -94,15 +94,15 @@ def compare_command(
         level=level,
         cities=(scores[0].cities, scores[1].cities),
     )
-    if json_out is None or to_file:
+    if json_out is None or json_file is not None:
         _render_comparison(result, a.name, b.name, rules, Console())
     if json_out is not None:
         text = json.dumps(
             {"a": str(a), "b": str(b), "rules": rules.to_dict(), **result.to_dict()}, indent=2
         )
-        if to_file:
+        if json_file is not None:
             with exit_on_error():
-                write_atomically(json_out, (text + "\n").encode(), "--json")
+                write_atomically(json_file, (text + "\n").encode(), "--json")
         else:
             click.echo(text)
 

@@ -36,26 +36,25 @@ def check_writable(path: Path, option: str) -> None:
         if not os.access(path, os.W_OK):
             raise _cannot(path, option, "permission denied")
         return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _cannot(
-            path, option, f"cannot make its folder {path.parent} ({exc.strerror})"
-        ) from None
+    _writable_folder(path.parent, "its folder", path, option)
     if path.is_dir():
         raise _cannot(path, option, "is a folder")
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise _cannot(path, option, "its folder is not writable")
 
 
 def check_writable_folder(path: Path, option: str) -> None:
     """As :func:`check_writable`, for a folder files will be written into."""
+    _writable_folder(path, "the folder", path, option)
+
+
+def _writable_folder(folder: Path, called: str, path: Path, option: str) -> None:
+    """Make ``folder`` (``called`` so in messages) if missing and check that it can take
+    new files; an error names ``path`` and ``option``."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _cannot(path, option, f"cannot make the folder ({exc.strerror})") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise _cannot(path, option, "the folder is not writable")
+        raise _cannot(path, option, f"cannot make {called} {folder} ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise _cannot(path, option, f"{called} {folder} is not writable")
 
 
 def write_atomically(path: Path, data: bytes, option: str = "") -> None:

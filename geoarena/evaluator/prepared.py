@@ -152,8 +152,9 @@ class PreparedTruth:
     def index(self) -> BaseSpatialIndex:
         """The truths' boxes indexed, built when first asked for: by the first score, or
         by ``score_files`` on a thread while it reads the proposal file (~30 ms for 100k
-        truths, on a core the CSV reader leaves idle), so its forked workers inherit it.
-        Two threads asking at once may both build it; they build the same index."""
+        truths, beside the CSV reader, which keeps ~1.3 of 2 cores busy), so its forked
+        workers inherit it. Two threads asking at once may both build it; they build the
+        same index."""
         b = self.side.bounds
         return self.index_kind(slot_boxes(b, self._image, self._origin, self._width))
 
