@@ -7,11 +7,10 @@ import hashlib
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from geoarena.cli import exit_on_error
 
-from . import report
+from . import overlays, report
 from .breakdown import BreakdownSettings
 from .cli_options import (
     INDEX_OPTION,
@@ -69,9 +68,8 @@ def prepare(
         )
         prepared = PreparedTruth(table, rules)
         save_prepared(prepared, output, truth_sha256=hashlib.sha256(data).hexdigest())
-    err = Console(stderr=True)
     for row in table.skipped:
-        err.print(f"skipped {row}", highlight=False, markup=False, soft_wrap=True)
+        click.echo(f"skipped {row}", err=True)
     click.echo(
         f"prepared {len(prepared.side.rows)} scored truths of {len(table)} rows "
         f"({len(prepared.image_ids)} images, rules {rules.name}) in {output}"
@@ -118,7 +116,9 @@ def prepare(
     metavar="SMALL,LARGE",
     help="Truth areas (px²) where small buildings end and large ones begin.",
 )
-@click.option("--plot", multiple=True, metavar="IMAGE_ID", help="PNG overlay (repeatable).")
+@click.option(
+    "--plot", multiple=True, metavar="IMAGE_ID", help="SVG overlay of one image (repeatable)."
+)
 @click.option(
     "--plot-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -152,7 +152,6 @@ def score(
     Prints per-city precision/recall/F1, micro F1 and mean per-city F1. Exit code 0 on
     success, 2 on bad input (file, line or feature, and reason printed).
     """
-    err = Console(stderr=True)
     geo = Georeferenced.pop(knobs)
     rules = rules_from(preset, knobs)
     breakdown = _breakdown_settings(size_bins) if diagnostics else False
@@ -212,12 +211,12 @@ def score(
                 breakdown=breakdown,
             )
     for row in result.skipped:
-        err.print(f"skipped {row}", highlight=False, markup=False, soft_wrap=True)
-    report.render(result, Console())
+        click.echo(f"skipped {row}", err=True)
+    click.echo(report.render(result))
     if crs is not None:
         filters = f"truth {rules.truth_area_filter}, proposals {rules.proposal_area_filter}"
-        Console().print(f"[dim]coordinates in {crs}; area filters ({filters}) in square"
-                        f" {crs.linear_units}s[/]")  # fmt: skip
+        units = f"coordinates in {crs}; area filters ({filters}) in square {crs.linear_units}s"
+        click.echo(click.style(units, dim=True))
     with exit_on_error():
         if per_image:
             report.write_per_image(result, per_image)
@@ -227,7 +226,7 @@ def score(
             if matches:
                 report.write_matches(result.matches, matches)
             if plot:
-                report.plot_overlays(result.matches, list(plot), plot_dir)
+                overlays.plot_overlays(result.matches, list(plot), plot_dir, y_up=crs is not None)
 
 
 def _breakdown_settings(size_bins: str) -> BreakdownSettings:

@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from geoarena.cli import exit_on_error
 
@@ -22,6 +20,7 @@ from .parallel import score_files
 from .prepared import PreparedTruth
 from .rules import Rules
 from .table import DEFAULT_MAX_VERTICES
+from .text_tables import TextTable
 
 
 @click.command("compare")
@@ -95,7 +94,7 @@ def compare_command(
         cities=(scores[0].cities, scores[1].cities),
     )
     if json_out is None or json_file is not None:
-        _render_comparison(result, a.name, b.name, rules, Console())
+        click.echo(_render_comparison(result, a.name, b.name, rules))
     if json_out is not None:
         text = json.dumps(
             {"a": str(a), "b": str(b), "rules": rules.to_dict(), **result.to_dict()}, indent=2
@@ -107,16 +106,15 @@ def compare_command(
             click.echo(text)
 
 
-def _render_comparison(result: Comparison, a: str, b: str, rules: Rules, console: Console) -> None:
+def _render_comparison(result: Comparison, a: str, b: str, rules: Rules) -> str:
     """One row per city (its F1) and one for the overall metric: A, B, A - B with its
     interval and p-value, and the verdict (the better side, or a tie)."""
-    table = Table(
-        title=f"geoarena compare: A = {a}, B = {b}",
+    table = TextTable(
+        f"geoarena compare: A = {a}, B = {b}",
+        ["city", "A", "B", "A - B", f"{result.level:.0%} CI", "p", "verdict"],
         caption=f"{rules.name} rules, {result.images} images, {result.replicates} paired"
         f" replicates; cities: F1, overall: {result.metric.label}",
     )
-    for col in ("city", "A", "B", "A - B", f"{result.level:.0%} CI", "p", "verdict"):
-        table.add_column(col, justify="left" if col == "city" else "right")
 
     def row(name: str, d: Difference) -> None:
         verdict = ("A" if d.delta > 0 else "B") if d.significant(result.level) else "tie"
@@ -126,6 +124,6 @@ def _render_comparison(result: Comparison, a: str, b: str, rules: Rules, console
 
     for city, d in result.cities.items():
         row(city, d)
-    table.add_section()
+    table.add_rule()
     row("overall", result.overall)
-    console.print(table)
+    return table.render()

@@ -13,7 +13,7 @@ import shapely
 from geoarena.errors import Problem
 
 from .arrays import FloatArray, IntArray, ObjectArray
-from .breakdown import BreakdownSettings, count_rows
+from .breakdown import FN_CLASSES, FP_CLASSES, BreakdownSettings, ErrorClass, count_rows
 from .index import BaseSpatialIndex, get_index
 from .io import Source, read_proposals, read_truth
 from .matching import (
@@ -60,6 +60,23 @@ class Matches:
     #: with a breakdown, each polygon's error class (indices into ``breakdown.FP_CLASSES``
     #: per proposal and ``FN_CLASSES`` per truth; -1: a true positive)
     errors: PolygonErrors | None = None
+
+    def statuses(self) -> tuple[list[str], list[str]]:
+        """Each scored truth's and proposal's outcome, as the GeoJSON and the overlays
+        name it: ``TP``, else ``FN`` / ``FP``, or with a breakdown its error class."""
+        if self.errors is None:
+            return (
+                ["TP" if j >= 0 else "FN" for j in self.truth_proposal.tolist()],
+                ["TP" if j >= 0 else "FP" for j in self.proposal_truth.tolist()],
+            )
+        return (
+            _class_names(self.errors.truth, FN_CLASSES),
+            _class_names(self.errors.proposal, FP_CLASSES),
+        )
+
+
+def _class_names(codes: IntArray, classes: tuple[ErrorClass, ...]) -> list[str]:
+    return ["TP" if c < 0 else classes[c].value for c in codes.tolist()]
 
 
 class StoredPolygons(Protocol):

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
 from geoarena.evaluator import Matches
-from geoarena.evaluator.report import COLOURS
+from geoarena.evaluator.overlays import COLOURS
 from geoarena.models.data.raster import read_raw_tile
 
 

@@ -1,22 +1,20 @@
 """The diagnostics (``breakdown=``): each error class on a scene built for it, precedence,
-settings, recall by size, and the breakdown in the JSON, the CLI, the parallel scorer
-and the overlays. The property tests against the oracle are in test_differential.py."""
+settings, recall by size, and the breakdown in the JSON, the CLI and the parallel
+scorer (the overlays: test_overlays.py). The property tests against the oracle are in
+test_differential.py."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 from geoarena.evaluator import PolygonTable, read_proposals, read_truth, score
 from geoarena.evaluator.breakdown import FN_CLASSES, FP_CLASSES, BreakdownSettings
 from geoarena.evaluator.cli import score as score_command
 from geoarena.evaluator.parallel import score_files
-from geoarena.evaluator.report import COLOURS, plot_overlays
 from geoarena.evaluator.synthetic import make_pair
 
 from .helpers import SAMPLES
@@ -200,16 +198,6 @@ def test_cli_diagnostics_table_json_geojson_and_overlay(tmp_path: Path) -> None:
     assert sum(overall["fn"].values()) == data["micro"]["fn"] == 82
     assert sum(r["truths"] for r in overall["recall_by_size"].values()) == 87 + 82
 
-    image = "AOI_5_Khartoum_img130"
-    plot = ["--matches", str(tmp_path / "m.geojson"), "--plot", image, "--plot-dir", str(tmp_path)]
-    result = CliRunner().invoke(score_command, [*args, *plot])
-    assert result.exit_code == 0, result.output
-    features = json.loads((tmp_path / "m.geojson").read_text())["features"]
-    status = {f["properties"]["status"] for f in features}
-    assert {"TP", "split", "localisation", "miss"} <= status and "FP" not in status
-    pixels = {tuple(c) for c in np.asarray(Image.open(tmp_path / f"{image}.png")).reshape(-1, 3)}
-    assert {COLOURS["TP"], COLOURS["split"], COLOURS["localisation"]} <= pixels
-
 
 def test_cli_bad_size_bins_is_a_usage_error() -> None:
     truth, preds = SAMPLES / "SN2_sample_truth.csv", SAMPLES / "SN2_sample_preds.csv"
@@ -217,14 +205,3 @@ def test_cli_bad_size_bins_is_a_usage_error() -> None:
         args = [str(truth), str(preds), "--diagnostics", "--size-bins", bad]
         result = CliRunner().invoke(score_command, args)
         assert result.exit_code == 2 and "--size-bins" in result.output
-
-
-def test_overlay_without_breakdown_keeps_three_colours(tmp_path: Path) -> None:
-    truth, props = make_pair(2, 20, seed=1)
-    result = score(truth, props, details=True)
-    assert result.matches is not None and result.matches.errors is None
-    image = result.images[0].image_id
-    (path,) = plot_overlays(result.matches, [image], tmp_path)
-    pixels = {tuple(c) for c in np.asarray(Image.open(path)).reshape(-1, 3)}
-    classes_only = {COLOURS[c] for c in ("split", "merged", "localisation", "duplicate")}
-    assert COLOURS["TP"] in pixels and not pixels & classes_only

@@ -104,5 +104,5 @@ def test_commands_refuse_an_unwritable_output_before_scoring(tmp_path: Path) -> 
     )  # fmt: skip
     assert run.exit_code == 0, run.output
     assert sorted(p.name for p in nested.rglob("*")) == [
-        "AOI_2_Vegas_img3457.png", "i.csv", "plots", "s.json",
+        "AOI_2_Vegas_img3457.svg", "i.csv", "plots", "s.json",
     ]  # fmt: skip

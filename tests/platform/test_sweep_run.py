@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from PIL import Image
 
 import geoarena
-from geoarena.evaluator.report import COLOURS
+from geoarena.evaluator.overlays import COLOURS
 from geoarena.models import TrainConfig
 from geoarena.models.data.raster import read_raw_tile
 from geoarena.models.data.spacenet import find_tiles
