@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import gc
 import itertools
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -29,6 +28,7 @@ from geoarena.errors import Problem
 from .arrays import IntArray, ObjectArray
 from .breakdown import WIDTH, BreakdownSettings
 from .errors import InputError
+from .forks import can_fork, fork_map, in_worker
 from .index import BaseSpatialIndex
 from .io import (
     DEFAULT_MAX_BYTES,
@@ -215,16 +215,9 @@ def score_files(
         if n_workers == 1:
             parts = [_score_chunk(k) for k in range(n_chunks)]
         else:
-            ctx = multiprocessing.get_context("fork")
             gc.freeze()  # a worker's collections then leave the inherited objects' pages shared
             try:
-                with ProcessPoolExecutor(n_workers - 1, mp_context=ctx) as pool:
-                    # the workers take chunks as they come free; the parent its own share
-                    theirs = {
-                        k: pool.submit(_score_chunk, k) for k in range(n_chunks) if k % n_workers
-                    }
-                    own = {k: _score_chunk(k) for k in range(0, n_chunks, n_workers)}
-                    parts = [own[k] if k in own else theirs[k].result() for k in range(n_chunks)]
+                parts = fork_map(_score_chunk, n_chunks, n_workers)
             finally:
                 gc.unfreeze()
     finally:
@@ -256,7 +249,7 @@ def _read_columns(source: Source, max_bytes: int) -> tuple[_Columns, int]:
 def _n_workers(workers: int | None, n_bytes: int) -> int:
     if workers is not None:
         return max(1, workers)
-    if n_bytes < PARALLEL_MIN_BYTES or "fork" not in multiprocessing.get_all_start_methods():
+    if n_bytes < PARALLEL_MIN_BYTES or not can_fork():
         return 1
     return max(1, min(os.cpu_count() or 1, 8))
 
@@ -296,7 +289,7 @@ def _score_chunk(k: int) -> _Part:
         diagnostics = result.diagnostics.copy()
         if k > 0:
             diagnostics["truth"] = dict.fromkeys(diagnostics["truth"], 0)
-    if multiprocessing.parent_process() is not None:
+    if in_worker():
         _LAST_CHUNK.extend((props, result, chunk_truth))
     images = [s for s, keep in zip(result.images, mine.tolist(), strict=True) if keep]
     counts = np.array([[s.counts.tp, s.counts.fp, s.counts.fn] for s in images])
