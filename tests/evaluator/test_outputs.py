@@ -54,6 +54,17 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary(
     assert [p.name for p in tmp_path.iterdir()] == ["score.json"]
 
 
+def test_a_written_file_has_the_umasks_mode(tmp_path: Path) -> None:
+    """As ``open(path, "w")`` would make it (the temporary it was written to must not
+    leave it private, as ``tempfile.mkstemp`` makes files)."""
+    previous = os.umask(0o027)
+    try:
+        write_atomically(tmp_path / "s.json", b"{}")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "s.json").stat().st_mode & 0o777 == 0o640
+
+
 def test_links_pipes_and_devices_are_written_through(tmp_path: Path) -> None:
     target = tmp_path / "real.json"
     target.write_text("old")
