@@ -19,10 +19,11 @@ import shapely
 
 from geoarena.errors import InvalidInput
 
-from .arrays import FloatArray
+from .arrays import FloatArray, IntArray, ObjectArray
 from .breakdown import FN_CLASSES, FP_CLASSES, ErrorClass
 from .outputs import check_writable_folder, write_atomically
 from .prepared import Matches
+from .table import PolygonTable
 
 #: outline colours (RGB); with a breakdown, FP and FN are coloured by their error class
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -127,27 +128,39 @@ def _outlines(matches: Matches, image_id: str) -> Iterator[Outline]:
     """The image's truths, then its proposals (drawn over them)."""
     t, p = matches.truth, matches.proposals
     truth_status, proposal_status = matches.statuses()
-    for k in np.flatnonzero(t.image_id[matches.truth_rows] == image_id).tolist():
-        j = int(matches.truth_proposal[k])
-        partner = f", matches line {p.line[matches.proposal_rows[j]]}" if j >= 0 else ""
-        row = int(matches.truth_rows[k])
+    yield from _side_outlines(
+        image_id, "truth", t, matches.truth_rows, matches.truth_geometry,
+        matches.truth_proposal, matches.truth_iou, truth_status, p.line[matches.proposal_rows],
+    )  # fmt: skip
+    yield from _side_outlines(
+        image_id, "proposal", p, matches.proposal_rows, matches.proposal_geometry,
+        matches.proposal_truth, matches.proposal_iou, proposal_status, t.line[matches.truth_rows],
+    )  # fmt: skip
+
+
+def _side_outlines(
+    image_id: str,
+    role: str,
+    table: PolygonTable,
+    rows: IntArray,
+    geometry: ObjectArray,
+    partner: IntArray,
+    iou: FloatArray,
+    status: list[str],
+    partner_line: IntArray,
+) -> Iterator[Outline]:
+    """One side's outlines in ``image_id``: ``rows`` are its scored rows of ``table``,
+    ``partner`` the index of each one's match on the other side (-1: none), whose file
+    lines are ``partner_line``."""
+    for k in np.flatnonzero(table.image_id[rows] == image_id).tolist():
+        j, row = int(partner[k]), int(rows[k])
+        matched = f", matches line {partner_line[j]}" if j >= 0 else ""
         yield Outline(
-            matches.truth_geometry[k],
-            truth_status[k],
-            TRUTH_WIDTH,
-            f"truth line {t.line[row]}, BuildingId {t.building_id[row]}: "
-            f"{_label(truth_status[k])}, IoU {matches.truth_iou[k]:.3f}{partner}",
-        )
-    for k in np.flatnonzero(p.image_id[matches.proposal_rows] == image_id).tolist():
-        j = int(matches.proposal_truth[k])
-        partner = f", matches line {t.line[matches.truth_rows[j]]}" if j >= 0 else ""
-        row = int(matches.proposal_rows[k])
-        yield Outline(
-            matches.proposal_geometry[k],
-            proposal_status[k],
-            PROPOSAL_WIDTH,
-            f"proposal line {p.line[row]}, BuildingId {p.building_id[row]}: "
-            f"{_label(proposal_status[k])}, IoU {matches.proposal_iou[k]:.3f}{partner}",
+            geometry[k],
+            status[k],
+            TRUTH_WIDTH if role == "truth" else PROPOSAL_WIDTH,
+            f"{role} line {table.line[row]}, BuildingId {table.building_id[row]}: "
+            f"{_label(status[k])}, IoU {iou[k]:.3f}{matched}",
         )
 
 
