@@ -100,13 +100,15 @@ def plot_overlays(
     """
     out_dir = Path(out_dir)
     check_writable_folder(out_dir, "--plot-dir")
+    statuses = matches.statuses()
+    legend = _legend_names(matches)
     written = []
     for image_id in image_ids:
-        outlines = list(_outlines(matches, image_id))
+        outlines = list(_outlines(matches, statuses, image_id))
         if not outlines:
             raise InvalidInput.about(f"no scored polygon in image {image_id!r}", column="--plot")
         bounds = shapely.total_bounds(np.array([o.geometry for o in outlines]))
-        svg = _svg(Frame.of(bounds, y_up), outlines, _legend_names(matches))
+        svg = _svg(Frame.of(bounds, y_up), outlines, legend)
         path = out_dir / f"{image_id}.svg"
         write_atomically(path, svg.encode(), "--plot-dir")
         written.append(path)
@@ -124,10 +126,13 @@ class Outline:
     title: str
 
 
-def _outlines(matches: Matches, image_id: str) -> Iterator[Outline]:
-    """The image's truths, then its proposals (drawn over them)."""
+def _outlines(
+    matches: Matches, statuses: tuple[list[str], list[str]], image_id: str
+) -> Iterator[Outline]:
+    """The image's truths, then its proposals (drawn over them); ``statuses`` are
+    ``matches.statuses()``, named once for every image plotted."""
     t, p = matches.truth, matches.proposals
-    truth_status, proposal_status = matches.statuses()
+    truth_status, proposal_status = statuses
     yield from _side_outlines(
         image_id, "truth", t, matches.truth_rows, matches.truth_geometry,
         matches.truth_proposal, matches.truth_iou, truth_status, p.line[matches.proposal_rows],

@@ -184,7 +184,7 @@ def test_score_files_carries_the_breakdown(workers: int) -> None:
     assert got.breakdown is not None and got.breakdown.overall == expected.breakdown.overall
 
 
-def test_cli_diagnostics_table_json_geojson_and_overlay(tmp_path: Path) -> None:
+def test_cli_diagnostics_table_and_json(tmp_path: Path) -> None:
     truth, preds = SAMPLES / "SN2_sample_truth.csv", SAMPLES / "SN2_sample_preds.csv"
     out = tmp_path / "s.json"
     args = [str(truth), str(preds), "--diagnostics", "--json", str(out)]

@@ -55,11 +55,9 @@ def test_cli_overlay_draws_each_scored_polygon_in_its_class_colour(tmp_path: Pat
         score_command, [*args, "--plot", image, "--plot-dir", str(tmp_path)]
     )
     assert result.exit_code == 0, result.output
-    features = [
-        f
-        for f in json.loads((tmp_path / "m.geojson").read_text())["features"]
-        if f["properties"]["image_id"] == image
-    ]
+    every = json.loads((tmp_path / "m.geojson").read_text())["features"]
+    assert "FP" not in {f["properties"]["status"] for f in every}  # each FP has its class
+    features = [f for f in every if f["properties"]["image_id"] == image]
     drawn = outlines(tmp_path / f"{image}.svg")
     assert len(drawn) == len(features) > 10
     for (stroke, title, rings), f in zip(drawn, features, strict=True):
