@@ -68,6 +68,11 @@ FN_CLASSES = (
 )
 #: the building sizes of the recall, by truth area (see ``BreakdownSettings.size_bins``).
 SIZES = ("small", "medium", "large")
+#: COCO's bounds of small and large objects, 32² and 96² pixels: the default size bins
+PIXEL_SIZE_BINS = (1024.0, 9216.0)
+#: SpaceNet's and DeepGlobe's ground sample distance, in metres: footprints scored in map
+#: units default to the pixel bins at it (about 92 and 829 m²)
+SPACENET_GSD_M = 0.3
 
 #: columns of a per-image count row: FP per class, FN per class, truths and TP per size.
 _FP, _FN, _TRUTHS, _FOUND = (
@@ -90,9 +95,11 @@ class BreakdownSettings:
         area is inside it; merged and split are counted with it.
     localisation_iou : a best IoU above this (and not passing) is a localisation error;
         at or below it, a pure miss or false alarm.
-    size_bins : truth areas (pixels², the files' units) where small ends and large
-        begins. The default is COCO's 32² and 96² pixels (at SpaceNet's 0.3 m, about 90
-        and 830 m²): small < 1024 <= medium < 9216 <= large.
+    size_bins : truth areas, in the coordinates' units, where small ends and large
+        begins. The default is COCO's 32² and 96² pixels (at SpaceNet's 0.3 m, about 92
+        and 829 m²): small < 1024 <= medium < 9216 <= large.
+    size_unit : the unit of those areas, as reports name it (``px²`` for pixel
+        coordinates; the CLI sets the map unit for georeferenced footprints).
 
     Examples
     --------
@@ -106,7 +113,8 @@ class BreakdownSettings:
 
     cover: float = 0.5
     localisation_iou: float = 0.1
-    size_bins: tuple[float, float] = (1024.0, 9216.0)
+    size_bins: tuple[float, float] = PIXEL_SIZE_BINS
+    size_unit: str = "px²"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.cover <= 1.0:
@@ -128,6 +136,7 @@ class BreakdownSettings:
             "cover": self.cover,
             "localisation_iou": self.localisation_iou,
             "size_bins": list(self.size_bins),
+            "size_unit": self.size_unit,
         }
 
 
@@ -263,7 +272,9 @@ def count_rows(
 __all__ = [
     "FN_CLASSES",
     "FP_CLASSES",
+    "PIXEL_SIZE_BINS",
     "SIZES",
+    "SPACENET_GSD_M",
     "WIDTH",
     "Breakdown",
     "BreakdownSettings",

@@ -111,10 +111,10 @@ def prepare(
 )
 @click.option(
     "--size-bins",
-    default="1024,9216",
-    show_default=True,
     metavar="SMALL,LARGE",
-    help="Truth areas (px²) where small buildings end and large ones begin.",
+    help="Truth areas where small buildings end and large ones begin, in the area "
+    "filters' units: px² for CSVs and under --area-units pixels, else square map units. "
+    "[default: 1024,9216 px², COCO's 32² and 96² px; in map units the same at 0.3 m]",
 )
 @click.option(
     "--plot", multiple=True, metavar="IMAGE_ID", help="SVG overlay of one image (repeatable)."
@@ -139,7 +139,7 @@ def score(
     json_out: Path | None,
     matches: Path | None,
     diagnostics: bool,
-    size_bins: str,
+    size_bins: str | None,
     plot: tuple[str, ...],
     plot_dir: Path,
     cache: bool,
@@ -154,7 +154,7 @@ def score(
     """
     geo = Georeferenced.pop(knobs)
     rules = rules_from(preset, knobs)
-    breakdown = _breakdown_settings(size_bins) if diagnostics else False
+    bins = _size_bins(size_bins) if size_bins is not None else None
     vertices = max_vertices or DEFAULT_MAX_VERTICES
     crs = None
     outputs = {"--per-image": per_image, "--json": json_out, "--matches": matches}
@@ -183,6 +183,7 @@ def score(
                 max_vertices=vertices,
                 max_bytes=max_bytes,
             )
+        breakdown = geo.size_settings(bins, crs) if diagnostics else False
         if matches or plot:  # the matches' geometries are needed: one process
             if isinstance(proposals_in, Path):
                 proposals_in = read_proposals(
@@ -229,11 +230,11 @@ def score(
                 overlays.plot_overlays(result.matches, list(plot), plot_dir, y_up=crs is not None)
 
 
-def _breakdown_settings(size_bins: str) -> BreakdownSettings:
-    """``--size-bins SMALL,LARGE`` as settings (a usage error, exit 2, when malformed)."""
+def _size_bins(size_bins: str) -> tuple[float, float]:
+    """``--size-bins SMALL,LARGE`` as two areas (a usage error, exit 2, when malformed)."""
     try:
         small, large = (float(v) for v in size_bins.split(","))
-        return BreakdownSettings(size_bins=(small, large))
+        return BreakdownSettings(size_bins=(small, large)).size_bins
     except ValueError as exc:
         raise click.BadParameter(
             f"expected two areas SMALL,LARGE with 0 <= SMALL < LARGE ({exc})",

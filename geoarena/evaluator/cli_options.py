@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 import click
 
+from .breakdown import PIXEL_SIZE_BINS, SPACENET_GSD_M, BreakdownSettings
 from .io import DEFAULT_MAX_BYTES
 from .rules import CHOICES, PRESETS, Rules, get_rules
 from .table import OnError
@@ -189,18 +190,42 @@ class Georeferenced:
 
     def rules(self, rules: Rules, crs: CRS | None) -> Rules:
         """``rules`` with area filters in map units (converted when stated in pixels)."""
+        area = self._pixel_area(crs)
+        return rules if area is None else in_pixels(rules, area)
+
+    def size_settings(
+        self, size_bins: tuple[float, float] | None, crs: CRS | None
+    ) -> BreakdownSettings:
+        """The diagnostics' size bins (``--size-bins``, None when not given) in the
+        coordinates' units, stated as the area filters are: in pixels for pixel
+        coordinates and under ``--area-units pixels``, else in square map units, where
+        the default is the pixel bins at SpaceNet's 0.3 m (COCO's 32² px in UTM is
+        92.16 m², not 1,024)."""
+        if crs is None:
+            return BreakdownSettings(size_bins=size_bins or PIXEL_SIZE_BINS)
+        unit, metres = crs.linear_units_factor
+        square = "m²" if metres == 1.0 else f"square {unit}"
+        area = self._pixel_area(crs)
+        if area is None and size_bins is not None:
+            return BreakdownSettings(size_bins=size_bins, size_unit=square)
+        scale = area if area is not None else (SPACENET_GSD_M / metres) ** 2
+        small, large = size_bins or PIXEL_SIZE_BINS
+        return BreakdownSettings(size_bins=(small * scale, large * scale), size_unit=square)
+
+    def _pixel_area(self, crs: CRS | None) -> float | None:
+        """A pixel's area in map units when areas are stated in pixels, else None."""
         if self.area_units == "map":
             if self.pixel_size is not None or self.raster is not None:
                 raise click.UsageError("--pixel-size and --raster need --area-units pixels")
-            return rules
+            return None
         if crs is None:
             raise click.UsageError(
                 "--area-units pixels: the coordinates have no CRS (pixels already?)"
             )
         if self.pixel_size is not None and self.raster is None:
-            return in_pixels(rules, self.pixel_size**2)
+            return self.pixel_size**2
         if self.raster is not None and self.pixel_size is None:
-            return in_pixels(rules, pixel_area(self.raster, crs))
+            return pixel_area(self.raster, crs)
         raise click.UsageError("--area-units pixels needs one of --pixel-size or --raster")
 
 

@@ -71,7 +71,7 @@ def render_breakdown(breakdown: Breakdown) -> str:
     small, large = breakdown.settings.size_bins
     bounds = (f"< {small:g}", f"{small:g}-{large:g}", f">= {large:g}")
     table = TextTable(
-        "recall by building size (truth area: px² for CSVs)",
+        f"recall by building size (truth area in {breakdown.settings.size_unit})",
         ["city", *(f"{name} {bound}" for name, bound in zip(SIZES, bounds, strict=True))],
     )
     for k, (city, e) in enumerate(rows):

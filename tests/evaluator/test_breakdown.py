@@ -168,7 +168,12 @@ def test_plain_score_computes_no_breakdown() -> None:
     full = score(truth, props, breakdown=True)
     assert full.micro == plain.micro and full.cities == plain.cities
     data = json.loads(json.dumps(full.to_dict()))["breakdown"]
-    assert data["settings"] == {"cover": 0.5, "localisation_iou": 0.1, "size_bins": [1024, 9216]}
+    assert data["settings"] == {
+        "cover": 0.5,
+        "localisation_iou": 0.1,
+        "size_bins": [1024, 9216],
+        "size_unit": "px²",
+    }
     overall = data["overall"]
     assert sum(overall["fp"].values()) == full.micro.fp > 0
     assert sum(overall["fn"].values()) == full.micro.fn > 0

@@ -128,6 +128,48 @@ def test_solaris_pair_through_the_command_line(tmp_path: Path) -> None:
     assert "EPSG:32616" in result.output
 
 
+@pytest.mark.parametrize(
+    ("crs", "options", "bins", "unit", "truths"),
+    [
+        # COCO's 32² and 96² px at SpaceNet's 0.3 m: a 100 m2 house is medium, not small
+        (UTM, [], (92.16, 829.44), "m²", (1, 1, 1)),
+        (UTM, ["--area-units", "pixels", "--pixel-size", "0.5"], (256, 2304), "m²", (2, 1, 0)),
+        (UTM, ["--size-bins", "60,2000"], (60, 2000), "m²", (1, 2, 0)),
+        # the same 0.3 m bins in a foot-based CRS: 92.16 m2 is 992 US survey ft2
+        ("EPSG:2263", [], (992.00, 8927.98), "square US survey foot", (2, 1, 0)),
+    ],
+)
+def test_size_bins_follow_the_area_units(
+    tmp_path: Path,
+    crs: str,
+    options: list[str],
+    bins: tuple[float, float],
+    unit: str,
+    truths: tuple[int, int, int],
+) -> None:
+    """Recall by size bins truth areas stated as the area filters are: pixels converted by
+    the pixel area under ``--area-units pixels``, else square map units, where the default
+    is the pixel bins at 0.3 m (the bins of a pixel CSV, 1,024 and 9,216, would put
+    nearly every building of a UTM file in "small")."""
+    sides = [50**0.5, 10.0, 1000**0.5]  # squares of 50, 100 and 1,000 square units
+    squares = [
+        shapely.box(500_000 + 100 * k, 0, 500_000 + 100 * k + s, s) for k, s in enumerate(sides)
+    ]
+    truth = write_ogr(tmp_path / "t.geojson", squares, {"BuildingId": [0, 1, 2]}, crs)
+    preds = write_ogr(tmp_path / "p.geojson", squares[1:2], {"BuildingId": [0]}, crs)
+    out = tmp_path / "s.json"
+    args = ["score", str(truth), str(preds), "--diagnostics", "--json", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--truth-area-filter", "none", *options])
+    assert result.exit_code == 0, result.output
+    breakdown = json.loads(out.read_text())["breakdown"]
+    assert breakdown["settings"]["size_bins"] == pytest.approx(bins, abs=0.01)
+    assert breakdown["settings"]["size_unit"] == unit
+    recall = breakdown["overall"]["recall_by_size"]
+    assert tuple(recall[s]["truths"] for s in ("small", "medium", "large")) == truths
+    assert sum(recall[s]["tp"] for s in recall) == 1
+    assert f"recall by building size (truth area in {unit})" in result.output
+
+
 def test_one_truth_read_once_pairs_with_every_submission() -> None:
     pairs = read_submissions(GT, [PRED, GT])
     assert pairs[0].truth is pairs[1].truth  # one read, shared
