@@ -225,7 +225,7 @@ def score(
             report.write_json(result, json_out)
         if result.matches is not None:  # asked for by --matches or --plot
             if matches:
-                report.write_matches(result.matches, matches)
+                report.write_matches(result.matches, matches, crs=crs)
             if plot:
                 overlays.plot_overlays(result.matches, list(plot), plot_dir, y_up=crs is not None)
 

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import shapely
@@ -18,6 +19,9 @@ from .outputs import write_atomically
 from .prepared import Matches
 from .table import PolygonTable
 from .text_tables import TextTable
+
+if TYPE_CHECKING:
+    from rasterio.crs import CRS
 
 
 def render(result: ScoreResult) -> str:
@@ -130,8 +134,16 @@ def write_per_image(result: ScoreResult, path: str | Path, option: str = "--per-
     write_atomically(Path(path), text.getvalue().encode(), option)
 
 
-def write_matches(matches: Matches, path: str | Path, option: str = "--matches") -> None:
-    """GeoJSON (pixel coordinates) of every scored truth and proposal with its outcome."""
+def write_matches(
+    matches: Matches, path: str | Path, option: str = "--matches", *, crs: CRS | None = None
+) -> None:
+    """GeoJSON of every scored truth and proposal with its outcome, in the coordinates
+    scored: pixels, or the map coordinates of georeferenced footprints in ``crs``.
+
+    A GeoJSON without a ``crs`` member is read as longitude and latitude (RFC 7946), so
+    map coordinates carry one, in the form GDAL (hence QGIS and geopandas) reads: the
+    CRS's OGC URN, or its WKT when no authority names it. Pixel coordinates have none.
+    """
     features: list[dict[str, object]] = []
     t, p = matches.truth, matches.proposals
     truth_status, proposal_status = matches.statuses()
@@ -162,7 +174,12 @@ def write_matches(matches: Matches, path: str | Path, option: str = "--matches")
                 best_truth_line=int(t.line[matches.truth_rows[best]]) if best >= 0 else None,
             )
         )
-    collection = {"type": "FeatureCollection", "features": features}
+    collection: dict[str, object] = {"type": "FeatureCollection"}
+    if crs is not None:
+        authority = crs.to_authority()
+        name = crs.to_wkt() if authority is None else "urn:ogc:def:crs:{}::{}".format(*authority)
+        collection["crs"] = {"type": "name", "properties": {"name": name}}  # GeoJSON 2008
+    collection["features"] = features
     write_atomically(Path(path), (json.dumps(collection) + "\n").encode(), option)
 
 

@@ -170,6 +170,43 @@ def test_size_bins_follow_the_area_units(
     assert f"recall by building size (truth area in {unit})" in result.output
 
 
+@pytest.mark.parametrize(
+    "crs",
+    [
+        UTM,
+        # the same projection with no authority code: GeoJSON gets its WKT
+        "+proj=tmerc +lat_0=0 +lon_0=-87.1 +k=0.9996 +x_0=500000 +y_0=0 +ellps=WGS84 +units=m",
+    ],
+)
+def test_matches_of_map_coordinates_name_their_crs(tmp_path: Path, crs: str) -> None:
+    """``--matches`` of footprints in a projected CRS says which: without a ``crs`` member
+    GDAL (QGIS, geopandas) reads a GeoJSON as longitude and latitude, and these
+    coordinates, metres in the millions, land nowhere."""
+    squares = [
+        shapely.box(736_300 + 50 * k, 3_722_400, 736_320 + 50 * k, 3_722_420) for k in range(3)
+    ]
+    # GeoPackages: GDAL's GeoJSON writer drops a CRS that no authority names
+    truth = write_ogr(tmp_path / "t.gpkg", squares, {"BuildingId": [0, 1, 2]}, crs)
+    preds = write_ogr(tmp_path / "p.gpkg", squares[:2], {"BuildingId": [0, 1]}, crs)
+    out = tmp_path / "m.geojson"
+    result = CliRunner().invoke(cli, ["score", str(truth), str(preds), "--matches", str(out)])
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text())["crs"]["properties"]["name"]
+    assert (written == "urn:ogc:def:crs:EPSG::32616") == (crs == UTM)
+    assert CRS.from_user_input(pyogrio.read_info(out)["crs"]) == CRS.from_user_input(crs)
+    back = pyogrio.raw.read(out)
+    geometry = shapely.from_wkb(back[2])
+    assert shapely.equals(geometry[:3], squares).all()  # the truths, in the input's metres
+
+
+def test_matches_of_pixel_coordinates_name_no_crs(tmp_path: Path) -> None:
+    out = tmp_path / "m.geojson"
+    truth, preds = SAMPLES / "SN2_sample_truth.csv", SAMPLES / "SN2_sample_preds.csv"
+    result = CliRunner().invoke(cli, ["score", str(truth), str(preds), "--matches", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "crs" not in json.loads(out.read_text())
+
+
 def test_one_truth_read_once_pairs_with_every_submission() -> None:
     pairs = read_submissions(GT, [PRED, GT])
     assert pairs[0].truth is pairs[1].truth  # one read, shared
