@@ -6,7 +6,9 @@ and scores *both* submissions on that same resample, so what varies between the 
 only what they predicted, not which images happened to be drawn. The spread of the
 replicates' differences gives a percentile interval, and the share of replicates on the
 other side of zero a two-sided p-value; a difference whose p-value is at least
-``1 - level`` is not significant (the leaderboard marks such neighbours as tied).
+``1 - level`` is not significant (the leaderboard marks such neighbours as tied). A city
+of one image resamples to itself and tests nothing: its p-value is 1, and so is the
+overall one when every city has a single image.
 
 Examples
 --------
@@ -135,12 +137,13 @@ def compare(
     else:
         rep = _mean_over(city_values, counted)
         point = _mean_over(city_points[None], counted)
+    per_city = np.bincount(city_index, minlength=len(names))
     return Comparison(
         metric=metric,
-        overall=_difference(point[0], rep, level),
+        overall=_difference(point[0], rep, level, testable=bool((per_city > 1).any())),
         cities={
-            name: _difference(city_points[k], city_values[:, k], level)
-            for k, name in enumerate(names)
+            name: _difference(city_points[k], city_values[:, k], level, testable=n > 1)
+            for k, (name, n) in enumerate(zip(names, per_city.tolist(), strict=True))
         },
         level=level,
         replicates=replicates,
@@ -185,8 +188,15 @@ def _mean_over(city_f1: FloatArray, counted: BoolArray) -> FloatArray:
     return np.where(n_cities > 0, total / np.maximum(n_cities, 1), 0.0)
 
 
-def _difference(point: FloatArray, replicates: FloatArray, level: float) -> Difference:
-    """``point`` holds (A, B); ``replicates`` is n x 2."""
+def _difference(
+    point: FloatArray, replicates: FloatArray, level: float, *, testable: bool
+) -> Difference:
+    """``point`` holds (A, B); ``replicates`` is n x 2.
+
+    Not ``testable`` when every city it resamples holds a single image: each replicate
+    then draws that image again, the replicates all equal the point difference, and the
+    bootstrap would call any gap significant (p = 2 / (n + 1)). One image cannot tell a
+    gap from noise, so its p-value is 1."""
     deltas = replicates[:, 0] - replicates[:, 1]
     n = len(deltas)
     tail = min(int((deltas <= 0).sum()), int((deltas >= 0).sum()))
@@ -196,5 +206,5 @@ def _difference(point: FloatArray, replicates: FloatArray, level: float) -> Diff
         b=float(point[1]),
         low=low,
         high=high,
-        p_value=min(1.0, 2 * (tail + 1) / (n + 1)),
+        p_value=min(1.0, 2 * (tail + 1) / (n + 1)) if testable else 1.0,
     )

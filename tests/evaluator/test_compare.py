@@ -131,6 +131,25 @@ def test_noise_is_a_tie_and_a_real_gap_is_not() -> None:
         assert all(d.delta > 0 for d in real.cities.values())
 
 
+def test_a_city_of_one_image_tests_nothing() -> None:
+    """A city of one image resamples to itself: every replicate equals the point
+    difference, which the bootstrap alone would call significant (p = 2 / 201). Its
+    p-value is 1, and so is the overall one when no city has two images; a city of many
+    images beside it is still tested."""
+    a_img = ImageScore("AOI_3_Paris_img0", "AOI_3_Paris", Counts(9, 1, 1))
+    b_img = ImageScore("AOI_3_Paris_img0", "AOI_3_Paris", Counts(1, 9, 9))
+    one = compare([a_img], [b_img], replicates=200)
+    assert one.overall.delta == pytest.approx(0.8) and one.overall.low == one.overall.high
+    assert one.overall.p_value == one.cities["AOI_3_Paris"].p_value == 1.0
+    assert not one.significant
+    cities = ["AOI_2_Vegas"] * 40
+    a = [*_simulated(0.85, 40, 5, cities), a_img]
+    b = [*_simulated(0.6, 40, 6, cities), b_img]
+    mixed = compare(a, b, replicates=300)
+    assert mixed.cities["AOI_3_Paris"].p_value == 1.0
+    assert mixed.cities["AOI_2_Vegas"].p_value < 0.01 and mixed.overall.p_value < 0.01
+
+
 def test_identical_submissions_never_differ() -> None:
     cities = ["AOI_2_Vegas"] * 30
     a = _simulated(0.6, 30, 7, cities)
