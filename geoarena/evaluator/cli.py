@@ -20,6 +20,7 @@ from .cli_options import (
     rule_options,
     rules_from,
 )
+from .errors import InputError
 from .io import load_bytes, read_proposals, read_truth
 from .metrics import MAX_REPLICATES
 from .outputs import check_writable, check_writable_folder
@@ -27,6 +28,7 @@ from .parallel import score_files
 from .prepared import PreparedTruth
 from .stored import is_prepared, load_prepared, prepared_from_cache, save_prepared
 from .table import DEFAULT_MAX_VERTICES, OnError, PolygonTable
+from .vectors import is_vector_file
 
 
 @click.command()
@@ -58,6 +60,15 @@ def prepare(
     """
     rules = rules_from(preset, knobs)
     with exit_on_error():
+        if is_prepared(truth):
+            raise InputError.about("already a prepared truth", file=str(truth))
+        if is_vector_file(truth):
+            raise InputError.about(
+                "prepare stores SpaceNet CSV truths (pixel coordinates); a GeoJSON, "
+                "GeoPackage or GeoParquet truth is scored directly: geoarena score TRUTH "
+                "PROPOSALS",
+                file=str(truth),
+            )
         check_writable(output, "--output")
         data, label = load_bytes(truth, None, max_bytes)
         table = read_truth(
@@ -172,6 +183,8 @@ def score(
                 truth, [proposals], rules, on_error=on_error, max_vertices=vertices
             )
             crs, truth_in, proposals_in = pair.crs, pair.truth, pair.proposals
+            if cache:
+                click.echo(f"note: --cache keeps CSV truths; {truth} is read each time", err=True)
         elif is_prepared(truth):
             truth_in = load_prepared(truth, rules=rules, index=index, max_bytes=max_bytes)
         elif cache:

@@ -239,6 +239,27 @@ def test_prepare_then_score_on_the_command_line(tmp_path, monkeypatch) -> None:
     assert "prepared under the rules 'solaris', not 'deepglobe'" in refused.output
 
 
+def test_what_prepare_and_the_cache_do_not_store_is_said(tmp_path, monkeypatch) -> None:
+    """A georeferenced truth is scored directly: ``prepare`` refuses it by name (rather
+    than reporting a CSV header of "{"), and so does it a prepared truth; ``score
+    --cache`` scores it and says it cached nothing."""
+    runner = CliRunner()
+    out = tmp_path / "t.arrow"
+    gt, pred = SAMPLES / "solaris_geo_gt.geojson", SAMPLES / "solaris_geo_pred.geojson"
+    refused = runner.invoke(cli, ["prepare", str(gt), "-o", str(out)])
+    assert refused.exit_code == 2 and not out.exists()
+    assert f"{gt}: prepare stores SpaceNet CSV truths" in refused.output
+    done = runner.invoke(cli, ["prepare", str(SAMPLES / "sample_truth.csv"), "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    again = runner.invoke(cli, ["prepare", str(out), "-o", str(tmp_path / "u.arrow")])
+    assert again.exit_code == 2 and f"{out}: already a prepared truth" in again.output
+    monkeypatch.setenv("GEOARENA_CACHE_DIR", str(tmp_path / "cache"))
+    run = runner.invoke(cli, ["score", str(gt), str(pred), "--cache"])
+    assert run.exit_code == 0, run.output
+    assert f"note: --cache keeps CSV truths; {gt} is read each time" in run.output
+    assert not (tmp_path / "cache").exists()
+
+
 def test_polygons_are_decoded_when_needed_and_checked_then(sample_bytes: bytes) -> None:
     proposals = read_proposals(SAMPLES / "sample_preds.csv")
     loaded = load_prepared(sample_bytes, rules="topcoder")
