@@ -52,6 +52,14 @@ def render(result: ScoreResult) -> str:
     if result.rules.modified:
         lines.append(f"knobs overridden: {', '.join(result.rules.modified)}")
     notes = _diagnostic_notes(result.diagnostics)
+    single = sum(n == 1 for n in per_city.values())
+    if boot is not None and single:
+        # its replicates all redraw the one image: a zero-width interval that is no
+        # measure of noise (``compare`` gives such a city p = 1)
+        notes.append(
+            f"bootstrap: {single} of {len(per_city)} cities hold a single image, whose"
+            " interval has no width and measures no noise"
+        )
     if notes:
         lines.append(click.style("; ".join(notes), dim=True))
     if result.breakdown is not None:

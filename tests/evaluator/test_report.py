@@ -9,7 +9,8 @@ from collections import Counter
 import pytest
 
 from geoarena.evaluator import get_rules, read_proposals, read_truth, score
-from geoarena.evaluator.report import write_json, write_matches, write_per_image
+from geoarena.evaluator.report import render, write_json, write_matches, write_per_image
+from geoarena.evaluator.synthetic import make_pair
 
 from .helpers import PRESET_NAMES, SAMPLES
 from .oracle import oracle_match
@@ -70,3 +71,17 @@ def test_matches_geojson_agrees_with_the_oracle(sn2, preset: str, tmp_path) -> N
                 assert p["iou"] == expected.truth_iou[matched]
             else:
                 assert p["iou"] == expected.proposal_best_iou[row]
+
+
+def test_a_bootstrap_over_single_image_cities_says_it_measures_nothing() -> None:
+    """A city of one image resamples to itself: the table's zero-width interval is no
+    precision, and the notes say so; a city of several images gets no such note."""
+    truth, props = make_pair(5, 10, seed=3)  # cities of images 1 and 5 (Vegas), then one each
+    result = score(truth, props, bootstrap=50)
+    assert result.bootstrap is not None
+    paris = result.bootstrap["cities"]["AOI_3_Paris"]
+    assert paris[0] == paris[1]
+    assert "bootstrap: 3 of 4 cities hold a single image" in render(result)
+    assert "single image" not in render(score(truth, props))
+    several, props = make_pair(8, 10, seed=3)  # two images per city
+    assert "single image" not in render(score(several, props, bootstrap=50))
