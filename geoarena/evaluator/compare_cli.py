@@ -19,6 +19,7 @@ from .outputs import check_writable, write_atomically
 from .parallel import score_files
 from .prepared import PreparedTruth
 from .rules import Rules
+from .stored import is_prepared, load_prepared
 from .table import DEFAULT_MAX_VERTICES
 from .text_tables import TextTable
 
@@ -62,9 +63,10 @@ def compare_command(
 ) -> None:
     """Is submission A better than B on TRUTH, or is the gap noise?
 
-    Scores both against TRUTH, then a paired bootstrap over images (stratified by city)
-    gives A - B overall and per city with its interval and two-sided p-value. Exit code 0
-    whatever the verdict, 2 on bad input.
+    Scores both against TRUTH (a CSV, a georeferenced file as `geoarena score` reads
+    them, or a truth stored by `geoarena prepare` under the same rules), then a paired
+    bootstrap over images (stratified by city) gives A - B overall and per city with its
+    interval and two-sided p-value. Exit code 0 whatever the verdict, 2 on bad input.
     """
     geo = Georeferenced.pop(knobs)
     rules = rules_from(preset, knobs)
@@ -81,8 +83,13 @@ def compare_command(
             # each on every core, the workers taking their images' rows of both tables
             scores = [score_files(pair.truth, pair.proposals, rules) for pair in (pair_a, pair_b)]
         else:
-            # the truth parsed once; each file's proposals parsed and scored on every core
-            prepared = PreparedTruth(read_truth(truth), rules)
+            # the truth parsed (or loaded) once; each file's proposals parsed and scored on
+            # every core
+            prepared = (
+                load_prepared(truth, rules=rules)
+                if is_prepared(truth)
+                else PreparedTruth(read_truth(truth), rules)
+            )
             scores = [score_files(prepared, path, rules) for path in (a, b)]
     result = compare(
         scores[0].images,

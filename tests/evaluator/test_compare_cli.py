@@ -38,6 +38,23 @@ def test_json_is_the_api_comparison_of_the_two_scores(tmp_path: Path) -> None:
     assert set(got["cities"]) == {"AOI_2_Vegas", "AOI_5_Khartoum"}
 
 
+def test_a_prepared_truth_compares_like_its_csv(tmp_path: Path) -> None:
+    """``geoarena prepare``'s file is a TRUTH for compare as for score (it was read as a
+    CSV and refused as "not UTF-8 text"), under the rules it was prepared with only."""
+    stored = tmp_path / "truth.arrow"
+    done = CliRunner().invoke(cli, ["prepare", str(TRUTH), "-o", str(stored)])
+    assert done.exit_code == 0, done.output
+    outputs = []
+    for truth in (TRUTH, stored):
+        out = tmp_path / f"{truth.stem}.json"
+        _invoke(str(truth), str(PREDS), str(TRUTH), "--replicates", "200", "--json", str(out))
+        outputs.append(json.loads(out.read_text()))
+    assert outputs[0] == outputs[1]
+    refused = CliRunner().invoke(cli, ["compare", str(stored), str(PREDS), str(TRUTH),
+                                       "--rules", "solaris"])  # fmt: skip
+    assert refused.exit_code == 2 and "prepared under the rules 'deepglobe'" in refused.output
+
+
 def test_table_names_the_better_side_and_a_tie() -> None:
     better = _invoke(str(TRUTH), str(PREDS), str(TRUTH), "--replicates", "200").output
     lines = [line for line in better.splitlines() if "overall" in line]
