@@ -17,6 +17,7 @@ from .cli_options import (
     Georeferenced,
     georeferenced_options,
     reading_options,
+    refuse_prepared,
     rule_options,
     rules_from,
 )
@@ -178,7 +179,12 @@ def score(
             check_writable_folder(plot_dir, "--plot-dir")
         truth_in: Path | PreparedTruth | PolygonTable = truth
         proposals_in: Path | PolygonTable = proposals
+        refuse_prepared([proposals], "given as the proposals (the order is TRUTH PROPOSALS)")
         if geo.applies(truth, proposals):
+            refuse_prepared(
+                [truth],
+                "in pixels: georeferenced proposals are scored against their own truth file",
+            )
             (pair,), rules = geo.read(
                 truth, [proposals], rules, on_error=on_error, max_vertices=vertices
             )

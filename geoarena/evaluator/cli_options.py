@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, TypeVar, cast
 import click
 
 from .breakdown import PIXEL_SIZE_BINS, SPACENET_GSD_M, BreakdownSettings
+from .errors import InputError
 from .io import DEFAULT_MAX_BYTES
 from .rules import CHOICES, PRESETS, Rules, get_rules
+from .stored import is_prepared
 from .table import OnError
 from .vectors import (
     EQUAL_AREA_CRS,
@@ -227,6 +229,15 @@ class Georeferenced:
         if self.raster is not None and self.pixel_size is None:
             return pixel_area(self.raster, crs)
         raise click.UsageError("--area-units pixels needs one of --pixel-size or --raster")
+
+
+def refuse_prepared(paths: Sequence[Path], misuse: str) -> None:
+    """A stored truth where a command cannot take one (as proposals, or beside
+    georeferenced proposals) is named as such, not misread as a CSV that is "not UTF-8
+    text"; ``misuse`` says how it was given."""
+    for path in paths:
+        if is_prepared(path):
+            raise InputError.about(f"a truth stored by geoarena prepare, {misuse}", file=str(path))
 
 
 def reading_options(command: _Command) -> _Command:

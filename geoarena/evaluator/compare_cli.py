@@ -10,7 +10,13 @@ import click
 
 from geoarena.cli import exit_on_error
 
-from .cli_options import Georeferenced, georeferenced_options, rule_options, rules_from
+from .cli_options import (
+    Georeferenced,
+    georeferenced_options,
+    refuse_prepared,
+    rule_options,
+    rules_from,
+)
 from .compare import Comparison, Difference, compare
 from .errors import InputError
 from .io import read_truth
@@ -74,7 +80,11 @@ def compare_command(
     with exit_on_error():
         if json_file is not None:
             check_writable(json_file, "--json")
+        refuse_prepared([a, b], "given as a submission (the order is TRUTH A B)")
         if geo.applies(truth, a) or geo.applies(truth, b):
+            refuse_prepared(
+                [truth], "in pixels: georeferenced submissions are compared on their own truth file"
+            )
             (pair_a, pair_b), rules = geo.read(
                 truth, [a, b], rules, on_error="raise", max_vertices=DEFAULT_MAX_VERTICES
             )

@@ -253,6 +253,17 @@ def test_what_prepare_and_the_cache_do_not_store_is_said(tmp_path, monkeypatch) 
     assert done.exit_code == 0, done.output
     again = runner.invoke(cli, ["prepare", str(out), "-o", str(tmp_path / "u.arrow")])
     assert again.exit_code == 2 and f"{out}: already a prepared truth" in again.output
+    # where no stored truth can go, it is named, not misread as a CSV ("not UTF-8 text")
+    misplaced = {
+        ("score", str(gt), str(out)): "given as the proposals",
+        ("score", str(out), str(pred)): "in pixels: georeferenced proposals are scored",
+        ("compare", str(gt), str(pred), str(out)): "given as a submission",
+        ("compare", str(out), str(pred), str(pred)): "in pixels: georeferenced submissions",
+    }
+    for args, reason in misplaced.items():
+        run = runner.invoke(cli, list(args))
+        assert run.exit_code == 2
+        assert f"{out}: a truth stored by geoarena prepare, {reason}" in run.output
     monkeypatch.setenv("GEOARENA_CACHE_DIR", str(tmp_path / "cache"))
     run = runner.invoke(cli, ["score", str(gt), str(pred), "--cache"])
     assert run.exit_code == 0, run.output
