@@ -241,7 +241,7 @@ def score(
         if per_image:
             report.write_per_image(result, per_image)
         if json_out:
-            report.write_json(result, json_out)
+            report.write_json(result, json_out, crs=crs)
         if result.matches is not None:  # asked for by --matches or --plot
             if matches:
                 report.write_matches(result.matches, matches, crs=crs)

@@ -126,9 +126,14 @@ def _diagnostic_notes(d: Diagnostics) -> list[str]:
     return notes
 
 
-def write_json(result: ScoreResult, path: str | Path, option: str = "--json") -> None:
-    """The result's JSON (``ScoreResult.to_dict``), written whole or not at all."""
-    write_atomically(Path(path), (json.dumps(result.to_dict(), indent=2) + "\n").encode(), option)
+def write_json(
+    result: ScoreResult, path: str | Path, option: str = "--json", *, crs: CRS | None = None
+) -> None:
+    """The result's JSON (``ScoreResult.to_dict``), written whole or not at all, with the
+    CRS of the coordinates scored (``crs_name``; null for pixels): the area filters and
+    size bins it records are in that CRS's units."""
+    data = {**result.to_dict(), "crs": None if crs is None else crs_name(crs)}
+    write_atomically(Path(path), (json.dumps(data, indent=2) + "\n").encode(), option)
 
 
 def write_per_image(result: ScoreResult, path: str | Path, option: str = "--per-image") -> None:
@@ -149,8 +154,8 @@ def write_matches(
     scored: pixels, or the map coordinates of georeferenced footprints in ``crs``.
 
     A GeoJSON without a ``crs`` member is read as longitude and latitude (RFC 7946), so
-    map coordinates carry one, in the form GDAL (hence QGIS and geopandas) reads: the
-    CRS's OGC URN, or its WKT when no authority names it. Pixel coordinates have none.
+    map coordinates carry one (``crs_name``), in the form GDAL (hence QGIS and geopandas)
+    reads. Pixel coordinates have none.
     """
     features: list[dict[str, object]] = []
     t, p = matches.truth, matches.proposals
@@ -183,12 +188,17 @@ def write_matches(
             )
         )
     collection: dict[str, object] = {"type": "FeatureCollection"}
-    if crs is not None:
-        authority = crs.to_authority()
-        name = crs.to_wkt() if authority is None else "urn:ogc:def:crs:{}::{}".format(*authority)
-        collection["crs"] = {"type": "name", "properties": {"name": name}}  # GeoJSON 2008
+    if crs is not None:  # GeoJSON 2008's named CRS
+        collection["crs"] = {"type": "name", "properties": {"name": crs_name(crs)}}
     collection["features"] = features
     write_atomically(Path(path), (json.dumps(collection) + "\n").encode(), option)
+
+
+def crs_name(crs: CRS) -> str:
+    """A CRS as outputs name it: its OGC URN (``urn:ogc:def:crs:EPSG::32616``), or its WKT
+    when no authority names it; GDAL, pyproj and rasterio read either."""
+    authority = crs.to_authority()
+    return crs.to_wkt() if authority is None else "urn:ogc:def:crs:{}::{}".format(*authority)
 
 
 def _source_row(table: PolygonTable, row: int) -> dict[str, object]:

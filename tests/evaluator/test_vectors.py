@@ -181,7 +181,7 @@ def test_size_bins_follow_the_area_units(
 def test_matches_of_map_coordinates_name_their_crs(tmp_path: Path, crs: str) -> None:
     """``--matches`` of footprints in a projected CRS says which: without a ``crs`` member
     GDAL (QGIS, geopandas) reads a GeoJSON as longitude and latitude, and these
-    coordinates, metres in the millions, land nowhere."""
+    coordinates, metres in the millions, land nowhere. ``--json`` records it too."""
     squares = [
         shapely.box(736_300 + 50 * k, 3_722_400, 736_320 + 50 * k, 3_722_420) for k in range(3)
     ]
@@ -194,6 +194,10 @@ def test_matches_of_map_coordinates_name_their_crs(tmp_path: Path, crs: str) -> 
     written = json.loads(out.read_text())["crs"]["properties"]["name"]
     assert (written == "urn:ogc:def:crs:EPSG::32616") == (crs == UTM)
     assert CRS.from_user_input(pyogrio.read_info(out)["crs"]) == CRS.from_user_input(crs)
+    summary = tmp_path / "s.json"
+    result = CliRunner().invoke(cli, ["score", str(truth), str(preds), "--json", str(summary)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(summary.read_text())["crs"] == written  # the units of its area filters
     back = pyogrio.raw.read(out)
     geometry = shapely.from_wkb(back[2])
     assert shapely.equals(geometry[:3], squares).all()  # the truths, in the input's metres
