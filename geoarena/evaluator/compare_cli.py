@@ -24,6 +24,7 @@ from .metrics import MAX_REPLICATES, Metric
 from .outputs import check_writable, write_atomically
 from .parallel import score_files
 from .prepared import PreparedTruth
+from .report import crs_name
 from .rules import Rules
 from .stored import is_prepared, load_prepared
 from .table import DEFAULT_MAX_VERTICES
@@ -77,6 +78,7 @@ def compare_command(
     geo = Georeferenced.pop(knobs)
     rules = rules_from(preset, knobs)
     json_file = None if json_out is None or str(json_out) == "-" else json_out
+    crs = None
     with exit_on_error():
         if json_file is not None:
             check_writable(json_file, "--json")
@@ -90,6 +92,7 @@ def compare_command(
             )
             if pair_a.crs != pair_b.crs:  # one reprojected, the other not: no common frame
                 raise InputError.about(f"A and B are in different CRSs ({a}, {b})", file=str(b))
+            crs = pair_a.crs
             # each on every core, the workers taking their images' rows of both tables
             scores = [score_files(pair.truth, pair.proposals, rules) for pair in (pair_a, pair_b)]
         else:
@@ -113,9 +116,9 @@ def compare_command(
     if json_out is None or json_file is not None:
         click.echo(_render_comparison(result, a.name, b.name, rules))
     if json_out is not None:
-        text = json.dumps(
-            {"a": str(a), "b": str(b), "rules": rules.to_dict(), **result.to_dict()}, indent=2
-        )
+        # crs: the units of the area filters the rules record
+        where = {"a": str(a), "b": str(b), "crs": None if crs is None else crs_name(crs)}
+        text = json.dumps({**where, "rules": rules.to_dict(), **result.to_dict()}, indent=2)
         if json_file is not None:
             with exit_on_error():
                 write_atomically(json_file, (text + "\n").encode(), "--json")

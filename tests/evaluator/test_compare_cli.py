@@ -32,6 +32,7 @@ def test_json_is_the_api_comparison_of_the_two_scores(tmp_path: Path) -> None:
     want = compare(a, b, metric=Metric.MEAN_CITY_F1, replicates=300, seed=3).to_dict()
     assert {k: got[k] for k in want} == want
     assert got["metric"] == "mean_city_f1" and got["rules"]["name"] == "deepglobe"
+    assert got["crs"] is None  # pixel coordinates
     # the sample's known scores: mean city F1 0.665260196906 against a perfect 1.0
     assert abs(got["overall"]["a"] - 0.665260196906) < 1e-9 and got["overall"]["b"] == 1.0
     assert got["significant"] and got["overall"]["high"] < 0
@@ -93,3 +94,4 @@ def test_georeferenced_submissions_are_compared_in_their_crs() -> None:
     got = json.loads(text)
     assert abs(got["overall"]["a"] - 8 / 28) < 1e-12 and got["overall"]["b"] == 1.0
     assert got["rules"]["truth_area_filter"] == ">=5" and got["images"] == 1
+    assert got["crs"] == "urn:ogc:def:crs:EPSG::32616"  # square metres, then
