@@ -232,6 +232,8 @@ def score(
             )
     for row in result.skipped:
         click.echo(f"skipped {row}", err=True)
+    for warning in report.submission_warnings(result):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(report.render(result))
     if crs is not None:
         filters = f"truth {rules.truth_area_filter}, proposals {rules.proposal_area_filter}"

@@ -24,7 +24,7 @@ from .metrics import MAX_REPLICATES, Metric
 from .outputs import check_writable, write_atomically
 from .parallel import score_files
 from .prepared import PreparedTruth
-from .report import crs_name
+from .report import crs_name, submission_warnings
 from .rules import Rules
 from .stored import is_prepared, load_prepared
 from .table import DEFAULT_MAX_VERTICES
@@ -104,6 +104,9 @@ def compare_command(
                 else PreparedTruth(read_truth(truth), rules)
             )
             scores = [score_files(prepared, path, rules) for path in (a, b)]
+    for path, scored in zip((a, b), scores, strict=True):
+        for warning in submission_warnings(scored):
+            click.echo(f"warning: {path}: {warning}", err=True)
     result = compare(
         scores[0].images,
         scores[1].images,

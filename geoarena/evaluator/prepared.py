@@ -227,7 +227,8 @@ class PreparedTruth:
         table = proposals if isinstance(proposals, PolygonTable) else read_proposals(proposals)
         keep = None if self._restrict is None else encode(table.image_id, self._restrict) >= 0
         p_ids = table.image_id if keep is None else table.image_id[keep]
-        all_ids = unique_ids(np.concatenate([self.image_ids, unique_ids(p_ids)]))
+        p_images = unique_ids(p_ids)
+        all_ids = unique_ids(np.concatenate([self.image_ids, p_images]))
         side = select(table, rules, "proposal", keep)
 
         p_ids_scored = table.image_id[side.rows]
@@ -301,6 +302,9 @@ class PreparedTruth:
                 "scored": len(side.rows),
                 "skipped_rows": len(table.skipped),
                 **side.counts,
+                # a submission keyed by other ImageIds than the truth's scores 0: say so
+                "images": len(p_images),
+                "images_not_in_truth": int((encode(p_images, self.image_ids) < 0).sum()),
             },
             candidate_pairs=len(pi),
             pairs_settled_by_bounds=int(settled.sum()),

@@ -67,6 +67,28 @@ def render(result: ScoreResult) -> str:
     return "\n".join(lines)
 
 
+def submission_warnings(result: ScoreResult) -> list[str]:
+    """What must not pass unseen: a submission none of whose images is in the truth (its
+    ImageIds spelt otherwise, another split's), which scores 0 for that reason alone."""
+    counts = result.diagnostics["proposals"]
+    images = counts.get("images", 0)
+    if not images or counts.get("images_not_in_truth", 0) < images:
+        return []
+    # every proposal image is then one without truths, and every truth image one without
+    # proposals
+    theirs = [s.image_id for s in result.images if s.counts.tp + s.counts.fn == 0 and s.counts.fp]
+    ours = [s.image_id for s in result.images if s.counts.fn]
+    return [
+        f"no proposal image is in the truth (proposals: {_examples(theirs)}; truth:"
+        f" {_examples(ours)}): check the submission's ImageIds"
+    ]
+
+
+def _examples(ids: list[str], shown: int = 2) -> str:
+    more = f", ... ({len(ids)} in all)" if len(ids) > shown else ""
+    return ", ".join(repr(i) for i in ids[:shown]) + more
+
+
 def render_breakdown(breakdown: Breakdown) -> str:
     """Where F1 is lost, by city: FP per error class, FN per error class (each row adds
     up to its FP or FN), then recall per building size."""
@@ -109,6 +131,10 @@ def _interval(interval: list[float] | None) -> str:
 
 def _diagnostic_notes(d: Diagnostics) -> list[str]:
     notes = []
+    unknown = d["proposals"].get("images_not_in_truth", 0)
+    if unknown:
+        images = d["proposals"]["images"]
+        notes.append(f"proposals: {unknown} of {images} images not in the truth (all FP)")
     for side, s in (("truth", d["truth"]), ("proposals", d["proposals"])):
         if s.get("invalid") and not s.get("repaired"):
             notes.append(f"{side}: {s['invalid']} invalid polygons scored as they are")

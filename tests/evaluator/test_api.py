@@ -25,6 +25,7 @@ from geoarena.evaluator import (
     score,
 )
 from geoarena.evaluator.metrics import Metric
+from geoarena.evaluator.parallel import score_files
 from geoarena.evaluator.rules import CHOICES, KNOBS
 from geoarena.evaluator.synthetic import make_pair
 
@@ -124,6 +125,28 @@ def test_image_ids_restriction_counts_a_split_only_proposal_image(sn2) -> None:
         "AOI_2_Vegas_img1": (0, 1, 0),
         "AOI_2_Vegas_img5979": (0, 0, 8),
     }
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_proposal_images_not_in_the_truth_are_counted(workers: int) -> None:
+    """A submission keyed by other ImageIds scores 0 for that reason alone: the proposal
+    counters say how many of its images the truth lacks, alike in one process, on every
+    core and from a prepared truth; images outside a split are ignored, not counted."""
+    truth_csv, props_csv = make_pair(12, 8, seed=4)
+    renamed = props_csv.replace(b"_img1,", b"_IMG1,").replace(b"_img2,", b"_IMG2,")
+    truth, props = read_truth(truth_csv), read_proposals(renamed)
+    expected = len({i for i in props.image_id if "_IMG" in i})
+    assert expected == 2 and len(set(props.image_id)) == 12  # img1 and img2 renamed
+    for result in (
+        score(truth, props),
+        score_files(truth_csv, renamed, workers=workers),
+        score_files(PreparedTruth(truth), renamed, workers=workers),
+    ):
+        counts = result.diagnostics["proposals"]
+        assert (counts["images"], counts["images_not_in_truth"]) == (12, expected)
+    split = PreparedTruth(truth, image_ids=["AOI_2_Vegas_img5", "AOI_2_Vegas_IMG1"])
+    counts = split.score(props).diagnostics["proposals"]
+    assert (counts["images"], counts["images_not_in_truth"]) == (2, 1)
 
 
 # -- bootstrap ---------------------------------------------------------------------------

@@ -7,7 +7,9 @@ import json
 from collections import Counter
 
 import pytest
+from click.testing import CliRunner
 
+from geoarena.cli import cli
 from geoarena.evaluator import get_rules, read_proposals, read_truth, score
 from geoarena.evaluator.report import render, write_json, write_matches, write_per_image
 from geoarena.evaluator.synthetic import make_pair
@@ -85,3 +87,29 @@ def test_a_bootstrap_over_single_image_cities_says_it_measures_nothing() -> None
     assert "single image" not in render(score(truth, props))
     several, props = make_pair(8, 10, seed=3)  # two images per city
     assert "single image" not in render(score(several, props, bootstrap=50))
+
+
+def test_a_submission_of_other_image_ids_is_warned_about(tmp_path) -> None:
+    """Every proposal image missing from the truth (ImageIds spelt otherwise) scores 0 for
+    that alone: ``score`` and ``compare`` warn, naming examples of both sides' ids; a few
+    missing images are a note; an empty submission is neither."""
+    truth = SAMPLES / "SN2_sample_truth.csv"
+    preds = (SAMPLES / "SN2_sample_preds.csv").read_text()
+    renamed, partial, empty = (tmp_path / f"{n}.csv" for n in ("renamed", "partial", "empty"))
+    renamed.write_text(preds.replace("_img", "_IMG"))
+    partial.write_text(preds.replace("Vegas_img", "Vegas_IMG"))
+    empty.write_text(preds.splitlines()[0] + "\n")
+    runner = CliRunner()
+    run = runner.invoke(cli, ["score", str(truth), str(renamed)])
+    assert run.exit_code == 0, run.output
+    assert "warning: no proposal image is in the truth (proposals: 'AOI_2_Vegas_IMG" in run.output
+    assert (
+        "truth: 'AOI_2_Vegas_img" in run.output and "6 of 6 images not in the truth" in run.output
+    )
+    run = runner.invoke(cli, ["score", str(truth), str(partial)])
+    assert "warning" not in run.output and "2 of 6 images not in the truth" in run.output
+    run = runner.invoke(cli, ["score", str(truth), str(empty)])
+    assert run.exit_code == 0 and "not in the truth" not in run.output
+    run = runner.invoke(cli, ["compare", str(truth), str(renamed), str(partial)])
+    assert f"warning: {renamed}: no proposal image is in the truth" in run.output
+    assert f"warning: {partial}" not in run.output
