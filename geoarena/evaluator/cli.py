@@ -27,9 +27,9 @@ from .metrics import MAX_REPLICATES
 from .outputs import check_writable, check_writable_folder
 from .parallel import score_files
 from .prepared import PreparedTruth
-from .stored import is_prepared, load_prepared, prepared_from_cache, save_prepared
+from .stored import is_prepared, prepared_from_cache, save_prepared
 from .table import DEFAULT_MAX_VERTICES, OnError, PolygonTable
-from .vectors import is_vector_file
+from .vectors import read_planar
 
 
 @click.command()
@@ -42,6 +42,7 @@ from .vectors import is_vector_file
     help="Where to write the prepared truth (an Arrow IPC file).",
 )
 @rule_options
+@georeferenced_options
 @reading_options
 def prepare(
     truth: Path,
@@ -54,37 +55,37 @@ def prepare(
 ) -> None:
     """Parse, check, filter and repair TRUTH once, for these rules, into OUTPUT.
 
-    `geoarena score OUTPUT PROPOSALS.csv` (with the same rules) then scores without
-    reading the CSV again. The file holds no code (Arrow columns, WKB geometries) and
-    records the evaluator version, the rules and the truth's sha256; scoring refuses it
+    TRUTH is a SpaceNet CSV, or GeoJSON, GeoPackage or GeoParquet footprints read as
+    `geoarena score` reads them (stored in their projected CRS, or in the equal-area one
+    with --equal-area). `geoarena score OUTPUT PROPOSALS` (with the same rules and area
+    options) then scores without reading TRUTH again; footprints must come in the
+    stored CRS. The file holds no code (Arrow columns, WKB geometries) and records the
+    evaluator version, the rules, the CRS and the truth's sha256; scoring refuses it
     under other rules or another evaluator version.
     """
+    geo = Georeferenced.pop(knobs)
     rules = rules_from(preset, knobs)
+    vertices = max_vertices or DEFAULT_MAX_VERTICES
     with exit_on_error():
         if is_prepared(truth):
             raise InputError.about("already a prepared truth", file=str(truth))
-        if is_vector_file(truth):
-            raise InputError.about(
-                "prepare stores SpaceNet CSV truths (pixel coordinates); a GeoJSON, "
-                "GeoPackage or GeoParquet truth is scored directly: geoarena score TRUTH "
-                "PROPOSALS",
-                file=str(truth),
-            )
         check_writable(output, "--output")
         data, label = load_bytes(truth, None, max_bytes)
-        table = read_truth(
-            data,
-            name=label,
-            on_error=on_error,
-            max_vertices=max_vertices or DEFAULT_MAX_VERTICES,
-        )
-        prepared = PreparedTruth(table, rules)
+        crs = None
+        if geo.applies(truth, truth):
+            side = read_planar(truth, geo.options, on_error=on_error, max_vertices=vertices)
+            table, crs = side.table, side.crs
+            rules = geo.rules(rules, crs)
+        else:
+            table = read_truth(data, name=label, on_error=on_error, max_vertices=vertices)
+        prepared = PreparedTruth(table, rules, crs=None if crs is None else crs.to_wkt())
         save_prepared(prepared, output, truth_sha256=hashlib.sha256(data).hexdigest())
     for row in table.skipped:
         click.echo(f"skipped {row}", err=True)
+    where = "" if crs is None else f", coordinates in {crs}"
     click.echo(
         f"prepared {len(prepared.side.rows)} scored truths of {len(table)} rows "
-        f"({len(prepared.image_ids)} images, rules {rules.name}) in {output}"
+        f"({len(prepared.image_ids)} images, rules {rules.name}{where}) in {output}"
     )
 
 
@@ -180,19 +181,18 @@ def score(
         truth_in: Path | PreparedTruth | PolygonTable = truth
         proposals_in: Path | PolygonTable = proposals
         refuse_prepared([proposals], "given as the proposals (the order is TRUTH PROPOSALS)")
-        if geo.applies(truth, proposals):
-            refuse_prepared(
-                [truth],
-                "in pixels: georeferenced proposals are scored against their own truth file",
+        if is_prepared(truth):
+            truth_in, rules, crs = geo.stored_truth(truth, rules, index=index, max_bytes=max_bytes)
+            proposals_in = geo.proposals_for(
+                truth_in, crs, truth, proposals, on_error=on_error, max_vertices=vertices
             )
+        elif geo.applies(truth, proposals):
             (pair,), rules = geo.read(
                 truth, [proposals], rules, on_error=on_error, max_vertices=vertices
             )
             crs, truth_in, proposals_in = pair.crs, pair.truth, pair.proposals
             if cache:
                 click.echo(f"note: --cache keeps CSV truths; {truth} is read each time", err=True)
-        elif is_prepared(truth):
-            truth_in = load_prepared(truth, rules=rules, index=index, max_bytes=max_bytes)
         elif cache:
             truth_in = prepared_from_cache(
                 truth,

@@ -15,9 +15,10 @@ import click
 from .breakdown import PIXEL_SIZE_BINS, SPACENET_GSD_M, BreakdownSettings
 from .errors import InputError
 from .io import DEFAULT_MAX_BYTES
+from .prepared import PreparedTruth
 from .rules import CHOICES, PRESETS, Rules, get_rules
-from .stored import is_prepared
-from .table import OnError
+from .stored import is_prepared, load_prepared, require_rules
+from .table import OnError, PolygonTable
 from .vectors import (
     EQUAL_AREA_CRS,
     AreaUnits,
@@ -25,7 +26,9 @@ from .vectors import (
     VectorOptions,
     in_pixels,
     is_vector_file,
+    parse_crs,
     pixel_area,
+    read_for_truth,
     read_submissions,
 )
 
@@ -194,6 +197,42 @@ class Georeferenced:
         """``rules`` with area filters in map units (converted when stated in pixels)."""
         area = self._pixel_area(crs)
         return rules if area is None else in_pixels(rules, area)
+
+    def stored_truth(
+        self, truth: Path, rules: Rules, *, index: str, max_bytes: int
+    ) -> tuple[PreparedTruth, Rules, CRS | None]:
+        """A truth stored by ``geoarena prepare``, the rules it is scored under (area
+        filters stated as these options state them, in its coordinates' units) and the
+        CRS of those coordinates (None: pixels); refused under other rules."""
+        stored = load_prepared(truth, index=index, max_bytes=max_bytes)
+        crs = parse_crs(stored.crs, str(truth))
+        rules = self.rules(rules, crs)
+        require_rules(stored.rules, rules, str(truth))
+        return stored, rules, crs
+
+    def proposals_for(
+        self,
+        stored: PreparedTruth,
+        crs: CRS | None,
+        truth: Path,
+        proposals: Path,
+        *,
+        on_error: OnError,
+        max_vertices: int,
+    ) -> Path | PolygonTable:
+        """A proposal file for a stored truth: a pixel CSV as it is (the scorer reads it);
+        footprints, or any file for a truth in map units, read into the truth's CRS."""
+        if crs is None and not self.applies(truth, proposals):
+            return proposals
+        return read_for_truth(
+            crs,
+            stored.image_ids.tolist(),
+            str(truth),
+            proposals,
+            self.options,
+            on_error=on_error,
+            max_vertices=max_vertices,
+        )
 
     def size_settings(
         self, size_bins: tuple[float, float] | None, crs: CRS | None

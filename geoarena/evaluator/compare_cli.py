@@ -19,14 +19,14 @@ from .cli_options import (
 )
 from .compare import Comparison, Difference, compare
 from .errors import InputError
-from .io import read_truth
+from .io import DEFAULT_MAX_BYTES, read_truth
 from .metrics import MAX_REPLICATES, Metric
 from .outputs import check_writable, write_atomically
 from .parallel import score_files
 from .prepared import PreparedTruth
 from .report import crs_name, submission_warnings
 from .rules import Rules
-from .stored import is_prepared, load_prepared
+from .stored import is_prepared
 from .table import DEFAULT_MAX_VERTICES
 from .text_tables import TextTable
 
@@ -83,10 +83,19 @@ def compare_command(
         if json_file is not None:
             check_writable(json_file, "--json")
         refuse_prepared([a, b], "given as a submission (the order is TRUTH A B)")
-        if geo.applies(truth, a) or geo.applies(truth, b):
-            refuse_prepared(
-                [truth], "in pixels: georeferenced submissions are compared on their own truth file"
+        if is_prepared(truth):
+            stored, rules, crs = geo.stored_truth(
+                truth, rules, index="grid", max_bytes=DEFAULT_MAX_BYTES
             )
+            # the truth loaded once; each file's proposals scored on every core
+            submissions = [
+                geo.proposals_for(
+                    stored, crs, truth, path, on_error="raise", max_vertices=DEFAULT_MAX_VERTICES
+                )
+                for path in (a, b)
+            ]
+            scores = [score_files(stored, side, rules) for side in submissions]
+        elif geo.applies(truth, a) or geo.applies(truth, b):
             (pair_a, pair_b), rules = geo.read(
                 truth, [a, b], rules, on_error="raise", max_vertices=DEFAULT_MAX_VERTICES
             )
@@ -96,13 +105,8 @@ def compare_command(
             # each on every core, the workers taking their images' rows of both tables
             scores = [score_files(pair.truth, pair.proposals, rules) for pair in (pair_a, pair_b)]
         else:
-            # the truth parsed (or loaded) once; each file's proposals parsed and scored on
-            # every core
-            prepared = (
-                load_prepared(truth, rules=rules)
-                if is_prepared(truth)
-                else PreparedTruth(read_truth(truth), rules)
-            )
+            # the truth parsed once; each file's proposals parsed and scored on every core
+            prepared = PreparedTruth(read_truth(truth), rules)
             scores = [score_files(prepared, path, rules) for path in (a, b)]
     for path, scored in zip((a, b), scores, strict=True):
         for warning in submission_warnings(scored):

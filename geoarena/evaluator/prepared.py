@@ -101,6 +101,8 @@ class PreparedTruth:
     rules : preset name or :class:`Rules`.
     image_ids : restrict scoring to these images; proposals for other images are ignored.
     index : spatial index backend, "grid" (default), "strtree" or "rtree" (same pairs).
+    crs : the CRS of the coordinates as WKT, for footprints in map units (recorded with a
+        stored truth, whose proposals must then come in it); None for pixels.
     """
 
     def __init__(
@@ -110,12 +112,14 @@ class PreparedTruth:
         *,
         image_ids: Iterable[str] | None = None,
         index: str | type[BaseSpatialIndex] | None = "grid",
+        crs: str | None = None,
     ) -> None:
         rules = get_rules(rules)
         table = truth if isinstance(truth, PolygonTable) else read_truth(truth)
         restrict = None if image_ids is None else object_array(sorted(set(image_ids)))
         keep = None if restrict is None else encode(table.image_id, restrict) >= 0
         self._setup(table, rules, restrict, select(table, rules, "truth", keep), index)
+        self.crs = crs
 
     @classmethod
     def from_side(
@@ -127,6 +131,7 @@ class PreparedTruth:
         image_ids: Iterable[str] | None = None,
         index: str | type[BaseSpatialIndex] | None = "grid",
         stored: StoredPolygons | None = None,
+        crs: str | None = None,
     ) -> PreparedTruth:
         """The PreparedTruth whose truth side ``select`` computed earlier, with these
         rules and split: how a stored prepared truth (``geoarena prepare``) is loaded
@@ -139,6 +144,7 @@ class PreparedTruth:
         restrict = None if image_ids is None else object_array(sorted(set(image_ids)))
         prepared._setup(table, rules, restrict, side, index)
         prepared._stored = stored
+        prepared.crs = crs
         return prepared
 
     def _setup(

@@ -6,7 +6,8 @@ it. It holds every truth row (ImageId, BuildingId, line, the geometry as WKB, wh
 round-trips every coordinate bit for bit), what the rules made of each row (scored or
 not, the repaired polygon where it differs, its area and box, whether it stayed invalid)
 and, in the schema metadata, the format version, the evaluator version, the rules in
-full with their sha256, the truth file's sha256, the split and the skipped rows. A file
+full with their sha256, the truth file's sha256, the split, the skipped rows and, for
+footprints in map units, their CRS as WKT (proposals must then come in it). A file
 of another format or evaluator version, or prepared under other rules than the ones
 asked for, is refused with an :class:`InputError` that says which; so is any file whose
 columns, types or values are not what this module writes.
@@ -127,6 +128,7 @@ def prepared_to_bytes(prepared: PreparedTruth, *, truth_sha256: str | None = Non
         "split": prepared.split,
         "counts": side.counts,
         "skipped": [[p.file, p.line, p.column, p.reason] for p in table.skipped],
+        "crs": prepared.crs,
     }
     columns = [
         dictionary_column(table.image_id),
@@ -201,20 +203,33 @@ def load_prepared(
     except (pa.ArrowException, ValueError) as exc:
         raise _error(label, f"damaged prepared truth ({exc})") from None
     stored_rules = _check_metadata(meta, label)
-    if rules is not None and get_rules(rules) != stored_rules:
-        wanted = get_rules(rules)
-        knobs = [k for k, v in wanted.to_dict().items() if stored_rules.to_dict().get(k) != v]
-        raise _error(
-            label,
-            f"prepared under the rules {stored_rules.name!r}, not {wanted.name!r} (differing: "
-            f"{', '.join(knobs)}); prepare it again with these rules",
-        )
+    if rules is not None:
+        require_rules(stored_rules, rules, label)
     if truth_sha256 is not None and meta.get("truth_sha256") != truth_sha256:
         raise _error(label, "prepared from another truth file (its sha256 differs)")
     table, side, decoder = _read_columns(reader, meta, label)
     return PreparedTruth.from_side(
-        table, stored_rules, side, image_ids=meta["split"], index=index, stored=decoder
+        table,
+        stored_rules,
+        side,
+        image_ids=meta["split"],
+        index=index,
+        stored=decoder,
+        crs=meta.get("crs"),
     )
+
+
+def require_rules(stored: Rules, wanted: str | Rules, label: str) -> None:
+    """Refuse a stored truth prepared under other rules than ``wanted``, naming the knobs
+    that differ (a score under other rules would silently be another metric)."""
+    wanted = get_rules(wanted)
+    if wanted != stored:
+        knobs = [k for k, v in wanted.to_dict().items() if stored.to_dict().get(k) != v]
+        raise _error(
+            label,
+            f"prepared under the rules {stored.name!r}, not {wanted.name!r} (differing: "
+            f"{', '.join(knobs)}); prepare it again with these rules",
+        )
 
 
 def cache_dir() -> Path:
@@ -287,6 +302,8 @@ def _check_metadata(meta: Any, label: str) -> Rules:
         isinstance(split, list) and all(isinstance(s, str) for s in split)
     ):
         raise _error(label, "the stored split is not a list of ImageIds")
+    if not isinstance(meta.get("crs"), str | None):
+        raise _error(label, "the stored CRS is not WKT text")
     counts, skipped = meta.get("counts"), meta.get("skipped")
     if not isinstance(counts, dict) or not all(isinstance(v, int) for v in counts.values()):
         raise _error(label, "the stored counts are not a mapping of integers")

@@ -207,7 +207,7 @@ def read_vectors(
         allow_empty=proposals,
         geometry=geometry,
     )
-    return GeoTable(table, _crs(options.crs if options.crs is not None else raw.crs, label))
+    return GeoTable(table, parse_crs(options.crs if options.crs is not None else raw.crs, label))
 
 
 def read_georeferenced(
@@ -271,40 +271,114 @@ def _paired(
     t: GeoTable, truth: Source, p: GeoTable, proposals: Source, options: VectorOptions
 ) -> GeoInputs:
     """The two tables in one planar CRS, or the InputError that says why they cannot be."""
-    problems = []
-    for side, path in ((t, truth), (p, proposals)):
-        if side.crs is not None and side.crs.is_geographic and not options.equal_area:
-            problems.append(
-                Problem(
-                    str(path),
-                    0,
-                    "",
-                    f"coordinates are in a geographic CRS ({_show_crs(side.crs)}, degrees):"
-                    " an area in square degrees means nothing to the area filters, and a"
-                    " degree of longitude shrinks with latitude; write the file in a"
-                    " projected CRS, or accept a reprojection to the equal-area"
-                    f" {EQUAL_AREA_CRS} (equal_area=True, --equal-area)" + _pixel_hint(side.table),
-                )
-            )
-    if problems:
-        raise InputError(problems)
-    if t.crs == p.crs and (t.crs is None or not t.crs.is_geographic):
+    target = _frame((t.crs, t.table, truth), (p.crs, p.table, proposals), options)
+    if target == t.crs == p.crs:
         return GeoInputs(t.table, p.table, t.crs, reprojected=False)
-    if t.crs is None or p.crs is None or not options.equal_area:
+    return GeoInputs(_reprojected(t, target), _reprojected(p, target), target, reprojected=True)
+
+
+#: one side of a pairing: its CRS, its table (None when not at hand: a stored truth) and
+#: its file
+_Side = tuple["CRS | None", PolygonTable | None, Source]
+
+
+def _frame(truth_side: _Side, proposal_side: _Side, options: VectorOptions) -> CRS | None:
+    """The planar CRS two sides are scored in: theirs when they share a projected one (or
+    both have none), else :data:`EQUAL_AREA_CRS` when ``options.equal_area`` accepts a
+    reprojection; an InputError that says why otherwise."""
+    problems = [_in_degrees(*side, options) for side in (truth_side, proposal_side)]
+    if any(problems):
+        raise InputError([problem for problem in problems if problem is not None])
+    (t_crs, _, truth), (p_crs, _, proposals) = truth_side, proposal_side
+    if t_crs == p_crs and (t_crs is None or not t_crs.is_geographic):
+        return t_crs
+    if t_crs is None or p_crs is None or not options.equal_area:
         raise InputError(
             [
                 Problem(
                     str(proposals),
                     0,
                     "",
-                    f"proposals are in {_show_crs(p.crs)} but the truth ({truth}) is in"
-                    f" {_show_crs(t.crs)}: write both in one CRS"
-                    + ("" if t.crs is None or p.crs is None else " (or pass --equal-area)"),
+                    f"proposals are in {_show_crs(p_crs)} but the truth ({truth}) is in"
+                    f" {_show_crs(t_crs)}: write both in one CRS"
+                    + ("" if t_crs is None or p_crs is None else " (or pass --equal-area)"),
                 )
             ]
         )
-    target = _crs(EQUAL_AREA_CRS, "")
-    return GeoInputs(_reprojected(t, target), _reprojected(p, target), target, reprojected=True)
+    return parse_crs(EQUAL_AREA_CRS, "")
+
+
+def _in_degrees(
+    crs: CRS | None, table: PolygonTable | None, path: Source, options: VectorOptions
+) -> Problem | None:
+    """The problem of a side in a geographic CRS that ``options`` do not reproject."""
+    if crs is None or not crs.is_geographic or options.equal_area:
+        return None
+    return Problem(
+        str(path),
+        0,
+        "",
+        f"coordinates are in a geographic CRS ({_show_crs(crs)}, degrees): an area in"
+        " square degrees means nothing to the area filters, and a degree of longitude"
+        " shrinks with latitude; write the file in a projected CRS, or accept a"
+        f" reprojection to the equal-area {EQUAL_AREA_CRS} (equal_area=True, --equal-area)"
+        + ("" if table is None else _pixel_hint(table)),
+    )
+
+
+def read_planar(
+    source: Source,
+    options: VectorOptions = VectorOptions(),
+    *,
+    on_error: OnError = "raise",
+    max_vertices: int = DEFAULT_MAX_VERTICES,
+) -> GeoTable:
+    """One truth file in the planar CRS it is scored in (``geoarena prepare`` stores it
+    so): its own projected CRS, or :data:`EQUAL_AREA_CRS` when ``options.equal_area``
+    accepts a reprojection of geographic coordinates; an InputError otherwise."""
+    t = read_vectors(source, options, on_error=on_error, max_vertices=max_vertices)
+    problem = _in_degrees(t.crs, t.table, source, options)
+    if problem is not None:
+        raise InputError([problem])
+    if t.crs is None or not t.crs.is_geographic:
+        return t
+    target = parse_crs(EQUAL_AREA_CRS, "")
+    return GeoTable(_reprojected(t, target), target)
+
+
+def read_for_truth(
+    crs: CRS | None,
+    image_ids: Sequence[str],
+    label: str,
+    proposals: Source,
+    options: VectorOptions = VectorOptions(),
+    *,
+    on_error: OnError = "raise",
+    max_vertices: int = DEFAULT_MAX_VERTICES,
+) -> PolygonTable:
+    """A proposal file in the CRS of a truth read beforehand: a stored truth, labelled
+    ``label``, with these ImageIds. A stored truth is not reprojected, so the proposals
+    must come in its CRS, or reach it by the reprojection ``options.equal_area`` accepts
+    (of degrees, to a truth stored in :data:`EQUAL_AREA_CRS`). One-scene proposals take
+    the truth's ImageId when it has one image, else ``options.image_id`` or the truth
+    file's name."""
+    scene = options.image_id or (image_ids[0] if len(image_ids) == 1 else Path(label).stem)
+    p = read_vectors(
+        proposals,
+        options,
+        image_id=scene,
+        on_error=on_error,
+        max_vertices=max_vertices,
+        role="proposals",
+    )
+    target = _frame((crs, None, label), (p.crs, p.table, proposals), options)
+    if target != crs:
+        raise InputError.about(
+            f"proposals are in {_show_crs(p.crs)}, the stored truth ({label}) in"
+            f" {_show_crs(crs)}: write them in its CRS (a stored truth is not reprojected)",
+            file=str(proposals),
+        )
+    return _reprojected(p, target)
 
 
 def in_pixels(rules: Rules, pixel_area: float) -> Rules:
@@ -378,7 +452,9 @@ def _field(raw: RawVectors, named: str | None, defaults: tuple[str, ...], label:
     return next((f for f in defaults if f in raw.fields), None)
 
 
-def _crs(text: str | None, label: str) -> CRS | None:
+def parse_crs(text: str | None, label: str) -> CRS | None:
+    """A CRS from user input or WKT (None, or "none": planar coordinates without one); an
+    InputError naming ``label`` when it is no CRS."""
     if text is None or text.strip().lower() == "none":
         return None
     from rasterio.crs import CRS
@@ -438,8 +514,11 @@ __all__ = [
     "VectorOptions",
     "in_pixels",
     "is_vector_file",
+    "parse_crs",
     "pixel_area",
+    "read_for_truth",
     "read_georeferenced",
+    "read_planar",
     "read_submissions",
     "read_vectors",
 ]

@@ -239,31 +239,27 @@ def test_prepare_then_score_on_the_command_line(tmp_path, monkeypatch) -> None:
     assert "prepared under the rules 'solaris', not 'deepglobe'" in refused.output
 
 
-def test_what_prepare_and_the_cache_do_not_store_is_said(tmp_path, monkeypatch) -> None:
-    """A georeferenced truth is scored directly: ``prepare`` refuses it by name (rather
-    than reporting a CSV header of "{"), and so does it a prepared truth; ``score
-    --cache`` scores it and says it cached nothing."""
+def test_what_is_not_stored_or_not_a_truth_is_said(tmp_path, monkeypatch) -> None:
+    """``prepare`` refuses a prepared truth by name, and ``score`` and ``compare`` name
+    one given as proposals (rather than misreading it as a CSV, "not UTF-8 text"); a
+    pixel truth stored beside footprints in a CRS is a CRS mismatch; ``score --cache``
+    scores a georeferenced truth and says it cached nothing."""
     runner = CliRunner()
     out = tmp_path / "t.arrow"
     gt, pred = SAMPLES / "solaris_geo_gt.geojson", SAMPLES / "solaris_geo_pred.geojson"
-    refused = runner.invoke(cli, ["prepare", str(gt), "-o", str(out)])
-    assert refused.exit_code == 2 and not out.exists()
-    assert f"{gt}: prepare stores SpaceNet CSV truths" in refused.output
     done = runner.invoke(cli, ["prepare", str(SAMPLES / "sample_truth.csv"), "-o", str(out)])
     assert done.exit_code == 0, done.output
     again = runner.invoke(cli, ["prepare", str(out), "-o", str(tmp_path / "u.arrow")])
     assert again.exit_code == 2 and f"{out}: already a prepared truth" in again.output
-    # where no stored truth can go, it is named, not misread as a CSV ("not UTF-8 text")
     misplaced = {
-        ("score", str(gt), str(out)): "given as the proposals",
-        ("score", str(out), str(pred)): "in pixels: georeferenced proposals are scored",
-        ("compare", str(gt), str(pred), str(out)): "given as a submission",
-        ("compare", str(out), str(pred), str(pred)): "in pixels: georeferenced submissions",
+        ("score", str(gt), str(out)): f"{out}: a truth stored by geoarena prepare, given as the",
+        ("compare", str(gt), str(pred), str(out)): f"{out}: a truth stored by geoarena prepare",
+        ("score", str(out), str(pred)): "but the truth",
+        ("compare", str(out), str(pred), str(pred)): "is in planar coordinates without a CRS",
     }
     for args, reason in misplaced.items():
         run = runner.invoke(cli, list(args))
-        assert run.exit_code == 2
-        assert f"{out}: a truth stored by geoarena prepare, {reason}" in run.output
+        assert run.exit_code == 2 and reason in run.output, run.output
     monkeypatch.setenv("GEOARENA_CACHE_DIR", str(tmp_path / "cache"))
     run = runner.invoke(cli, ["score", str(gt), str(pred), "--cache"])
     assert run.exit_code == 0, run.output

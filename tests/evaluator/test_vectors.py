@@ -437,6 +437,75 @@ def test_geographic_crs_is_refused_unless_an_equal_area_reprojection_is_accepted
     assert score(mixed.truth, mixed.proposals, rules).micro == utm.micro
 
 
+def _score_json(tmp_path: Path, *args: str) -> dict:
+    out = tmp_path / "score.json"
+    run = CliRunner().invoke(cli, ["score", *args, "--json", str(out)])
+    assert run.exit_code == 0, run.output
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize(
+    ("options", "extra"),
+    [
+        ([], ["--diagnostics"]),
+        (["--rules", "solaris", "--area-units", "pixels", "--raster", str(RASTER)], []),
+    ],
+)
+def test_a_stored_georeferenced_truth_scores_as_its_file(
+    tmp_path: Path, options: list[str], extra: list[str]
+) -> None:
+    """``geoarena prepare`` of footprints stores them with their CRS and the rules with
+    area filters as the options state them; scoring the stored truth gives the same JSON
+    as the file (diagnostics too), ``compare`` the same comparison, and other area
+    options are other rules."""
+    stored = tmp_path / "gt.arrow"
+    done = CliRunner().invoke(cli, ["prepare", str(GT), "-o", str(stored), *options])
+    assert done.exit_code == 0, done.output
+    assert "coordinates in EPSG:32616" in done.output
+    direct = _score_json(tmp_path, str(GT), str(PRED), *options, *extra)
+    assert _score_json(tmp_path, str(stored), str(PRED), *options, *extra) == direct
+    compared = []
+    for truth in (GT, stored):
+        args = ["compare", str(truth), str(PRED), str(GT), *options, "--json", "-"]
+        run = CliRunner().invoke(cli, args)
+        assert run.exit_code == 0, run.output
+        compared.append(json.loads(run.output))
+    assert compared[0] == compared[1]
+    if options:  # filters stated in pixels were converted: without the options, other rules
+        refused = CliRunner().invoke(cli, ["score", str(stored), str(PRED), "--rules", "solaris"])
+        assert refused.exit_code == 2 and "prepared under the rules" in refused.output
+
+
+def test_a_stored_truth_takes_footprints_in_its_crs_only(tmp_path: Path) -> None:
+    """Proposals in another CRS than the stored truth's, or a pixel CSV, are refused; in
+    degrees they reach a truth stored in the equal-area CRS (``--equal-area`` at both
+    steps) and score as the two files scored together do."""
+    pair_utm = read_georeferenced(GT, PRED)
+    truth = write_ogr(tmp_path / "gt.geojson", _to_lonlat(pair_utm.truth.geometry), {}, None)
+    props = write_ogr(
+        tmp_path / "pred.geojson",
+        _to_lonlat(pair_utm.proposals.geometry),
+        {"conf": pair_utm.proposals.confidence},
+        None,
+    )
+    runner = CliRunner()
+    in_degrees = runner.invoke(cli, ["prepare", str(truth), "-o", str(tmp_path / "x.arrow")])
+    assert in_degrees.exit_code == 2 and "geographic CRS (EPSG:4326" in in_degrees.output
+    stored = tmp_path / "ea.arrow"
+    done = runner.invoke(cli, ["prepare", str(truth), "-o", str(stored), "--equal-area"])
+    assert done.exit_code == 0 and "coordinates in EPSG:6933" in done.output, done.output
+    direct = _score_json(tmp_path, str(truth), str(props), "--equal-area")
+    assert _score_json(tmp_path, str(stored), str(props), "--equal-area") == direct
+    utm_stored = tmp_path / "utm.arrow"
+    assert runner.invoke(cli, ["prepare", str(GT), "-o", str(utm_stored)]).exit_code == 0
+    for proposals, reason in (
+        (props, "write them in its CRS (a stored truth is not reprojected)"),
+        (SAMPLES / "SN2_sample_preds.csv", "planar coordinates without a CRS"),
+    ):
+        run = runner.invoke(cli, ["score", str(utm_stored), str(proposals), "--equal-area"])
+        assert run.exit_code == 2 and reason in run.output, run.output
+
+
 def test_pixel_coordinates_in_a_geojson_without_crs(tmp_path: Path) -> None:
     """GeoJSON without a crs is WGS 84; pixel coordinates in one get a hint, and
     ``crs='none'`` reads them as planar."""
