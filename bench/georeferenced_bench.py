@@ -7,7 +7,8 @@ filter gives the same verdict and the counts must equal the CSVs': checked). It 
   * ``read_georeferenced`` (checks, properties, CRS) in this process;
   * the score of the two tables in one process (PreparedTruth) and on every core
     (``score_files``, what the command runs);
-  * ``geoarena score`` of the GeoParquet pair and of the CSV pair, in turns.
+  * ``geoarena score`` of the GeoParquet pair, of the GeoParquet proposals against the
+    truth stored by ``geoarena prepare``, and of the CSV pair, in turns.
 Medians over --repeats runs after one warm-up, the measurements taking turns.
 
     python bench/georeferenced_bench.py --tiles 1000
@@ -97,11 +98,15 @@ def main() -> None:
         args.repeats,
     )
     flags = ["--image-id-field", "ImageId", "--area-units", "pixels", "--pixel-size", PIXEL]
-    geo_runs, csv_runs = [], []
-    for _ in range(args.repeats):  # in turns, so both meet the same slow spells
+    stored = args.out / f"truth_{n}.parquet.prepared"
+    cli_run("prepare", geo[0], "-o", stored, *flags)
+    geo_runs, stored_runs, csv_runs = [], [], []
+    for _ in range(args.repeats):  # in turns, so all meet the same slow spells
         geo_runs.append(cli_run("score", *geo, *flags)[0])
+        stored_runs.append(cli_run("score", stored, geo[1], *flags)[0])
         csv_runs.append(cli_run("score", *csvs)[0])
     cli_geo, cli_csv = statistics.median(geo_runs), statistics.median(csv_runs)
+    cli_stored = statistics.median(stored_runs)
     read, one, every = timed["read"], timed["one"], timed["every"]
     print(f"{n} tiles, {len(pair.truth)} truths, counts equal to the CSVs': {expected}")
     print(f"floor (Parquet read + from_wkb)  {timed['floor']:.3f} s")
@@ -109,6 +114,7 @@ def main() -> None:
     print(f"score, one process              {one:.3f} s")
     print(f"score, every core               {every:.3f} s  ({one / every:.2f} x faster)")
     print(f"CLI GeoParquet                  {cli_geo:.3f} s  ({cli_geo / cli_csv:.2f} x the CSVs)")
+    print(f"CLI GeoParquet, stored truth    {cli_stored:.3f} s  ({cli_stored / cli_geo:.2f} x)")
     print(f"CLI CSV                         {cli_csv:.3f} s")
 
 

@@ -70,16 +70,19 @@ def prepare(
         if is_prepared(truth):
             raise InputError.about("already a prepared truth", file=str(truth))
         check_writable(output, "--output")
-        data, label = load_bytes(truth, None, max_bytes)
         crs = None
-        if geo.applies(truth, truth):
+        if geo.applies(truth, truth):  # a GIS file, read by GDAL or pyarrow (not as text)
             side = read_planar(truth, geo.options, on_error=on_error, max_vertices=vertices)
             table, crs = side.table, side.crs
             rules = geo.rules(rules, crs)
+            with truth.open("rb") as file:
+                digest = hashlib.file_digest(file, "sha256").hexdigest()
         else:
+            data, label = load_bytes(truth, None, max_bytes)
             table = read_truth(data, name=label, on_error=on_error, max_vertices=vertices)
+            digest = hashlib.sha256(data).hexdigest()
         prepared = PreparedTruth(table, rules, crs=None if crs is None else crs.to_wkt())
-        save_prepared(prepared, output, truth_sha256=hashlib.sha256(data).hexdigest())
+        save_prepared(prepared, output, truth_sha256=digest)
     for row in table.skipped:
         click.echo(f"skipped {row}", err=True)
     where = "" if crs is None else f", coordinates in {crs}"

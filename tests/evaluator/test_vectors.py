@@ -476,6 +476,25 @@ def test_a_stored_georeferenced_truth_scores_as_its_file(
         assert refused.exit_code == 2 and "prepared under the rules" in refused.output
 
 
+@pytest.mark.parametrize("suffix", [".gpkg", ".parquet"])
+def test_binary_footprint_files_are_stored_too(tmp_path: Path, suffix: str) -> None:
+    """GeoPackage and GeoParquet are not text: ``prepare`` hashes their bytes as they are
+    (it refused them as "not UTF-8 text")."""
+    pair = read_georeferenced(GT, PRED)
+    fields = {"BuildingId": pair.truth.building_id.tolist()}
+    path = tmp_path / f"gt{suffix}"
+    if suffix == ".parquet":
+        write_geoparquet(path, pair.truth.geometry, fields, UTM)
+    else:
+        write_ogr(path, pair.truth.geometry, fields, UTM)
+    stored = tmp_path / "gt.arrow"
+    done = CliRunner().invoke(cli, ["prepare", str(path), "-o", str(stored)])
+    assert done.exit_code == 0, done.output
+    direct = _score_json(tmp_path, str(path), str(PRED))
+    assert _score_json(tmp_path, str(stored), str(PRED)) == direct
+    assert direct["micro"]["tp"] == 8
+
+
 def test_a_stored_truth_takes_footprints_in_its_crs_only(tmp_path: Path) -> None:
     """Proposals in another CRS than the stored truth's, or a pixel CSV, are refused; in
     degrees they reach a truth stored in the equal-area CRS (``--equal-area`` at both
