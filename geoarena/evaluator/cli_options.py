@@ -271,9 +271,8 @@ class Georeferenced:
 
 
 def refuse_prepared(paths: Sequence[Path], misuse: str) -> None:
-    """A stored truth where a command cannot take one (as proposals, or beside
-    georeferenced proposals) is named as such, not misread as a CSV that is "not UTF-8
-    text"; ``misuse`` says how it was given."""
+    """A stored truth given where a command takes proposals is named as such, not
+    misread as a CSV that is "not UTF-8 text"; ``misuse`` says how it was given."""
     for path in paths:
         if is_prepared(path):
             raise InputError.about(f"a truth stored by geoarena prepare, {misuse}", file=str(path))

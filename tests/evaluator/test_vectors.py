@@ -29,6 +29,7 @@ from geoarena.evaluator import InputError, PolygonTable, get_rules, score
 from geoarena.evaluator.vector_files import field_texts
 from geoarena.evaluator.vectors import (
     EQUAL_AREA_CRS,
+    GeoInputs,
     VectorOptions,
     in_pixels,
     pixel_area,
@@ -406,17 +407,24 @@ def _to_lonlat(geoms) -> list:
     return list(shapely.transform(np.asarray(geoms, dtype=object), project))
 
 
-def test_geographic_crs_is_refused_unless_an_equal_area_reprojection_is_accepted(
-    tmp_path: Path,
-) -> None:
-    pair_utm = read_georeferenced(GT, PRED)
+def _lonlat_pair(tmp_path: Path, pair_utm: GeoInputs) -> tuple[Path, Path]:
+    """solaris' pair in longitude and latitude, as RFC 7946 GeoJSON writes it (no crs
+    member: WGS 84 by definition)."""
     truth = write_ogr(tmp_path / "gt.geojson", _to_lonlat(pair_utm.truth.geometry), {}, None)
     props = write_ogr(
         tmp_path / "pred.geojson",
         _to_lonlat(pair_utm.proposals.geometry),
         {"conf": pair_utm.proposals.confidence},
         None,
-    )  # RFC 7946 GeoJSON: no crs member, WGS 84 by definition
+    )
+    return truth, props
+
+
+def test_geographic_crs_is_refused_unless_an_equal_area_reprojection_is_accepted(
+    tmp_path: Path,
+) -> None:
+    pair_utm = read_georeferenced(GT, PRED)
+    truth, props = _lonlat_pair(tmp_path, pair_utm)
     with pytest.raises(InputError) as exc:
         read_georeferenced(truth, props)
     assert [p.file for p in exc.value.problems] == [str(truth), str(props)]
@@ -499,14 +507,7 @@ def test_a_stored_truth_takes_footprints_in_its_crs_only(tmp_path: Path) -> None
     """Proposals in another CRS than the stored truth's, or a pixel CSV, are refused; in
     degrees they reach a truth stored in the equal-area CRS (``--equal-area`` at both
     steps) and score as the two files scored together do."""
-    pair_utm = read_georeferenced(GT, PRED)
-    truth = write_ogr(tmp_path / "gt.geojson", _to_lonlat(pair_utm.truth.geometry), {}, None)
-    props = write_ogr(
-        tmp_path / "pred.geojson",
-        _to_lonlat(pair_utm.proposals.geometry),
-        {"conf": pair_utm.proposals.confidence},
-        None,
-    )
+    truth, props = _lonlat_pair(tmp_path, read_georeferenced(GT, PRED))
     runner = CliRunner()
     in_degrees = runner.invoke(cli, ["prepare", str(truth), "-o", str(tmp_path / "x.arrow")])
     assert in_degrees.exit_code == 2 and "geographic CRS (EPSG:4326" in in_degrees.output
