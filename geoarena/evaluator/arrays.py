@@ -1,4 +1,5 @@
-"""The array types the evaluator's modules speak, named once.
+"""The array types the evaluator's modules speak, named once, and the one way to build an
+object array of them.
 
 Every column and every intermediate of the scorer is a 1-D (sometimes ``(n, 4)`` or
 ``(2, n)``) numpy array of one of these dtypes; naming them keeps signatures short
@@ -7,6 +8,7 @@ and lets the type checker catch an index array passed where a mask was meant.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeAlias
 
 import numpy as np
@@ -23,4 +25,12 @@ FlagArray: TypeAlias = NDArray[np.uint8]
 #: strings (ImageIds, raw CSV fields) and shapely geometries.
 ObjectArray: TypeAlias = NDArray[np.object_]
 
-__all__ = ["BoolArray", "FlagArray", "FloatArray", "IntArray", "ObjectArray"]
+
+def object_array(values: Sequence[object]) -> ObjectArray:
+    """A 1-D object array of the list's items (np.array would try to nest sequences)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+__all__ = ["BoolArray", "FlagArray", "FloatArray", "IntArray", "ObjectArray", "object_array"]

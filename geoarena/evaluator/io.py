@@ -23,15 +23,14 @@ from pyarrow import csv as pacsv
 
 from geoarena.errors import Problem
 
-from .arrays import IntArray, ObjectArray
-from .columnar import any_empty, take_values
+from .arrays import IntArray, ObjectArray, object_array
+from .arrow_columns import any_empty, take_arrow, take_values
 from .errors import InputError
 from .table import (
     DEFAULT_MAX_VERTICES,
     OnError,
     PolygonTable,
     build_table,
-    object_array,
     require_rows,
 )
 from .vectors import is_vector_file
@@ -131,10 +130,12 @@ def _read(
         raise InputError([Problem(name or str(source), 0, "", reason)])
     data, label = load_bytes(source, name, max_bytes)
     header, header_line = read_header(data, label)
-    columns, lines, errors = read_columns(data, header, header_line, label)
+    columns, lines, errors = read_arrow_columns(data, header, header_line, label)
+    fields, wkt = table_fields(columns, None)
     table = build_table(
-        columns,
+        fields,
         lines,
+        wkt=wkt,
         name=label,
         on_error=on_error,
         max_vertices=max_vertices,
@@ -287,6 +288,19 @@ def _read_columns(
     if n_lines != header_line + n:  # quoted newlines: row i is not line i + 2
         return _columns_python(data, header, wanted, label)
     return columns, np.arange(header_line + 1, header_line + 1 + n, dtype=np.int64), []
+
+
+def table_fields(
+    columns: dict[str, Column], rows: IntArray | None
+) -> tuple[dict[str, ObjectArray], pa.Array[Any] | None]:
+    """What ``build_table`` takes of these rows (all of them for None) of read columns: the
+    fields as object arrays of str, but the WKT as Arrow strings when Arrow read the file
+    (its reader needs no Python string per row)."""
+    wkt = columns["PolygonWKT_Pix"]
+    if isinstance(wkt, np.ndarray):
+        return {c: take_rows(v, rows) for c, v in columns.items()}, None
+    fields = {c: take_rows(v, rows) for c, v in columns.items() if c != "PolygonWKT_Pix"}
+    return fields, take_arrow(wkt, rows)
 
 
 def take_rows(column: Column, rows: IntArray | None) -> ObjectArray:

@@ -25,8 +25,9 @@ import numpy as np
 
 from geoarena.errors import Problem
 
-from .arrays import IntArray, ObjectArray
+from .arrays import IntArray, ObjectArray, object_array
 from .breakdown import WIDTH, BreakdownSettings
+from .collector import collector_paused
 from .errors import InputError
 from .forks import can_fork, fork_map, in_worker
 from .index import BaseSpatialIndex
@@ -37,6 +38,7 @@ from .io import (
     load_bytes,
     read_arrow_columns,
     read_header,
+    table_fields,
     take_rows,
 )
 from .metrics import SHOWN_FAILURES, Diagnostics, ScoreResult, assemble
@@ -48,7 +50,6 @@ from .table import (
     PolygonTable,
     build_table,
     encode,
-    object_array,
     require_rows,
     strip_all,
     unique_ids,
@@ -171,8 +172,37 @@ def score_files(
     >>> score_files(truth, proposals, workers=2).micro == score(truth, proposals).micro
     True
     """
+    with collector_paused():
+        return _score_files(
+            truth,
+            proposals,
+            get_rules(rules),
+            index=index,
+            on_error=on_error,
+            max_vertices=max_vertices,
+            max_bytes=max_bytes,
+            workers=workers,
+            bootstrap=bootstrap,
+            seed=seed,
+            breakdown=breakdown,
+        )
+
+
+def _score_files(
+    truth: Source | PreparedTruth | PolygonTable,
+    proposals: Source | PolygonTable,
+    rules: Rules,
+    *,
+    index: str | type[BaseSpatialIndex] | None,
+    on_error: OnError,
+    max_vertices: int,
+    max_bytes: int,
+    workers: int | None,
+    bootstrap: int,
+    seed: int,
+    breakdown: bool | BreakdownSettings,
+) -> ScoreResult:
     global _JOB
-    rules = get_rules(rules)
     if isinstance(truth, PreparedTruth):
         if truth.rules != rules:
             raise ValueError("the prepared truth was prepared under other rules")
@@ -311,9 +341,11 @@ def _chunk_table(side: _Side, rows: IntArray, job: _Job, *, first: bool) -> Poly
     if isinstance(side, _Table):
         chunk = side.table.take(rows)
         return chunk if first else replace(chunk, skipped=())  # reported once
+    fields, wkt = table_fields(side.columns, rows)
     return build_table(
-        {c: take_rows(v, rows) for c, v in side.columns.items()},
+        fields,
         side.lines[rows],
+        wkt=wkt,
         name=side.label,
         on_error="skip",
         max_vertices=job.max_vertices,

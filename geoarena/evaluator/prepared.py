@@ -12,8 +12,9 @@ import shapely
 
 from geoarena.errors import Problem
 
-from .arrays import FloatArray, IntArray, ObjectArray
+from .arrays import FloatArray, IntArray, ObjectArray, object_array
 from .breakdown import FN_CLASSES, FP_CLASSES, BreakdownSettings, ErrorClass, count_rows
+from .collector import collector_paused
 from .index import BaseSpatialIndex, get_index
 from .io import Source, read_proposals, read_truth
 from .matching import (
@@ -28,7 +29,7 @@ from .matching import (
 from .metrics import SHOWN_FAILURES, Diagnostics, GeosFailure, ScoreResult, assemble
 from .rules import Rules, get_rules
 from .sides import Side, select
-from .table import PolygonTable, encode, object_array, unique_ids
+from .table import PolygonTable, encode, unique_ids
 from .taxonomy import PolygonErrors, classify
 
 
@@ -229,6 +230,17 @@ class PreparedTruth:
         error class of every FP and FN and recall by size, from the IoUs and overlaps of
         the candidate pairs that touch an error, computed after the (pruned) matching.
         """
+        with collector_paused():
+            return self._score(proposals, bootstrap, seed, details, breakdown)
+
+    def _score(
+        self,
+        proposals: PolygonTable | Source,
+        bootstrap: int,
+        seed: int,
+        details: bool,
+        breakdown: bool | BreakdownSettings,
+    ) -> ScoreResult:
         rules = self.rules
         table = proposals if isinstance(proposals, PolygonTable) else read_proposals(proposals)
         keep = None if self._restrict is None else encode(table.image_id, self._restrict) >= 0

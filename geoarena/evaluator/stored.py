@@ -46,15 +46,15 @@ import shapely
 from geoarena.errors import Problem
 
 from .arrays import IntArray, ObjectArray
-from .columnar import (
+from .arrow_columns import (
     binary_column,
     column_values,
     decode_strings,
-    dictionary_column,
     non_null,
     numeric_column,
     take_values,
 )
+from .columnar import dictionary_column
 from .errors import InputError
 from .index import BaseSpatialIndex
 from .io import DEFAULT_MAX_BYTES, Source, load_bytes, read_truth

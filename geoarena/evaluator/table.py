@@ -9,13 +9,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import numpy as np
+import pyarrow as pa
 import shapely
 from numpy.typing import NDArray
 
 from geoarena.errors import Problem
 
-from .arrays import BoolArray, FloatArray, IntArray, ObjectArray
+from .arrays import BoolArray, FloatArray, IntArray, ObjectArray, object_array
+from .arrow_columns import string_column, take_values
 from .errors import InputError
+from .wkt import parse_wkt
 
 OnError = Literal["raise", "skip"]
 
@@ -156,14 +159,17 @@ def build_table(
     max_vertices: int,
     errors: list[Problem] | None = None,
     allow_empty: bool = False,
+    wkt: pa.Array[Any] | None = None,
     geometry: ObjectArray | None = None,
 ) -> PolygonTable:
     """Validate string columns and parse them into a :class:`PolygonTable`.
 
     All checks are vectorized; each failing row becomes one :class:`Problem` (the first
-    problem found on that row). ``geometry`` passes geometries already decoded (a GIS
-    vector file's features, None where a feature has none) instead of the WKT column;
-    every other check is the same, so no reader validates differently.
+    problem found on that row). ``wkt`` passes the WKT column as Arrow strings (a file
+    Arrow read: no Python string per row) instead of ``columns["PolygonWKT_Pix"]``.
+    ``geometry`` passes geometries already decoded (a GIS vector file's features, None
+    where a feature has none) instead of any WKT; every other check is the same, so no
+    reader validates differently.
     """
     errors = list(errors or [])
     n = len(columns["ImageId"])
@@ -178,8 +184,11 @@ def build_table(
 
     image_id = strip_all(columns["ImageId"])
     if geometry is None:
-        wkt = columns["PolygonWKT_Pix"]
-        flag((image_id == "ImageId") & (wkt == "PolygonWKT_Pix"), "", "repeated header row")
+        text = string_column(columns["PolygonWKT_Pix"]) if wkt is None else wkt
+        named = np.flatnonzero(image_id == "ImageId")
+        header = np.zeros(n, dtype=bool)
+        header[named] = take_values(text, named) == "PolygonWKT_Pix"
+        flag(header, "", "repeated header row")
     flag(image_id == "", "ImageId", "empty ImageId")
 
     building_id, ok = _to_numbers(columns["BuildingId"], np.int64)
@@ -193,13 +202,11 @@ def build_table(
 
     column = "PolygonWKT_Pix" if geometry is None else "geometry"
     if geometry is None:
-        unparsed = wkt.copy()
-        unparsed[bad] = None  # rows already rejected are not parsed
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            geometry = shapely.from_wkt(unparsed, on_invalid="ignore")
+            geometry = parse_wkt(text, ~bad)  # rows already rejected are not parsed
         parsed = ~shapely.is_missing(geometry)
-        flag(~parsed, column, lambda i: _wkt_reason(wkt[i]))
+        flag(~parsed, column, lambda i: _wkt_reason(text[i].as_py()))
     else:
         parsed = ~shapely.is_missing(geometry)
         flag(~parsed, column, "feature has no geometry")
@@ -262,13 +269,6 @@ def require_rows(
     solaris do), while a file whose rows were all rejected is still an error."""
     if n_rows == 0 and (skipped or not header_only_ok):
         raise InputError(list(skipped) or [Problem(name, 1, "", "file has a header but no rows")])
-
-
-def object_array(values: Sequence[object]) -> ObjectArray:
-    """A 1-D object array of the list's items (np.array would try to nest sequences)."""
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
 
 
 def strip_all(values: ObjectArray) -> ObjectArray:

@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .arrays import IntArray, ObjectArray
+from .arrays import IntArray, ObjectArray, object_array
 from .errors import InputError
-from .table import object_array
 
 #: file endings read as GIS vector files (anything else is a SpaceNet CSV).
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".fgb", ".shp", ".parquet", ".geoparquet")

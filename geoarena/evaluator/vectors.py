@@ -39,10 +39,10 @@ import shapely
 
 from geoarena.errors import Problem
 
-from .arrays import FloatArray, ObjectArray
+from .arrays import FloatArray, ObjectArray, object_array
 from .errors import InputError
 from .rules import AreaFilter, Rules, get_rules
-from .table import DEFAULT_MAX_VERTICES, OnError, PolygonTable, build_table, object_array
+from .table import DEFAULT_MAX_VERTICES, OnError, PolygonTable, build_table
 from .vector_files import (
     PARQUET_SUFFIXES,
     VECTOR_SUFFIXES,

@@ -10,7 +10,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from geoarena.evaluator.columnar import any_empty, non_null, take_values
+from geoarena.evaluator.arrow_columns import any_empty, non_null, take_values
 from geoarena.evaluator.synthetic import make_pair
 
 #: a column of 300 strings in three Arrow chunks (a CSV read gives chunked columns)

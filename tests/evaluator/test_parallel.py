@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
-from geoarena.evaluator import InputError, read_proposals, read_truth, score
+from geoarena.evaluator import InputError, PreparedTruth, read_proposals, read_truth, score
 from geoarena.evaluator.parallel import score_files
 from geoarena.evaluator.synthetic import make_pair
 
@@ -114,3 +116,29 @@ def test_one_scene_and_no_proposals_on_more_workers_than_images() -> None:
     got = score_files(truth, nothing, workers=2)
     assert comparable(got) == comparable(score(truth, nothing))
     assert (got.micro.tp, got.micro.fp, got.micro.fn) == (0, 0, 50)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_scores_pause_the_collector_and_restore_it(pair, enabled: bool) -> None:
+    """The cyclic collector is off while a score runs (it would only scan the score's
+    acyclic objects) and as it was afterwards, after a failed score too."""
+    truth, props = pair
+    seen: list[bool] = []
+    real = PreparedTruth._score
+
+    def spying(self: PreparedTruth, *args: object) -> object:
+        seen.append(gc.isenabled())
+        return real(self, *args)
+
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(PreparedTruth, "_score", spying)
+            score_files(truth, props, workers=1)
+            PreparedTruth(truth).score(props)
+        assert seen == [False, False] and gc.isenabled() is enabled
+        with pytest.raises(InputError):
+            score_files(truth, b"ImageId,BuildingId,PolygonWKT_Pix,Confidence\nx,1,junk,1\n")
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
