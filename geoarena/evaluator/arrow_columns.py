@@ -62,12 +62,41 @@ def string_column(values: ObjectArray) -> pa.Array[Any]:
 
 def take_arrow(array: pa.Array[Any] | pa.ChunkedArray[Any], rows: IntArray | None) -> pa.Array[Any]:
     """The rows of an Arrow array (all of them for None) as one Arrow array, values
-    untouched: what a reader that takes Arrow text (``wkt.parse_wkt``) is given."""
-    if rows is not None:
-        array = _compute.call_function("take", [array, numeric_column(rows.astype(np.int64))])
-    if isinstance(array, pa.ChunkedArray):
-        return array.combine_chunks()
-    return array
+    untouched: what a reader that takes Arrow text (``wkt.parse_wkt``) is given.
+
+    Increasing rows in few runs (a chunk's images, each a run of a file's rows) are
+    sliced run by run and joined: Arrow's ``take`` on a chunked column joins all its
+    chunks first, 10-50 ms the first time in a process for a 13 MB column, 2 ms this way.
+    """
+    if rows is None:
+        pieces = [array]
+    else:  # runs never come back empty: no rows are one empty slice
+        taken = _runs(array, rows)
+        pieces = taken or [_compute.call_function("take", [array, numeric_column(rows)])]
+    chunks = [
+        c for p in pieces or [] for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])
+    ]
+    return chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
+
+
+def _runs(
+    array: pa.Array[Any] | pa.ChunkedArray[Any], rows: IntArray
+) -> list[pa.Array[Any] | pa.ChunkedArray[Any]] | None:
+    """Zero-copy slices of each run of consecutive ``rows``; None when the rows are not
+    increasing or come in too many runs for slicing to pay."""
+    if len(rows) == 0:
+        return [array.slice(0, 0)]
+    step = np.diff(rows)
+    if not (step > 0).all():
+        return None
+    starts = np.concatenate([[0], np.flatnonzero(step != 1) + 1])
+    if len(starts) >= max(len(rows) // _MIN_RUN, _FEW_RUNS):
+        return None
+    lengths = np.diff(np.append(starts, len(rows)))
+    return [
+        array.slice(first, n)
+        for first, n in zip(rows[starts].tolist(), lengths.tolist(), strict=True)
+    ]
 
 
 def decode_strings(column: pa.DictionaryArray[Any, Any] | None) -> ObjectArray:

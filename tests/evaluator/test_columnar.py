@@ -10,7 +10,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from geoarena.evaluator.arrow_columns import any_empty, non_null, take_values
+from geoarena.evaluator.arrow_columns import any_empty, non_null, take_arrow, take_values
 from geoarena.evaluator.synthetic import make_pair
 
 #: a column of 300 strings in three Arrow chunks (a CSV read gives chunked columns)
@@ -23,7 +23,7 @@ COLUMN = pa.chunked_array([[f"v{i}" for i in range(a, b)] for a, b in CHUNKS])
     order=st.sampled_from(["sorted", "as drawn"]),
     gap=st.integers(1, 40),
 )
-def test_take_values_equals_indexing(rows: list[int], order: str, gap: int) -> None:
+def test_taking_rows_equals_indexing(rows: list[int], order: str, gap: int) -> None:
     """Any rows (runs, gaps, scattered, repeated, unordered) give the values at them."""
     if order == "sorted":
         rows = sorted(set(rows))
@@ -33,6 +33,12 @@ def test_take_values_equals_indexing(rows: list[int], order: str, gap: int) -> N
     got = take_values(COLUMN, picked)
     assert got.dtype == object and got.tolist() == [f"v{r}" for r in rows]
     assert take_values(COLUMN.chunk(1), picked[picked < 143]).tolist() == [
+        f"v{r + 7}" for r in rows if r < 143
+    ]
+    # as one Arrow array: sliced by runs across the chunks, or taken
+    arrow = take_arrow(COLUMN, picked)
+    assert isinstance(arrow, pa.StringArray) and arrow.to_pylist() == [f"v{r}" for r in rows]
+    assert take_arrow(COLUMN.chunk(1), picked[picked < 143]).to_pylist() == [
         f"v{r + 7}" for r in rows if r < 143
     ]
 
