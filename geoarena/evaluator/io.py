@@ -290,6 +290,11 @@ def _read_columns(
     return columns, np.arange(header_line + 1, header_line + 1 + n, dtype=np.int64), []
 
 
+#: most bytes of WKT handed to the reader as one Arrow string array: its offsets are
+#: 32-bit, so a larger column (a file over ``--max-bytes``'s default) goes as Python strings
+ARROW_TEXT_MAX_BYTES = (1 << 31) - 1
+
+
 def table_fields(
     columns: dict[str, Column], rows: IntArray | None
 ) -> tuple[dict[str, ObjectArray], pa.Array[Any] | None]:
@@ -297,7 +302,7 @@ def table_fields(
     fields as object arrays of str, but the WKT as Arrow strings when Arrow read the file
     (its reader needs no Python string per row)."""
     wkt = columns["PolygonWKT_Pix"]
-    if isinstance(wkt, np.ndarray):
+    if isinstance(wkt, np.ndarray) or wkt.nbytes > ARROW_TEXT_MAX_BYTES:
         return {c: take_rows(v, rows) for c, v in columns.items()}, None
     fields = {c: take_rows(v, rows) for c, v in columns.items() if c != "PolygonWKT_Pix"}
     return fields, take_arrow(wkt, rows)

@@ -142,3 +142,18 @@ def test_scores_pause_the_collector_and_restore_it(pair, enabled: bool) -> None:
         assert gc.isenabled() is enabled
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_wkt_too_large_for_one_arrow_array_is_read_as_python_strings(
+    pair, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A WKT column past 32-bit Arrow offsets (lowered here to 0 bytes) takes the Python
+    strings' way to the same score."""
+    from geoarena.evaluator import io
+
+    truth, props = pair
+    expected = score_files(truth, props, workers=workers)
+    monkeypatch.setattr(io, "ARROW_TEXT_MAX_BYTES", 0)
+    assert score_files(truth, props, workers=workers).micro == expected.micro
+    assert score(read_truth(truth), read_proposals(props)).micro == expected.micro
