@@ -238,6 +238,21 @@ def test_prepare_then_score_on_the_command_line(tmp_path, monkeypatch) -> None:
     assert refused.exit_code == 2
     assert "prepared under the rules 'solaris', not 'deepglobe'" in refused.output
 
+    # a stored truth refused under other rules is said before any error of the proposals,
+    # which name their own file and line
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "ImageId,BuildingId,PolygonWKT_Pix,Confidence\n"
+        'img,1,"POLYGON ((1.5.3 0, 1 0, 1 1, 1.5.3 0))",1\n'
+    )
+    for args, said in [
+        ([], "prepared under the rules 'solaris', not 'deepglobe'"),
+        (["--rules", "solaris"], f"{bad}:2: [PolygonWKT_Pix] unparsable WKT"),
+    ]:
+        run = runner.invoke(cli, ["score", str(prepared), str(bad), *args])
+        assert run.exit_code == 2 and said in run.output, run.output
+        assert run.output.count("error:") == 1
+
 
 def test_what_is_not_stored_or_not_a_truth_is_said(tmp_path, monkeypatch) -> None:
     """``prepare`` refuses a prepared truth by name, and ``score`` and ``compare`` name
