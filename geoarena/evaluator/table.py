@@ -201,10 +201,11 @@ def build_table(
         flag(ok & ~np.isfinite(confidence), "Confidence", lambda i: f"not finite: {confidence[i]}")
 
     column = "PolygonWKT_Pix" if geometry is None else "geometry"
+    doubtful = np.ones(n, dtype=bool)  # rows whose coordinates may be NaN or infinite
     if geometry is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            geometry = parse_wkt(text, ~bad)  # rows already rejected are not parsed
+            geometry, doubtful = parse_wkt(text, ~bad)  # rows already rejected: not parsed
         parsed = ~shapely.is_missing(geometry)
         flag(~parsed, column, lambda i: _wkt_reason(text[i].as_py()))
     else:
@@ -224,20 +225,7 @@ def build_table(
         column,
         lambda i: f"{n_coords[i]} vertices exceed the limit of {max_vertices}",
     )
-    # z is ignored, but a NaN in it is still a broken row; one pass reads x, y and z (a
-    # 2-D geometry's z comes back NaN, so only rows that have a z are judged on it). A NaN
-    # or an infinity makes the sum of all coordinates NaN or infinite: one sum settles a
-    # clean file, and only a file that fails it is read again point by point
-    has_z = shapely.has_z(geometry)
-    include_z = bool(has_z.any())
-    nonfinite = np.zeros(n, dtype=bool)
-    if not np.isfinite(shapely.get_coordinates(geometry, include_z=include_z).sum()):
-        coords, owner = shapely.get_coordinates(geometry, include_z=include_z, return_index=True)
-        finite = np.isfinite(coords[:, 0]) & np.isfinite(coords[:, 1])
-        if include_z:
-            finite &= np.isfinite(coords[:, 2]) | ~has_z[owner]
-        nonfinite[owner[~finite]] = True
-    flag(nonfinite, column, "coordinates are NaN or infinite")
+    flag(_nonfinite(geometry, np.flatnonzero(doubtful)), column, "coordinates are NaN or infinite")
 
     if errors:
         errors.sort(key=lambda e: e.line)
@@ -258,6 +246,28 @@ def build_table(
     if not allow_empty:
         require_rows(name, len(table), errors, header_only_ok=False)
     return table
+
+
+def _nonfinite(geometry: ObjectArray, doubtful: IntArray) -> BoolArray:
+    """Which geometries have a NaN or an infinite coordinate, looking at the ``doubtful``
+    rows only (the others were read by a reader that admits finite numbers only).
+
+    z is ignored, but a NaN in it is still a broken row; one pass reads x, y and z (a 2-D
+    geometry's z comes back NaN, so only rows that have a z are judged on it). A NaN or an
+    infinity makes the sum of all coordinates NaN or infinite: one sum settles a clean
+    file, and only a file that fails it is read again point by point.
+    """
+    out = np.zeros(len(geometry), dtype=bool)
+    looked_at = geometry[doubtful]
+    has_z = shapely.has_z(looked_at)
+    include_z = bool(has_z.any())
+    if not np.isfinite(shapely.get_coordinates(looked_at, include_z=include_z).sum()):
+        coords, owner = shapely.get_coordinates(looked_at, include_z=include_z, return_index=True)
+        finite = np.isfinite(coords[:, 0]) & np.isfinite(coords[:, 1])
+        if include_z:
+            finite &= np.isfinite(coords[:, 2]) | ~has_z[owner]
+        out[doubtful[owner[~finite]]] = True
+    return out
 
 
 def require_rows(

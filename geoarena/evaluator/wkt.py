@@ -75,11 +75,17 @@ class _Wkt:
         return _WKT_FIELD.__arrow_c_schema__(), self._text.__arrow_c_array__()[1]
 
 
-def parse_wkt(text: pa.Array[Any], parse: BoolArray) -> ObjectArray:
+def parse_wkt(text: pa.Array[Any], parse: BoolArray) -> tuple[ObjectArray, BoolArray]:
     """The geometries of Arrow WKT strings at the rows where ``parse`` holds (None at the
     others and at nulls): ``shapely.from_wkt(..., on_invalid="ignore")`` of those rows,
-    geometry for geometry, in less time (the module's docstring says how)."""
+    geometry for geometry, in less time (the module's docstring says how).
+
+    Also which rows GEOS's WKT reader read: only those can hold a NaN or an infinity. The
+    grammar admits decimal numbers only, and one beyond a double's range (``1e400``)
+    makes geoarrow-c refuse its batch, which GEOS then reads.
+    """
     out: ObjectArray = np.full(len(text), None, dtype=object)
+    by_geos: BoolArray = np.zeros(len(text), dtype=bool)
     rows: IntArray = np.flatnonzero(parse & non_null(text))
     for grammar, add_z in _CANONICAL:
         if len(rows) == 0:
@@ -91,9 +97,7 @@ def parse_wkt(text: pa.Array[Any], parse: BoolArray) -> ObjectArray:
         canonical = np.flatnonzero(column_values(matched))
         if len(canonical) == 0:
             continue
-        geometry = _read_canonical(
-            take_arrow(part, None if len(canonical) == len(part) else canonical), add_z
-        )
+        geometry = _read_canonical(_subset(part, canonical), add_z)
         if geometry is None:
             continue
         read = ~shapely.is_missing(geometry)
@@ -101,7 +105,8 @@ def parse_wkt(text: pa.Array[Any], parse: BoolArray) -> ObjectArray:
         rows = np.delete(rows, canonical[read])
     if len(rows):
         out[rows] = shapely.from_wkt(take_values(text, rows), on_invalid="ignore")
-    return out
+        by_geos[rows] = True
+    return out, by_geos
 
 
 def _subset(text: pa.Array[Any], rows: IntArray) -> pa.Array[Any]:
