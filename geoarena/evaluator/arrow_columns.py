@@ -72,11 +72,19 @@ def take_arrow(array: pa.Array[Any] | pa.ChunkedArray[Any], rows: IntArray | Non
         pieces = [array]
     else:  # runs never come back empty: no rows are one empty slice
         taken = _runs(array, rows)
-        pieces = taken or [_compute.call_function("take", [array, numeric_column(rows)])]
-    chunks = [
-        c for p in pieces or [] for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])
-    ]
+        pieces = taken or [_take(array, rows)]
+    chunks = [c for p in pieces for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])]
     return chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
+
+
+def _take(
+    array: pa.Array[Any] | pa.ChunkedArray[Any], rows: IntArray
+) -> pa.Array[Any] | pa.ChunkedArray[Any]:
+    """Arrow's ``take`` kernel, called through ``pyarrow._compute``."""
+    taken: pa.Array[Any] | pa.ChunkedArray[Any] = _compute.call_function(
+        "take", [array, numeric_column(rows.astype(np.int64))]
+    )
+    return taken
 
 
 def _runs(
@@ -112,8 +120,8 @@ def take_values(array: pa.Array[Any] | pa.ChunkedArray[Any], rows: IntArray) -> 
     """The Python values of an Arrow array at ``rows`` (an object array), without Arrow's
     compute kernels.
 
-    ``take`` would import ``pyarrow.compute`` (~35 ms in every forked worker that reads a
-    chunk) and copy the rows first. Rows given in increasing order usually come in runs
+    ``take`` copies the rows first (and ``Array.take`` imports ``pyarrow.compute``, ~35 ms
+    in every forked worker that reads a chunk). Rows given in increasing order usually come in runs
     (an image's rows stand together in a file; a score asks a stored truth for most of
     each image's polygons): each stretch of them without a gap of more than ``_GAP`` rows
     is sliced (zero-copy) and read whole, and the rows are picked from what was read.
@@ -134,7 +142,7 @@ def take_values(array: pa.Array[Any] | pa.ChunkedArray[Any], rows: IntArray) -> 
             offset = np.cumsum(last - first + 1) - (last - first + 1) - first
             picked: ObjectArray = object_array(read)[rows + np.repeat(offset, np.diff(bounds))]
             return picked
-    return object_array(array.take(numeric_column(rows.astype(np.int64))).to_pylist())
+    return object_array(_take(array, rows).to_pylist())
 
 
 #: :func:`take_values` reads across gaps of up to ``_GAP`` rows, and slices stretch by

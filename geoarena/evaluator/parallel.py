@@ -140,6 +140,7 @@ _JOB: _Job | None = None
 _LAST_CHUNK: list[object] = []
 
 
+@collector_paused()
 def score_files(
     truth: Source | PreparedTruth | PolygonTable,
     proposals: Source | PolygonTable,
@@ -172,37 +173,8 @@ def score_files(
     >>> score_files(truth, proposals, workers=2).micro == score(truth, proposals).micro
     True
     """
-    with collector_paused():
-        return _score_files(
-            truth,
-            proposals,
-            get_rules(rules),
-            index=index,
-            on_error=on_error,
-            max_vertices=max_vertices,
-            max_bytes=max_bytes,
-            workers=workers,
-            bootstrap=bootstrap,
-            seed=seed,
-            breakdown=breakdown,
-        )
-
-
-def _score_files(
-    truth: Source | PreparedTruth | PolygonTable,
-    proposals: Source | PolygonTable,
-    rules: Rules,
-    *,
-    index: str | type[BaseSpatialIndex] | None,
-    on_error: OnError,
-    max_vertices: int,
-    max_bytes: int,
-    workers: int | None,
-    bootstrap: int,
-    seed: int,
-    breakdown: bool | BreakdownSettings,
-) -> ScoreResult:
     global _JOB
+    rules = get_rules(rules)
     if isinstance(truth, PreparedTruth):
         if truth.rules != rules:
             raise ValueError("the prepared truth was prepared under other rules")

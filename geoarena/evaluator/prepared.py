@@ -212,6 +212,7 @@ class PreparedTruth:
         """The images scoring is restricted to (``image_ids=``), or None for all."""
         return None if self._restrict is None else self._restrict.tolist()
 
+    @collector_paused()
     def score(
         self,
         proposals: PolygonTable | Source,
@@ -230,17 +231,6 @@ class PreparedTruth:
         error class of every FP and FN and recall by size, from the IoUs and overlaps of
         the candidate pairs that touch an error, computed after the (pruned) matching.
         """
-        with collector_paused():
-            return self._score(proposals, bootstrap, seed, details, breakdown)
-
-    def _score(
-        self,
-        proposals: PolygonTable | Source,
-        bootstrap: int,
-        seed: int,
-        details: bool,
-        breakdown: bool | BreakdownSettings,
-    ) -> ScoreResult:
         rules = self.rules
         table = proposals if isinstance(proposals, PolygonTable) else read_proposals(proposals)
         keep = None if self._restrict is None else encode(table.image_id, self._restrict) >= 0

@@ -6,7 +6,16 @@ import gc
 
 import pytest
 
-from geoarena.evaluator import InputError, PreparedTruth, read_proposals, read_truth, score
+from geoarena.evaluator import (
+    InputError,
+    PreparedTruth,
+    io,
+    prepared,
+    read_proposals,
+    read_truth,
+    score,
+    table,
+)
 from geoarena.evaluator.parallel import score_files
 from geoarena.evaluator.synthetic import make_pair
 
@@ -121,22 +130,30 @@ def test_one_scene_and_no_proposals_on_more_workers_than_images() -> None:
 @pytest.mark.parametrize("enabled", [True, False])
 def test_scores_pause_the_collector_and_restore_it(pair, enabled: bool) -> None:
     """The cyclic collector is off while a score runs (it would only scan the score's
-    acyclic objects) and as it was afterwards, after a failed score too."""
+    acyclic objects), from reading the files (``score_files``) or within
+    ``PreparedTruth.score``, and as it was afterwards, after a failed score too."""
     truth, props = pair
-    seen: list[bool] = []
-    real = PreparedTruth._score
+    ready = PreparedTruth(truth)
+    seen: list[tuple[str, bool]] = []
+    parse, select = table.parse_wkt, prepared.select
 
-    def spying(self: PreparedTruth, *args: object) -> object:
-        seen.append(gc.isenabled())
-        return real(self, *args)
+    def parsing(*args: object) -> object:
+        seen.append(("parse", gc.isenabled()))
+        return parse(*args)
+
+    def selecting(*args: object) -> object:
+        seen.append(("select", gc.isenabled()))
+        return select(*args)
 
     (gc.enable if enabled else gc.disable)()
     try:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(PreparedTruth, "_score", spying)
+            patch.setattr(table, "parse_wkt", parsing)
+            patch.setattr(prepared, "select", selecting)
             score_files(truth, props, workers=1)
-            PreparedTruth(truth).score(props)
-        assert seen == [False, False] and gc.isenabled() is enabled
+            ready.score(props)
+        assert {where for where, _ in seen} == {"parse", "select"}
+        assert not any(on for _, on in seen) and gc.isenabled() is enabled
         with pytest.raises(InputError):
             score_files(truth, b"ImageId,BuildingId,PolygonWKT_Pix,Confidence\nx,1,junk,1\n")
         assert gc.isenabled() is enabled
@@ -149,11 +166,14 @@ def test_wkt_too_large_for_one_arrow_array_is_read_as_python_strings(
     pair, workers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A WKT column past 32-bit Arrow offsets (lowered here to 0 bytes) takes the Python
-    strings' way to the same score."""
-    from geoarena.evaluator import io
+    strings' way (never joined into one Arrow array) to the same score."""
+
+    def refused(*args: object) -> None:
+        raise AssertionError("the WKT was joined into one Arrow array")
 
     truth, props = pair
     expected = score_files(truth, props, workers=workers)
     monkeypatch.setattr(io, "ARROW_TEXT_MAX_BYTES", 0)
+    monkeypatch.setattr(io, "take_arrow", refused)
     assert score_files(truth, props, workers=workers).micro == expected.micro
     assert score(read_truth(truth), read_proposals(props)).micro == expected.micro
