@@ -30,6 +30,7 @@ from .table import (
     DEFAULT_MAX_VERTICES,
     OnError,
     PolygonTable,
+    Text,
     build_table,
     require_rows,
 )
@@ -131,11 +132,9 @@ def _read(
     data, label = load_bytes(source, name, max_bytes)
     header, header_line = read_header(data, label)
     columns, lines, errors = read_arrow_columns(data, header, header_line, label)
-    fields, wkt = table_fields(columns, None)
     table = build_table(
-        fields,
+        table_fields(columns, None),
         lines,
-        wkt=wkt,
         name=label,
         on_error=on_error,
         max_vertices=max_vertices,
@@ -295,17 +294,20 @@ def _read_columns(
 ARROW_TEXT_MAX_BYTES = (1 << 31) - 1
 
 
-def table_fields(
-    columns: dict[str, Column], rows: IntArray | None
-) -> tuple[dict[str, ObjectArray], pa.Array[Any] | None]:
-    """What ``build_table`` takes of these rows (all of them for None) of read columns: the
-    fields as object arrays of str, but the WKT as Arrow strings when Arrow read the file
-    (its reader needs no Python string per row)."""
+def table_fields(columns: dict[str, Column], rows: IntArray | None) -> dict[str, Text]:
+    """What ``build_table`` takes of these rows (all of them for None) of read columns:
+    the ImageIds as Python strings (one object per distinct id), and the other fields as
+    Arrow strings when Arrow read the file: its cast and the WKT reader need no Python
+    string per row. A WKT column over 2 GiB goes as Python strings, with the others."""
     wkt = columns["PolygonWKT_Pix"]
     if isinstance(wkt, np.ndarray) or wkt.nbytes > ARROW_TEXT_MAX_BYTES:
-        return {c: take_rows(v, rows) for c, v in columns.items()}, None
-    fields = {c: take_rows(v, rows) for c, v in columns.items() if c != "PolygonWKT_Pix"}
-    return fields, take_arrow(wkt, rows)
+        return {c: take_rows(v, rows) for c, v in columns.items()}
+    return {
+        c: take_rows(v, rows)
+        if c == "ImageId" or isinstance(v, np.ndarray)
+        else take_arrow(v, rows)
+        for c, v in columns.items()
+    }
 
 
 def take_rows(column: Column, rows: IntArray | None) -> ObjectArray:

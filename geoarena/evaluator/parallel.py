@@ -313,11 +313,9 @@ def _chunk_table(side: _Side, rows: IntArray, job: _Job, *, first: bool) -> Poly
     if isinstance(side, _Table):
         chunk = side.table.take(rows)
         return chunk if first else replace(chunk, skipped=())  # reported once
-    fields, wkt = table_fields(side.columns, rows)
     return build_table(
-        fields,
+        table_fields(side.columns, rows),
         side.lines[rows],
-        wkt=wkt,
         name=side.label,
         on_error="skip",
         max_vertices=job.max_vertices,

@@ -33,13 +33,15 @@ from pyarrow import _compute
 from .arrays import BoolArray, IntArray, ObjectArray, object_array
 from .arrow_columns import column_values, non_null, take_arrow, take_values
 
-_NUMBER = r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+#: a decimal number as canonical text writes it (RE2's ``\d`` is ASCII digits only); both
+#: Arrow's and Python's readers round it correctly, so they read it alike
+DECIMAL = r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 
 
 def _grammar(dimensions: int) -> str:
     """A full match of canonical POLYGON and MULTIPOLYGON text of 2-D or 3-D points; a
     3-D text may carry the Z keyword or, as SpaceNet's files do, leave it out."""
-    point = " ".join([_NUMBER] * dimensions)
+    point = " ".join([DECIMAL] * dimensions)
     ring = rf"\({point}(?:, ?{point})*\)"
     polygon = rf"\({ring}(?:, ?{ring})*\)"
     keyword = "(?: Z)?" if dimensions == 3 else ""

@@ -557,6 +557,125 @@ def test_from_wkt_rejects_columns_of_different_lengths() -> None:
         PolygonTable.from_wkt(["a", "b"], [1], [square, square])
 
 
+# -- BuildingId and Confidence: Arrow's cast where it reads as Python does ----------------
+
+#: texts Python's int() / float() read otherwise than Arrow's cast, or that Arrow refuses
+ODD_NUMBERS = [
+    " 7",
+    "7 ",
+    "+3",
+    "1_000",
+    "\u0663",  # an Arabic-Indic digit: int() and float() take it
+    "inf",
+    "-Infinity",
+    "nan",
+    "2.0",
+    "1e3",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "",
+    "0x10",  # Arrow reads it as 16
+    "nan(1)",  # Arrow reads it as NaN
+    "1.5.3",
+    "1e",
+    "--1",
+    ".",
+]
+
+
+def plain_integers() -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.integers(-(2**63), 2**63 - 1).map(str),
+        st.integers(0, 10**6).map(lambda v: f"00{v}"),
+        st.just("-0"),
+    )
+
+
+def plain_decimals() -> st.SearchStrategy[str]:
+    """Number texts in the plain grammar, in the notations writers use."""
+    floats = st.floats(allow_nan=False, allow_infinity=False)
+    return st.one_of(
+        plain_integers(),
+        floats.map(repr),
+        floats.map(lambda v: f"{v:.17g}"),
+        floats.map(lambda v: f"{v:e}"),
+        floats.map(lambda v: f"{v:.3f}"),
+        st.sampled_from(["0.", ".5", "5.", "-.25", "1e400", "-1e-400", "4.9e-324"]),
+    )
+
+
+def number_table(ids: list[str], confidences: list[str], arrow: bool):
+    n = len(ids)
+
+    def column(values: list[str]):
+        return pa.array(values, pa.string()) if arrow else np.array(values, dtype=object)
+
+    columns = {
+        "ImageId": np.array(["AOI_2_Vegas_img1"] * n, dtype=object),
+        "BuildingId": column(ids),
+        "PolygonWKT_Pix": column([SQUARE.strip('"')] * n),
+        "Confidence": column(confidences),
+    }
+    lines = np.arange(2, 2 + n, dtype=np.int64)
+    return build_table(
+        columns, lines, name="f.csv", on_error="skip", max_vertices=100, allow_empty=True
+    )
+
+
+def number_rows(ids: st.SearchStrategy[str], confidences: st.SearchStrategy[str]):
+    return st.lists(st.tuples(ids, confidences), min_size=1, max_size=8).map(
+        lambda rows: ([i for i, _ in rows], [c for _, c in rows])
+    )
+
+
+ODD = st.sampled_from(ODD_NUMBERS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        number_rows(st.one_of(plain_integers(), ODD), plain_decimals()),
+        number_rows(plain_integers(), st.one_of(plain_decimals(), ODD)),
+        number_rows(st.one_of(plain_decimals(), ODD), st.one_of(plain_decimals(), ODD)),
+    )
+)
+def test_numbers_cast_by_arrow_read_as_python_reads_them(rows) -> None:
+    """The same ids, confidences (bit for bit) and errors whether the columns come as
+    Arrow strings (cast by Arrow when every text is plain) or as Python strings."""
+    fast, exact = number_table(*rows, arrow=True), number_table(*rows, arrow=False)
+    assert fast.skipped == exact.skipped
+    assert fast.building_id.tolist() == exact.building_id.tolist()
+    assert fast.confidence.view(np.int64).tolist() == exact.confidence.view(np.int64).tolist()
+
+
+@settings(max_examples=50, deadline=None)
+@given(number_rows(plain_integers(), plain_decimals()))
+def test_plain_numbers_are_cast_by_arrow(rows) -> None:
+    """Columns of plain numbers never become Python strings: the fast path is taken."""
+    from geoarena.evaluator import table as table_module
+
+    made: list[int] = []
+    to_strings = table_module._strings
+
+    def spy(column):
+        if isinstance(column, pa.Array):
+            made.append(len(column))
+        return to_strings(column)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(table_module, "_strings", spy)
+        number_table(*rows, arrow=True)
+    assert made == [], "a plain column went through Python's int() / float()"
+
+
+def test_an_integer_beyond_int64_is_an_error_with_arrow_strings() -> None:
+    """Arrow refuses the cast; Python's reading then names the row."""
+    table = number_table(["1", "9223372036854775808"], ["0.5", "0.5"], arrow=True)
+    (problem,) = table.skipped
+    assert (problem.line, problem.column) == (3, "BuildingId")
+    assert problem.reason == "not an integer: '9223372036854775808'"
+
+
 # -- Arrow (fast) vs csv module (exact) --------------------------------------------------
 
 WKTS = [
