@@ -107,13 +107,25 @@ def _runs(
     ]
 
 
-def decode_strings(column: pa.DictionaryArray[Any, Any] | None) -> ObjectArray:
-    """A dictionary column decoded into an object array of str."""
+def decode_strings(
+    column: pa.DictionaryArray[Any, Any] | None, *, strip: bool = False
+) -> ObjectArray:
+    """A dictionary column decoded into an object array of str (stripped of surrounding
+    whitespace with ``strip``): one Python string per distinct value."""
     if column is None:
         return np.empty(0, dtype=object)
     names = np.empty(len(column.dictionary), dtype=object)
-    names[:] = column.dictionary.to_pylist()
+    values = column.dictionary.to_pylist()
+    names[:] = [str(v).strip() for v in values] if strip else values
     return np.asarray(names[column_values(column.indices).astype(np.int64)])
+
+
+def dictionary_encode(column: pa.Array[Any] | pa.ChunkedArray[Any]) -> pa.DictionaryArray[Any, Any]:
+    """A column as one dictionary array (Arrow's kernel, through ``pyarrow._compute``)."""
+    encoded: pa.DictionaryArray[Any, Any] = _compute.call_function(
+        "dictionary_encode", [take_arrow(column, None)]
+    )
+    return encoded
 
 
 def take_values(array: pa.Array[Any] | pa.ChunkedArray[Any], rows: IntArray) -> ObjectArray:

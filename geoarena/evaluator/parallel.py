@@ -35,11 +35,11 @@ from .io import (
     DEFAULT_MAX_BYTES,
     Column,
     Source,
+    image_ids,
     load_bytes,
     read_arrow_columns,
     read_header,
     table_fields,
-    take_rows,
 )
 from .metrics import SHOWN_FAILURES, Diagnostics, ScoreResult, assemble
 from .prepared import PreparedTruth
@@ -51,7 +51,6 @@ from .table import (
     build_table,
     encode,
     require_rows,
-    strip_all,
     unique_ids,
 )
 
@@ -244,7 +243,7 @@ def _read_columns(source: Source, max_bytes: int) -> tuple[_Columns, int]:
     columns, lines, errors = read_arrow_columns(data, header, header_line, label)
     # the other columns stay in Arrow until a worker takes its rows; the stripped ids
     # (stripping again is a no-op) hold one string per image, not one per row
-    columns["ImageId"] = image_id = strip_all(take_rows(columns["ImageId"], None))
+    columns["ImageId"] = image_id = image_ids(columns["ImageId"])
     return _Columns(label, columns, lines, errors, image_id), len(data)
 
 
