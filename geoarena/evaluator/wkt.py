@@ -30,7 +30,7 @@ from geoarrow.c import lib as geoarrow_lib
 from geoarrow.c.kernel import ScalarFunction
 from pyarrow import _compute
 
-from .arrays import BoolArray, IntArray, ObjectArray, object_array
+from .arrays import BoolArray, FloatArray, IntArray, ObjectArray
 from .arrow_columns import column_values, non_null, take_arrow, take_values
 
 #: a decimal number as canonical text writes it (RE2's ``\d`` is ASCII digits only); both
@@ -62,8 +62,13 @@ _WKT_FIELD = pa.field(
     pa.utf8(),
     metadata={"ARROW:extension:name": "geoarrow.wkt", "ARROW:extension:metadata": "{}"},
 )
-#: GEOARROW_TYPE_WKB of geoarrow-c's C API (its Python package keeps the enum private)
-_TO_WKB = ScalarFunction("as_geoarrow", type=100001)
+#: geoarrow-c's native polygon and multipolygon arrays (GEOARROW_TYPE_INTERLEAVED_* of
+#: its C API, which its Python package keeps private), by (multi, 3-D)
+_TO_NATIVE = {
+    (multi, z): ScalarFunction("as_geoarrow", type=10000 + 1000 * z + (6 if multi else 3))
+    for multi in (False, True)
+    for z in (False, True)
+}
 
 
 class _Wkt:
@@ -117,17 +122,57 @@ def _subset(text: pa.Array[Any], rows: IntArray) -> pa.Array[Any]:
 
 
 def _read_canonical(text: pa.Array[Any], add_z: bool) -> ObjectArray | None:
-    """Canonical WKT read by geoarrow-c into WKB and by GEOS from there: None where GEOS's
-    WKB reader refuses a row, and for the whole batch when geoarrow-c refuses one."""
+    """Canonical WKT read by geoarrow-c into coordinate arrays, and the geometries built
+    from those by GEOS (``shapely.from_ragged_array``): no WKB in between, no Python
+    object per row but the geometry. None for the whole batch where geoarrow-c refuses
+    a row, or where a ring is one GEOS's readers refuse (:func:`_rings_ok`)."""
     if add_z:
         text = _compute.call_function(
             "replace_substring",
             [text],
             _compute.ReplaceSubstringOptions("POLYGON ((", "POLYGON Z ((", max_replacements=1),
         )
-    try:
-        wkb = pa.array(_TO_WKB(_Wkt(text)))
-    except geoarrow_lib.GeoArrowCException:
+    multi = column_values(
+        _compute.call_function("starts_with", [text], _compute.MatchSubstringOptions("M"))
+    )
+    out: ObjectArray = np.full(len(text), None, dtype=object)
+    for kind in (False, True):
+        rows = np.flatnonzero(multi == kind)
+        if len(rows) == 0:
+            continue
+        try:
+            native = pa.array(_TO_NATIVE[kind, add_z](_Wkt(_subset(text, rows))))
+        except geoarrow_lib.GeoArrowCException:
+            return None
+        geometry = _from_native(native, kind, 3 if add_z else 2)
+        if geometry is None:
+            return None
+        out[rows] = geometry
+    return out
+
+
+def _from_native(native: pa.Array[Any], multi: bool, dimensions: int) -> ObjectArray | None:
+    """Shapely geometries of a geoarrow (multi)polygon array, or None if a ring is not
+    one GEOS reads as it stands."""
+    parts: list[IntArray] = []
+    level: Any = native  # nested list arrays, down to the points' fixed-size lists
+    for _ in range(3 if multi else 2):  # geometries -> (polygons ->) rings -> points
+        parts.append(column_values(level.offsets).astype(np.int64))
+        level = level.values
+    coords = column_values(level.values).reshape(-1, dimensions)
+    rings = parts[-1]
+    if not _rings_ok(coords, rings):
         return None
-    geometry: ObjectArray = shapely.from_wkb(object_array(wkb.to_pylist()), on_invalid="ignore")
+    kind = shapely.GeometryType.MULTIPOLYGON if multi else shapely.GeometryType.POLYGON
+    geometry: ObjectArray = shapely.from_ragged_array(kind, coords, tuple(reversed(parts)))
     return geometry
+
+
+def _rings_ok(coords: FloatArray, offsets: IntArray) -> bool:
+    """Whether every ring has at least 4 points and ends on its first, in every
+    dimension: GEOS's readers refuse a shorter or open ring (open in x or y), and
+    shapely's constructor would close one that is open in z alone, which GEOS keeps."""
+    first, end = offsets[:-1], offsets[1:]
+    if ((end - first) < 4).any():
+        return False
+    return bool((coords[first] == coords[end - 1]).all())

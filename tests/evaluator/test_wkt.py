@@ -42,6 +42,11 @@ CASES = [
     "POLYGON ((nan 0 0, 1 0 0, 1 1 0, nan 0 0))",
     "POLYGON ((inf 0 0, 1 0 0, 1 1 0, inf 0 0))",
     "POLYGON ((0 0 0, 1 0 0, 1 1 0))",
+    "POLYGON ((0 0, 1 0, 0 0))",
+    "POLYGON ((0 0 0, 1 0 0, 0 0 0, 0 0 0))",
+    "POLYGON ((0 0 0, 1 0 0, 1 1 0, 0 0 5))",  # closed in x and y: GEOS keeps it open in z
+    "MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0)), ((5 5, 6 5, 6 6)))",
+    "MULTIPOLYGON (((0 0, 9 0, 9 9, 0 0), (1 1, 2 1, 2 2, 1 1)), ((20 20, 21 20, 21 21, 20 20)))",
     "POLYGON ((0 0 0, 1 0 0, 1 1 0, 0 1 0))",
     "POLYGON ((0 0 0, 1 0, 1 1 0, 0 0 0))",
     "POLYGON ((0 0, 1 0 0, 1 1, 0 0))",
