@@ -69,7 +69,10 @@ def select(table: PolygonTable, rules: Rules, role: Role, keep: BoolArray | None
         geometry[multi] = shapely.get_geometry(geometry[multi], 0)
 
     raw_area = polygon_areas(geometry, rules.area_formula)
-    invalid = ~shapely.is_valid(geometry) & ~empty
+    # GEOS checks the polygons not proved valid when they were read
+    doubtful = ~empty if table.valid is None else ~empty & ~table.valid[rows]
+    invalid = np.zeros(len(rows), dtype=bool)
+    invalid[doubtful] = ~shapely.is_valid(geometry[doubtful])
     counts["invalid"] = int(invalid.sum())
     was_invalid = invalid.copy()
     policy = rules.invalid_truth if role == "truth" else rules.invalid_proposal

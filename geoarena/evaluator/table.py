@@ -57,6 +57,9 @@ class PolygonTable:
     confidence: FloatArray | None  # None when the file has no Confidence column
     line: IntArray  # 1-based line in the source (row number for in-memory tables)
     skipped: tuple[Problem, ...] = field(default=())
+    #: the rows whose polygon is known valid (proved from its coordinates when it was
+    #: read: ``convexity``), so the rules need not ask GEOS; None: no row known
+    valid: BoolArray | None = None
 
     def __len__(self) -> int:
         return len(self.image_id)
@@ -76,6 +79,7 @@ class PolygonTable:
             confidence=None if self.confidence is None else self.confidence[mask],
             line=self.line[mask],
             skipped=self.skipped,
+            valid=None if self.valid is None else self.valid[mask],
         )
 
     @classmethod
@@ -206,10 +210,11 @@ def build_table(
 
     column = "PolygonWKT_Pix" if geometry is None else "geometry"
     doubtful = np.ones(n, dtype=bool)  # rows whose coordinates may be NaN or infinite
+    valid = None
     if geometry is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            geometry, doubtful = parse_wkt(text, ~bad)  # rows already rejected: not parsed
+            geometry, doubtful, valid = parse_wkt(text, ~bad)  # rejected rows: not parsed
         parsed = ~shapely.is_missing(geometry)
         flag(~parsed, column, lambda i: _wkt_reason(text[i].as_py()))
     else:
@@ -246,6 +251,7 @@ def build_table(
         confidence=None if confidence is None else confidence[keep],
         line=lines[keep],
         skipped=tuple(errors),
+        valid=None if valid is None else valid[keep],
     )
     if not allow_empty:
         require_rows(name, len(table), errors, header_only_ok=False)

@@ -21,7 +21,7 @@ process), and only three functions are needed here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +32,7 @@ from pyarrow import _compute
 
 from .arrays import BoolArray, FloatArray, IntArray, ObjectArray
 from .arrow_columns import column_values, non_null, take_arrow, take_values
+from .convexity import convex_rings
 
 #: a decimal number as canonical text writes it (RE2's ``\d`` is ASCII digits only); both
 #: Arrow's and Python's readers round it correctly, so they read it alike
@@ -82,17 +83,27 @@ class _Wkt:
         return _WKT_FIELD.__arrow_c_schema__(), self._text.__arrow_c_array__()[1]
 
 
-def parse_wkt(text: pa.Array[Any], parse: BoolArray) -> tuple[ObjectArray, BoolArray]:
+class ParsedWkt(NamedTuple):
+    """What :func:`parse_wkt` read."""
+
+    #: the geometries (None at the rows not asked for, at nulls and where GEOS refused)
+    geometry: ObjectArray
+    #: the rows GEOS's WKT reader read: only those can hold a NaN or an infinity (the
+    #: grammar admits decimal numbers only, and one beyond a double's range, ``1e400``,
+    #: makes geoarrow-c refuse its batch, which GEOS then reads)
+    by_geos: BoolArray
+    #: the rows whose polygon is valid, proved from its coordinates as they were read
+    #: (``convexity.convex_rings``); False: not known
+    valid: BoolArray
+
+
+def parse_wkt(text: pa.Array[Any], parse: BoolArray) -> ParsedWkt:
     """The geometries of Arrow WKT strings at the rows where ``parse`` holds (None at the
     others and at nulls): ``shapely.from_wkt(..., on_invalid="ignore")`` of those rows,
-    geometry for geometry, in less time (the module's docstring says how).
-
-    Also which rows GEOS's WKT reader read: only those can hold a NaN or an infinity. The
-    grammar admits decimal numbers only, and one beyond a double's range (``1e400``)
-    makes geoarrow-c refuse its batch, which GEOS then reads.
-    """
+    geometry for geometry, in less time (the module's docstring says how)."""
     out: ObjectArray = np.full(len(text), None, dtype=object)
     by_geos: BoolArray = np.zeros(len(text), dtype=bool)
+    valid: BoolArray = np.zeros(len(text), dtype=bool)
     rows: IntArray = np.flatnonzero(parse & non_null(text))
     for grammar, add_z in _CANONICAL:
         if len(rows) == 0:
@@ -104,16 +115,15 @@ def parse_wkt(text: pa.Array[Any], parse: BoolArray) -> tuple[ObjectArray, BoolA
         canonical = np.flatnonzero(column_values(matched))
         if len(canonical) == 0:
             continue
-        geometry = _read_canonical(_subset(part, canonical), add_z)
-        if geometry is None:
+        read = _read_canonical(_subset(part, canonical), add_z)
+        if read is None:
             continue
-        read = ~shapely.is_missing(geometry)
-        out[rows[canonical[read]]] = geometry[read]
-        rows = np.delete(rows, canonical[read])
+        out[rows[canonical]], valid[rows[canonical]] = read
+        rows = np.delete(rows, canonical)
     if len(rows):
         out[rows] = shapely.from_wkt(take_values(text, rows), on_invalid="ignore")
         by_geos[rows] = True
-    return out, by_geos
+    return ParsedWkt(out, by_geos, valid)
 
 
 def _subset(text: pa.Array[Any], rows: IntArray) -> pa.Array[Any]:
@@ -121,11 +131,12 @@ def _subset(text: pa.Array[Any], rows: IntArray) -> pa.Array[Any]:
     return text if len(rows) == len(text) else take_arrow(text, rows)
 
 
-def _read_canonical(text: pa.Array[Any], add_z: bool) -> ObjectArray | None:
+def _read_canonical(text: pa.Array[Any], add_z: bool) -> tuple[ObjectArray, BoolArray] | None:
     """Canonical WKT read by geoarrow-c into coordinate arrays, and the geometries built
     from those by GEOS (``shapely.from_ragged_array``): no WKB in between, no Python
-    object per row but the geometry. None for the whole batch where geoarrow-c refuses
-    a row, or where a ring is one GEOS's readers refuse (:func:`_rings_ok`)."""
+    object per row but the geometry; with the polygons proved valid on the way. None
+    for the whole batch where geoarrow-c refuses a row, or where a ring is one GEOS's
+    readers refuse (:func:`_rings_ok`)."""
     if add_z:
         text = _compute.call_function(
             "replace_substring",
@@ -136,6 +147,7 @@ def _read_canonical(text: pa.Array[Any], add_z: bool) -> ObjectArray | None:
         _compute.call_function("starts_with", [text], _compute.MatchSubstringOptions("M"))
     )
     out: ObjectArray = np.full(len(text), None, dtype=object)
+    valid: BoolArray = np.zeros(len(text), dtype=bool)
     for kind in (False, True):
         rows = np.flatnonzero(multi == kind)
         if len(rows) == 0:
@@ -144,15 +156,18 @@ def _read_canonical(text: pa.Array[Any], add_z: bool) -> ObjectArray | None:
             native = pa.array(_TO_NATIVE[kind, add_z](_Wkt(_subset(text, rows))))
         except geoarrow_lib.GeoArrowCException:
             return None
-        geometry = _from_native(native, kind, 3 if add_z else 2)
-        if geometry is None:
+        read = _from_native(native, kind, 3 if add_z else 2)
+        if read is None:
             return None
-        out[rows] = geometry
-    return out
+        out[rows], valid[rows] = read
+    return out, valid
 
 
-def _from_native(native: pa.Array[Any], multi: bool, dimensions: int) -> ObjectArray | None:
-    """Shapely geometries of a geoarrow (multi)polygon array, or None if a ring is not
+def _from_native(
+    native: pa.Array[Any], multi: bool, dimensions: int
+) -> tuple[ObjectArray, BoolArray] | None:
+    """Shapely geometries of a geoarrow (multi)polygon array and which are valid Polygons
+    of one convex ring (a MultiPolygon is left to GEOS's check), or None if a ring is not
     one GEOS reads as it stands."""
     parts: list[IntArray] = []
     level: Any = native  # nested list arrays, down to the points' fixed-size lists
@@ -165,7 +180,12 @@ def _from_native(native: pa.Array[Any], multi: bool, dimensions: int) -> ObjectA
         return None
     kind = shapely.GeometryType.MULTIPOLYGON if multi else shapely.GeometryType.POLYGON
     geometry: ObjectArray = shapely.from_ragged_array(kind, coords, tuple(reversed(parts)))
-    return geometry
+    valid: BoolArray = np.zeros(len(geometry), dtype=bool)
+    if not multi:
+        ring_of = parts[0]  # each polygon's first ring
+        one = np.flatnonzero(np.diff(ring_of) == 1)
+        valid[one] = convex_rings(coords, rings)[ring_of[one]]
+    return geometry, valid
 
 
 def _rings_ok(coords: FloatArray, offsets: IntArray) -> bool:

@@ -85,13 +85,16 @@ def _geos(texts: list[str]) -> ObjectArray:
 
 def _ours(texts: list[str]) -> ObjectArray:
     """parse_wkt's geometries; the rows GEOS did not read must have finite coordinates
-    (the table's check of NaN and infinities skips them)."""
+    (the table's check of NaN and infinities skips them), and those it marks valid must
+    be (the rules do not ask GEOS about them)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         text = string_column(object_array(texts))
-        geometry, by_geos = wkt.parse_wkt(text, np.ones(len(texts), dtype=bool))
+        geometry, by_geos, valid = wkt.parse_wkt(text, np.ones(len(texts), dtype=bool))
     fast = [g for g in geometry[~by_geos] if g is not None]
     assert all(np.isfinite(shapely.get_coordinates(g, include_z=g.has_z)).all() for g in fast)
+    assert shapely.is_valid(geometry[valid]).all()
+    assert not (valid & by_geos).any()
     return geometry
 
 
@@ -145,7 +148,7 @@ def test_canonical_rows_never_reach_geos_wkt_reader(monkeypatch: pytest.MonkeyPa
 
 def test_rows_not_asked_for_and_nulls_are_none() -> None:
     text = string_column(object_array([SQUARE, None, SQUARE, "junk"]))
-    ours, by_geos = wkt.parse_wkt(text, np.array([True, True, False, True]))
+    ours, by_geos, _ = wkt.parse_wkt(text, np.array([True, True, False, True]))
     assert by_geos.tolist() == [False, False, False, True]
     assert [None if g is None else g.wkt for g in ours] == [
         "POLYGON Z ((0 0 0, 1 0 0, 1 1 0, 0 0 0))",
@@ -206,6 +209,6 @@ def test_a_number_beyond_doubles_is_read_by_geos() -> None:
     """1e400 is canonical text, but geoarrow-c refuses its batch: GEOS reads it (as an
     infinity, which the table then rejects), so every row geoarrow-c reads is finite."""
     texts = [SQUARE, "POLYGON ((1e400 0 0, 1 0 0, 1 1 0, 1e400 0 0))"]
-    geometry, by_geos = wkt.parse_wkt(string_column(object_array(texts)), np.ones(2, dtype=bool))
+    geometry, by_geos, _ = wkt.parse_wkt(string_column(object_array(texts)), np.ones(2, dtype=bool))
     assert by_geos.tolist() == [True, True]
     assert np.isinf(shapely.get_coordinates(geometry[1])).any()
