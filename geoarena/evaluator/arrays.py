@@ -33,4 +33,18 @@ def object_array(values: Sequence[object]) -> ObjectArray:
     return out
 
 
-__all__ = ["BoolArray", "FlagArray", "FloatArray", "IntArray", "ObjectArray", "object_array"]
+def distinct_positions(positions: IntArray, n: int) -> IntArray:
+    """The distinct values of ``positions`` (all in ``range(n)``), sorted: a mask, where
+    ``np.unique`` would sort and, on first use, import ``numpy.ma`` (~10 ms a process)."""
+    return np.flatnonzero(np.bincount(positions, minlength=n))
+
+
+__all__ = [
+    "BoolArray",
+    "FlagArray",
+    "FloatArray",
+    "IntArray",
+    "ObjectArray",
+    "distinct_positions",
+    "object_array",
+]

@@ -41,9 +41,16 @@ def convex_rings(coords: FloatArray, offsets: IntArray) -> BoolArray:
     """Which closed rings are strictly convex and wind once: ring ``i`` is the points
     ``offsets[i]`` to ``offsets[i + 1] - 1`` of ``coords`` (x and y first; more columns
     are ignored), at least 4, its last a repeat of its first."""
+    convex: BoolArray = ring_turns(coords, offsets) != 0
+    return convex
+
+
+def ring_turns(coords: FloatArray, offsets: IntArray) -> NDArray[np.int8]:
+    """Per ring (as :func:`convex_rings` takes them), the way a strictly convex one that
+    winds once turns: 1 counter-clockwise, -1 clockwise; 0 for any other ring."""
     first, close = offsets[:-1], offsets[1:] - 1
     if len(first) == 0:
-        return np.zeros(0, dtype=bool)
+        return np.zeros(0, dtype=np.int8)
     if (close - first < 3).any():
         raise ValueError("a ring has fewer than 4 points")
     # edge j runs from point j to j + 1; a ring's edges are first .. close - 1, and the
@@ -70,7 +77,8 @@ def convex_rings(coords: FloatArray, offsets: IntArray) -> BoolArray:
     change[:-1] = down[:-1] != down[1:]
     _patch(change, last, down[last] != down[first])
     _patch(change, close, np.zeros(len(close), dtype=bool))
-    out: BoolArray = (low == high) & (low != 0) & (np.add.reduceat(change, first) == 2)
+    once = np.add.reduceat(change, first) == 2
+    out: NDArray[np.int8] = np.where((low == high) & once, low, 0).astype(np.int8)
     return out
 
 

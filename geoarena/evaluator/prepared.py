@@ -12,7 +12,7 @@ import shapely
 
 from geoarena.errors import Problem
 
-from .arrays import FloatArray, IntArray, ObjectArray, object_array
+from .arrays import FloatArray, IntArray, ObjectArray, distinct_positions, object_array
 from .breakdown import FN_CLASSES, FP_CLASSES, BreakdownSettings, ErrorClass, count_rows
 from .collector import collector_paused
 from .index import BaseSpatialIndex, get_index
@@ -259,7 +259,9 @@ class PreparedTruth:
         # of the pairs the boxes did not settle
         needed = candidates[1] if settings is not None else ti[~settled]
         truth = self._with_polygons(
-            np.arange(len(self.side.rows)) if details else _distinct(needed, len(self.side.rows))
+            np.arange(len(self.side.rows))
+            if details
+            else distinct_positions(needed, len(self.side.rows))
         )
         if len(open_lone):
             settled[open_lone] = settled_by_octagons(
@@ -451,9 +453,3 @@ def _visit_rank(table: PolygonTable, side: Side, rules: Rules) -> IntArray:
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     return rank
-
-
-def _distinct(positions: IntArray, n: int) -> IntArray:
-    """The distinct values of ``positions`` (all in ``range(n)``), sorted: a mask, where
-    ``np.unique`` would sort and, on first use, import ``numpy.ma`` (~10 ms a process)."""
-    return np.flatnonzero(np.bincount(positions, minlength=n))
