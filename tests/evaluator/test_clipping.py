@@ -24,11 +24,12 @@ place = st.floats(-30, 30)
 
 
 @st.composite
-def convex(draw: st.DrawFn, at: float) -> shapely.Polygon:
-    if draw(st.booleans()):
-        return _box(
-            at + draw(place), at + draw(place), draw(size), draw(size), draw(st.floats(0, 7))
-        )
+def convex(draw: st.DrawFn, at: float, box: bool | None = None) -> shapely.Polygon:
+    """A rotated box, or the convex hull of random points (whose turns may be too close
+    to straight for the proof)."""
+    if draw(st.booleans()) if box is None else box:
+        corner = at + draw(place), at + draw(place)
+        return _box(*corner, draw(size), draw(size), draw(st.floats(0, 7)))
     points = draw(st.lists(st.tuples(place, place), min_size=3, max_size=10))
     hull = shapely.convex_hull(shapely.MultiPoint([(at + x, at + y) for x, y in points]))
     return hull if hull.geom_type == "Polygon" else _box(at, at, 1, 1, 0)
@@ -59,24 +60,29 @@ def any_polygon(draw: st.DrawFn, at: float) -> shapely.Polygon:
 
 
 @st.composite
-def pairs(draw: st.DrawFn) -> tuple[shapely.Polygon, shapely.Polygon]:
-    at = draw(offset)
-    return draw(any_polygon(at)), draw(convex(at))
+def pairs(draw: st.DrawFn) -> tuple[shapely.Polygon, shapely.Polygon, bool]:
+    """A valid polygon, a convex one near it, and whether that is a box (a box's right
+    angles are always provably convex, so its pair must be clipped)."""
+    at, box = draw(offset), draw(st.booleans())
+    return draw(any_polygon(at)), draw(convex(at, box)), box
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(pairs(), min_size=1, max_size=12), st.booleans())
 def test_clipped_areas_are_geos_areas_to_rounding(drawn, swap: bool) -> None:
-    a = [p if not swap else q for p, q in drawn]
-    b = [q if not swap else p for p, q in drawn]
+    a = [p if not swap else q for p, q, _ in drawn]
+    b = [q if not swap else p for p, q, _ in drawn]
     polygons = np.array(a + b, dtype=object)
     n = len(drawn)
     area, done = clipped_areas(polygons, np.arange(n), np.arange(n, 2 * n))
     geos = shapely.area(shapely.intersection(polygons[:n], polygons[n:]))
     scale = np.maximum(shapely.area(polygons[:n]), shapely.area(polygons[n:]))
-    assert done.all()  # each pair has a convex polygon (a box or a hull)
+    # each pair has a convex polygon, which a hull of nearly collinear points may not be
+    # provably: such a pair is GEOS's
+    assert done[[box for _, _, box in drawn]].all()
     # GEOS rounds at the coordinates' magnitude (4.5e6 here), the clip at the buildings'
-    assert (np.abs(area - geos) <= 1e-9 * scale).all()
+    assert (np.abs(area - geos)[done] <= 1e-9 * scale[done]).all()
+    assert (area[~done] == 0).all()
 
 
 def test_pairs_without_a_proved_convex_ring_are_left_to_geos() -> None:
