@@ -16,9 +16,10 @@ For 100, 1000 and 10000 images (about 100 buildings each) it times, in one proce
   * the oracle: the deliberately simple per-proposal loop of tests/evaluator/oracle.py
     (only up to --oracle-max images: it is slow), also checked for equal counts.
 Medians over --repeats runs after one warm-up; the in-process measurements take turns
-within each repeat, as do the CLI runs of the two kinds, so the machine's slow spells
-cancel out of the ratios. The spread (max/min of the CSV command's wall times) says how
-noisy it was.
+within each repeat, as do the CLI runs of the two kinds and a floor run beside them (the
+CLI's time over the floor's is also given as the median of these paired ratios), so the
+machine's slow spells cancel out of the ratios. The spread (max/min of the CSV
+command's wall times) says how noisy it was.
 
     python bench/evaluator_bench.py --sizes 100,1000,10000
 """
@@ -154,8 +155,11 @@ def main() -> None:
         match_only, other = timed["match"], timed["other"]
         del tables
         del loaded
-        csv_runs, prepared_runs, least_runs = [], [], []
+        csv_runs, prepared_runs, least_runs, floor_runs = [], [], [], []
         for _ in range(reps):  # alternate, so all kinds meet the same slow spells
+            start = time.perf_counter()
+            baseline_read_parse(*files)
+            floor_runs.append(time.perf_counter() - start)
             csv_runs.append(cli_run("score", truth, props))
             prepared_runs.append(cli_run("score", stored, props))
             least_runs.append(least_run(stored, props))
@@ -191,6 +195,7 @@ def main() -> None:
                 resident,
                 (csv_memory, prepared_memory),
                 oracle_s,
+                (_paired(csv_runs, floor_runs), _paired(prepared_runs, floor_runs)),
             )
         )
 
@@ -204,11 +209,11 @@ def main() -> None:
         f"{'CLI csv':>8} {'cpu':>6} "
         f"{'MB':>6} | {'CLI prep':>8} {'cpu':>6} {'MB':>6} "
         f"{'least':>6} {'x least':>7} {'resident':>8} | {'spread':>6} {'oracle':>7} "
-        f"{'x match':>7}"
+        f"{'x match':>7} | {'csv/fl':>6} {'prep/fl':>7}"
     )
     for row in rows:
         n, nt, base, rd, ours, cores, match, oth, prep, csv_runs, prep_runs = row[:11]
-        least, res, mb, orc = row[11:]
+        least, res, mb, orc, (csv_floor, prep_floor) = row[11:]
         walls = [r[0] for r in csv_runs]
         print(
             f"{n:>7} {nt:>8} {base:>7.3f} {rd:>7.3f} {ours:>7.3f} {ours / base:>7.2f} "
@@ -218,7 +223,7 @@ def main() -> None:
             f"{med(prep_runs, 0):>8.3f} {med(prep_runs, 1):>6.2f} "
             f"{mb[1]:>6.0f} {least:>6.3f} {med(prep_runs, 0) / least:>7.2f} {res:>8.3f} | "
             f"{max(walls) / min(walls):>6.2f} "
-            f"{orc:>7.2f} {orc / match:>7.1f}"
+            f"{orc:>7.2f} {orc / match:>7.1f} | {csv_floor:>6.2f} {prep_floor:>7.2f}"
         )
     print("floor: pyarrow + shapely.from_wkt of both files; read: our validated read;")
     print("score: read + prepare + match in one process (grid index); cores: the same by")
@@ -230,7 +235,14 @@ def main() -> None:
     print("x least = CLI prep / least; resident: the prepared score on every core in a")
     print("process that holds the loaded truth (a server's cost: no start-up, no load);")
     print("spread: max/min wall of the CSV command; x match = oracle / match (both on")
-    print("parsed tables).")
+    print("parsed tables); csv/fl, prep/fl: the CLI's wall over the floor's, each run")
+    print("beside a floor run in this process (median of the paired ratios: a slow spell")
+    print("slows both, so this scales to another machine better than the medians' ratio).")
+
+
+def _paired(runs: list[tuple[float, float, float]], floors: list[float]) -> float:
+    """Median of each CLI run's wall time over the floor run just before it."""
+    return statistics.median(run[0] / floor for run, floor in zip(runs, floors, strict=True))
 
 
 if __name__ == "__main__":
