@@ -76,8 +76,9 @@ def clipped_areas(
     geometries: ObjectArray, a: IntArray, b: IntArray
 ) -> tuple[FloatArray, BoolArray]:
     """The area of ``geometries[a[k]] & geometries[b[k]]`` for each pair ``k`` where one of
-    the two is convex and both are clippable, with the mask of those pairs (the others'
-    areas are 0: GEOS's to compute). The geometries must be valid."""
+    the two is provably convex (``convexity.ring_turns``) and both are clippable, with the
+    mask of those pairs (the others' areas are 0: GEOS's to compute). The geometries must
+    be valid."""
     rings = Rings.of(geometries)
     ok = (rings.count[a] > 0) & (rings.count[b] > 0) & ((rings.turn[a] != 0) | (rings.turn[b] != 0))
     area = np.zeros(len(a))
