@@ -64,6 +64,12 @@ PARALLEL_MIN_BYTES = 1 << 20
 TABLE_ROW_BYTES = 200
 #: most images scored at once by one process: bounds the geometries alive at a time.
 CHUNK_IMAGES = 500
+#: chunks per process at least, when several processes score. After the fork, each page
+#: a process first writes costs a fault (a copy-on-write copy or a fresh page, ~2.5 us
+#: here); a process's later chunks reuse the memory its earlier ones freed, by then its
+#: own. At 1,000 tiles 4 chunks a process instead of 1 took the prepared score's page
+#: faults from 77k to 45k and its wall time 0.89x
+CHUNKS_PER_PROCESS = 4
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,7 +200,8 @@ def score_files(
         labels = [side.label for side in (read[0][0], read[1][0])]
     vocabulary = unique_ids(np.concatenate(ids))
     n_workers = _n_workers(workers, n_bytes)
-    n_chunks = max(n_workers, -(-len(vocabulary) // CHUNK_IMAGES))
+    least = n_workers * CHUNKS_PER_PROCESS if n_workers > 1 else 1
+    n_chunks = max(1, min(max(least, -(-len(vocabulary) // CHUNK_IMAGES)), len(vocabulary)))
     t_rows, p_rows = (
         _chunks(encode(side.image_id, vocabulary) % n_chunks, n_chunks) if side is not None else []
         for side in sides
@@ -277,14 +284,12 @@ def _score_chunk(k: int) -> _Part:
         truth = _chunk_table(truth_side, job.chunk_rows[0][k], job, first=k == 0)
         chunk_truth = PreparedTruth(truth, job.rules, index=job.index)
         result = chunk_truth.score(props, breakdown=job.breakdown or False)
-        mine = np.ones(len(result.images), dtype=bool)
         skipped, truth_rows, diagnostics = truth.skipped, len(truth), result.diagnostics
     else:
-        result = job.prepared.score(props, breakdown=job.breakdown or False)
-        # every worker sees the whole truth: each keeps its own chunk's images, and the
-        # truth's rows and counters are reported once, by the first chunk
-        codes = encode(object_array([s.image_id for s in result.images]), job.vocabulary)
-        mine = codes % job.n_chunks == k
+        # every process holds the whole truth: a chunk scores its own images through a
+        # view, and the truth's rows and counters are reported once, by the first chunk
+        view = job.prepared.for_images(job.vocabulary[k :: job.n_chunks])
+        result = view.score(props, breakdown=job.breakdown or False)
         prepared = job.prepared
         skipped, truth_rows = (prepared.skipped, prepared.n_rows) if k == 0 else ((), 0)
         diagnostics = result.diagnostics.copy()
@@ -292,7 +297,7 @@ def _score_chunk(k: int) -> _Part:
             diagnostics["truth"] = dict.fromkeys(diagnostics["truth"], 0)
     if in_worker():
         _LAST_CHUNK.extend((props, result, chunk_truth))
-    images = [s for s, keep in zip(result.images, mine.tolist(), strict=True) if keep]
+    images = result.images
     counts = np.array([[s.counts.tp, s.counts.fp, s.counts.fn] for s in images])
     b = result.breakdown
     errors = None if b is None else np.array([b.images[s.image_id].row() for s in images])

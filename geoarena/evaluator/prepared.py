@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -164,8 +165,14 @@ class PreparedTruth:
         ids = table.image_id if keep is None else table.image_id[keep]
         #: sorted ImageIds of the truth (after the split restriction): always scored.
         self.image_ids = unique_ids(ids)
+        #: the ImageIds ``_image`` codes index: the truth's, also in a view of fewer images
+        self._vocabulary = self.image_ids
         self.side: Side = side
         self._image = encode(table.image_id[self.side.rows], self.image_ids)
+        #: the truth positions counted (those of the listed images: all but in a view)
+        #: and each one's position in ``image_ids``
+        self._counted = np.arange(len(self._image))
+        self._counted_image = self._image
         b = self.side.bounds
         self._origin = float(b[:, 0].min()) if len(b) else 0.0
         self._width = float(b[:, 2].max() - self._origin) + 1.0 if len(b) else 1.0
@@ -181,6 +188,30 @@ class PreparedTruth:
         same index."""
         b = self.side.bounds
         return self.index_kind(slot_boxes(b, self._image, self._origin, self._width))
+
+    def for_images(self, image_ids: Iterable[str]) -> PreparedTruth:
+        """This truth scored on these images only (within its split): scores, details
+        and breakdowns as from ``PreparedTruth(truth, rules, image_ids=...)``.
+
+        The view shares the polygons, boxes and index (built now if not yet), and its
+        scores list, count and report its images only (the truth's diagnostics stay the
+        whole truth's): ``score_files`` scores each chunk of images against one loaded
+        truth through a view, so a chunk costs what its images hold.
+        """
+        ids = object_array(sorted(set(image_ids)))
+        if self._restrict is not None:
+            ids = ids[encode(ids, self._restrict) >= 0]
+        codes = encode(ids, self._vocabulary)
+        codes = codes[codes >= 0]  # sorted, as both are
+        position = np.full(len(self._vocabulary), -1, dtype=np.int64)
+        position[codes] = np.arange(len(codes))
+        self.index  # noqa: B018  (built before the copy, so that every view shares it)
+        view = copy.copy(self)
+        view._restrict = ids
+        view.image_ids = self._vocabulary[codes]
+        view._counted = np.flatnonzero(position[self._image] >= 0)
+        view._counted_image = position[self._image[view._counted]]
+        return view
 
     @property
     def name(self) -> str:
@@ -240,7 +271,7 @@ class PreparedTruth:
         side = select(table, rules, "proposal", keep)
 
         p_ids_scored = table.image_id[side.rows]
-        p_vocab = encode(p_ids_scored, self.image_ids)
+        p_vocab = encode(p_ids_scored, self._vocabulary)
         pi, ti = self._candidates(side, p_vocab)
         candidates = pi, ti  # before pruning: the breakdown looks at every pair
         settled = np.zeros(len(pi), dtype=bool)
@@ -254,14 +285,12 @@ class PreparedTruth:
             possible |= side.unbounded[pi] | self.side.unbounded[ti]
             pi, ti = pi[possible], ti[possible]
             settled, open_lone = settled_by_boxes(side, self.side, pi, ti, rules)
-        # a stored truth decodes only the polygons this score needs: every one for the
-        # details, those of the candidate pairs before pruning for a breakdown, else those
+        # a stored truth decodes only the polygons this score needs: every counted one for
+        # the details, those of the candidate pairs before pruning for a breakdown, else those
         # of the pairs the boxes did not settle
         needed = candidates[1] if settings is not None else ti[~settled]
         truth = self._with_polygons(
-            np.arange(len(self.side.rows))
-            if details
-            else distinct_positions(needed, len(self.side.rows))
+            self._counted if details else distinct_positions(needed, len(self.side.rows))
         )
         if len(open_lone):
             settled[open_lone] = settled_by_octagons(
@@ -283,7 +312,7 @@ class PreparedTruth:
         match_iou[pi[settled]] = np.nan  # passes for sure; the exact value was not needed
 
         p_image = encode(p_ids_scored, all_ids)
-        t_image = encode(self.image_ids, all_ids)[self._image]
+        t_image = encode(self.image_ids, all_ids)[self._counted_image]
         n_img = len(all_ids)
         tp = np.bincount(p_image[match >= 0], minlength=n_img)
         fp = np.bincount(p_image, minlength=n_img) - tp
@@ -297,8 +326,11 @@ class PreparedTruth:
         if settings is not None:
             known = iou if details else None  # every candidate's IoU, when computed
             errors = classify(side, truth, *candidates, match, rules, settings, known)
-            t_size = settings.size_of(self.side.area)
-            rows = count_rows(n_img, p_image, errors.proposal, t_image, errors.truth, t_size)
+            counted = self._counted
+            t_size = settings.size_of(self.side.area[counted])
+            rows = count_rows(
+                n_img, p_image, errors.proposal, t_image, errors.truth[counted], t_size
+            )
             error_rows = (settings, rows[listed])
         diagnostics = Diagnostics(
             truth={
@@ -396,19 +428,27 @@ class PreparedTruth:
         truth_chosen_iou = np.zeros(len(self.side.rows))
         picked = chosen >= 0
         np.maximum.at(truth_chosen_iou, chosen[picked], chosen_iou[picked])
+        # the truth arrays hold the counted truths (a view's images'): renumber the truth
+        # positions the proposals point at (all are of their own, counted, images; -1,
+        # no truth, reads the extra last slot)
+        counted = self._counted
+        renumber = np.full(len(self.side.rows) + 1, -1, dtype=np.int64)
+        renumber[counted] = np.arange(len(counted))
+        if errors is not None:
+            errors = replace(errors, truth=errors.truth[counted])
         return Matches(
             truth=self.table,
             proposals=table,
-            truth_rows=self.side.rows,
-            truth_geometry=truth.geometry,
-            truth_proposal=truth_proposal,
-            truth_iou=truth_iou,
+            truth_rows=self.side.rows[counted],
+            truth_geometry=truth.geometry[counted],
+            truth_proposal=truth_proposal[counted],
+            truth_iou=truth_iou[counted],
             proposal_rows=side.rows,
             proposal_geometry=side.geometry,
-            proposal_truth=match,
+            proposal_truth=renumber[match],
             proposal_iou=np.where(match >= 0, match_iou, best_iou),
-            proposal_best_truth=best_truth,
-            truth_chosen_iou=truth_chosen_iou,
+            proposal_best_truth=renumber[best_truth],
+            truth_chosen_iou=truth_chosen_iou[counted],
             errors=errors,
         )
 

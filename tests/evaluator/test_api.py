@@ -29,7 +29,7 @@ from geoarena.evaluator.parallel import score_files
 from geoarena.evaluator.rules import CHOICES, KNOBS
 from geoarena.evaluator.synthetic import make_pair
 
-from .helpers import PRESET_NAMES, SAMPLES, per_image
+from .helpers import PRESET_NAMES, SAMPLES, matches_of, per_image
 from .oracle import oracle_score
 
 SN2_TRUTH = SAMPLES / "SN2_sample_truth.csv"
@@ -50,6 +50,18 @@ def synthetic() -> tuple[PolygonTable, PolygonTable]:
 
 def restricted(table: PolygonTable, images) -> PolygonTable:
     return table.take(np.isin(table.image_id.astype(str), list(images)))
+
+
+def with_rows(props: PolygonTable, extra: PolygonTable) -> PolygonTable:
+    """``props`` with the rows of ``extra`` appended, as if after them in the file."""
+    return PolygonTable(
+        name=props.name,
+        image_id=np.concatenate([props.image_id, extra.image_id]),
+        building_id=np.concatenate([props.building_id, extra.building_id]),
+        geometry=np.concatenate([props.geometry, extra.geometry]),
+        confidence=np.concatenate([props.confidence, extra.confidence]),
+        line=np.concatenate([props.line, extra.line + props.line.max()]),
+    )
 
 
 # -- PreparedTruth -----------------------------------------------------------------------
@@ -98,14 +110,7 @@ def test_image_ids_restriction(synthetic, preset: str) -> None:
         [SQUARE] * 3,
         [1.0, 1.0, 1.0],
     )
-    props = PolygonTable(
-        name="p",
-        image_id=np.concatenate([props.image_id, extra.image_id]),
-        building_id=np.concatenate([props.building_id, extra.building_id]),
-        geometry=np.concatenate([props.geometry, extra.geometry]),
-        confidence=np.concatenate([props.confidence, extra.confidence]),
-        line=np.concatenate([props.line, extra.line + props.line.max()]),
-    )
+    props = with_rows(props, extra)
     rules = get_rules(preset)
     result = PreparedTruth(truth, rules, image_ids=split).score(props)
     assert set(per_image(result)) == set(images[::3])
@@ -147,6 +152,50 @@ def test_proposal_images_not_in_the_truth_are_counted(workers: int) -> None:
     split = PreparedTruth(truth, image_ids=["AOI_2_Vegas_img5", "AOI_2_Vegas_IMG1"])
     counts = split.score(props).diagnostics["proposals"]
     assert (counts["images"], counts["images_not_in_truth"]) == (2, 1)
+
+
+def same_but_truth_counters(view, split) -> None:
+    """A view scores as the split does; only the truth's counters differ (a view's are
+    the whole truth's, a split's its own)."""
+    a, b = ({**r.to_dict(), "diagnostics": {**r.diagnostics, "truth": None}} for r in (view, split))
+    assert a == b
+
+
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+def test_a_view_of_some_images_scores_as_a_split(synthetic, preset: str) -> None:
+    """``for_images`` (how ``score_files`` scores a chunk against one loaded truth) lists,
+    counts, matches and classifies exactly what a truth restricted to those images does."""
+    truth, props = synthetic
+    images = truth.image_ids
+    ids = [*images[1::4], "AOI_2_Vegas_img9999"]  # and one in neither file
+    extra = PolygonTable.from_wkt(  # a proposal image the truth lacks, inside the view
+        ["AOI_2_Vegas_img9999"], [0], [SQUARE], [1.0]
+    )
+    props = with_rows(props, extra)
+    whole = PreparedTruth(truth, preset)
+    view, split = whole.for_images(ids), PreparedTruth(truth, preset, image_ids=ids)
+    assert view.image_ids.tolist() == split.image_ids.tolist() == images[1::4]
+    for kwargs in ({}, {"breakdown": True}, {"details": True, "breakdown": True}):
+        got, expected = view.score(props, **kwargs), split.score(props, **kwargs)
+        same_but_truth_counters(got, expected)
+        assert got.diagnostics["truth"] == whole.score(props).diagnostics["truth"]
+        if "details" in kwargs:
+            assert matches_of(got) == matches_of(expected)
+    full = per_image(whole.score(props))
+    assert all(per_image(view.score(props))[i] == full[i] for i in images[1::4])
+
+
+def test_views_compose_with_splits_and_views(synthetic) -> None:
+    truth, props = synthetic
+    images = truth.image_ids
+    split = PreparedTruth(truth, image_ids=images[::2])
+    view = split.for_images(images[::3])  # within the split: its images of the view
+    inner = PreparedTruth(truth, image_ids=images[::6])
+    same_but_truth_counters(view.score(props), inner.score(props))
+    same_but_truth_counters(view.for_images(images[::2]).score(props), inner.score(props))
+    assert view.split == images[::6]
+    empty = split.for_images([])
+    assert (empty.score(props).micro.tp, len(empty.score(props).images)) == (0, 0)
 
 
 # -- bootstrap ---------------------------------------------------------------------------

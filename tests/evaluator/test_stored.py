@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 import shapely
@@ -33,7 +34,7 @@ from geoarena.evaluator.stored import (
 )
 from geoarena.evaluator.synthetic import make_pair
 
-from .helpers import PRESET_NAMES, SAMPLES
+from .helpers import PRESET_NAMES, SAMPLES, matches_of, per_image
 from .test_differential import SETTINGS, scenes
 from .test_parallel import comparable
 
@@ -48,13 +49,6 @@ def result_of(prepared: PreparedTruth, proposals, **kwargs) -> dict:
     return data
 
 
-def matches_of(prepared: PreparedTruth, proposals) -> list:
-    m = prepared.score(proposals, details=True).matches
-    assert m is not None
-    arrays = (m.truth_rows, m.truth_proposal, m.truth_iou, m.proposal_truth, m.proposal_iou)
-    return [a.tolist() for a in arrays] + [g.wkb for g in m.truth_geometry]
-
-
 @pytest.mark.parametrize("preset", PRESET_NAMES)
 @pytest.mark.parametrize("name", SAMPLE_NAMES)
 def test_stored_truth_scores_like_the_csv(tmp_path, name: str, preset: str) -> None:
@@ -66,7 +60,8 @@ def test_stored_truth_scores_like_the_csv(tmp_path, name: str, preset: str) -> N
     assert is_prepared(path) and not is_prepared(truth)
     loaded = load_prepared(path, rules=preset)
     assert result_of(loaded, proposals, bootstrap=30) == result_of(direct, proposals, bootstrap=30)
-    assert matches_of(loaded, proposals) == matches_of(direct, proposals)
+    details = (p.score(proposals, details=True) for p in (loaded, direct))
+    assert matches_of(next(details)) == matches_of(next(details))
     # the breakdown decodes only the truths of candidate pairs: it must not miss one
     broken_down = {"breakdown": True}
     assert result_of(loaded, proposals, **broken_down) == result_of(
@@ -87,6 +82,24 @@ def test_stored_split_and_skipped_rows_survive() -> None:
         assert loaded.table.skipped == direct.table.skipped
         assert result_of(loaded, proposals) == result_of(direct, proposals)
     assert len(skipping.skipped) == 1
+
+
+@pytest.mark.parametrize("preset", PRESET_NAMES)
+def test_a_view_of_a_stored_truth_scores_as_a_split(monkeypatch, preset: str) -> None:
+    """A view decodes the polygons of its own images for the details, and no others."""
+    truth, props = make_pair(9, 25, seed=5)
+    ids = sorted(set(read_truth(truth).image_id.tolist()))[::4]
+    loaded = load_prepared(prepared_to_bytes(PreparedTruth(truth, preset)), rules=preset)
+    decoded = []
+    scored = _Decoder.scored
+    monkeypatch.setattr(_Decoder, "scored", lambda d, at: decoded.append(at) or scored(d, at))
+    split = PreparedTruth(truth, preset, image_ids=ids)
+    kwargs = {"details": True, "breakdown": True}
+    got, expected = loaded.for_images(ids).score(props, **kwargs), split.score(props, **kwargs)
+    assert matches_of(got) == matches_of(expected)
+    assert per_image(got) == per_image(expected)
+    rows = loaded.side.rows[np.concatenate(decoded)]
+    assert set(loaded.table.image_id[rows].tolist()) == set(ids)
 
 
 @SETTINGS
