@@ -200,6 +200,8 @@ def score_files(
         labels = [side.label for side in (read[0][0], read[1][0])]
     vocabulary = unique_ids(np.concatenate(ids))
     n_workers = _n_workers(workers, n_bytes)
+    # at most CHUNK_IMAGES images a chunk, at least CHUNKS_PER_PROCESS chunks a process,
+    # and no more chunks than images
     least = n_workers * CHUNKS_PER_PROCESS if n_workers > 1 else 1
     n_chunks = max(1, min(max(least, -(-len(vocabulary) // CHUNK_IMAGES)), len(vocabulary)))
     t_rows, p_rows = (
