@@ -50,7 +50,10 @@ class Rings:
     xy: FloatArray  # (n_points, 2): each ring's points, its closing repeat included
     start: IntArray  # each polygon's first point
     count: IntArray  # its vertices, the closing repeat aside; 0: not clippable
-    #: 1 / -1: strictly convex, turning counter-clockwise / clockwise; 0: not known to be
+    #: 1 / -1: strictly convex, turning counter-clockwise / clockwise; 0: not known to be.
+    #: Proved as the clip sees the ring: relative to its first vertex. Those subtractions
+    #: round, and a vertex within rounding of its neighbour (1e-217 from it, where the
+    #: ring is ~1 across) can land on or past it and leave the ring convex no more
     turn: NDArray[np.int8]
 
     @classmethod
@@ -68,7 +71,7 @@ class Rings:
         start, count = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         start[which], count[which] = offsets[:-1], points[which] - 1
         turn = np.zeros(n, dtype=np.int8)
-        turn[which] = ring_turns(xy, offsets)
+        turn[which] = ring_turns(xy - np.repeat(xy[offsets[:-1]], points[which], axis=0), offsets)
         return cls(xy, start, count, turn)
 
 
@@ -89,32 +92,12 @@ def clipped_areas(
     )
     subject = np.where(b_clips, a[pairs], b[pairs])
     clip = np.where(b_clips, b[pairs], a[pairs])
-    turn = _relative_turns(rings, clip)
-    ok[pairs[turn == 0]] = False  # left to GEOS
-    pairs, subject, clip, turn = (
-        pairs[turn != 0],
-        subject[turn != 0],
-        clip[turn != 0],
-        turn[turn != 0],
-    )
     # blocks of rings of similar length, so that little of the padding is wasted
     order = np.lexsort((rings.count[clip], rings.count[subject]))
     for lo in range(0, len(order), _BLOCK):
         block = order[lo : lo + _BLOCK]
-        area[pairs[block]] = _clip_block(rings, subject[block], clip[block], turn[block])
+        area[pairs[block]] = _clip_block(rings, subject[block], clip[block])
     return area, ok
-
-
-def _relative_turns(rings: Rings, which: IntArray) -> NDArray[np.int8]:
-    """The turn of each ring as the clip sees it: relative to its first vertex. Those
-    subtractions round, and a vertex within rounding of its neighbour (1e-217 from it,
-    say, where the ring is ~1 across) can land on or past it and leave the ring convex
-    no more: such a ring clips nothing, GEOS intersects its pairs."""
-    points = rings.count[which] + 1
-    offsets = np.concatenate([[0], np.cumsum(points)])
-    owner = np.repeat(np.arange(len(which)), points)
-    at = rings.start[which][owner] + np.arange(offsets[-1]) - offsets[:-1][owner]
-    return ring_turns(rings.xy[at] - rings.xy[rings.start[which]][owner], offsets)
 
 
 def _padded(
@@ -129,20 +112,17 @@ def _padded(
     return out
 
 
-def _clip_block(
-    rings: Rings, subject: IntArray, clip: IntArray, turn: NDArray[np.int8]
-) -> FloatArray:
-    """Intersection areas of one block of pairs (``clip`` convex, turning ``turn``
-    relative to its first vertex)."""
+def _clip_block(rings: Rings, subject: IntArray, clip: IntArray) -> FloatArray:
+    """Intersection areas of one block of pairs (``clip`` convex)."""
     n = len(subject)
     # clip rings in descending length: the pairs still clipping at edge j are a prefix
     order = np.argsort(-rings.count[clip], kind="stable")
-    subject, clip, turn = subject[order], clip[order], turn[order]
+    subject, clip = subject[order], clip[order]
     edges = rings.count[clip]
     origin = rings.xy[rings.start[clip]]
     q = _padded(rings, subject, int(rings.count[subject].max()), origin, closed=False)
     c = _padded(rings, clip, int(edges[0]) + 1, origin, closed=True)
-    sign = turn.astype(np.float64)
+    sign = rings.turn[clip].astype(np.float64)
     area = np.zeros(n)
     alive = np.ones(n, dtype=bool)
     active = n

@@ -101,9 +101,10 @@ SLIVERS = [
 
 @pytest.mark.parametrize("preset", PRESET_NAMES)
 def test_slivers_are_scored_as_geos_measures_them(preset: str) -> None:
-    """No bound, clip or settling stands in for GEOS on a sliver: each matched with
-    itself gets the verdict of GEOS's IoU, as the simple oracle computes it (with no
-    area filter: every preset's drops these tiny ones)."""
+    """No bound, clip or settling stands in for GEOS on a sliver: it is ``unbounded``,
+    and each matched with itself gets the verdict of GEOS's IoU, as the simple oracle
+    computes it (with no area filter: every preset's drops these tiny ones). These three
+    get GEOS's verdict unmarked too; the mark is what keeps any sliver from the bounds."""
     rules = dataclasses.replace(
         get_rules(preset), truth_area_filter=None, proposal_area_filter=None
     )
